@@ -1,0 +1,28 @@
+// Runs the unit/integration tests: every *.test.ts under test/ (except test/e2e, which drives a
+// real VS Code and has its own runner) through Node's built-in test runner, with tsx for TypeScript.
+//   node tools/run-tests.mjs            all tests
+//   node tools/run-tests.mjs test/engine/kv   only tests under that folder (or a file)
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+function collect(path, out) {
+  const st = statSync(path);
+  if (st.isFile()) { if (path.endsWith('.test.ts')) out.push(path); return; }
+  for (const name of readdirSync(path).sort()) {
+    const p = join(path, name);
+    if (relative('test', p) === 'e2e' || name === 'fixtures' || name === 'node_modules') continue;
+    collect(p, out);
+  }
+}
+
+const roots = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const files = [];
+for (const r of roots.length ? roots : ['test']) collect(r, files);
+if (files.length === 0) {
+  console.error('run-tests: no *.test.ts files found under ' + (roots.join(', ') || 'test'));
+  process.exit(1);
+}
+const extra = process.argv.slice(2).filter((a) => a.startsWith('--'));
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...extra, ...files], { stdio: 'inherit' });
+process.exit(r.status ?? 1);
