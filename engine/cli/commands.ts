@@ -1,6 +1,9 @@
 // The registry of `squeeze` subcommands. A new subcommand is one file exporting a CliCommand,
 // added here.
 import { infoCommand } from './info';
+import { completeCommand } from './complete';
+import { batchCommand } from './batch';
+import { logitsCommand } from './logits';
 
 export interface CliCommand {
   summary: string;
@@ -11,4 +14,7 @@ export interface CliCommand {
 
 export const COMMANDS: Record<string, CliCommand> = {
   info: infoCommand,
+  complete: completeCommand,
+  batch: batchCommand,
+  logits: logitsCommand,
 };

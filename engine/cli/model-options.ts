@@ -1,0 +1,70 @@
+// Options every model-running subcommand shares (complete, batch, logits) and how they load the
+// model and read prompts.
+import { readFileSync } from 'node:fs';
+import { CliUsageError, intOption, type OptionSpec, type ParsedOptions } from './args';
+import { PROVIDER_CHOICES, type ProviderChoice } from '../../native/runtime/execution-target';
+import { loadModel, type LoadedModel } from '../../native/runtime/model-loader';
+
+export const MODEL_OPTIONS: Record<string, OptionSpec> = {
+  model: { type: 'string', description: 'Hugging Face model folder (config.json, safetensors, tokenizer.json)' },
+  ep: { type: 'string', description: 'execution provider: auto|cpu|webgpu|cuda|dml (default auto)' },
+  'max-new-tokens': { type: 'string', description: 'tokens to generate (default 64)' },
+  'stop-at-newline': { type: 'boolean', description: 'stop at the end of the first line' },
+  'prefill-chunk': { type: 'string', description: 'prompt tokens per prefill step (default 512)' },
+  threads: { type: 'string', description: 'CPU threads for onnxruntime (default: all cores)' },
+  json: { type: 'boolean', description: 'print one JSON object' },
+  help: { type: 'boolean', description: 'show this help' },
+};
+
+export const PROMPT_OPTIONS: Record<string, OptionSpec> = {
+  prompt: { type: 'string', description: 'prompt text' },
+  'prompt-file': { type: 'string', description: 'file whose content is the prompt' },
+  'prompt-ids': { type: 'string', description: 'JSON file with an array of token ids' },
+};
+
+export function providerOption(opts: ParsedOptions): ProviderChoice {
+  const ep = (opts.ep as string | undefined) ?? 'auto';
+  if (!(PROVIDER_CHOICES as readonly string[]).includes(ep)) throw new CliUsageError(`--ep must be one of ${PROVIDER_CHOICES.join(', ')}, got "${ep}"`);
+  return ep as ProviderChoice;
+}
+
+export async function loadModelFromOptions(opts: ParsedOptions, extra: { allLogits?: boolean } = {}): Promise<LoadedModel> {
+  const dir = opts.model;
+  if (typeof dir !== 'string') throw new CliUsageError('--model DIR is required');
+  const threads = opts.threads === undefined ? undefined : intOption(opts, 'threads', 0, 1, 256);
+  return loadModel(dir, {
+    provider: providerOption(opts),
+    observationWindow: 0,
+    allLogits: extra.allLogits,
+    threads,
+    log: (m) => { if (process.env.SQUEEZE_VERBOSE) process.stderr.write(`[squeeze] ${m}\n`); },
+  });
+}
+
+export function readIdsFile(file: string): number[] {
+  let ids: unknown;
+  try {
+    ids = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new CliUsageError(`--prompt-ids ${file}: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(ids) || !ids.every((x) => Number.isInteger(x) && x >= 0)) throw new CliUsageError(`--prompt-ids ${file}: must be a JSON array of non-negative integers`);
+  return ids as number[];
+}
+
+/** The prompt as token ids, from exactly one of --prompt, --prompt-file, --prompt-ids. */
+export function promptIdsFromOptions(opts: ParsedOptions, model: LoadedModel): number[] {
+  const given = ['prompt', 'prompt-file', 'prompt-ids'].filter((k) => opts[k] !== undefined);
+  if (given.length !== 1) throw new CliUsageError('give exactly one of --prompt, --prompt-file, --prompt-ids');
+  const ids = opts['prompt-ids'] !== undefined
+    ? readIdsFile(opts['prompt-ids'] as string)
+    : model.tokenizer.encode(opts.prompt !== undefined ? (opts.prompt as string) : readFileSync(opts['prompt-file'] as string, 'utf8'));
+  checkIds(ids, model);
+  return ids;
+}
+
+export function checkIds(ids: number[], model: LoadedModel): void {
+  if (ids.length === 0) throw new CliUsageError('the prompt is empty');
+  const bad = ids.find((i) => i >= model.spec.vocabSize);
+  if (bad !== undefined) throw new CliUsageError(`token id ${bad} is outside the vocabulary (${model.spec.vocabSize})`);
+}

@@ -1,0 +1,26 @@
+// The engine's view of a model session: run new tokens over a cache, get logits and the grown
+// cache. native/runtime/DecoderSession implements it; the engine never touches tensors itself.
+import type { ModelSpec } from '../model/config';
+
+export interface ForwardOutput<Kv> {
+  /** [rows, vocab] float32 logits. */
+  logits: Float32Array;
+  rows: number;
+  present: Kv;
+  /** Per layer [qHeads, attnRows, keys] attention probabilities of the last query positions. */
+  attn: Float32Array[];
+  attnRows: number;
+}
+
+export interface Decoder<Kv> {
+  readonly spec: ModelSpec;
+  /** Name of the execution provider running the model (cpu, webgpu, ...). */
+  readonly provider: string;
+  readonly observationWindow: number;
+  emptyKv(): Kv;
+  forward(ids: number[], positions: number[], past: Kv): Promise<ForwardOutput<Kv>>;
+  /** Tokens held and bytes of a cache. */
+  kvStats(kv: Kv): { tokens: number; bytes: number };
+  /** Releases device memory of a cache that is no longer used. */
+  disposeKv(kv: Kv): void;
+}

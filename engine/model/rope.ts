@@ -1,0 +1,45 @@
+// RoPE tables computed on the host for explicit positions. Keeping positions an input (rather than
+// deriving them in the graph) is what lets a pruned cache keep its tokens' original positions and
+// keeps int64 index math off GPU providers.
+import type { ModelSpec, RopeScaling } from './config';
+
+/** Inverse frequencies for each pair of dimensions, with the configured scaling applied. */
+export function ropeInvFreq(headDim: number, theta: number, scaling: RopeScaling): Float64Array {
+  const half = headDim / 2;
+  const inv = new Float64Array(half);
+  // float32 arithmetic step by step, as transformers computes it, so angles match at long positions.
+  for (let i = 0; i < half; i++) inv[i] = Math.fround(1 / Math.fround(theta ** Math.fround((2 * i) / headDim)));
+  if (scaling.type === 'linear') for (let i = 0; i < half; i++) inv[i]! /= scaling.factor;
+  if (scaling.type === 'llama3') {
+    // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, a smooth ramp between.
+    const { factor, lowFreqFactor, highFreqFactor, originalMaxPositions } = scaling;
+    const lowWavelen = originalMaxPositions / lowFreqFactor;
+    const highWavelen = originalMaxPositions / highFreqFactor;
+    for (let i = 0; i < half; i++) {
+      const wavelen = (2 * Math.PI) / inv[i]!;
+      if (wavelen > lowWavelen) inv[i]! /= factor;
+      else if (wavelen >= highWavelen) {
+        const smooth = (originalMaxPositions / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+        inv[i] = (1 - smooth) * (inv[i]! / factor) + smooth * inv[i]!;
+      }
+    }
+  }
+  return inv;
+}
+
+/** cos/sin tables [positions.length, headDim], halves duplicated (rotate-half convention). */
+export function ropeTables(spec: ModelSpec, positions: ArrayLike<number>, invFreq = ropeInvFreq(spec.headDim, spec.ropeTheta, spec.ropeScaling)): { cos: Float32Array; sin: Float32Array } {
+  const D = spec.headDim, half = D / 2;
+  const cos = new Float32Array(positions.length * D);
+  const sin = new Float32Array(positions.length * D);
+  for (let s = 0; s < positions.length; s++) {
+    for (let i = 0; i < half; i++) {
+      // float32 angle, as transformers computes it, so cos/sin match at large positions.
+      const angle = Math.fround(positions[s]! * Math.fround(invFreq[i]!));
+      const c = Math.cos(angle), sn = Math.sin(angle);
+      cos[s * D + i] = c; cos[s * D + half + i] = c;
+      sin[s * D + i] = sn; sin[s * D + half + i] = sn;
+    }
+  }
+  return { cos, sin };
+}

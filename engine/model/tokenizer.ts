@@ -1,0 +1,86 @@
+// The model's tokenizer, read from tokenizer.json + tokenizer_config.json with
+// @huggingface/tokenizers (pure JS, same algorithm as the Rust library transformers uses).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { ModelLoadError } from './errors';
+
+/** Special tokens of the Qwen2.5-Coder prompt format, looked up by text. */
+export const FIM_SPECIALS = ['<|endoftext|>', '<|fim_prefix|>', '<|fim_middle|>', '<|fim_suffix|>', '<|fim_pad|>', '<|repo_name|>', '<|file_sep|>'] as const;
+
+function readJson(file: string, what: string): object {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ModelLoadError(file, `missing ${what} (${(e as NodeJS.ErrnoException).code ?? String(e)}); the model folder needs tokenizer.json and tokenizer_config.json`);
+  }
+  try {
+    return JSON.parse(text) as object;
+  } catch (e) {
+    throw new ModelLoadError(file, `is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+export class ModelTokenizer {
+  private readonly tok: Tokenizer;
+
+  constructor(tokenizerJson: object, tokenizerConfig: object, source = 'tokenizer.json') {
+    try {
+      this.tok = new Tokenizer(tokenizerJson, tokenizerConfig);
+    } catch (e) {
+      throw new ModelLoadError(source, `cannot be used as a tokenizer (${(e as Error).message})`);
+    }
+  }
+
+  static load(dir: string): ModelTokenizer {
+    const file = join(dir, 'tokenizer.json');
+    const json = readJson(file, 'tokenizer');
+    const config = readJson(join(dir, 'tokenizer_config.json'), 'tokenizer config');
+    return new ModelTokenizer(json, config, file);
+  }
+
+  /** Token ids of `text`; `addSpecialTokens` adds what the model's post-processor adds (e.g. BOS). */
+  encode(text: string, addSpecialTokens = true): number[] {
+    return this.tok.encode(text, { add_special_tokens: addSpecialTokens }).ids;
+  }
+
+  decode(ids: number[], skipSpecialTokens = false): string {
+    return this.tok.decode(ids, { skip_special_tokens: skipSpecialTokens });
+  }
+
+  /** The id of a token given its exact text (e.g. '<|fim_middle|>'), or undefined. */
+  tokenId(text: string): number | undefined {
+    return this.tok.token_to_id(text);
+  }
+
+  count(text: string): number {
+    return this.encode(text, false).length;
+  }
+}
+
+/**
+ * Decodes a growing list of ids into text deltas. Decoding one token of a multi-byte character
+ * yields U+FFFD, so the trailing replacement character is held back until the character completes.
+ */
+export class StreamingDecoder {
+  private ids: number[] = [];
+  private emitted = '';
+
+  constructor(private readonly tokenizer: ModelTokenizer) {}
+
+  /** Adds one id and returns the newly completed text (possibly empty). */
+  push(id: number): string {
+    this.ids.push(id);
+    let text = this.tokenizer.decode(this.ids);
+    if (text.endsWith('\uFFFD')) text = text.slice(0, -1);
+    if (!text.startsWith(this.emitted)) return '';
+    const delta = text.slice(this.emitted.length);
+    this.emitted = text;
+    return delta;
+  }
+
+  get text(): string {
+    return this.emitted;
+  }
+}

@@ -1,0 +1,138 @@
+// The Llama/Qwen2 decoder as one ONNX graph, readable top to bottom like a forward pass.
+//
+// Batch size is 1 and dropped from every shape. Per call the engine supplies:
+//   input_ids [S] int64                     the new tokens
+//   rope_cos, rope_sin [S, D] float32       RoPE tables for the new tokens' explicit positions, so a
+//                                           pruned cache keeps its tokens' original positions
+//   attn_bias [S, P+S] float32              additive mask over (past keys, new keys): 0 or -inf-like
+//   past_key_L, past_value_L [Hkv, P, D]    the cache (post-RoPE keys), in the compute dtype
+// and gets back:
+//   logits [1 or S, V] float32              last position only unless allLogits
+//   present_key_L, present_value_L [Hkv, P+S, D]   past + new, to feed back or to compress
+//   attn_L [Hq, min(W,S), P+S] float32      attention probabilities of the last W queries,
+//                                           which KV policies score tokens with
+import type { ModelSpec } from '../../engine/model/config';
+import type { WeightReader, ComputeDtype } from '../../engine/model/weights';
+import { GraphBuilder, type BuiltModel } from '../onnx/graph-builder';
+import { DataType } from '../onnx/onnx-proto';
+import { floatToHalfBits } from '../../engine/model/dtype';
+
+export interface DecoderOptions {
+  dtype: ComputeDtype;
+  /** Number of trailing query positions whose attention probabilities are output (0: none). */
+  observationWindow: number;
+  /** Output logits for every position instead of the last one. */
+  allLogits: boolean;
+}
+
+export const decoderNames = {
+  inputIds: 'input_ids',
+  ropeCos: 'rope_cos',
+  ropeSin: 'rope_sin',
+  attnBias: 'attn_bias',
+  logits: 'logits',
+  pastKey: (l: number) => `past_key_${l}`,
+  pastValue: (l: number) => `past_value_${l}`,
+  presentKey: (l: number) => `present_key_${l}`,
+  presentValue: (l: number) => `present_value_${l}`,
+  attn: (l: number) => `attn_${l}`,
+};
+
+const INT64_MAX = Number.MAX_SAFE_INTEGER;
+
+export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: DecoderOptions): BuiltModel {
+  const g = new GraphBuilder(`squeeze-${spec.family}-decoder`);
+  const T = opts.dtype === 'float16' ? DataType.FLOAT16 : DataType.FLOAT;
+  const { hiddenSize: H, qHeads: Hq, kvHeads: Hkv, headDim: D, intermediateSize: I, vocabSize: V } = spec;
+  const n = decoderNames;
+
+  const scalar = (v: number) =>
+    opts.dtype === 'float16'
+      ? g.constant(T, [], new Uint8Array(new Uint16Array([floatToHalfBits(v)]).buffer))
+      : g.constant(T, [], new Uint8Array(new Float32Array([v]).buffer));
+  const f32Scalar = (v: number) => g.constant(DataType.FLOAT, [], new Uint8Array(new Float32Array([v]).buffer));
+  const toCompute = (x: string) => (opts.dtype === 'float16' ? g.op('Cast', [x], { attrs: { to: T } }) : x);
+  const toF32 = (x: string) => (opts.dtype === 'float16' ? g.op('Cast', [x], { attrs: { to: DataType.FLOAT } }) : x);
+  const w = (name: string, shape: number[], transpose = false) => {
+    const loaded = weights.load(name, shape, transpose);
+    // A tied embedding is used both as is (Gather) and transposed (lm_head): distinct initializers.
+    return g.weight(transpose ? `${name}.T` : name, T, loaded.dims, loaded.bytes);
+  };
+  const linear = (x: string, prefix: string, inF: number, outF: number, bias: boolean) => {
+    const y = g.op('MatMul', [x, w(`${prefix}.weight`, [outF, inF], true)]);
+    return bias ? g.op('Add', [y, w(`${prefix}.bias`, [outF])]) : y;
+  };
+  // RMSNorm in float32 whatever the compute dtype: x² overflows fp16 for real activations.
+  const rmsNorm = (x: string, weightName: string) => {
+    const x32 = toF32(x);
+    const meanSq = g.op('ReduceMean', [g.op('Mul', [x32, x32])], { attrs: { axes: [-1], keepdims: 1 } });
+    const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [meanSq, f32Scalar(spec.rmsNormEps)])])]);
+    return g.op('Mul', [toCompute(g.op('Mul', [x32, inv])), w(weightName, [H])]);
+  };
+
+  // Inputs.
+  const ids = g.input(n.inputIds, DataType.INT64, ['S']);
+  const cos = toCompute(g.input(n.ropeCos, DataType.FLOAT, ['S', D]));
+  const sin = toCompute(g.input(n.ropeSin, DataType.FLOAT, ['S', D]));
+  const bias = g.input(n.attnBias, DataType.FLOAT, ['S', 'P+S']);
+
+  // RoPE, rotate-half convention: x·cos + [-x2, x1]·sin, x of shape [heads, S, D].
+  const half = D / 2;
+  const lo = g.int64([0]), mid = g.int64([half]), hi = g.int64([D]), lastAxis = g.int64([-1]);
+  const rope = (x: string) => {
+    const x1 = g.op('Slice', [x, lo, mid, lastAxis]);
+    const x2 = g.op('Slice', [x, mid, hi, lastAxis]);
+    const rotated = g.op('Concat', [g.op('Neg', [x2]), x1], { attrs: { axis: -1 } });
+    return g.op('Add', [g.op('Mul', [x, cos]), g.op('Mul', [rotated, sin])]);
+  };
+  const heads = (x: string, count: number) => g.op('Transpose', [g.op('Reshape', [x, g.int64([-1, count, D])])], { attrs: { perm: [1, 0, 2] } });
+
+  const embedName = 'model.embed_tokens.weight';
+  const embed = w(embedName, [V, H]);
+  let x = g.op('Gather', [embed, ids], { attrs: { axis: 0 } });
+  const invSqrtD = scalar(1 / Math.sqrt(D));
+
+  for (let l = 0; l < spec.layers; l++) {
+    const p = `model.layers.${l}`;
+    const h = rmsNorm(x, `${p}.input_layernorm.weight`);
+    const q = rope(heads(linear(h, `${p}.self_attn.q_proj`, H, Hq * D, spec.qkvBias), Hq));
+    const k = rope(heads(linear(h, `${p}.self_attn.k_proj`, H, Hkv * D, spec.qkvBias), Hkv));
+    const v = heads(linear(h, `${p}.self_attn.v_proj`, H, Hkv * D, spec.qkvBias), Hkv);
+
+    const pastK = g.input(n.pastKey(l), T, [Hkv, 'P', D]);
+    const pastV = g.input(n.pastValue(l), T, [Hkv, 'P', D]);
+    const keys = g.op('Concat', [pastK, k], { attrs: { axis: 1 }, names: [n.presentKey(l)] });
+    const values = g.op('Concat', [pastV, v], { attrs: { axis: 1 }, names: [n.presentValue(l)] });
+    g.output(keys, n.presentKey(l), T, [Hkv, 'P+S', D]);
+    g.output(values, n.presentValue(l), T, [Hkv, 'P+S', D]);
+
+    // Grouped-query attention without repeating K/V: the `group` query heads sharing a KV head are
+    // stacked along the query axis, [Hkv, group·S, D] × [Hkv, D, P+S].
+    const qGrouped = g.op('Reshape', [q, g.int64([Hkv, -1, D])]);
+    const scores = g.op('Mul', [g.op('MatMul', [qGrouped, g.op('Transpose', [keys], { attrs: { perm: [0, 2, 1] } })]), invSqrtD]);
+    const scoresPerHead = g.op('Reshape', [toF32(scores), g.int64([Hq, -1, 0])]);
+    const probs = g.op('Softmax', [g.op('Add', [scoresPerHead, bias])], { attrs: { axis: -1 } });
+    if (opts.observationWindow > 0) {
+      const lastW = g.op('Slice', [probs, g.int64([-opts.observationWindow]), g.int64([INT64_MAX]), g.int64([1])]);
+      g.output(lastW, n.attn(l), DataType.FLOAT, [Hq, 'W', 'P+S']);
+    }
+    const ctx = g.op('MatMul', [g.op('Reshape', [toCompute(probs), g.int64([Hkv, -1, 0])]), values]);
+    const merged = g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [ctx, g.int64([Hq, -1, D])])], { attrs: { perm: [1, 0, 2] } }), g.int64([-1, Hq * D])]);
+    x = g.op('Add', [x, linear(merged, `${p}.self_attn.o_proj`, Hq * D, H, spec.oBias)]);
+
+    const h2 = rmsNorm(x, `${p}.post_attention_layernorm.weight`);
+    const gate = linear(h2, `${p}.mlp.gate_proj`, H, I, spec.mlpBias);
+    const up = linear(h2, `${p}.mlp.up_proj`, H, I, spec.mlpBias);
+    const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]);
+    x = g.op('Add', [x, linear(act, `${p}.mlp.down_proj`, I, H, spec.mlpBias)]);
+  }
+
+  if (!opts.allLogits) x = g.op('Slice', [x, g.int64([-1]), g.int64([INT64_MAX]), g.int64([0])]);
+  const normed = rmsNorm(x, 'model.norm.weight');
+  // Tied embeddings reuse the embedding matrix as the output projection.
+  const headName = spec.tieWordEmbeddings || !weights.has('lm_head.weight') ? embedName : 'lm_head.weight';
+  if (headName === embedName && !spec.tieWordEmbeddings) weights.entry('lm_head.weight'); // throws: names the missing weight
+  const logits = g.op('MatMul', [normed, w(headName, [V, H], true)]);
+  g.output(toF32(logits), n.logits, DataType.FLOAT, [opts.allLogits ? 'S' : 1, V]);
+  return g.build({ '': 17 });
+}

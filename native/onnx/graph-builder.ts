@@ -1,0 +1,104 @@
+// GraphBuilder: assembles an ONNX model node by node with generated value names, inline constants
+// and weights handed to onnxruntime as in-memory external data (so no large .onnx is written and
+// the protobuf stays far below its 2 GB limit).
+import {
+  DataType, encodeExternalTensor, encodeModel, encodeNode, encodeTensor, encodeValueInfo,
+  type AttrValue, type DataTypeId,
+} from './onnx-proto';
+import type { Bytes } from './protobuf';
+
+export interface ExternalDataEntry {
+  path: string;
+  data: Uint8Array;
+}
+
+export interface BuiltModel {
+  model: Uint8Array;
+  externalData: ExternalDataEntry[];
+}
+
+export interface OpOptions {
+  attrs?: Record<string, AttrValue>;
+  domain?: string;
+  /** Number of outputs (default 1). */
+  outputs?: number;
+  /** Explicit output names (graph outputs must have fixed names). */
+  names?: string[];
+}
+
+export class GraphBuilder {
+  private readonly nodes: Bytes[] = [];
+  private readonly initializers: Bytes[] = [];
+  private readonly inputs: Bytes[] = [];
+  private readonly outputs: Bytes[] = [];
+  private readonly external: ExternalDataEntry[] = [];
+  private readonly constCache = new Map<string, string>();
+  private counter = 0;
+
+  constructor(private readonly graphName: string) {}
+
+  private fresh(hint: string): string {
+    return `${hint}_${this.counter++}`;
+  }
+
+  input(name: string, type: DataTypeId, dims: (number | string)[]): string {
+    this.inputs.push(encodeValueInfo(name, type, dims));
+    return name;
+  }
+
+  /** Declares `value` as a graph output named `name` (adds an Identity when the names differ). */
+  output(value: string, name: string, type: DataTypeId, dims: (number | string)[]): void {
+    if (value !== name) this.nodes.push(encodeNode({ op: 'Identity', inputs: [value], outputs: [name] }));
+    this.outputs.push(encodeValueInfo(name, type, dims));
+  }
+
+  /** Adds a node; returns its output name(s). */
+  op(op: string, inputs: string[], opts: OpOptions = {}): string {
+    return this.opMulti(op, inputs, { ...opts, outputs: 1 })[0]!;
+  }
+
+  opMulti(op: string, inputs: string[], opts: OpOptions = {}): string[] {
+    const outs = opts.names ?? Array.from({ length: opts.outputs ?? 1 }, () => this.fresh(op.toLowerCase()));
+    this.nodes.push(encodeNode({ op, inputs, outputs: outs, attrs: opts.attrs, domain: opts.domain }));
+    return outs;
+  }
+
+  /** An int64 constant (shapes, axes, slice bounds), deduplicated. */
+  int64(values: number[], dims: number[] = [values.length]): string {
+    const k = `i64:${dims}:${values}`;
+    const hit = this.constCache.get(k);
+    if (hit) return hit;
+    const raw = new Uint8Array(new BigInt64Array(values.map((v) => BigInt(v))).buffer);
+    const name = this.fresh('c_i64');
+    this.initializers.push(encodeTensor(name, DataType.INT64, dims, raw));
+    this.constCache.set(k, name);
+    return name;
+  }
+
+  /** A scalar or small float constant in the given float type (raw bytes supplied by the caller for fp16). */
+  constant(type: DataTypeId, dims: number[], raw: Uint8Array, hint = 'c'): string {
+    const k = `${type}:${dims}:${Buffer.from(raw).toString('base64')}`;
+    const hit = this.constCache.get(k);
+    if (hit) return hit;
+    const name = this.fresh(hint);
+    this.initializers.push(encodeTensor(name, type, dims, raw));
+    this.constCache.set(k, name);
+    return name;
+  }
+
+  /** A weight whose bytes travel as external data (copied by onnxruntime at session creation). */
+  weight(name: string, type: DataTypeId, dims: number[], data: Uint8Array): string {
+    const path = `w${this.external.length}.bin`;
+    this.external.push({ path, data });
+    this.initializers.push(encodeExternalTensor(name, type, dims, path, 0, data.byteLength));
+    return name;
+  }
+
+  build(opsets: Record<string, number>): BuiltModel {
+    const model = encodeModel(
+      { name: this.graphName, nodes: this.nodes, initializers: this.initializers, inputs: this.inputs, outputs: this.outputs },
+      opsets,
+    );
+    return { model, externalData: this.external };
+  }
+}
