@@ -2,9 +2,11 @@
 // real VS Code and has its own runner) through Node's built-in test runner, with tsx for TypeScript.
 //   node tools/run-tests.mjs            all tests
 //   node tools/run-tests.mjs test/engine/kv   only tests under that folder (or a file)
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
+import { ICD_FILE } from './ensure-webgpu.mjs';
 
 function collect(path, out) {
   const st = statSync(path);
@@ -24,5 +26,11 @@ if (files.length === 0) {
   process.exit(1);
 }
 const extra = process.argv.slice(2).filter((a) => a.startsWith('--'));
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...extra, ...files], { stdio: 'inherit' });
+// Point Vulkan at lavapipe when tools/ensure-webgpu.mjs installed it, so WebGPU tests run.
+const env = { ...process.env };
+if (!env.VK_DRIVER_FILES && existsSync(ICD_FILE)) {
+  env.VK_DRIVER_FILES = ICD_FILE;
+  env.XDG_RUNTIME_DIR ??= mkdtempSync(join(tmpdir(), 'squeeze-xdg-'));
+}
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...extra, ...files], { stdio: 'inherit', env });
 process.exit(r.status ?? 1);

@@ -24,12 +24,12 @@ export const completeCommand: CliCommand = {
       console.log(JSON.stringify({
         ids: out.ids, text: out.text, promptTokens: out.promptTokens, ep: model.decoder.provider, stopReason: out.stopReason,
         timings: { loadMs: round(model.loadMs), prefillMs: round(out.timings.prefillMs), decodeMsPerToken: round(out.timings.decodeMsPerToken) },
-        kv: out.kv, peakRssMB: round(out.peakRssBytes / 2 ** 20),
+        kv: out.kv, peakRssMB: round(peakRssBytes() / 2 ** 20),
       }));
     } else {
       process.stdout.write(out.text + '\n');
       const tps = out.promptTokens / (out.timings.prefillMs / 1000);
-      process.stderr.write(`[squeeze] ${model.decoder.provider}: ${out.promptTokens} prompt tokens, prefill ${round(out.timings.prefillMs)} ms (${round(tps)} tok/s), decode ${round(out.timings.decodeMsPerToken)} ms/token, peak RSS ${round(out.peakRssBytes / 2 ** 20)} MB\n`);
+      process.stderr.write(`[squeeze] ${model.decoder.provider}: ${out.promptTokens} prompt tokens, prefill ${round(out.timings.prefillMs)} ms (${round(tps)} tok/s), decode ${round(out.timings.decodeMsPerToken)} ms/token, peak RSS ${round(peakRssBytes() / 2 ** 20)} MB\n`);
     }
     await model.decoder.release();
     return 0;
@@ -37,3 +37,6 @@ export const completeCommand: CliCommand = {
 };
 
 export const round = (x: number) => Math.round(x * 100) / 100;
+
+/** The process's peak resident memory so far (the kernel's high-water mark, not a sample). */
+export const peakRssBytes = () => process.resourceUsage().maxRSS * 1024;

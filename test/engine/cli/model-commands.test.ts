@@ -1,0 +1,97 @@
+// `squeeze complete | batch | logits` run as a user runs them (the bundled dist/cli.js) on the
+// fixture models, checked against transformers' reference outputs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync, truncateSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fixtureDir, loadReference } from '../../helpers/fixtures';
+import { logSoftmax } from '../../../engine/completion/logprobs';
+
+const cli = (...args: string[]) => spawnSync(process.execPath, ['dist/cli.js', ...args], { encoding: 'utf8' });
+const tmp = () => mkdtempSync(join(tmpdir(), 'sq-cli-'));
+const qwen = fixtureDir('qwen2');
+const code = loadReference('qwen2').cases[0]!;
+
+test('complete --json on prompt ids reproduces transformers greedy ids and reports timings and KV', () => {
+  const dir = tmp();
+  writeFileSync(join(dir, 'ids.json'), JSON.stringify(code.input_ids));
+  const r = cli('complete', '--model', qwen, '--prompt-ids', join(dir, 'ids.json'), '--max-new-tokens', '20', '--ep', 'cpu', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.deepEqual(out.ids, code.greedy_20);
+  assert.equal(out.text, code.greedy_20_text);
+  assert.equal(out.promptTokens, code.input_ids.length);
+  assert.equal(out.ep, 'cpu');
+  for (const k of ['loadMs', 'prefillMs', 'decodeMsPerToken']) assert.ok(out.timings[k] > 0, k);
+  // fp32 cache: 2 layers × K and V × 2 KV heads × 16 dims × 4 bytes per token.
+  assert.deepEqual(out.kv, { tokens: code.input_ids.length, bytes: code.input_ids.length * 2 * 2 * 2 * 16 * 4 });
+});
+
+test('complete with --prompt text tokenizes like transformers and prints plain text', () => {
+  const r = cli('complete', '--model', qwen, '--prompt', code.text, '--max-new-tokens', '20', '--ep', 'cpu');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, code.greedy_20_text + '\n');
+  assert.match(r.stderr, /prefill .* ms \(.* tok\/s\), decode .* ms\/token/);
+});
+
+test('logits prints top-k ids and log-probabilities of the last position', () => {
+  const dir = tmp();
+  writeFileSync(join(dir, 'ids.json'), JSON.stringify(code.input_ids));
+  const r = cli('logits', '--model', qwen, '--prompt-ids', join(dir, 'ids.json'), '--top-k', '5', '--ep', 'cpu');
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  const ref = logSoftmax(code.last_logits);
+  const refTop = Array.from(ref.keys()).sort((a, b) => ref[b]! - ref[a]!).slice(0, 5);
+  assert.deepEqual(out.ids, refTop);
+  out.logprobs.forEach((lp: number, i: number) => assert.ok(Math.abs(lp - ref[refTop[i]!]!) < 3e-3));
+});
+
+test('batch runs every case with one model load and writes one line per case', () => {
+  const dir = tmp();
+  const ref = loadReference('qwen2').cases;
+  writeFileSync(join(dir, 'in.jsonl'), [
+    JSON.stringify({ id: 'a', prompt_ids: ref[0]!.input_ids, max_new_tokens: 20 }),
+    JSON.stringify({ id: 7, prompt: ref[1]!.text, max_new_tokens: 20 }),
+  ].join('\n') + '\n');
+  const r = cli('batch', '--model', qwen, '--cases', join(dir, 'in.jsonl'), '--out', join(dir, 'out.jsonl'), '--ep', 'cpu');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /2\/2 cases/);
+  const lines = readFileSync(join(dir, 'out.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((l) => l.id), ['a', 7]);
+  assert.deepEqual(lines[0].ids, ref[0]!.greedy_20);
+  assert.deepEqual(lines[1].ids, ref[1]!.greedy_20);
+  assert.ok(lines.every((l) => l.kv.tokens > 0 && l.timings.prefillMs > 0));
+});
+
+test('bad model folders fail with one line naming the file or field', () => {
+  const dir = tmp();
+  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors']) copyFileSync(join(qwen, f), join(dir, f));
+  const st = join(dir, 'model.safetensors');
+  truncateSync(st, statSync(st).size - 1000);
+  let r = cli('complete', '--model', dir, '--prompt', 'x', '--ep', 'cpu');
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`model.safetensors: is truncated`));
+
+  const cfg = JSON.parse(readFileSync(join(qwen, 'config.json'), 'utf8'));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, model_type: 'gpt_neox' }));
+  r = cli('complete', '--model', dir, '--prompt', 'x', '--ep', 'cpu');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^squeeze complete: config.json field "model_type": "gpt_neox" is not supported/);
+
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
+  copyFileSync(join(qwen, 'model.safetensors'), st);
+  r = cli('complete', '--model', join(dir, 'nope'), '--prompt', 'x', '--ep', 'cpu');
+  assert.match(r.stderr, /nope\/config.json: cannot read the model config \(ENOENT\)/);
+});
+
+test('usage errors exit 2 and show the command help', () => {
+  const r = cli('complete', '--model', qwen, '--prompt', 'x', '--prompt-ids', 'y.json');
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /give exactly one of --prompt, --prompt-file, --prompt-ids/);
+  assert.match(r.stderr, /Usage: squeeze complete/);
+  const bad = cli('complete', '--model', qwen, '--prompt', 'x', '--ep', 'tpu');
+  assert.match(bad.stderr, /--ep must be one of auto, cpu, cuda, dml, webgpu/);
+});
