@@ -1,0 +1,76 @@
+// The extension installs from its VSIX into a real VS Code (code-server), activates on startup,
+// shows its status bar item, and its "Squeeze: Show Logs" command shows the activation line.
+// Run through `npm run test:e2e` (which builds the VSIX and installs code-server first).
+//   SQUEEZE_E2E_VSIX=/path/to.vsix  tests another VSIX (used to check that this test can fail)
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  PACKAGE, STATUS_ITEM_ID, startVSCode, openFile, readStatusBar, statusItem, runCommand,
+  readOutputPanel, screenshot, saveLogs, extensionHostLogs, waitUntil, vsixPath, activationErrors,
+} from './harness.mjs';
+
+const ACTIVATED = `Squeeze ${PACKAGE.version} activated`;
+let vsc;
+
+before(async () => {
+  vsc = await startVSCode({ vsix: process.env.SQUEEZE_E2E_VSIX || vsixPath() });
+});
+
+after(async () => {
+  await vsc?.close();
+});
+
+/** On failure: a screenshot and the extension host's logs, next to each other in test-results/e2e. */
+async function diagnose(name, err) {
+  if (!vsc) throw err;
+  try { console.error(`screenshot: ${await screenshot(vsc.page, `${name}-failure`)}`); } catch { /* page gone */ }
+  console.error(`logs: ${saveLogs(vsc.sb, `${name}-failure`)}`);
+  console.error(extensionHostLogs(vsc.sb, 6000));
+  throw err;
+}
+
+test('the Squeeze status bar item appears after opening a file', { timeout: 120_000 }, async () => {
+  const { page } = vsc;
+  try {
+    await openFile(page, 'src/main.ts');
+    // onStartupFinished fires some seconds after the workbench appears; 60 s is generous. An
+    // activation error in the extension host's log ends the wait at once.
+    const item = statusItem(page);
+    await waitUntil(async () => {
+      const err = activationErrors(vsc.sb);
+      if (err) throw Object.assign(new Error(`the extension failed to activate:\n${err}`), { fatal: true });
+      return item.isVisible();
+    }, { timeout: 60_000, what: `a visible status bar item #${STATUS_ITEM_ID}` }).catch(async (e) => {
+      const items = await readStatusBar(page).catch(() => []);
+      throw new Error(`${e.message}\nstatus bar items: ${JSON.stringify(items)}`);
+    });
+    const shown = (await readStatusBar(page)).find((i) => i.id === STATUS_ITEM_ID);
+    assert.ok(shown, 'status bar item is in the DOM');
+    assert.ok(shown.visible, 'status bar item is visible');
+    assert.match(shown.text, /Squeeze/, 'its text names Squeeze');
+    assert.match(shown.label, /Squeeze/, 'its accessible name names Squeeze');
+    assert.ok(await page.locator('.tabs-container .tab.active', { hasText: 'main.ts' }).isVisible(), 'src/main.ts is the active editor');
+    console.log(`screenshot: ${await screenshot(page, 'activation-status-bar')}`);
+  } catch (e) {
+    await diagnose('activation-status-bar', e);
+  }
+});
+
+test('"Squeeze: Show Logs" shows the activation line', { timeout: 120_000 }, async () => {
+  const { page } = vsc;
+  try {
+    await runCommand(page, 'Squeeze: Show Logs');
+    const text = await waitUntil(async () => {
+      const err = activationErrors(vsc.sb);
+      if (err) throw Object.assign(new Error(`the extension failed to activate:\n${err}`), { fatal: true });
+      const t = await readOutputPanel(page);
+      return t.includes(ACTIVATED) && t;
+    }, { timeout: 30_000, what: `"${ACTIVATED}" in the output panel` }).catch(async (e) => {
+      throw new Error(`${e.message}; panel shows: ${JSON.stringify(await readOutputPanel(page).catch(() => ''))}`);
+    });
+    assert.match(text, new RegExp(`\\[info\\] ${ACTIVATED.replace(/\./g, '\\.')}`));
+    console.log(`screenshot: ${await screenshot(page, 'activation-show-logs')}`);
+  } catch (e) {
+    await diagnose('activation-show-logs', e);
+  }
+});
