@@ -1,6 +1,7 @@
 // The registry of `squeeze` subcommands. A new subcommand is one file exporting a CliCommand,
 // added here.
 import { infoCommand } from './info';
+import { contextCommand } from './context';
 import { completeCommand } from './complete';
 import { batchCommand } from './batch';
 import { logitsCommand } from './logits';
@@ -14,6 +15,7 @@ export interface CliCommand {
 
 export const COMMANDS: Record<string, CliCommand> = {
   info: infoCommand,
+  context: contextCommand,
   complete: completeCommand,
   batch: batchCommand,
   logits: logitsCommand,

@@ -1,0 +1,47 @@
+// One call for the completion engine: split a total token budget between the current file's
+// window and the repository block, gather context, and assemble the family's prompt.
+import { analyzeCurrentFile } from './current-file';
+import type { ContextGatherer, ContextRequest, GatherStats } from './gatherer';
+import { assemblePrompt, type AssembledPrompt, type ModelFamily } from './prompt';
+import { currentFileWindow, type FileWindow } from './window';
+import type { ContextPiece } from './types';
+
+export interface CompletionPromptRequest extends Omit<ContextRequest, 'budgetTokens'> {
+  family: ModelFamily;
+  /** Name for `<|repo_name|>` / `<repo_name>` (default: the index root's last folder name). */
+  repoName?: string;
+  /** Tokens for the whole prompt (window + repository block + format tokens). */
+  budgetTokens: number;
+  /** Share of the budget for the current file's window (default 0.25, within [256, 8192] tokens);
+   *  the suffix gets a quarter of the window. Unused window tokens go to the repository block. */
+  windowFraction?: number;
+  extraSpecialTokens?: readonly string[];
+}
+
+export interface CompletionPrompt {
+  prompt: AssembledPrompt;
+  pieces: ContextPiece[];
+  window: FileWindow;
+  budget: { total: number; window: number; context: number };
+  stats: GatherStats | undefined;
+}
+
+export async function buildCompletionPrompt(gatherer: ContextGatherer, req: CompletionPromptRequest): Promise<CompletionPrompt> {
+  const t0 = performance.now();
+  const cur = await analyzeCurrentFile(req.path, req.text, req.position);
+  const analyzeMs = performance.now() - t0;
+  const total = Math.max(0, Math.floor(req.budgetTokens));
+  const windowBudget = Math.min(total, Math.max(256, Math.min(8192, Math.round(total * (req.windowFraction ?? 0.25)))));
+  const suffixBudget = Math.floor(windowBudget / 4);
+  const window = currentFileWindow(cur.text, cur.offset, gatherer.tokens, windowBudget - suffixBudget, suffixBudget, cur.scopes);
+  // Format tokens: a few specials, the current path header and the repository name.
+  const repoName = req.repoName ?? (gatherer.index.root.replace(/[\\/]+$/, '').split(/[\\/]/).pop() || 'repo');
+  const formatOverhead = 8 + gatherer.tokens.count(req.path) + gatherer.tokens.count(repoName);
+  const context = Math.max(0, total - window.prefixTokens - window.suffixTokens - formatOverhead);
+  const pieces = await gatherer.gatherFor(cur, { ...req, budgetTokens: context }, analyzeMs);
+  const assembleInput = {
+    family: req.family, repoName, pieces, path: req.path, prefix: window.prefix, suffix: window.suffix,
+    extraSpecialTokens: req.extraSpecialTokens ?? [],
+  };
+  return { prompt: assemblePrompt(assembleInput), pieces, window, budget: { total, window: windowBudget, context }, stats: gatherer.lastStats };
+}

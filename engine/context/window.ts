@@ -1,0 +1,65 @@
+// The current file's part of the prompt: whole lines before the cursor (plus the typed part of the
+// cursor line) up to a prefix budget, and lines after it up to a suffix budget. When the prefix is
+// cut, the heads of the enclosing scopes that were cut off (class, function signatures) are put
+// back in front, so the model still sees where the cursor is, as a folding editor would show it.
+import type { TokenCounter } from './token-counter';
+import type { SymbolInfo } from './types';
+
+export interface FileWindow {
+  prefix: string;
+  suffix: string;
+  prefixTokens: number;
+  suffixTokens: number;
+  /** First line of the file kept in the prefix (0 = the prefix is complete). */
+  prefixStartLine: number;
+  /** Scope heads put in front of a cut prefix. */
+  scopeHeads: string[];
+}
+
+export function currentFileWindow(
+  text: string, offset: number, tokens: TokenCounter, prefixBudget: number, suffixBudget: number, scopes: readonly SymbolInfo[] = [],
+): FileWindow {
+  const lineStart = text.lastIndexOf('\n', offset - 1) + 1;
+  const typed = text.slice(lineStart, offset);
+  let prefixTokens = tokens.count(typed);
+  let start = lineStart;
+  // Walk back line by line (each line counted on its own, so counts are cached across keystrokes).
+  while (start > 0) {
+    const prevStart = text.lastIndexOf('\n', start - 2) + 1;
+    const n = tokens.count(text.slice(prevStart, start));
+    if (prefixTokens + n > prefixBudget) break;
+    prefixTokens += n;
+    start = prevStart;
+  }
+  const heads: string[] = [];
+  if (start > 0) {
+    for (const s of scopes) {
+      if (s.declIndex >= start) continue;
+      const headStart = text.lastIndexOf('\n', s.declIndex - 1) + 1;
+      const bodyLineEnd = text.indexOf('\n', s.bodyIndex);
+      const head = text.slice(headStart, Math.min(bodyLineEnd === -1 ? text.length : bodyLineEnd + 1, start));
+      const n = tokens.count(head);
+      if (prefixTokens + n > prefixBudget) break;
+      heads.push(head.endsWith('\n') ? head : head + '\n');
+      prefixTokens += n;
+    }
+  }
+  let end = offset;
+  let suffixTokens = 0;
+  while (end < text.length) {
+    const nl = text.indexOf('\n', end);
+    const next = nl === -1 ? text.length : nl + 1;
+    const n = tokens.count(text.slice(end, next));
+    if (suffixTokens + n > suffixBudget) break;
+    suffixTokens += n;
+    end = next;
+  }
+  const prefixStartLine = start === 0 ? 0 : countLines(text, start);
+  return { prefix: heads.join('') + text.slice(start, offset), suffix: text.slice(offset, end), prefixTokens, suffixTokens, prefixStartLine, scopeHeads: heads };
+}
+
+function countLines(text: string, upTo: number): number {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i !== -1 && i < upTo; i = text.indexOf('\n', i + 1)) n++;
+  return n;
+}
