@@ -4,45 +4,63 @@
 //   input_ids [S] int64                     the new tokens
 //   rope_cos, rope_sin [S, D] float32       RoPE tables for the new tokens' explicit positions, so a
 //                                           pruned cache keeps its tokens' original positions
-//   attn_bias [S, P+S] float32              additive mask over (past keys, new keys): 0 or -inf-like
-//   past_key_L, past_value_L [Hkv, P, D]    the cache (post-RoPE keys), in the compute dtype
+//   causal_bias [S, S] float32              causal mask among the new tokens (0 or MASKED)
+// and per layer L the cache, post-RoPE keys, in up to four tiers:
+//   past_key_L, past_value_L [Hkv, P, D]    full-precision tier (kv dtype), grows while decoding
+//   qk{b}_L, qk{b}_scale_L, qk{b}_zero_L    b-bit keys, per-channel groups of G tokens
+//   qv{b}_L, qv{b}_scale_L, qv{b}_zero_L    b-bit values, per-token groups of Gv channels
+//   past_bias_L [Hkv, 1, P + Σ N_b] float32 0 for held tokens, MASKED for padding slots (heads of
+//                                           one layer may keep different numbers of tokens)
 // and gets back:
 //   logits [1 or S, V] float32              last position only unless allLogits
-//   present_key_L, present_value_L [Hkv, P+S, D]   past + new, to feed back or to compress
-//   attn_L [Hq, min(W,S), P+S] float32      attention probabilities of the last W queries,
-//                                           which KV policies score tokens with
+//   present_key_L, present_value_L          [Hkv, P+S, D] full-precision tier + the new tokens
+//   attn_L [Hq, min(W,S), P+ΣN_b+S] float32 attention probabilities of the last W queries over
+//                                           the key slots (fp tier, q8, q4, q2, new), which KV
+//                                           policies score tokens with
 import type { ModelSpec } from '../../engine/model/config';
 import type { WeightReader, ComputeDtype } from '../../engine/model/weights';
 import { GraphBuilder, type BuiltModel } from '../onnx/graph-builder';
 import { DataType } from '../onnx/onnx-proto';
 import { floatToHalfBits } from '../../engine/model/dtype';
+import { dequantizeKeys, dequantizeValues, type CodeBits } from '../kernels/dequantize';
 
 export interface DecoderOptions {
   dtype: ComputeDtype;
+  /** dtype of the full-precision cache tier; float16 halves its memory on CPU too. */
+  kvDtype: ComputeDtype;
   /** Number of trailing query positions whose attention probabilities are output (0: none). */
   observationWindow: number;
   /** Output logits for every position instead of the last one. */
   allLogits: boolean;
+  /** Bit widths of the quantized tiers the graph reads (empty: a dense cache only). */
+  quantBits: CodeBits[];
+  /** Key token group G and value channel group Gv of the quantized tiers. */
+  group: number;
+  valueGroup: number;
 }
 
 export const decoderNames = {
   inputIds: 'input_ids',
   ropeCos: 'rope_cos',
   ropeSin: 'rope_sin',
-  attnBias: 'attn_bias',
+  causalBias: 'causal_bias',
   logits: 'logits',
   pastKey: (l: number) => `past_key_${l}`,
   pastValue: (l: number) => `past_value_${l}`,
+  pastBias: (l: number) => `past_bias_${l}`,
+  quant: (kind: 'k' | 'v', bits: number, l: number, part: 'codes' | 'scale' | 'zero') => `q${kind}${bits}_${part}_${l}`,
   presentKey: (l: number) => `present_key_${l}`,
   presentValue: (l: number) => `present_value_${l}`,
   attn: (l: number) => `attn_${l}`,
 };
 
 const INT64_MAX = Number.MAX_SAFE_INTEGER;
+const dataTypeOf = (d: ComputeDtype) => (d === 'float16' ? DataType.FLOAT16 : DataType.FLOAT);
 
 export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: DecoderOptions): BuiltModel {
   const g = new GraphBuilder(`squeeze-${spec.family}-decoder`);
-  const T = opts.dtype === 'float16' ? DataType.FLOAT16 : DataType.FLOAT;
+  const T = dataTypeOf(opts.dtype);
+  const TK = dataTypeOf(opts.kvDtype);
   const { hiddenSize: H, qHeads: Hq, kvHeads: Hkv, headDim: D, intermediateSize: I, vocabSize: V } = spec;
   const n = decoderNames;
 
@@ -51,8 +69,9 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
       ? g.constant(T, [], new Uint8Array(new Uint16Array([floatToHalfBits(v)]).buffer))
       : g.constant(T, [], new Uint8Array(new Float32Array([v]).buffer));
   const f32Scalar = (v: number) => g.constant(DataType.FLOAT, [], new Uint8Array(new Float32Array([v]).buffer));
-  const toCompute = (x: string) => (opts.dtype === 'float16' ? g.op('Cast', [x], { attrs: { to: T } }) : x);
-  const toF32 = (x: string) => (opts.dtype === 'float16' ? g.op('Cast', [x], { attrs: { to: DataType.FLOAT } }) : x);
+  const cast = (x: string, from: number, to: number) => (from === to ? x : g.op('Cast', [x], { attrs: { to } }));
+  const toCompute = (x: string) => cast(x, DataType.FLOAT, T);
+  const toF32 = (x: string) => cast(x, T, DataType.FLOAT);
   const w = (name: string, shape: number[], transpose = false) => {
     const loaded = weights.load(name, shape, transpose);
     // A tied embedding is used both as is (Gather) and transposed (lm_head): distinct initializers.
@@ -74,7 +93,7 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
   const ids = g.input(n.inputIds, DataType.INT64, ['S']);
   const cos = toCompute(g.input(n.ropeCos, DataType.FLOAT, ['S', D]));
   const sin = toCompute(g.input(n.ropeSin, DataType.FLOAT, ['S', D]));
-  const bias = g.input(n.attnBias, DataType.FLOAT, ['S', 'P+S']);
+  const causal = g.input(n.causalBias, DataType.FLOAT, ['S', 'S']);
 
   // RoPE, rotate-half convention: x·cos + [-x2, x1]·sin, x of shape [heads, S, D].
   const half = D / 2;
@@ -86,6 +105,25 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
     return g.op('Add', [g.op('Mul', [x, cos]), g.op('Mul', [rotated, sin])]);
   };
   const heads = (x: string, count: number) => g.op('Transpose', [g.op('Reshape', [x, g.int64([-1, count, D])])], { attrs: { perm: [1, 0, 2] } });
+  const transposeKeys = (k: string) => g.op('Transpose', [k], { attrs: { perm: [0, 2, 1] } });
+
+  /** The layer's cached keys and values in the compute dtype: fp tier then each quantized tier. */
+  const pastKeysValues = (l: number, pastK: string, pastV: string) => {
+    const ks = [cast(pastK, TK, T)], vs = [cast(pastV, TK, T)];
+    for (const b of opts.quantBits) {
+      const q = (kind: 'k' | 'v', part: 'codes' | 'scale' | 'zero') => n.quant(kind, b, l, part);
+      g.input(q('k', 'codes'), DataType.UINT8, [Hkv, `gk${b}`, D, (opts.group * b) / 8]);
+      g.input(q('k', 'scale'), DataType.FLOAT16, [Hkv, `gk${b}`, D, 1]);
+      g.input(q('k', 'zero'), DataType.FLOAT16, [Hkv, `gk${b}`, D, 1]);
+      g.input(q('v', 'codes'), DataType.UINT8, [Hkv, `nv${b}`, (D * b) / 8]);
+      g.input(q('v', 'scale'), DataType.FLOAT16, [Hkv, `nv${b}`, D / opts.valueGroup, 1]);
+      g.input(q('v', 'zero'), DataType.FLOAT16, [Hkv, `nv${b}`, D / opts.valueGroup, 1]);
+      ks.push(dequantizeKeys(g, { codes: q('k', 'codes'), scale: q('k', 'scale'), zero: q('k', 'zero') }, b, D, opts.group, T, scalar));
+      vs.push(dequantizeValues(g, { codes: q('v', 'codes'), scale: q('v', 'scale'), zero: q('v', 'zero') }, b, D, opts.valueGroup, T, scalar));
+    }
+    const concat = (xs: string[]) => (xs.length === 1 ? xs[0]! : g.op('Concat', xs, { attrs: { axis: 1 } }));
+    return { keys: concat(ks), values: concat(vs) };
+  };
 
   const embedName = 'model.embed_tokens.weight';
   const embed = w(embedName, [V, H]);
@@ -99,24 +137,31 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
     const k = rope(heads(linear(h, `${p}.self_attn.k_proj`, H, Hkv * D, spec.qkvBias), Hkv));
     const v = heads(linear(h, `${p}.self_attn.v_proj`, H, Hkv * D, spec.qkvBias), Hkv);
 
-    const pastK = g.input(n.pastKey(l), T, [Hkv, 'P', D]);
-    const pastV = g.input(n.pastValue(l), T, [Hkv, 'P', D]);
-    const keys = g.op('Concat', [pastK, k], { attrs: { axis: 1 }, names: [n.presentKey(l)] });
-    const values = g.op('Concat', [pastV, v], { attrs: { axis: 1 }, names: [n.presentValue(l)] });
-    g.output(keys, n.presentKey(l), T, [Hkv, 'P+S', D]);
-    g.output(values, n.presentValue(l), T, [Hkv, 'P+S', D]);
+    const pastK = g.input(n.pastKey(l), TK, [Hkv, 'P', D]);
+    const pastV = g.input(n.pastValue(l), TK, [Hkv, 'P', D]);
+    const pastBias = g.input(n.pastBias(l), DataType.FLOAT, [Hkv, 1, `K${l}`]);
+    const past = pastKeysValues(l, pastK, pastV);
+    // The new tokens join the full-precision tier.
+    g.op('Concat', [pastK, cast(k, T, TK)], { attrs: { axis: 1 }, names: [n.presentKey(l)] });
+    g.op('Concat', [pastV, cast(v, T, TK)], { attrs: { axis: 1 }, names: [n.presentValue(l)] });
+    g.output(n.presentKey(l), n.presentKey(l), TK, [Hkv, 'P+S', D]);
+    g.output(n.presentValue(l), n.presentValue(l), TK, [Hkv, 'P+S', D]);
 
-    // Grouped-query attention without repeating K/V: the `group` query heads sharing a KV head are
-    // stacked along the query axis, [Hkv, group·S, D] × [Hkv, D, P+S].
+    // Grouped-query attention without repeating K/V: the query heads sharing a KV head are stacked
+    // along the query axis, [Hkv, group·S, D] × [Hkv, D, keys]. Cached and new keys are scored
+    // separately so the causal mask stays [S, S] however long the cache is.
     const qGrouped = g.op('Reshape', [q, g.int64([Hkv, -1, D])]);
-    const scores = g.op('Mul', [g.op('MatMul', [qGrouped, g.op('Transpose', [keys], { attrs: { perm: [0, 2, 1] } })]), invSqrtD]);
-    const scoresPerHead = g.op('Reshape', [toF32(scores), g.int64([Hq, -1, 0])]);
-    const probs = g.op('Softmax', [g.op('Add', [scoresPerHead, bias])], { attrs: { axis: -1 } });
+    const scorePast = g.op('Add', [toF32(g.op('Mul', [g.op('MatMul', [qGrouped, transposeKeys(past.keys)]), invSqrtD])), pastBias]);
+    const scoreNew = toF32(g.op('Mul', [g.op('MatMul', [qGrouped, transposeKeys(k)]), invSqrtD]));
+    const scoreNewMasked = g.op('Reshape', [g.op('Add', [g.op('Reshape', [scoreNew, g.int64([Hq, -1, 0])]), causal]), g.int64([Hkv, -1, 0])]);
+    const probs = g.op('Softmax', [g.op('Concat', [scorePast, scoreNewMasked], { attrs: { axis: -1 } })], { attrs: { axis: -1 } });
     if (opts.observationWindow > 0) {
-      const lastW = g.op('Slice', [probs, g.int64([-opts.observationWindow]), g.int64([INT64_MAX]), g.int64([1])]);
-      g.output(lastW, n.attn(l), DataType.FLOAT, [Hq, 'W', 'P+S']);
+      const perHead = g.op('Reshape', [probs, g.int64([Hq, -1, 0])]);
+      const lastW = g.op('Slice', [perHead, g.int64([-opts.observationWindow]), g.int64([INT64_MAX]), g.int64([1])]);
+      g.output(lastW, n.attn(l), DataType.FLOAT, [Hq, 'W', 'keys']);
     }
-    const ctx = g.op('MatMul', [g.op('Reshape', [toCompute(probs), g.int64([Hkv, -1, 0])]), values]);
+    const allValues = g.op('Concat', [past.values, v], { attrs: { axis: 1 } });
+    const ctx = g.op('MatMul', [toCompute(probs), allValues]);
     const merged = g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [ctx, g.int64([Hq, -1, D])])], { attrs: { perm: [1, 0, 2] } }), g.int64([-1, Hq * D])]);
     x = g.op('Add', [x, linear(merged, `${p}.self_attn.o_proj`, Hq * D, H, spec.oBias)]);
 

@@ -5,6 +5,8 @@
 import * as ort from 'onnxruntime-node';
 import type { ModelSpec } from '../../engine/model/config';
 import type { Decoder } from '../../engine/completion/decoder';
+import { MASKED, disposeKvState, fpSlots, kvStateBytes, type KvState, type LayerKv } from './kv-state';
+import type { CodeBits } from '../kernels/dequantize';
 import { loadWeightIndex } from '../../engine/model/safetensors';
 import { WeightReader } from '../../engine/model/weights';
 import { ropeInvFreq, ropeTables } from '../../engine/model/rope';
@@ -22,31 +24,27 @@ export interface DecoderLoadOptions {
   provider: ProviderChoice;
   observationWindow: number;
   allLogits?: boolean;
+  /** dtype of the full-precision cache tier (default: the compute dtype). */
+  kvDtype?: 'float32' | 'float16';
+  /** Bit widths of quantized tiers the graph can read (default none) and their groups. */
+  quantBits?: CodeBits[];
+  group?: number;
+  valueGroup?: number;
   threads?: number;
   log?: (message: string) => void;
-}
-
-/** A dense cache: per layer [Hkv, length, D] keys (post-RoPE) and values, plus each token's position. */
-export interface DenseKv {
-  keys: ort.Tensor[];
-  values: ort.Tensor[];
-  positions: number[];
 }
 
 export interface ForwardResult {
   /** [rows, vocab] float32: the last position, or every new position when allLogits. */
   logits: Float32Array;
   rows: number;
-  present: DenseKv;
+  present: KvState;
   /** Per layer [Hq, attnRows, keys] float32 probabilities of the last query positions (CPU copies). */
   attn: Float32Array[];
   attnRows: number;
 }
 
-/** Large negative bias: exp() underflows to exactly 0 in float32, without inf−inf NaNs. */
-export const MASKED = -1e30;
-
-export class DecoderSession implements Decoder<DenseKv> {
+export class DecoderSession implements Decoder<KvState> {
   private readonly invFreq: Float64Array;
 
   private constructor(
@@ -79,7 +77,13 @@ export class DecoderSession implements Decoder<DenseKv> {
         let built = graphs.get(dtype);
         if (!built) {
           built = buildDecoderGraph(spec, new WeightReader(index, dtype), {
-            dtype, observationWindow: options.observationWindow, allLogits: options.allLogits ?? false,
+            dtype,
+            kvDtype: options.kvDtype ?? dtype,
+            observationWindow: options.observationWindow,
+            allLogits: options.allLogits ?? false,
+            quantBits: options.quantBits ?? [],
+            group: options.group ?? 64,
+            valueGroup: options.valueGroup ?? options.group ?? 64,
           });
           graphs.set(dtype, built);
         }
@@ -101,8 +105,9 @@ export class DecoderSession implements Decoder<DenseKv> {
     throw new ProviderError(options.provider as ProviderName, `no execution provider worked: ${skipped.map((s) => `${s.provider}: ${s.reason}`).join('; ')}`);
   }
 
-  private get tensorType(): 'float32' | 'float16' {
-    return this.target.dtype;
+  /** dtype of the full-precision cache tier. */
+  get kvDtype(): 'float32' | 'float16' {
+    return this.options.kvDtype ?? this.target.dtype;
   }
 
   get provider(): string {
@@ -113,67 +118,112 @@ export class DecoderSession implements Decoder<DenseKv> {
     return this.options.observationWindow;
   }
 
-  kvStats(kv: DenseKv): { tokens: number; bytes: number } {
-    const bytesPerValue = this.tensorType === 'float16' ? 2 : 4;
-    let elements = 0;
-    for (const t of [...kv.keys, ...kv.values]) elements += t.size;
-    return { tokens: kv.positions.length, bytes: elements * bytesPerValue };
+  kvStats(kv: KvState): { tokens: number; bytes: number } {
+    return { tokens: kv.heldTokens / (this.spec.layers * this.spec.kvHeads), bytes: kvStateBytes(kv) };
   }
 
-  disposeKv(kv: DenseKv): void {
-    disposeKv(kv);
+  disposeKv(kv: KvState): void {
+    disposeKvState(kv);
+  }
+
+  /** A host tensor of the kv dtype from float values. */
+  kvTensor(values: Float32Array | Uint16Array, dims: number[]): ort.Tensor {
+    return new ort.Tensor(this.kvDtype, values, dims);
   }
 
   /** An empty cache on the host; the provider moves it where it needs it. */
-  emptyKv(): DenseKv {
+  emptyKv(): KvState {
     const { layers, kvHeads, headDim } = this.spec;
-    const empty = () => new ort.Tensor(this.tensorType, this.tensorType === 'float16' ? new Uint16Array(0) : new Float32Array(0), [kvHeads, 0, headDim]);
-    return { keys: Array.from({ length: layers }, empty), values: Array.from({ length: layers }, empty), positions: [] };
+    const empty = () => this.kvTensor(this.kvDtype === 'float16' ? new Uint16Array(0) : new Float32Array(0), [kvHeads, 0, headDim]);
+    return { layers: Array.from({ length: layers }, () => ({ key: empty(), value: empty(), fpBias: null, quant: [] })), heldTokens: 0, nextPosition: 0 };
+  }
+
+  private emptyQuant = new Map<string, ort.Tensor>();
+  private emptyTensor(type: 'uint8' | 'float16', dims: number[]): ort.Tensor {
+    const key = `${type}:${dims}`;
+    let t = this.emptyQuant.get(key);
+    if (!t) this.emptyQuant.set(key, (t = new ort.Tensor(type, type === 'uint8' ? new Uint8Array(0) : new Uint16Array(0), dims)));
+    return t;
+  }
+
+  /** past_bias for one layer: per head the fp tier's slots, then each quantized tier's, in graph order. */
+  private pastBias(layer: LayerKv): ort.Tensor {
+    const Hkv = this.spec.kvHeads, P = fpSlots(layer);
+    const tiers = (this.options.quantBits ?? []).map((b) => layer.quant.find((q) => q.bits === b));
+    const K = P + tiers.reduce((n, q) => n + (q?.slots ?? 0), 0);
+    const bias = new Float32Array(Hkv * K);
+    for (let h = 0; h < Hkv; h++) {
+      let o = h * K;
+      if (layer.fpBias) bias.set(layer.fpBias.subarray(h * P, (h + 1) * P), o);
+      o += P;
+      for (const q of tiers) if (q) { bias.set(q.bias.subarray(h * q.slots, (h + 1) * q.slots), o); o += q.slots; }
+    }
+    return new ort.Tensor('float32', bias, [Hkv, 1, K]);
   }
 
   /**
    * Runs `ids` at `positions` after the cached tokens. New tokens see every cached token and,
-   * causally, each other. The caller owns `past` (dispose it when no longer needed).
+   * causally, each other; they join the full-precision tier of the returned state. The caller
+   * owns `past` (dispose it when no longer needed); quantized tiers are shared with the result.
    */
-  async forward(ids: number[], positions: number[], past: DenseKv): Promise<ForwardResult> {
-    const S = ids.length, P = past.positions.length, K = P + S;
+  async forward(ids: number[], positions: number[], past: KvState): Promise<ForwardResult> {
+    const S = ids.length;
     if (S === 0 || positions.length !== S) throw new Error(`forward: ${S} ids with ${positions.length} positions`);
+    const { kvHeads: Hkv, headDim: D, layers } = this.spec;
     const { cos, sin } = ropeTables(this.spec, positions, this.invFreq);
-    const bias = new Float32Array(S * K);
-    for (let i = 0; i < S; i++) for (let j = P + i + 1; j < K; j++) bias[i * K + j] = MASKED;
-    const D = this.spec.headDim;
+    const causal = new Float32Array(S * S);
+    for (let i = 0; i < S; i++) for (let j = i + 1; j < S; j++) causal[i * S + j] = MASKED;
     const feeds: Record<string, ort.Tensor> = {
       [N.inputIds]: new ort.Tensor('int64', BigInt64Array.from(ids, (v) => BigInt(v)), [S]),
       [N.ropeCos]: new ort.Tensor('float32', cos, [S, D]),
       [N.ropeSin]: new ort.Tensor('float32', sin, [S, D]),
-      [N.attnBias]: new ort.Tensor('float32', bias, [S, K]),
+      [N.causalBias]: new ort.Tensor('float32', causal, [S, S]),
     };
-    for (let l = 0; l < this.spec.layers; l++) {
-      feeds[N.pastKey(l)] = past.keys[l]!;
-      feeds[N.pastValue(l)] = past.values[l]!;
+    const G = this.options.group ?? 64, Gv = this.options.valueGroup ?? G;
+    for (let l = 0; l < layers; l++) {
+      const layer = past.layers[l]!;
+      feeds[N.pastKey(l)] = layer.key;
+      feeds[N.pastValue(l)] = layer.value;
+      feeds[N.pastBias(l)] = this.pastBias(layer);
+      for (const b of this.options.quantBits ?? []) {
+        const q = layer.quant.find((t) => t.bits === b);
+        feeds[N.quant('k', b, l, 'codes')] = q?.kCodes ?? this.emptyTensor('uint8', [Hkv, 0, D, (G * b) / 8]);
+        feeds[N.quant('k', b, l, 'scale')] = q?.kScale ?? this.emptyTensor('float16', [Hkv, 0, D, 1]);
+        feeds[N.quant('k', b, l, 'zero')] = q?.kZero ?? this.emptyTensor('float16', [Hkv, 0, D, 1]);
+        feeds[N.quant('v', b, l, 'codes')] = q?.vCodes ?? this.emptyTensor('uint8', [Hkv, 0, (D * b) / 8]);
+        feeds[N.quant('v', b, l, 'scale')] = q?.vScale ?? this.emptyTensor('float16', [Hkv, 0, D / Gv, 1]);
+        feeds[N.quant('v', b, l, 'zero')] = q?.vZero ?? this.emptyTensor('float16', [Hkv, 0, D / Gv, 1]);
+      }
+      if (layer.quant.some((q) => !(this.options.quantBits ?? []).includes(q.bits))) {
+        throw new Error(`the cache holds a quantized tier this session was not built for (quantBits ${this.options.quantBits ?? []})`);
+      }
     }
     const out = await this.session.run(feeds);
     const logitsT = out[N.logits]!;
     const attn: Float32Array[] = [];
     let attnRows = 0;
     if (this.options.observationWindow > 0) {
-      for (let l = 0; l < this.spec.layers; l++) {
+      for (let l = 0; l < layers; l++) {
         const t = out[N.attn(l)]!;
         attn.push(t.data as Float32Array);
         attnRows = t.dims[1]!;
       }
     }
-    return {
-      logits: logitsT.data as Float32Array,
-      rows: logitsT.dims[0]!,
-      present: {
-        keys: Array.from({ length: this.spec.layers }, (_, l) => out[N.presentKey(l)]!),
-        values: Array.from({ length: this.spec.layers }, (_, l) => out[N.presentValue(l)]!),
-        positions: [...past.positions, ...positions],
-      },
-      attn,
-      attnRows,
+    const present: KvState = {
+      layers: past.layers.map((layer, l) => {
+        const P = fpSlots(layer);
+        let fpBias: Float32Array | null = null;
+        if (layer.fpBias) {
+          // Appended tokens are held by every head: their slots get bias 0.
+          fpBias = new Float32Array(Hkv * (P + S));
+          for (let h = 0; h < Hkv; h++) fpBias.set(layer.fpBias.subarray(h * P, (h + 1) * P), h * (P + S));
+        }
+        return { key: out[N.presentKey(l)]!, value: out[N.presentValue(l)]!, fpBias, quant: layer.quant };
+      }),
+      heldTokens: past.heldTokens + S * layers * Hkv,
+      nextPosition: Math.max(past.nextPosition, positions[S - 1]! + 1),
     };
+    return { logits: logitsT.data as Float32Array, rows: logitsT.dims[0]!, present, attn, attnRows };
   }
 
   async release(): Promise<void> {
@@ -191,8 +241,4 @@ export class ProviderError extends Error {
 function firstLine(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   return msg.split('\n').find((l) => l.trim()) ?? msg;
-}
-
-export function disposeKv(kv: DenseKv): void {
-  for (const t of [...kv.keys, ...kv.values]) if (t.location === 'gpu-buffer') t.dispose();
 }

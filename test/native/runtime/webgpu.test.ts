@@ -26,13 +26,13 @@ for (const m of FIXTURE_MODELS) {
     assert.equal(s.target.dtype, 'float16');
     for (const c of ref.cases) {
       const pre = await prefill(s, c.input_ids, s.emptyKv(), 0);
-      assert.ok(pre.kv.keys.every((t) => t.location === 'gpu-buffer'), 'present keys are on the GPU');
+      assert.ok(pre.kv.layers.every((l) => l.key.location === 'gpu-buffer'), 'present keys are on the GPU');
       assert.ok(maxAbsDiff(pre.lastLogits, c.last_logits) <= TOL_FP16, `${c.name} logits ${maxAbsDiff(pre.lastLogits, c.last_logits)}`);
       const hfAttn = c.attention_last8_queries.at(-1)!.flat(2);
       assert.ok(maxAbsDiff(pre.attn.at(-1)!, hfAttn) <= 1e-3, `${c.name} attention ${maxAbsDiff(pre.attn.at(-1)!, hfAttn)}`);
       const gen = await decodeGreedy(s, pre.kv, pre.lastLogits, c.input_ids.length, { maxNewTokens: 20 });
       assert.deepEqual(gen.ids, c.greedy_20, c.name);
-      assert.ok(gen.kv.values.every((t) => t.location === 'gpu-buffer'), 'KV stays on the GPU while decoding');
+      assert.ok(gen.kv.layers.every((l) => l.value.location === 'gpu-buffer'), 'KV stays on the GPU while decoding');
       s.disposeKv(gen.kv);
     }
   });

@@ -1,0 +1,64 @@
+// KvState: the cache as the decoder graph reads it, per layer a full-precision tier (which grows
+// while decoding) and up to three quantized tiers, each as device tensors plus the host-side
+// padding bias of its slots. Heads of one layer may hold different numbers of tokens, so tiers are
+// padded to the layer's largest head and padded slots masked.
+import * as ort from 'onnxruntime-node';
+import type { CodeBits } from '../kernels/dequantize';
+
+export interface QuantTierTensors {
+  bits: CodeBits;
+  /** [Hkv, groups, D, G·b/8] uint8, [Hkv, groups, D, 1] float16 ×2 */
+  kCodes: ort.Tensor;
+  kScale: ort.Tensor;
+  kZero: ort.Tensor;
+  /** [Hkv, N, D·b/8] uint8, [Hkv, N, D/Gv, 1] float16 ×2 */
+  vCodes: ort.Tensor;
+  vScale: ort.Tensor;
+  vZero: ort.Tensor;
+  /** [Hkv × N] slot bias: 0 for a held token, MASKED for padding. */
+  bias: Float32Array;
+  /** Slots per head (N). */
+  slots: number;
+}
+
+export interface LayerKv {
+  /** Full-precision tier [Hkv, P, D] in the session's kv dtype. */
+  key: ort.Tensor;
+  value: ort.Tensor;
+  /** [Hkv × P] slot bias of the full-precision tier; null when every slot is held. */
+  fpBias: Float32Array | null;
+  quant: QuantTierTensors[];
+}
+
+export interface KvState {
+  layers: LayerKv[];
+  /** Tokens held per (layer, KV head), summed: what byte and token statistics count. */
+  heldTokens: number;
+  /** Position of the next token: the original sequence length, even after pruning. */
+  nextPosition: number;
+}
+
+/** Large negative bias: exp() underflows to exactly 0 in float32, without inf−inf NaNs. */
+export const MASKED = -1e30;
+
+/** Slots of a layer's fp tier (tensor dim 1). */
+export const fpSlots = (l: LayerKv) => l.key.dims[1]!;
+
+/** Bytes of the tensors a state holds: exactly what is resident for the cache. */
+export function kvStateBytes(kv: KvState): number {
+  let bytes = 0;
+  const size = (t: ort.Tensor) => t.size * (t.type === 'float32' ? 4 : t.type === 'float16' ? 2 : 1);
+  for (const l of kv.layers) {
+    bytes += size(l.key) + size(l.value);
+    for (const q of l.quant) bytes += size(q.kCodes) + size(q.kScale) + size(q.kZero) + size(q.vCodes) + size(q.vScale) + size(q.vZero);
+  }
+  return bytes;
+}
+
+/** Releases device buffers (host tensors are left to the garbage collector). */
+export function disposeKvState(kv: KvState): void {
+  for (const l of kv.layers) {
+    const all = [l.key, l.value, ...l.quant.flatMap((q) => [q.kCodes, q.kScale, q.kZero, q.vCodes, q.vScale, q.vZero])];
+    for (const t of all) if (t.location === 'gpu-buffer') t.dispose();
+  }
+}
