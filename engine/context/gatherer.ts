@@ -100,7 +100,9 @@ export class ContextGatherer {
     const budget = Math.max(0, Math.floor(request.budgetTokens));
     const previous = new Map((request.previous ?? []).map((id, i) => [id, i]));
     const sticky = this.options.stickiness ?? 1.5;
-    const cap = Math.max(64, Math.floor(budget * (this.options.maxPieceFraction ?? 0.35)));
+    const pieceCap = Math.max(64, Math.floor(budget * (this.options.maxPieceFraction ?? 0.35)));
+    // Imports are the most useful pieces: one may take the whole import share.
+    const capOf = (kind: PieceKind) => (kind === 'import' ? Math.max(pieceCap, Math.floor(budget * this.shares.import)) : pieceCap);
     const byKind = new Map<PieceKind, Candidate[]>();
     for (const c of candidates) {
       const score = previous.has(c.id) ? c.score * sticky : c.score;
@@ -120,6 +122,7 @@ export class ContextGatherer {
         if (taken.has(c.id)) continue;
         const room = Math.min(allowance - used, remaining);
         if (room <= 0) break;
+        const cap = capOf(c.kind);
         for (const v of c.variants) {
           if (overlaps(coverage.get(c.path), v.covers)) continue;
           if (v.text.length / 12 > Math.min(room, cap)) continue; // cannot fit: skip counting it

@@ -126,6 +126,7 @@ function makeSymbol(language: LanguageId, text: string, node: Node, nameNode: No
   // Constants bound to functions (`export const f = (a) => …`) are functions.
   if (kind === 'constant') {
     const value = node.descendantsOfType('variable_declarator')[0]?.childForFieldName('value') ?? null;
+    if (value && /^(?:await\s+)?(?:[\w$.]+\(\s*)?(?:require|import)\s*\(/.test(value.text)) return null; // an import binding
     if (value && /function|arrow_function/.test(value.type)) kind = 'function';
     else if (value?.type === 'class') kind = 'class';
   }

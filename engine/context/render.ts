@@ -4,13 +4,14 @@
 import { lineCommentFor } from './languages';
 import type { SymbolInfo } from './types';
 
-export type RenderMode = 'full' | 'outline';
+export type RenderMode = 'full' | 'outline' | 'signatures';
 
 const FUNCTION_KINDS = new Set(['function', 'method']);
 
 /** The text of `symbols` (from a file with `text`), in source order, nested duplicates dropped. */
 export function renderSymbols(path: string, text: string, all: readonly SymbolInfo[], symbols: readonly SymbolInfo[], mode: RenderMode): string {
   const chosen = outermost(symbols);
+  if (mode === 'signatures') return chosen.map((s) => signatures(path, all, s)).join('\n');
   const parts = chosen.map((s) => (mode === 'full' ? text.slice(s.startIndex, s.endIndex) : elided(path, text, all, s)));
   return parts.join(`\n${lineCommentFor(path)} ...\n`);
 }
@@ -49,4 +50,18 @@ function elided(path: string, text: string, all: readonly SymbolInfo[], s: Symbo
   }
   out += text.slice(pos, s.endIndex);
   return out;
+}
+
+const CONTAINER_KINDS = new Set(['class', 'interface', 'enum', 'module']);
+
+/** The most compact form: the symbol's signature, and for a class-like symbol the signatures of
+ *  its members, one per line (Python: `...` bodies; brace languages: `{ … }` around members). */
+function signatures(path: string, all: readonly SymbolInfo[], s: SymbolInfo): string {
+  const python = path.endsWith('.py') || path.endsWith('.pyi');
+  const head = python && s.kind !== 'constant' ? s.signature + ':' : s.signature;
+  if (!CONTAINER_KINDS.has(s.kind)) return python && s.kind !== 'constant' ? `${head} ...` : head;
+  const members = all.filter((m) => m !== s && m.declIndex > s.declIndex && m.endIndex <= s.endIndex && m.container === s.name);
+  if (python) return [head, ...members.map((m) => `    ${m.signature}: ...`)].join('\n') + (members.length ? '' : ' ...');
+  if (!members.length) return head;
+  return [head + ' {', ...members.map((m) => `  ${m.signature.replace(/;$/, '')};`), '}'].join('\n');
 }

@@ -30,7 +30,7 @@ export interface IndexedFile {
   language?: LanguageId;
   text: string;
   mtimeMs: number;
-  /** Bumped on every change, so callers can cache per (path, version). */
+  /** Unique across the index and increasing on every change, so callers can cache per version. */
   version: number;
   chunks: Int32Array[];
   outline?: FileOutline;
@@ -66,6 +66,7 @@ export class RepoIndex {
   private sortedPaths: string[] | null = null;
   private totalChars = 0;
   private capWarned = false;
+  private versionCounter = 0;
   private readonly opts: Required<Omit<RepoIndexOptions, 'logger' | 'excludedDirs' | 'ignorePatterns'>> & RepoIndexOptions;
   private ignoreTree: IgnoreTree;
   private readonly auxCache = new Map<string, string | null>();
@@ -256,8 +257,7 @@ export class RepoIndex {
       this.recordSkip({ path, reason: 'index byte cap reached', level: 'warn' });
       return false;
     }
-    const prev = this.files.get(path);
-    const file: IndexedFile = { path, text, mtimeMs, version: (prev?.version ?? 0) + 1, chunks: chunkIdentifiers(text, this.vocab) };
+    const file: IndexedFile = { path, text, mtimeMs, version: ++this.versionCounter, chunks: chunkIdentifiers(text, this.vocab) };
     const language = languageForPath(path);
     if (language) file.language = language;
     this.files.set(path, file);

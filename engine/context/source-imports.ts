@@ -94,6 +94,13 @@ export async function importCandidates(index: RepoIndex, cur: CurrentFile): Prom
       const ranges = syms.map((s) => s.range);
       variants.push({ label: 'definitions', text: renderSymbols(path, file.text, o.symbols, syms, 'full'), range: rangeOf(ranges), covers: ranges });
       variants.push({ label: 'outline', text: renderSymbols(path, file.text, o.symbols, syms, 'outline'), range: rangeOf(ranges), covers: ranges });
+      variants.push({ label: 'signatures', text: renderSymbols(path, file.text, o.symbols, syms, 'signatures'), range: rangeOf(ranges), covers: ranges });
+      // Still too big: the most used half of the symbols, as signatures.
+      if (syms.length > 2) {
+        const top = [...w.symbols].sort((a, b) => symbolScore(b[1]) - symbolScore(a[1]) || a[0].declIndex - b[0].declIndex).slice(0, Math.ceil(syms.length / 2)).map(([s]) => s);
+        const r = top.map((s) => s.range);
+        variants.push({ label: 'signatures of the most used', text: renderSymbols(path, file.text, o.symbols, top, 'signatures'), range: rangeOf(r), covers: r });
+      }
     } else if (o && o.symbols.length) {
       const top = o.symbols.filter((s) => !s.container && s.exported);
       if (top.length) variants.push({ label: 'outline', text: renderFileOutline(path, file.text, o.symbols, true), range: rangeOf(top.map((s) => s.range)), covers: top.map((s) => s.range) });
@@ -187,6 +194,7 @@ async function scopeCandidates(index: RepoIndex, cur: CurrentFile, names: Set<st
       variants: [
         { label: 'definitions', text: renderSymbols(path, file.text, all, syms, 'full'), range: rangeOf(ranges), covers: ranges },
         { label: 'outline', text: renderSymbols(path, file.text, all, syms, 'outline'), range: rangeOf(ranges), covers: ranges },
+        { label: 'signatures', text: renderSymbols(path, file.text, all, syms, 'signatures'), range: rangeOf(ranges), covers: ranges },
       ],
     });
   }
