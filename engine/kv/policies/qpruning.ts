@@ -1,0 +1,83 @@
+// qpruning ("More Tokens, Lower Precision", Zhang et al., arXiv 2412.12706): for a fixed byte
+// budget, choose the bit width and the token count together. Each candidate width b ∈ {16, 8, 4, 2}
+// buys n_b = budget / bytes-per-token(b) tokens per KV head, group overhead and fp16 residual
+// included (budget.ts), so 4 bits at G=64 buys ≈3.56× the fp16 tokens, not 4×. The rule:
+//   1. If some b ≥ 4 keeps every token (n_b ≥ T), use the highest such b: nothing needs pruning, and
+//      8-bit ≈ 16-bit in the paper, so extra precision is free.
+//   2. Otherwise prune, at the lowest width ≥ 4 bits: the paper's tables show 4× tokens at 4 bits beat
+//      2× at 8 bits and 1× at 16 bits at equal bytes (SnapKV/Llama-3 LongBench 1/128 budget: 38.0 vs
+//      35.7 vs 33.3), with the gain fading by ≈1/8–1/4 of the fp16 size.
+//   3. Go below 4 bits only when the budget forces it: when 4 bits cannot hold even the observation
+//      window (`minTokens`, default W). 2-bit collapses in the paper (LongBench ≈22 vs ≈41).
+// Which tokens: the base pruner's selection (window + top by score, as snapkv), or sinks + recent.
+// Generated tokens stay fp16 (the paper's residual_length = max_new_tokens), so appendTier = fp16.
+
+import { range, selectWithWindow, union } from '../select';
+import { KvPolicy, PlanInput, describeBudget, headIn, makePlan, requireScores, validatePlanInput, KV_DEFAULTS } from '../policy';
+import { ALL_BITS, Bits, maxTokensAt, perHeadBudget, tierOf } from '../budget';
+import { forEachHead, pct } from './common';
+
+export interface QPruningOptions {
+  /** bit widths to choose from; default [16, 8, 4, 2] */
+  candidates?: Bits[];
+  /** below this many tokens at 4 bits, 2 bits is allowed; default = the window W */
+  minTokens?: number;
+  /** how the kept tokens are chosen: by score (SnapKV/H2O, default) or sinks + recent (StreamingLLM) */
+  selector?: 'score' | 'streaming';
+}
+
+export interface BitChoice {
+  bits: Bits;
+  tokens: number;
+  /** n_b for every candidate, for the report */
+  fits: Partial<Record<Bits, number>>;
+  reason: string;
+}
+
+/** The paper's rule, separated from token selection so it can be tested and reported on its own. */
+export function chooseBits(T: number, perHead: number, layout: Parameters<typeof maxTokensAt>[2], candidates: Bits[], minTokens: number, forced?: Bits): BitChoice {
+  const fits: Partial<Record<Bits, number>> = {};
+  for (const b of candidates) fits[b] = maxTokensAt(tierOf(b), perHead, layout, T);
+  const table = candidates.map((b) => `${fits[b]}@${b}b`).join(', ');
+  if (forced !== undefined) {
+    const n = maxTokensAt(tierOf(forced), perHead, layout, T);
+    if (n === 0) throw new Error(`qpruning: the budget holds no token at the forced ${forced} bits (${table})`);
+    return { bits: forced, tokens: n, fits, reason: `bits forced to ${forced}: ${n} of ${T} tokens` };
+  }
+  const desc = [...candidates].sort((a, b) => b - a);
+  const all = desc.find((b) => b >= 4 && fits[b]! >= T);
+  if (all !== undefined) return { bits: all, tokens: T, fits, reason: `all ${T} tokens fit at ${all}b (${table}): no pruning needed, highest precision kept` };
+  const safe = desc.filter((b) => b >= 4);
+  const low = safe.length ? safe[safe.length - 1]! : undefined;
+  if (low !== undefined && fits[low]! >= minTokens) {
+    return { bits: low, tokens: fits[low]!, fits, reason: `${fits[low]} of ${T} tokens (${pct(fits[low]! / T)}) at ${low}b beats fewer at higher precision (${table}); more tokens, lower precision` };
+  }
+  const below = desc.filter((b) => b < 4);
+  const forcedLow = below.length ? below[below.length - 1]! : undefined;
+  if (forcedLow !== undefined && fits[forcedLow]! > 0) {
+    return { bits: forcedLow, tokens: fits[forcedLow]!, fits, reason: `budget forces ${forcedLow}b: ${low ?? 4}b holds ${low !== undefined ? fits[low] : 0} tokens < ${minTokens} (${table}); 2-bit collapses in the paper` };
+  }
+  if (low !== undefined && fits[low]! > 0) return { bits: low, tokens: fits[low]!, fits, reason: `only ${fits[low]} tokens fit at ${low}b (${table})` };
+  throw new Error(`qpruning: the budget holds no token at any of ${candidates.join('/')} bits (${table})`);
+}
+
+export function qpruningPolicy(opts: QPruningOptions = {}): KvPolicy {
+  const candidates = opts.candidates ?? [...ALL_BITS];
+  const selector = opts.selector ?? 'score';
+  return {
+    name: 'qpruning',
+    plan(input: PlanInput) {
+      const layout = validatePlanInput(input);
+      const T = input.tokens;
+      const scores = selector === 'score' ? requireScores(input, 'qpruning') : undefined;
+      const choice = chooseBits(T, perHeadBudget(input.budget, input.geometry, T), layout, candidates, opts.minTokens ?? input.window, input.bits);
+      const tier = tierOf(choice.bits);
+      const n = choice.tokens;
+      const sinks = Math.min(KV_DEFAULTS.sinks, n);
+      const streamingKeep = union(range(0, sinks), range(T - (n - sinks), T));
+      const heads = forEachHead(input.geometry, (l, h) =>
+        headIn(tier, scores ? selectWithWindow(scores[l]![h]!, T, n, input.window) : streamingKeep));
+      return makePlan(input, 'qpruning', heads, `qpruning (${selector}): ${choice.reason} (${describeBudget(input)}, G=${layout.group})`);
+    },
+  };
+}
