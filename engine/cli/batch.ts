@@ -4,13 +4,14 @@ import { createReadStream, writeFileSync, appendFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { CliUsageError, formatHelp, intOption, parseOptions } from './args';
 import type { CliCommand } from './commands';
-import { MODEL_OPTIONS, checkIds, loadModelFromOptions } from './model-options';
+import { KV_OPTIONS, MODEL_OPTIONS, checkIds, kvOptionsFrom, loadModelFromOptions } from './model-options';
 import { runCompletion } from '../completion/complete';
 import { round } from './complete';
 import { ProgressBar } from './progress';
 
 const spec = {
   ...MODEL_OPTIONS,
+  ...KV_OPTIONS,
   cases: { type: 'string' as const, description: 'input JSONL: {"id", "prompt_ids": [...]} or {"id", "prompt": "..."}, optional "max_new_tokens"' },
   out: { type: 'string' as const, description: 'output JSONL: {"id", "ids", "text", "kv", "timings"} per case' },
 };
@@ -49,6 +50,7 @@ export const batchCommand: CliCommand = {
     const defaultMax = intOption(opts, 'max-new-tokens', 64, 0, 100000);
     const prefillChunk = intOption(opts, 'prefill-chunk', 512, 1, 1 << 20);
     const cases = await readCases(opts.cases);
+    const kv = kvOptionsFrom(opts);
     const model = await loadModelFromOptions(opts);
     writeFileSync(opts.out, '');
     const bar = new ProgressBar(cases.length, 'cases');
@@ -56,11 +58,11 @@ export const batchCommand: CliCommand = {
       const promptIds = c.prompt_ids ?? model.tokenizer.encode(c.prompt!);
       checkIds(promptIds, model);
       const out = await runCompletion(model.decoder, (ids) => model.tokenizer.decode(ids), {
-        promptIds, maxNewTokens: c.max_new_tokens ?? defaultMax, stopAtNewline: opts['stop-at-newline'] === true, prefillChunk,
+        promptIds, maxNewTokens: c.max_new_tokens ?? defaultMax, stopAtNewline: opts['stop-at-newline'] === true, prefillChunk, kv,
       });
       appendFileSync(opts.out, JSON.stringify({
         id: c.id, ids: out.ids, text: out.text, promptTokens: out.promptTokens, ep: model.decoder.provider, kv: out.kv,
-        timings: { prefillMs: round(out.timings.prefillMs), decodeMsPerToken: round(out.timings.decodeMsPerToken) },
+        timings: { prefillMs: round(out.timings.prefillMs), compressMs: round(out.timings.compressMs), decodeMsPerToken: round(out.timings.decodeMsPerToken) },
       }) + '\n');
       bar.tick();
     }

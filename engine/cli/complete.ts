@@ -1,10 +1,10 @@
 // `squeeze complete`: one greedy completion of a prompt, with timings.
 import { formatHelp, intOption, parseOptions } from './args';
 import type { CliCommand } from './commands';
-import { MODEL_OPTIONS, PROMPT_OPTIONS, loadModelFromOptions, promptIdsFromOptions } from './model-options';
+import { KV_OPTIONS, MODEL_OPTIONS, PROMPT_OPTIONS, kvOptionsFrom, loadModelFromOptions, promptIdsFromOptions } from './model-options';
 import { runCompletion } from '../completion/complete';
 
-const spec = { ...MODEL_OPTIONS, ...PROMPT_OPTIONS };
+const spec = { ...MODEL_OPTIONS, ...KV_OPTIONS, ...PROMPT_OPTIONS };
 const help = formatHelp('squeeze complete --model DIR (--prompt TEXT | --prompt-file F | --prompt-ids F.json) [options]', spec);
 
 export const completeCommand: CliCommand = {
@@ -15,15 +15,16 @@ export const completeCommand: CliCommand = {
     if (opts.help) { console.log(help); return 0; }
     const maxNewTokens = intOption(opts, 'max-new-tokens', 64, 0, 100000);
     const prefillChunk = intOption(opts, 'prefill-chunk', 512, 1, 1 << 20);
+    const kv = kvOptionsFrom(opts);
     const model = await loadModelFromOptions(opts);
     const promptIds = promptIdsFromOptions(opts, model);
     const out = await runCompletion(model.decoder, (ids) => model.tokenizer.decode(ids), {
-      promptIds, maxNewTokens, stopAtNewline: opts['stop-at-newline'] === true, prefillChunk,
+      promptIds, maxNewTokens, stopAtNewline: opts['stop-at-newline'] === true, prefillChunk, kv,
     });
     if (opts.json) {
       console.log(JSON.stringify({
         ids: out.ids, text: out.text, promptTokens: out.promptTokens, ep: model.decoder.provider, stopReason: out.stopReason,
-        timings: { loadMs: round(model.loadMs), prefillMs: round(out.timings.prefillMs), decodeMsPerToken: round(out.timings.decodeMsPerToken) },
+        timings: { loadMs: round(model.loadMs), prefillMs: round(out.timings.prefillMs), compressMs: round(out.timings.compressMs), decodeMsPerToken: round(out.timings.decodeMsPerToken) },
         kv: out.kv, peakRssMB: round(peakRssBytes() / 2 ** 20),
       }));
     } else {

@@ -4,6 +4,9 @@ import { readFileSync } from 'node:fs';
 import { CliUsageError, intOption, type OptionSpec, type ParsedOptions } from './args';
 import { PROVIDER_CHOICES, type ProviderChoice } from '../../native/runtime/execution-target';
 import { loadModel, type LoadedModel } from '../../native/runtime/model-loader';
+import { parseBudget, type KvCompressionOptions } from '../completion/kv-compression';
+import { isBits } from '../kv/budget';
+import { KV_DEFAULTS } from '../kv/policy';
 
 export const MODEL_OPTIONS: Record<string, OptionSpec> = {
   model: { type: 'string', description: 'Hugging Face model folder (config.json, safetensors, tokenizer.json)' },
@@ -14,6 +17,14 @@ export const MODEL_OPTIONS: Record<string, OptionSpec> = {
   threads: { type: 'string', description: 'CPU threads for onnxruntime (default: all cores)' },
   json: { type: 'boolean', description: 'print one JSON object' },
   help: { type: 'boolean', description: 'show this help' },
+};
+
+export const KV_OPTIONS: Record<string, OptionSpec> = {
+  'kv-policy': { type: 'string', description: 'KV cache policy: full|streaming|snapkv|quant|qpruning|mikv|dbudget|kvcrush+<policy> (default full)' },
+  'kv-budget': { type: 'string', description: 'KV budget: a fraction of the fp16 cache (0.25) or megabytes (64mb)' },
+  'kv-bits': { type: 'string', description: 'force the bit width of quantized tiers: 16|8|4|2' },
+  'kv-group': { type: 'string', description: 'quantization group size G (default 64)' },
+  'kv-window': { type: 'string', description: 'observation window W of the last prompt queries (default 8)' },
 };
 
 export const PROMPT_OPTIONS: Record<string, OptionSpec> = {
@@ -34,7 +45,11 @@ export async function loadModelFromOptions(opts: ParsedOptions, extra: { allLogi
   const threads = opts.threads === undefined ? undefined : intOption(opts, 'threads', 0, 1, 256);
   return loadModel(dir, {
     provider: providerOption(opts),
-    observationWindow: 0,
+    observationWindow: intOption(opts, 'kv-window', KV_DEFAULTS.window, 1, 1024),
+    // The cache is held in fp16 on every provider (as users run it), so byte figures are real.
+    kvDtype: 'float16',
+    quantBits: [8, 4, 2],
+    group: intOption(opts, 'kv-group', KV_DEFAULTS.group, 4, 1024),
     allLogits: extra.allLogits,
     threads,
     log: (m) => { if (process.env.SQUEEZE_VERBOSE) process.stderr.write(`[squeeze] ${m}\n`); },
@@ -67,4 +82,22 @@ export function checkIds(ids: number[], model: LoadedModel): void {
   if (ids.length === 0) throw new CliUsageError('the prompt is empty');
   const bad = ids.find((i) => i >= model.spec.vocabSize);
   if (bad !== undefined) throw new CliUsageError(`token id ${bad} is outside the vocabulary (${model.spec.vocabSize})`);
+}
+
+/** The KV compression asked for on the command line, or undefined for the full cache. */
+export function kvOptionsFrom(opts: ParsedOptions): KvCompressionOptions | undefined {
+  const policy = (opts['kv-policy'] as string | undefined) ?? 'full';
+  if (policy === 'full') return undefined;
+  const budgetText = opts['kv-budget'] as string | undefined;
+  if (!budgetText) throw new CliUsageError(`--kv-policy ${policy} needs --kv-budget (e.g. 0.25 or 64mb)`);
+  let budget;
+  try { budget = parseBudget(budgetText); } catch (e) { throw new CliUsageError((e as Error).message); }
+  const bitsText = opts['kv-bits'];
+  const bits = bitsText === undefined ? undefined : Number(bitsText);
+  if (bits !== undefined && !isBits(bits)) throw new CliUsageError(`--kv-bits must be 16, 8, 4 or 2, got "${String(bitsText)}"`);
+  return {
+    policy, budget, bits,
+    group: intOption(opts, 'kv-group', KV_DEFAULTS.group, 4, 1024),
+    window: intOption(opts, 'kv-window', KV_DEFAULTS.window, 1, 1024),
+  };
 }

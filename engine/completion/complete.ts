@@ -2,6 +2,8 @@
 // CLI and the extension's CompletionService share this path.
 import type { Decoder } from './decoder';
 import { decodeGreedy, prefill } from './generator';
+import { attentionWindow, kvReport, planCompression, storeFromPlan, type KvCompressionOptions, type KvReport } from './kv-compression';
+import type { KvPlan } from '../kv/policy';
 
 export interface CompletionRequest {
   promptIds: number[];
@@ -9,6 +11,8 @@ export interface CompletionRequest {
   stopAtNewline?: boolean;
   prefillChunk?: number;
   signal?: AbortSignal;
+  /** Compress the prompt's cache before decoding (omitted or policy 'full': keep it whole). */
+  kv?: KvCompressionOptions;
 }
 
 export interface CompletionOutput {
@@ -16,8 +20,8 @@ export interface CompletionOutput {
   text: string;
   promptTokens: number;
   stopReason: string;
-  timings: { prefillMs: number; decodeMsPerToken: number; totalMs: number };
-  kv: { tokens: number; bytes: number };
+  timings: { prefillMs: number; compressMs: number; decodeMsPerToken: number; totalMs: number };
+  kv: KvReport;
   peakRssBytes: number;
 }
 
@@ -25,8 +29,19 @@ export async function runCompletion<Kv>(decoder: Decoder<Kv>, decode: (ids: numb
   if (req.promptIds.length === 0) throw new Error('the prompt is empty');
   const t0 = performance.now();
   const pre = await prefill(decoder, req.promptIds, decoder.emptyKv(), 0, req.prefillChunk, req.signal);
-  const kvAfterPrompt = decoder.kvStats(pre.kv);
-  const gen = await decodeGreedy(decoder, pre.kv, pre.lastLogits, req.promptIds.length, {
+  const tc = performance.now();
+  let kv = pre.kv;
+  let plan: KvPlan | null = null;
+  if (req.kv && req.kv.policy !== 'full') {
+    if (pre.attnRows === 0) throw new Error('KV compression needs the observation-window attention: load the model with observationWindow > 0');
+    plan = planCompression(decoder.spec, attentionWindow(pre.attn, pre.attnRows, req.promptIds.length, decoder.spec.qHeads), req.kv);
+    const dense = await decoder.hostKv(pre.kv);
+    kv = decoder.kvFromStore(storeFromPlan(decoder.spec, plan, dense.keys, dense.values));
+    decoder.disposeKv(pre.kv);
+  }
+  const report = kvReport(decoder.spec, req.promptIds.length, plan, decoder.kvStats(kv).bytes);
+  const compressMs = performance.now() - tc;
+  const gen = await decodeGreedy(decoder, kv, pre.lastLogits, req.promptIds.length, {
     maxNewTokens: req.maxNewTokens, stopAtNewline: req.stopAtNewline, signal: req.signal, decode,
   });
   decoder.disposeKv(gen.kv);
@@ -37,8 +52,8 @@ export async function runCompletion<Kv>(decoder: Decoder<Kv>, decode: (ids: numb
     text,
     promptTokens: req.promptIds.length,
     stopReason: gen.stopReason,
-    timings: { prefillMs: pre.prefillMs, decodeMsPerToken: gen.decodeMsPerToken, totalMs: performance.now() - t0 },
-    kv: kvAfterPrompt,
+    timings: { prefillMs: pre.prefillMs, compressMs, decodeMsPerToken: gen.decodeMsPerToken, totalMs: performance.now() - t0 },
+    kv: report,
     peakRssBytes: Math.max(pre.peakRssBytes, gen.peakRssBytes),
   };
 }

@@ -1,6 +1,7 @@
 // The engine's view of a model session: run new tokens over a cache, get logits and the grown
 // cache. native/runtime/DecoderSession implements it; the engine never touches tensors itself.
 import type { ModelSpec } from '../model/config';
+import type { KvStore, KvTensor } from '../kv/store';
 
 export interface ForwardOutput<Kv> {
   /** [rows, vocab] float32 logits. */
@@ -23,4 +24,8 @@ export interface Decoder<Kv> {
   kvStats(kv: Kv): { tokens: number; bytes: number };
   /** Releases device memory of a cache that is no longer used. */
   disposeKv(kv: Kv): void;
+  /** Host copies of a dense cache's per-layer keys and values, [kvHeads, tokens, headDim]. */
+  hostKv(kv: Kv): Promise<{ keys: KvTensor[]; values: KvTensor[] }>;
+  /** The decoder's cache holding a compressed store's tiers. */
+  kvFromStore(store: KvStore): Kv;
 }

@@ -5,6 +5,10 @@
 import * as ort from 'onnxruntime-node';
 import type { ModelSpec } from '../../engine/model/config';
 import type { Decoder } from '../../engine/completion/decoder';
+import type { KvStore, KvTensor } from '../../engine/kv/store';
+import { kvStateFromStore } from './kv-pack';
+import { toHost } from './readback';
+import { valueGroupSize } from '../../engine/kv/quantize';
 import { MASKED, disposeKvState, fpSlots, kvStateBytes, type KvState, type LayerKv } from './kv-state';
 import type { CodeBits } from '../kernels/dequantize';
 import { loadWeightIndex } from '../../engine/model/safetensors';
@@ -28,8 +32,8 @@ export interface DecoderLoadOptions {
   kvDtype?: 'float32' | 'float16';
   /** Bit widths of quantized tiers the graph can read (default none) and their groups. */
   quantBits?: CodeBits[];
+  /** Key token group G; values use the largest divisor of headDim ≤ G (engine/kv/quantize.ts). */
   group?: number;
-  valueGroup?: number;
   threads?: number;
   log?: (message: string) => void;
 }
@@ -83,7 +87,7 @@ export class DecoderSession implements Decoder<KvState> {
             allLogits: options.allLogits ?? false,
             quantBits: options.quantBits ?? [],
             group: options.group ?? 64,
-            valueGroup: options.valueGroup ?? options.group ?? 64,
+            valueGroup: valueGroupSize(spec.headDim, options.group ?? 64),
           });
           graphs.set(dtype, built);
         }
@@ -124,6 +128,18 @@ export class DecoderSession implements Decoder<KvState> {
 
   disposeKv(kv: KvState): void {
     disposeKvState(kv);
+  }
+
+  async hostKv(kv: KvState): Promise<{ keys: KvTensor[]; values: KvTensor[] }> {
+    if (kv.layers.some((l) => l.quant.length > 0 || l.fpBias)) throw new Error('hostKv needs a dense cache (before compression)');
+    return {
+      keys: await Promise.all(kv.layers.map((l) => toHost(l.key))),
+      values: await Promise.all(kv.layers.map((l) => toHost(l.value))),
+    };
+  }
+
+  kvFromStore(store: KvStore): KvState {
+    return kvStateFromStore(store, this.kvDtype);
   }
 
   /** A host tensor of the kv dtype from float values. */
@@ -179,7 +195,7 @@ export class DecoderSession implements Decoder<KvState> {
       [N.ropeSin]: new ort.Tensor('float32', sin, [S, D]),
       [N.causalBias]: new ort.Tensor('float32', causal, [S, S]),
     };
-    const G = this.options.group ?? 64, Gv = this.options.valueGroup ?? G;
+    const G = this.options.group ?? 64, Gv = valueGroupSize(D, G);
     for (let l = 0; l < layers; l++) {
       const layer = past.layers[l]!;
       feeds[N.pastKey(l)] = layer.key;

@@ -25,8 +25,9 @@ test('complete --json on prompt ids reproduces transformers greedy ids and repor
   assert.equal(out.promptTokens, code.input_ids.length);
   assert.equal(out.ep, 'cpu');
   for (const k of ['loadMs', 'prefillMs', 'decodeMsPerToken']) assert.ok(out.timings[k] > 0, k);
-  // fp32 cache: 2 layers × K and V × 2 KV heads × 16 dims × 4 bytes per token.
-  assert.deepEqual(out.kv, { tokens: code.input_ids.length, bytes: code.input_ids.length * 2 * 2 * 2 * 16 * 4 });
+  // fp16 cache: 2 layers × K and V × 2 KV heads × 16 dims × 2 bytes per token.
+  const T = code.input_ids.length, fp16 = T * 2 * 2 * 2 * 16 * 2;
+  assert.deepEqual(out.kv, { policy: 'full', bits: 16, promptTokens: T, tokens: T, tokensByTier: { fp16: T, q8: 0, q4: 0, q2: 0 }, bytes: fp16, fp16Bytes: fp16, prunedFraction: 0, reason: 'no compression' });
 });
 
 test('complete with --prompt text tokenizes like transformers and prints plain text', () => {
@@ -94,4 +95,24 @@ test('usage errors exit 2 and show the command help', () => {
   assert.match(r.stderr, /Usage: squeeze complete/);
   const bad = cli('complete', '--model', qwen, '--prompt', 'x', '--ep', 'tpu');
   assert.match(bad.stderr, /--ep must be one of auto, cpu, cuda, dml, webgpu/);
+});
+
+test('complete --kv-policy reports the same fields for every policy and holds the budget', () => {
+  const dir = tmp();
+  const ids = Array.from({ length: 512 }, (_, i) => 10 + ((i * 7919 + 13) % 1000));
+  writeFileSync(join(dir, 'ids.json'), JSON.stringify(ids));
+  const fp16 = 512 * 2 * 2 * 2 * 16 * 2;
+  for (const [policy, budget] of [['snapkv', '0.25'], ['qpruning', '0.25'], ['quant', '0.5'], ['mikv', '0.25'], ['streaming', '0.25'], ['kvcrush+snapkv', '0.25'], ['dbudget', '0.5']] as const) {
+    const r = cli('complete', '--model', qwen, '--prompt-ids', join(dir, 'ids.json'), '--max-new-tokens', '4', '--ep', 'cpu', '--kv-policy', policy, '--kv-budget', budget, '--json');
+    assert.equal(r.status, 0, `${policy}: ${r.stderr}`);
+    const kv = JSON.parse(r.stdout).kv;
+    assert.deepEqual(Object.keys(kv).sort(), ['bits', 'bytes', 'fp16Bytes', 'policy', 'promptTokens', 'prunedFraction', 'reason', 'tokens', 'tokensByTier']);
+    assert.equal(kv.policy, policy);
+    assert.equal(kv.fp16Bytes, fp16);
+    assert.ok(kv.bytes <= Number(budget) * fp16, `${policy}: ${kv.bytes} bytes over the budget`);
+    assert.ok(kv.bytes > 0 && kv.tokens > 0 && kv.tokens <= 512, policy);
+  }
+  const bad = cli('complete', '--model', qwen, '--prompt-ids', join(dir, 'ids.json'), '--kv-policy', 'snapkv');
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--kv-policy snapkv needs --kv-budget/);
 });

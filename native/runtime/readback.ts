@@ -1,0 +1,33 @@
+// Host copies of tensors. CPU tensors expose their data directly; WebGPU tensors are read back by
+// running them through a tiny Identity session whose outputs land on the CPU (getData() on a GPU
+// tensor aborts the process in onnxruntime-node 1.30).
+import * as ort from 'onnxruntime-node';
+import { GraphBuilder } from '../onnx/graph-builder';
+import { DataType } from '../onnx/onnx-proto';
+
+const sessions = new Map<string, Promise<ort.InferenceSession>>();
+
+function identitySession(type: 'float32' | 'float16', rank: number): Promise<ort.InferenceSession> {
+  const key = `${type}:${rank}`;
+  let s = sessions.get(key);
+  if (!s) {
+    const g = new GraphBuilder('readback');
+    const dt = type === 'float16' ? DataType.FLOAT16 : DataType.FLOAT;
+    const dims = Array.from({ length: rank }, (_, i) => `d${i}`);
+    g.input('x', dt, dims);
+    g.output('x', 'y', dt, dims);
+    s = ort.InferenceSession.create(g.build({ '': 17 }).model, { executionProviders: ['webgpu'] });
+    sessions.set(key, s);
+  }
+  return s;
+}
+
+/** The tensor's values on the host (Float32Array, or Uint16Array fp16 bits). */
+export async function toHost(t: ort.Tensor): Promise<Float32Array | Uint16Array> {
+  if (t.location === 'cpu') return t.data as Float32Array | Uint16Array;
+  if (t.location !== 'gpu-buffer') throw new Error(`cannot read a tensor located at "${t.location}"`);
+  const type = t.type as 'float32' | 'float16';
+  const s = await identitySession(type, t.dims.length);
+  const out = await s.run({ x: t });
+  return out.y!.data as Float32Array | Uint16Array;
+}
