@@ -13,7 +13,8 @@ export interface CompletionPromptRequest extends Omit<ContextRequest, 'budgetTok
   /** Tokens for the whole prompt (window + repository block + format tokens). */
   budgetTokens: number;
   /** Share of the budget for the current file's window (default 0.25, within [256, 8192] tokens);
-   *  the suffix gets a quarter of the window. Unused window tokens go to the repository block. */
+   *  the suffix gets a quarter of the window. When the whole file fits, the unused window tokens
+   *  go to the repository block (in 512-token steps, so the block's budget stays put). */
   windowFraction?: number;
   extraSpecialTokens?: readonly string[];
 }
@@ -37,7 +38,13 @@ export async function buildCompletionPrompt(gatherer: ContextGatherer, req: Comp
   // Format tokens: a few specials, the current path header and the repository name.
   const repoName = req.repoName ?? (gatherer.index.root.replace(/[\\/]+$/, '').split(/[\\/]/).pop() || 'repo');
   const formatOverhead = 8 + gatherer.tokens.count(req.path) + gatherer.tokens.count(repoName);
-  const context = Math.max(0, total - window.prefixTokens - window.suffixTokens - formatOverhead);
+  // The repository block's budget must not move while the user types, or pieces at the edge of
+  // the budget would come and go: the whole window budget stays reserved when the window is cut;
+  // a file that fits entirely gives back what it does not use, in 512-token steps.
+  const used = window.prefixTokens + window.suffixTokens;
+  const complete = window.prefixStartLine === 0 && window.scopeHeads.length === 0 && cur.offset + window.suffix.length >= cur.text.length;
+  const reserved = complete ? Math.min(windowBudget, Math.ceil((used + 1) / 512) * 512) : windowBudget;
+  const context = Math.max(0, total - reserved - formatOverhead);
   const pieces = await gatherer.gatherFor(cur, { ...req, budgetTokens: context }, analyzeMs);
   const assembleInput = {
     family: req.family, repoName, pieces, path: req.path, prefix: window.prefix, suffix: window.suffix,

@@ -80,9 +80,11 @@ export class ContextGatherer {
   /** `gather` for a current file already analysed (buildCompletionPrompt shares it with the window). */
   async gatherFor(cur: CurrentFile, request: ContextRequest, analyzeMs = 0): Promise<ContextPiece[]> {
     const t1 = performance.now();
+    const imports = await importCandidates(this.index, cur);
+    const imported = new Set(imports.map((c) => c.path));
     const candidates: Candidate[] = [
-      ...(await importCandidates(this.index, cur)),
-      ...(await siblingCandidates(this.index, cur)),
+      ...imports,
+      ...(await siblingCandidates(this.index, cur)).filter((c) => !imported.has(c.path)),
       ...recentCandidates(this.index, cur, request.recentFiles ?? []),
       ...similarCandidates(this.index, cur, this.options.similarLimit ?? 32),
     ];

@@ -86,15 +86,14 @@ export function recentCandidates(index: RepoIndex, cur: CurrentFile, recent: rea
   return out;
 }
 
-/** Identifiers of the lines around the cursor (excluding the line being typed). */
+/** Identifiers of the lines around the cursor. The cursor's own QUERY_STEP-line block is left
+ *  out, so typing and moving inside it does not change the query (nor the chosen snippets). */
 export function cursorQuery(cur: CurrentFile): Set<string> {
   const lines = cur.text.split('\n');
   const anchor = Math.floor(cur.line / QUERY_STEP) * QUERY_STEP;
-  const from = Math.max(0, anchor - QUERY_LINES);
-  const to = Math.min(lines.length, anchor + QUERY_STEP + QUERY_LINES / 4);
-  const parts: string[] = [];
-  for (let l = from; l < to; l++) if (l !== cur.line) parts.push(lines[l]!);
-  return identifierSet(parts.join('\n'));
+  const above = lines.slice(Math.max(0, anchor - QUERY_LINES), anchor);
+  const below = lines.slice(anchor + QUERY_STEP, anchor + QUERY_STEP + QUERY_LINES / 4);
+  return identifierSet([...above, ...below].join('\n'));
 }
 
 export function similarCandidates(index: RepoIndex, cur: CurrentFile, limit: number): Candidate[] {

@@ -21,28 +21,36 @@ export function currentFileWindow(
 ): FileWindow {
   const lineStart = text.lastIndexOf('\n', offset - 1) + 1;
   const typed = text.slice(lineStart, offset);
+  // Scope heads (whole lines from the declaration to the line where its body opens), reserved
+  // first so a long body cannot crowd them out; only those above the kept lines are used.
+  const headOf = (s: SymbolInfo) => {
+    const headStart = text.lastIndexOf('\n', s.declIndex - 1) + 1;
+    const bodyLineEnd = text.indexOf('\n', s.bodyIndex);
+    const head = text.slice(headStart, Math.min(bodyLineEnd === -1 ? text.length : bodyLineEnd + 1, lineStart));
+    return { start: headStart, head: head.endsWith('\n') ? head : head + '\n' };
+  };
+  const candidates = scopes.filter((s) => s.declIndex < lineStart).map(headOf).filter((h) => h.start < lineStart);
+  let reserved = 0;
+  const costs = candidates.map((h) => tokens.count(h.head));
+  for (const c of costs) reserved += c;
+  if (reserved > prefixBudget / 2) reserved = 0; // heads that big are not worth it
   let prefixTokens = tokens.count(typed);
   let start = lineStart;
   // Walk back line by line (each line counted on its own, so counts are cached across keystrokes).
   while (start > 0) {
     const prevStart = text.lastIndexOf('\n', start - 2) + 1;
     const n = tokens.count(text.slice(prevStart, start));
-    if (prefixTokens + n > prefixBudget) break;
+    if (prefixTokens + n + reserved > prefixBudget) break;
     prefixTokens += n;
     start = prevStart;
   }
   const heads: string[] = [];
-  if (start > 0) {
-    for (const s of scopes) {
-      if (s.declIndex >= start) continue;
-      const headStart = text.lastIndexOf('\n', s.declIndex - 1) + 1;
-      const bodyLineEnd = text.indexOf('\n', s.bodyIndex);
-      const head = text.slice(headStart, Math.min(bodyLineEnd === -1 ? text.length : bodyLineEnd + 1, start));
-      const n = tokens.count(head);
-      if (prefixTokens + n > prefixBudget) break;
-      heads.push(head.endsWith('\n') ? head : head + '\n');
-      prefixTokens += n;
-    }
+  if (start > 0 && reserved > 0) {
+    candidates.forEach((h, i) => {
+      if (h.start >= start) return;
+      heads.push(h.head);
+      prefixTokens += costs[i]!;
+    });
   }
   let end = offset;
   let suffixTokens = 0;
