@@ -112,12 +112,12 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
     const ks = [cast(pastK, TK, T)], vs = [cast(pastV, TK, T)];
     for (const b of opts.quantBits) {
       const q = (kind: 'k' | 'v', part: 'codes' | 'scale' | 'zero') => n.quant(kind, b, l, part);
-      g.input(q('k', 'codes'), DataType.UINT8, [Hkv, `gk${b}`, D, (opts.group * b) / 8]);
-      g.input(q('k', 'scale'), DataType.FLOAT16, [Hkv, `gk${b}`, D, 1]);
-      g.input(q('k', 'zero'), DataType.FLOAT16, [Hkv, `gk${b}`, D, 1]);
-      g.input(q('v', 'codes'), DataType.UINT8, [Hkv, `nv${b}`, (D * b) / 8]);
-      g.input(q('v', 'scale'), DataType.FLOAT16, [Hkv, `nv${b}`, D / opts.valueGroup, 1]);
-      g.input(q('v', 'zero'), DataType.FLOAT16, [Hkv, `nv${b}`, D / opts.valueGroup, 1]);
+      g.input(q('k', 'codes'), DataType.UINT8, [Hkv, `gk${b}_${l}`, D, (opts.group * b) / 8]);
+      g.input(q('k', 'scale'), DataType.FLOAT16, [Hkv, `gk${b}_${l}`, D, 1]);
+      g.input(q('k', 'zero'), DataType.FLOAT16, [Hkv, `gk${b}_${l}`, D, 1]);
+      g.input(q('v', 'codes'), DataType.UINT8, [Hkv, `nv${b}_${l}`, (D * b) / 8]);
+      g.input(q('v', 'scale'), DataType.FLOAT16, [Hkv, `nv${b}_${l}`, D / opts.valueGroup, 1]);
+      g.input(q('v', 'zero'), DataType.FLOAT16, [Hkv, `nv${b}_${l}`, D / opts.valueGroup, 1]);
       ks.push(dequantizeKeys(g, { codes: q('k', 'codes'), scale: q('k', 'scale'), zero: q('k', 'zero') }, b, D, opts.group, T, scalar));
       vs.push(dequantizeValues(g, { codes: q('v', 'codes'), scale: q('v', 'scale'), zero: q('v', 'zero') }, b, D, opts.valueGroup, T, scalar));
     }
@@ -137,15 +137,16 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
     const k = rope(heads(linear(h, `${p}.self_attn.k_proj`, H, Hkv * D, spec.qkvBias), Hkv));
     const v = heads(linear(h, `${p}.self_attn.v_proj`, H, Hkv * D, spec.qkvBias), Hkv);
 
-    const pastK = g.input(n.pastKey(l), TK, [Hkv, 'P', D]);
-    const pastV = g.input(n.pastValue(l), TK, [Hkv, 'P', D]);
+    // Symbolic dims are per layer: layers of a compressed cache hold different token counts.
+    const pastK = g.input(n.pastKey(l), TK, [Hkv, `P${l}`, D]);
+    const pastV = g.input(n.pastValue(l), TK, [Hkv, `P${l}`, D]);
     const pastBias = g.input(n.pastBias(l), DataType.FLOAT, [Hkv, 1, `K${l}`]);
     const past = pastKeysValues(l, pastK, pastV);
     // The new tokens join the full-precision tier.
     g.op('Concat', [pastK, cast(k, T, TK)], { attrs: { axis: 1 }, names: [n.presentKey(l)] });
     g.op('Concat', [pastV, cast(v, T, TK)], { attrs: { axis: 1 }, names: [n.presentValue(l)] });
-    g.output(n.presentKey(l), n.presentKey(l), TK, [Hkv, 'P+S', D]);
-    g.output(n.presentValue(l), n.presentValue(l), TK, [Hkv, 'P+S', D]);
+    g.output(n.presentKey(l), n.presentKey(l), TK, [Hkv, `P${l}+S`, D]);
+    g.output(n.presentValue(l), n.presentValue(l), TK, [Hkv, `P${l}+S`, D]);
 
     // Grouped-query attention without repeating K/V: the query heads sharing a KV head are stacked
     // along the query axis, [Hkv, group·S, D] × [Hkv, D, keys]. Cached and new keys are scored
@@ -158,7 +159,7 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
     if (opts.observationWindow > 0) {
       const perHead = g.op('Reshape', [probs, g.int64([Hq, -1, 0])]);
       const lastW = g.op('Slice', [perHead, g.int64([-opts.observationWindow]), g.int64([INT64_MAX]), g.int64([1])]);
-      g.output(lastW, n.attn(l), DataType.FLOAT, [Hq, 'W', 'keys']);
+      g.output(lastW, n.attn(l), DataType.FLOAT, [Hq, 'W', `keys${l}`]);
     }
     const allValues = g.op('Concat', [past.values, v], { attrs: { axis: 1 } });
     const ctx = g.op('MatMul', [toCompute(probs), allValues]);
