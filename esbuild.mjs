@@ -4,7 +4,7 @@
 //   node esbuild.mjs --production  minified build, as packaged into the VSIX
 //   node esbuild.mjs --watch       rebuild on change
 import * as esbuild from 'esbuild';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { copyRuntimeAssets } from './tools/runtime-assets.mjs';
 
 const production = process.argv.includes('--production');
@@ -32,6 +32,7 @@ const entries = [
 ];
 
 // A production build starts from a clean dist/ so no stale source maps or bundles get packaged.
+mkdirSync('dist', { recursive: true });
 if (production) for (const f of readdirSync('dist', { withFileTypes: true }).filter((d) => d.isFile())) rmSync(`dist/${f.name}`);
 
 const contexts = await Promise.all(entries.map((e) => esbuild.context({ ...common, ...e })));
