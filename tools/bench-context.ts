@@ -1,7 +1,8 @@
 // Benchmark of the repository context (npm run bench:context).
 //
 // 1. Recall: on real multi-file packages in node_modules (code we did not write), pick target lines
-//    that use an identifier defined in exactly one other file of the package, cut the line just
+//    that use an identifier defined in exactly one other file of the package (a name the file
+//    imports, or a member of a namespace import; homonyms do not count), cut the line just
 //    before the identifier (as if the user were about to type it), build the prompt at 4k/8k/16k
 //    tokens, and count how often the defining file / the definition itself is in the context —
 //    against a baseline that fills the same budget with the nearest files by path.
@@ -80,7 +81,13 @@ function findTargets(index: RepoIndex, limit: number): Target[] {
     const file = index.get(p)!;
     const outline = index.outlineSync(p);
     const local = new Set(outline?.symbols.map((s) => s.name));
-    const importLines = new Set(outline?.imports.map((i) => i.line));
+    const importLines = new Set<number>();
+    for (const i of outline?.imports ?? []) for (let l = i.line; l <= i.endLine; l++) importLines.add(l);
+    // A use is a name the file imports (`import { X }`, `const { X } = require`) or a member of a
+    // namespace import (`ns.X`, compiled `import_x.X` / `x_1.X`); homonyms (a local variable or
+    // property with the same name) are not targets.
+    const named = new Set(outline?.imports.flatMap((i) => i.names.filter((n) => n.imported !== '*').map((n) => n.local)));
+    const namespaces = new Set(outline?.imports.flatMap((i) => i.names.filter((n) => n.imported === '*' && n.local !== '*').map((n) => n.local)));
     const lines = file.text.split('\n');
     const perFile: Target[] = [];
     lines.forEach((text, line) => {
@@ -88,8 +95,9 @@ function findTargets(index: RepoIndex, limit: number): Target[] {
       for (const m of text.matchAll(/[A-Za-z_$][\w$]*/g)) {
         const defs = definers.get(m[0]);
         if (!defs || defs.length !== 1 || local.has(m[0]) || defs[0]!.path === p) continue;
-        // The identifier must not be a property access of something else (`x.name`).
-        if (m.index! > 0 && text[m.index! - 1] === '.' && !/\w+_\d+\.$/.test(text.slice(0, m.index))) continue;
+        const before = text.slice(0, m.index);
+        const member = /([A-Za-z_$][\w$]*)\s*\.\s*$/.exec(before);
+        if (member ? !namespaces.has(member[1]!) : !named.has(m[0])) continue;
         perFile.push({ path: p, line, column: m.index!, name: m[0], defPath: defs[0]!.path, def: defs[0]!.sym });
         break;
       }

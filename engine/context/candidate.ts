@@ -20,6 +20,9 @@ export interface Candidate {
   score: number;
   reason: string;
   variants: Variant[];
+  /** A larger rendering (the whole file) taken instead of the chosen one if the budget has room
+   *  once every candidate has had its turn. */
+  upgrade?: Variant;
 }
 
 export function rangeOf(ranges: readonly LineRange[]): LineRange {

@@ -40,7 +40,8 @@ export async function analyzeCurrentFile(path: string, text: string, position: P
   const line = Math.min(Math.max(0, position.line), lineStarts.length - 1);
   const lineEnd = line + 1 < lineStarts.length ? lineStarts[line + 1]! - 1 : text.length;
   const offset = Math.min(lineStarts[line]! + Math.max(0, position.character), lineEnd);
-  const importLines = new Set((outline?.imports ?? []).map((i) => i.line));
+  const importLines = new Set<number>();
+  for (const i of outline?.imports ?? []) for (let l = i.line; l <= i.endLine; l++) importLines.add(l);
 
   const uses = new Map<string, Usage>();
   const lineTexts = text.split('\n');

@@ -115,6 +115,7 @@ export class ContextGatherer {
     for (const list of byKind.values()) list.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 
     const chosen: ContextPiece[] = [];
+    const chosenCandidates: Candidate[] = [];
     const taken = new Set<string>();
     const coverage = new Map<string, LineRange[] | 'file'>();
     let remaining = budget;
@@ -136,12 +137,25 @@ export class ContextGatherer {
           remaining -= cost;
           cover(coverage, c.path, v.covers);
           chosen.push(toPiece(c, v, tokens));
+          chosenCandidates.push(c);
           break;
         }
       }
     };
     for (const kind of PIECE_KIND_ORDER) fill(byKind.get(kind) ?? [], Math.floor(budget * (this.shares[kind] ?? 0)));
     for (const kind of LEFTOVER_ORDER) fill(byKind.get(kind) ?? [], remaining);
+    // Upgrades (definitions → whole file) with what is left, best candidates first.
+    const order = chosenCandidates.map((_, i) => i).filter((i) => chosenCandidates[i]!.upgrade).sort((a, b) => chosenCandidates[b]!.score - chosenCandidates[a]!.score);
+    for (const i of order) {
+      const c = chosenCandidates[i]!;
+      const up = c.upgrade!;
+      if (chosen.some((p, j) => j !== i && p.path === c.path)) continue; // would duplicate another piece
+      if (up.text.length / 12 > remaining + chosen[i]!.tokens) continue;
+      const tokens = this.tokens.count(up.text);
+      if (tokens - chosen[i]!.tokens > remaining || tokens > capOf(c.kind)) continue;
+      remaining -= tokens - chosen[i]!.tokens;
+      chosen[i] = toPiece(c, up, tokens);
+    }
     return orderPieces(chosen, previous);
   }
 }

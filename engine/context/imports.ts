@@ -67,7 +67,7 @@ function jsImports(language: LanguageId, root: Node): ImportInfo[] {
           }
         }
       }
-      out.push({ source, names, reexport: false, line: stmt.startPosition.row });
+      out.push({ source, names, reexport: false, line: stmt.startPosition.row, endLine: stmt.endPosition.row });
     } else if (stmt.type === 'export_statement' && stmt.childForFieldName('source')) {
       const source = stringContent(stmt.childForFieldName('source'))!;
       const names: ImportInfo['names'] = [];
@@ -80,7 +80,7 @@ function jsImports(language: LanguageId, root: Node): ImportInfo[] {
         }
       } else if (nsExport) names.push({ local: nsExport.namedChild(0)?.text ?? '*', imported: '*' });
       else names.push({ local: '*', imported: '*' });
-      out.push({ source, names, reexport: true, line: stmt.startPosition.row });
+      out.push({ source, names, reexport: true, line: stmt.startPosition.row, endLine: stmt.endPosition.row });
     }
   }
   // require('…') and import('…') anywhere, bound by `const x = …` or `const { a, b: c } = …`.
@@ -98,7 +98,7 @@ function jsImports(language: LanguageId, root: Node): ImportInfo[] {
     // Compiled TypeScript barrels: `__exportStar(require("./x"), exports)` re-exports everything.
     const wrapper = call.parent?.type === 'arguments' ? call.parent.parent : null;
     if (wrapper?.type === 'call_expression' && /(^|\.)__export(Star)?$/.test(wrapper.childForFieldName('function')?.text ?? '')) {
-      out.push({ source, names: [{ local: '*', imported: '*' }], reexport: true, line: call.startPosition.row });
+      out.push({ source, names: [{ local: '*', imported: '*' }], reexport: true, line: statementOf(call).startPosition.row, endLine: statementOf(call).endPosition.row });
       continue;
     }
     const binding = holder?.type === 'variable_declarator' ? holder.childForFieldName('name') : null;
@@ -117,9 +117,16 @@ function jsImports(language: LanguageId, root: Node): ImportInfo[] {
       const decl = call.parent.parent;
       if (prop && decl?.type === 'variable_declarator') names.push({ local: decl.childForFieldName('name')?.text ?? prop, imported: prop });
     }
-    out.push({ source, names, reexport: false, line: call.startPosition.row });
+    out.push({ source, names, reexport: false, line: statementOf(call).startPosition.row, endLine: statementOf(call).endPosition.row });
   }
   return out;
+}
+
+/** The statement or declaration around a call (for its last line). */
+function statementOf(node: Node): Node {
+  let n = node;
+  for (let i = 0; i < 8 && n.parent && !/(statement|declaration)$/.test(n.type); i++) n = n.parent;
+  return n;
 }
 
 function otherImports(language: LanguageId, root: Node): ImportInfo[] {
@@ -128,49 +135,51 @@ function otherImports(language: LanguageId, root: Node): ImportInfo[] {
     const node = m.captures.find((c) => c.name === 'import' || c.name === 'mod')?.node;
     if (!node) continue;
     const line = node.startPosition.row;
+    const before = out.length;
     switch (language) {
       case 'python': out.push(...pythonImport(node)); break;
       case 'go': {
         const source = stringContent(node.childForFieldName('path'));
         if (source === undefined) break;
         const alias = node.childForFieldName('name')?.text;
-        out.push({ source, names: [{ local: alias ?? source.split('/').pop()!, imported: '*' }], reexport: false, line });
+        out.push({ source, names: [{ local: alias ?? source.split('/').pop()!, imported: '*' }], reexport: false, line, endLine: line });
         break;
       }
       case 'rust':
         if (m.captures.some((c) => c.name === 'mod')) {
           const name = m.captures.find((c) => c.name === 'name')!.node.text;
-          out.push({ source: 'self::' + name, names: [{ local: name, imported: '*' }], reexport: false, line });
+          out.push({ source: 'self::' + name, names: [{ local: name, imported: '*' }], reexport: false, line, endLine: line });
         } else {
           const reexport = node.namedChildren.some((c) => c?.type === 'visibility_modifier');
           const arg = node.childForFieldName('argument');
           if (arg) for (const [path, local] of rustUsePaths(arg, [])) {
             const last = path[path.length - 1]!;
-            out.push({ source: path.join('::'), names: [{ local, imported: last }], reexport, line });
+            out.push({ source: path.join('::'), names: [{ local, imported: last }], reexport, line, endLine: line });
           }
         }
         break;
       case 'java': {
         const text = node.text.replace(/^import\s+(static\s+)?/, '').replace(/;\s*$/, '').replace(/\s+/g, '');
         const last = text.split('.').pop()!;
-        out.push({ source: text, names: [{ local: last, imported: last }], reexport: false, line });
+        out.push({ source: text, names: [{ local: last, imported: last }], reexport: false, line, endLine: line });
         break;
       }
       case 'csharp': {
         const text = node.text.replace(/^(global\s+)?using\s+(static\s+)?/, '').replace(/;\s*$/, '').trim();
         const [alias, target] = text.includes('=') ? text.split('=').map((s) => s.trim()) : [undefined, text];
-        out.push({ source: target!, names: [{ local: alias ?? '*', imported: '*' }], reexport: false, line });
+        out.push({ source: target!, names: [{ local: alias ?? '*', imported: '*' }], reexport: false, line, endLine: line });
         break;
       }
       case 'c': case 'cpp': {
         const path = m.captures.find((c) => c.name === 'path')?.node;
         if (!path) break;
         const source = path.type === 'system_lib_string' ? path.text : stringContent(path) ?? path.text;
-        out.push({ source, names: [], reexport: false, line });
+        out.push({ source, names: [], reexport: false, line, endLine: line });
         break;
       }
       default: break;
     }
+    for (let i = before; i < out.length; i++) out[i]!.endLine = node.endPosition.row;
   }
   return out;
 }
@@ -181,9 +190,9 @@ function pythonImport(node: Node): ImportInfo[] {
     // `import a.b.c` binds `a.b.c` for attribute access; `import a.b as x` binds x.
     return node.namedChildren.filter((c) => c !== null).map((c) => {
       if (c!.type === 'aliased_import') {
-        return { source: c!.childForFieldName('name')!.text, names: [{ local: c!.childForFieldName('alias')!.text, imported: '*' }], reexport: false, line };
+        return { source: c!.childForFieldName('name')!.text, names: [{ local: c!.childForFieldName('alias')!.text, imported: '*' }], reexport: false, line, endLine: line };
       }
-      return { source: c!.text, names: [{ local: c!.text, imported: '*' }], reexport: false, line };
+      return { source: c!.text, names: [{ local: c!.text, imported: '*' }], reexport: false, line, endLine: line };
     });
   }
   const moduleNode = node.childForFieldName('module_name');
@@ -195,7 +204,7 @@ function pythonImport(node: Node): ImportInfo[] {
     else if (c.type === 'aliased_import') names.push({ local: c.childForFieldName('alias')!.text, imported: c.childForFieldName('name')!.text });
     else if (c.type === 'dotted_name' || c.type === 'identifier') names.push({ local: c.text, imported: c.text });
   }
-  return [{ source: moduleNode.text.replace(/\s+/g, ''), names, reexport: false, line }];
+  return [{ source: moduleNode.text.replace(/\s+/g, ''), names, reexport: false, line, endLine: line }];
 }
 
 /** Flattens a Rust `use` tree into (path segments, local name) pairs. */

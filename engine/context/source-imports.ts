@@ -87,12 +87,17 @@ export async function importCandidates(index: RepoIndex, cur: CurrentFile): Prom
     const via = [...w.via].sort().join(', ');
     const variants: Variant[] = [];
     const lines = file.text.split('\n').length;
-    if (file.text.length <= WHOLE_FILE_MAX_CHARS) {
-      variants.push({ label: 'whole file', text: file.text, range: { startLine: 0, endLine: lines - 1 }, covers: 'file' });
-    }
+    const whole: Variant | undefined = file.text.length <= WHOLE_FILE_MAX_CHARS
+      ? { label: 'whole file', text: file.text, range: { startLine: 0, endLine: lines - 1 }, covers: 'file' } : undefined;
+    let upgrade: Variant | undefined;
     if (syms.length && o) {
       const ranges = syms.map((s) => s.range);
-      variants.push({ label: 'definitions', text: renderSymbols(path, file.text, o.symbols, syms, 'full'), range: rangeOf(ranges), covers: ranges });
+      const defs = renderSymbols(path, file.text, o.symbols, syms, 'full');
+      // A file much larger than what is used from it comes as definitions first, so that the budget
+      // reaches more imports; it is upgraded to the whole file if room is left at the end.
+      if (whole && file.text.length <= Math.max(2 * defs.length, 1500)) variants.push(whole);
+      else if (whole) upgrade = whole;
+      variants.push({ label: 'definitions', text: defs, range: rangeOf(ranges), covers: ranges });
       variants.push({ label: 'outline', text: renderSymbols(path, file.text, o.symbols, syms, 'outline'), range: rangeOf(ranges), covers: ranges });
       variants.push({ label: 'signatures', text: renderSymbols(path, file.text, o.symbols, syms, 'signatures'), range: rangeOf(ranges), covers: ranges });
       // Still too big: the most used half of the symbols, as signatures.
@@ -101,14 +106,17 @@ export async function importCandidates(index: RepoIndex, cur: CurrentFile): Prom
         const r = top.map((s) => s.range);
         variants.push({ label: 'signatures of the most used', text: renderSymbols(path, file.text, o.symbols, top, 'signatures'), range: rangeOf(r), covers: r });
       }
-    } else if (o && o.symbols.length) {
+    } else if (whole) {
+      variants.push(whole);
+    }
+    if (!syms.length && o && o.symbols.length) {
       const top = o.symbols.filter((s) => !s.container && s.exported);
       if (top.length) variants.push({ label: 'outline', text: renderFileOutline(path, file.text, o.symbols, true), range: rangeOf(top.map((s) => s.range)), covers: top.map((s) => s.range) });
     }
     if (!variants.length) continue;
     const what = names.length ? `${names.slice(0, 6).join(', ')}${names.length > 6 ? ` (+${names.length - 6})` : ''}` : 'module';
     out.push({
-      id: `import:${path}`, kind: 'import', path, score, variants,
+      id: `import:${path}`, kind: 'import', path, score, variants, ...(upgrade ? { upgrade } : {}),
       reason: `${what} from ${via === 'same package' ? 'the same package' : `import ${via}`}${uses ? `, used ${uses}x` : ''}`,
     });
   }
@@ -130,8 +138,10 @@ function bindings(imp: ImportInfo, target: string, tOutline: FileOutline): Impor
   });
 }
 
+/** Uses and nearness to the cursor count; a name imported but not used yet is likely about to be
+ *  typed (imports are often written, or auto-added, before the use), so it counts as near. */
 function symbolScore(u: Usage): number {
-  return 1 + 0.5 * Math.log2(1 + u.count) + (u.distance <= 30 ? 0.5 : 0);
+  return 1 + 0.5 * Math.log2(1 + u.count) + (u.distance <= 30 || u.count === 0 ? 0.5 : 0);
 }
 
 function defaultExportName(o: FileOutline): string | undefined {

@@ -58,8 +58,9 @@ export interface ImportInfo {
   names: { local: string; imported: string }[];
   /** True for re-exports (`export { a } from './x'`, `export * from './x'`, Rust `pub use`). */
   reexport: boolean;
-  /** 0-based line of the statement. */
+  /** 0-based first and last line of the statement. */
   line: number;
+  endLine: number;
 }
 
 /** What tree-sitter extracted from one file. */

@@ -238,3 +238,10 @@ test('enclosingSymbols lists the scopes around an offset, outermost first', asyn
   const inside = src.indexOf('return');
   assert.deepEqual(enclosingSymbols(o, inside).map((s) => s.name), ['Repo', 'find']);
 });
+
+test('multi-line imports report their last line too', async () => {
+  const ts = await outlineFile('typescript', "import {\n  a,\n  b,\n} from './x';\nconst {\n  c,\n} = require('./y');\n");
+  assert.deepEqual(ts.imports.map((i) => [i.line, i.endLine]), [[0, 3], [4, 6]]);
+  const py = await outlineFile('python', 'from x import (\n    a,\n    b,\n)\n');
+  assert.deepEqual(py.imports.map((i) => [i.line, i.endLine]), [[0, 3]]);
+});

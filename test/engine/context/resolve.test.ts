@@ -7,7 +7,7 @@ import type { ImportInfo, LanguageId } from '../../../engine/context/types';
 import { makeRepo, removeRepo } from './helpers';
 
 const imp = (source: string, names: [string, string][] = []): ImportInfo =>
-  ({ source, names: names.map(([local, imported]) => ({ local, imported })), reexport: false, line: 0 });
+  ({ source, names: names.map(([local, imported]) => ({ local, imported })), reexport: false, line: 0, endLine: 0 });
 
 async function withRepo(files: Record<string, string>, fn: (index: RepoIndex) => void): Promise<void> {
   const root = makeRepo(files);
