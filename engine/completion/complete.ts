@@ -2,7 +2,7 @@
 // CLI and the extension's CompletionService share this path.
 import type { Decoder } from './decoder';
 import { decodeGreedy, prefill } from './generator';
-import { attentionWindow, kvReport, planCompression, storeFromPlan, type KvCompressionOptions, type KvReport } from './kv-compression';
+import { attentionWindow, kvReport, planCompression, type KvCompressionOptions, type KvReport } from './kv-compression';
 import type { KvPlan } from '../kv/policy';
 
 export interface CompletionRequest {
@@ -35,8 +35,7 @@ export async function runCompletion<Kv>(decoder: Decoder<Kv>, decode: (ids: numb
   if (req.kv && req.kv.policy !== 'full') {
     if (pre.attnRows === 0) throw new Error('KV compression needs the observation-window attention: load the model with observationWindow > 0');
     plan = planCompression(decoder.spec, attentionWindow(pre.attn, pre.attnRows, req.promptIds.length, decoder.spec.qHeads), req.kv);
-    const dense = await decoder.hostKv(pre.kv);
-    kv = decoder.kvFromStore(storeFromPlan(decoder.spec, plan, dense.keys, dense.values));
+    kv = await decoder.compress(pre.kv, plan);
     decoder.disposeKv(pre.kv);
   }
   const report = kvReport(decoder.spec, req.promptIds.length, plan, decoder.kvStats(kv).bytes);

@@ -2,6 +2,7 @@
 // cache. native/runtime/DecoderSession implements it; the engine never touches tensors itself.
 import type { ModelSpec } from '../model/config';
 import type { KvStore, KvTensor } from '../kv/store';
+import type { KvPlan } from '../kv/policy';
 
 export interface ForwardOutput<Kv> {
   /** [rows, vocab] float32 logits. */
@@ -26,6 +27,8 @@ export interface Decoder<Kv> {
   disposeKv(kv: Kv): void;
   /** Host copies of a dense cache's per-layer keys and values, [kvHeads, tokens, headDim]. */
   hostKv(kv: Kv): Promise<{ keys: KvTensor[]; values: KvTensor[] }>;
-  /** The decoder's cache holding a compressed store's tiers. */
+  /** The decoder's cache holding a compressed store's tiers (the host reference path). */
   kvFromStore(store: KvStore): Kv;
+  /** Applies a plan to a dense prompt cache where it lives (device kernels); same layout as kvFromStore. */
+  compress(kv: Kv, plan: KvPlan): Promise<Kv>;
 }

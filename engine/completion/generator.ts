@@ -72,9 +72,15 @@ export async function prefill<Kv>(decoder: Decoder<Kv>, ids: number[], past: Kv,
   let peak = process.memoryUsage().rss;
   let out;
   for (const [s, e] of chunkBounds(ids.length, chunk, decoder.observationWindow)) {
-    if (signal?.aborted) throw new AbortedError();
-    const positions = Array.from({ length: e - s }, (_, i) => startPosition + s + i);
-    out = await decoder.forward(ids.slice(s, e), positions, kv);
+    try {
+      if (signal?.aborted) throw new AbortedError();
+      const positions = Array.from({ length: e - s }, (_, i) => startPosition + s + i);
+      out = await decoder.forward(ids.slice(s, e), positions, kv);
+    } catch (err) {
+      // The partial cache is ours (never the caller's `past`): release it before giving up.
+      if (kv !== past) decoder.disposeKv(kv);
+      throw err;
+    }
     if (kv !== past) decoder.disposeKv(kv);
     kv = out.present;
     peak = Math.max(peak, process.memoryUsage().rss);

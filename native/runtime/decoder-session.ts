@@ -7,6 +7,8 @@ import type { ModelSpec } from '../../engine/model/config';
 import type { Decoder } from '../../engine/completion/decoder';
 import type { KvStore, KvTensor } from '../../engine/kv/store';
 import { kvStateFromStore } from './kv-pack';
+import { KvCompressor } from './kv-compressor';
+import type { KvPlan } from '../../engine/kv/policy';
 import { toHost } from './readback';
 import { valueGroupSize } from '../../engine/kv/quantize';
 import { MASKED, disposeKvState, fpSlots, kvStateBytes, type KvState, type LayerKv } from './kv-state';
@@ -142,6 +144,15 @@ export class DecoderSession implements Decoder<KvState> {
     return kvStateFromStore(store, this.kvDtype);
   }
 
+  private compressor?: KvCompressor;
+
+  async compress(kv: KvState, plan: KvPlan): Promise<KvState> {
+    const G = this.options.group ?? 64;
+    if (plan.group !== G) throw new Error(`the plan uses group ${plan.group} but the session was built for ${G}`);
+    this.compressor ??= new KvCompressor(this.target.provider, this.kvDtype, this.spec.kvHeads, this.spec.headDim, G, valueGroupSize(this.spec.headDim, G));
+    return this.compressor.compress(kv, plan);
+  }
+
   /** A host tensor of the kv dtype from float values. */
   kvTensor(values: Float32Array | Uint16Array, dims: number[]): ort.Tensor {
     return new ort.Tensor(this.kvDtype, values, dims);
@@ -243,6 +254,7 @@ export class DecoderSession implements Decoder<KvState> {
   }
 
   async release(): Promise<void> {
+    await this.compressor?.release();
     await this.session.release();
   }
 }

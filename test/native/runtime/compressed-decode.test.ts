@@ -119,3 +119,25 @@ test('a compressed prefix is reused across continuations without being changed',
     assert.equal(reused.layers[0]!.key.dims[1], fresh.layers[0]!.key.dims[1], 'the reused state did not grow');
   }
 });
+
+for (const [policy, budget] of [['snapkv', 0.3], ['qpruning', 0.25], ['mikv', 0.4], ['kvcrush+qpruning', 0.3], ['quant', 0.6]] as const) {
+  test(`${policy}: compressing on the device (gather + quantize kernels) equals the host reference store`, async () => {
+    const pre = await prefill(tiered, ids, tiered.emptyKv(), 0);
+    const plan = planCompression(spec, attentionWindow(pre.attn, pre.attnRows, T, spec.qHeads), { policy, budget: { kind: 'ratio', value: budget }, group: G });
+    const host = await tiered.hostKv(pre.kv);
+    const reference = tiered.kvFromStore(storeFromPlan(spec, plan, host.keys, host.values));
+    const device = await tiered.compress(pre.kv, plan);
+    assert.equal(device.heldTokens, reference.heldTokens);
+    assert.equal(kvStateBytes(device), kvStateBytes(reference));
+    device.layers.forEach((l, i) => {
+      const r = reference.layers[i]!;
+      assert.deepEqual(l.key.dims, r.key.dims);
+      assert.deepEqual(Array.from(l.key.data as Uint16Array), Array.from(r.key.data as Uint16Array), `layer ${i} fp tier keys`);
+      assert.deepEqual(l.quant.map((q) => [q.bits, q.slots]), r.quant.map((q) => [q.bits, q.slots]));
+      l.quant.forEach((q, j) => assert.deepEqual(Array.from(q.kScale.data as Uint16Array), Array.from(r.quant[j]!.kScale.data as Uint16Array), `layer ${i} ${q.bits}-bit key scales`));
+    });
+    const a = await tiered.forward([42], [T], device);
+    const b = await tiered.forward([42], [T], reference);
+    assert.ok(maxAbsDiff(a.logits, b.logits) <= 1e-4, `${maxAbsDiff(a.logits, b.logits)}`);
+  });
+}

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { loadModelConfig } from '../../../engine/model/config';
 import { DecoderSession } from '../../../native/runtime/decoder-session';
 import { decodeGreedy, prefill } from '../../../engine/completion/generator';
+import { attentionWindow, planCompression, storeFromPlan } from '../../../engine/completion/kv-compression';
 import { FIXTURE_MODELS, fixtureDir, loadReference, maxAbsDiff } from '../../helpers/fixtures';
 import { webgpuUnavailableReason } from '../../helpers/webgpu';
 
@@ -37,3 +38,24 @@ for (const m of FIXTURE_MODELS) {
     }
   });
 }
+
+test('webgpu: a cache compressed on the GPU (gather + quantize kernels) stays there and decodes like the host reference', { skip }, async () => {
+  const dir = fixtureDir('qwen2');
+  const spec = loadModelConfig(dir);
+  const s = await DecoderSession.load(dir, spec, { provider: 'webgpu', observationWindow: 8, kvDtype: 'float16', quantBits: [8, 4, 2], group: 32 });
+  try {
+    const ids = Array.from({ length: 200 }, (_, i) => 10 + ((i * 7919 + 13) % 1000));
+    const pre = await prefill(s, ids, s.emptyKv(), 0);
+    const plan = planCompression(spec, attentionWindow(pre.attn, pre.attnRows, ids.length, spec.qHeads), { policy: 'mikv', budget: { kind: 'ratio', value: 0.4 }, group: 32 });
+    const onGpu = await s.compress(pre.kv, plan);
+    assert.ok(onGpu.layers.every((l) => l.key.location === 'gpu-buffer' && l.quant.every((q) => q.kCodes.location === 'gpu-buffer' && q.vScale.location === 'gpu-buffer')), 'compressed tiers are GPU tensors');
+    const host = await s.hostKv(pre.kv);
+    const reference = s.kvFromStore(storeFromPlan(spec, plan, host.keys, host.values));
+    const a = await s.forward([42], [ids.length], onGpu);
+    const b = await s.forward([42], [ids.length], reference);
+    assert.ok(maxAbsDiff(a.logits, b.logits) <= 1e-3, `${maxAbsDiff(a.logits, b.logits)}`);
+    assert.equal(s.kvStats(onGpu).bytes, s.kvStats(reference).bytes);
+  } finally {
+    await s.release();
+  }
+});

@@ -1,0 +1,151 @@
+// When to stop generating and how to clean up what was generated, from what surrounds the cursor.
+// Pure string logic, tested without a model.
+//
+//  - Inside a line (an expression, an argument list, a statement being typed): ONE line. A closing
+//    bracket that the line already has after the cursor ends the completion there.
+//  - On a blank line that is the empty body of a block (`{`, `(`, `[`, `:` or `=>` on the line
+//    above, nothing indented below): SEVERAL lines, until the block would end (a line indented
+//    less than the cursor, or a bracket closing one opened before the cursor), two blank lines in a
+//    row, or `maxLines`.
+//  - Finally: trailing whitespace goes, text that repeats what follows the cursor (the rest of the
+//    line, the next lines) is dropped, and a whitespace-only completion becomes ''.
+
+export interface CursorContext {
+  /** Text of the cursor's line before the cursor. */
+  linePrefix: string;
+  /** Text of the cursor's line after the cursor. */
+  lineSuffix: string;
+  /** The nearest non-blank line above the cursor's line ('' at the top of the file). */
+  previousLine: string;
+  /** A few lines after the cursor's line, in order (for block ends and duplicate trimming). */
+  nextLines: string[];
+}
+
+export type CompletionMode = 'line' | 'block';
+
+const OPENERS = '([{';
+const CLOSERS = ')]}';
+/** A line that opens a block: ends with an opening bracket, Python's `:` or an arrow. */
+const OPENS_BLOCK = /(?:[{[(:]|=>)\s*(?:(?:\/\/|#).*)?$/;
+
+const indentOf = (line: string) => /^[ \t]*/.exec(line)![0];
+const isBlank = (line: string) => line.trim() === '';
+
+export function completionMode(ctx: CursorContext): CompletionMode {
+  if (!isBlank(ctx.linePrefix) || !isBlank(ctx.lineSuffix)) return 'line';
+  if (!OPENS_BLOCK.test(ctx.previousLine)) return 'line';
+  // The body is empty when the next non-blank line is not indented deeper than the opener.
+  const next = ctx.nextLines.find((l) => !isBlank(l));
+  if (next !== undefined && indentOf(next).length > indentOf(ctx.previousLine).length) return 'line';
+  return 'block';
+}
+
+export interface StopDecision {
+  /** Keep text.slice(0, cut) and stop; undefined: go on. */
+  cut?: number;
+  reason?: 'newline' | 'bracket' | 'dedent' | 'blank-lines' | 'max-lines';
+}
+
+/** Scans brackets outside string literals; calls `onClose` when one closes below the start level. */
+function scanBrackets(text: string, onUnderflow: (index: number, ch: string) => boolean): void {
+  let depth = 0;
+  let quote: string | null = null;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (quote) {
+      if (ch === '\\') i++;
+      else if (ch === quote || (ch === '\n' && quote !== '`')) quote = null;
+      continue;
+    }
+    if (ch === '"' || ch === "'" || ch === '`') quote = ch;
+    else if (OPENERS.includes(ch)) depth++;
+    else if (CLOSERS.includes(ch)) {
+      depth--;
+      if (depth < 0 && onUnderflow(i, ch)) return;
+    }
+  }
+}
+
+export class StopRules {
+  readonly mode: CompletionMode;
+  private readonly baseIndent: string;
+
+  constructor(readonly ctx: CursorContext, readonly maxLines = 16) {
+    this.mode = completionMode(ctx);
+    this.baseIndent = indentOf(ctx.linePrefix);
+  }
+
+  /** Looks at everything generated so far; says where to cut when generation should stop. */
+  check(text: string): StopDecision {
+    if (this.mode === 'line') {
+      let cut: number | undefined;
+      let reason: StopDecision['reason'];
+      // A closer that the rest of the line already has: the completion ends right before it.
+      const after = this.ctx.lineSuffix.trimStart();
+      scanBrackets(text, (i, ch) => {
+        if (after.startsWith(ch)) { cut = i; reason = 'bracket'; }
+        return true;
+      });
+      const nl = text.indexOf('\n');
+      if (nl !== -1 && (cut === undefined || nl < cut)) return { cut: nl, reason: 'newline' };
+      return cut === undefined ? {} : { cut, reason };
+    }
+    return this.checkBlock(text);
+  }
+
+  private checkBlock(text: string): StopDecision {
+    let best: StopDecision = {};
+    const take = (d: StopDecision) => { if (best.cut === undefined || d.cut! < best.cut) best = d; };
+    // A bracket closing one opened before the cursor ends the block: cut at its line's start when
+    // only indentation precedes it there (the closer is already in the document).
+    scanBrackets(text, (i) => {
+      const lineStart = text.lastIndexOf('\n', i - 1) + 1;
+      const before = text.slice(lineStart, i);
+      take({ cut: isBlank(before) ? Math.max(0, lineStart - 1) : i, reason: 'bracket' });
+      return true;
+    });
+    const lines = text.split('\n');
+    let offset = 0;
+    for (let n = 0; n < lines.length; n++) {
+      const line = lines[n]!;
+      const complete = n < lines.length - 1;
+      if (n > 0 && !isBlank(line) && indentOf(line).length < this.baseIndent.length) { take({ cut: offset - 1, reason: 'dedent' }); break; }
+      if (n > 0 && complete && isBlank(line) && n + 1 < lines.length - 1 && isBlank(lines[n + 1]!)) { take({ cut: offset - 1, reason: 'blank-lines' }); break; }
+      if (n >= this.maxLines) { take({ cut: offset - 1, reason: 'max-lines' }); break; }
+      offset += line.length + 1;
+    }
+    return best;
+  }
+
+  /** The text to show: trailing whitespace removed, repeats of the following text dropped. */
+  finalize(text: string): string {
+    let out = text.replace(/\s+$/, '');
+    if (this.mode === 'line') {
+      out = out.replace(/\n[\s\S]*$/, '');
+      out = trimSuffixOverlap(out, this.ctx.lineSuffix);
+      const next = this.ctx.nextLines.find((l) => !isBlank(l));
+      // Re-typing the next line is never what the user wants (and a tiny model loves to do it).
+      if (isBlank(this.ctx.linePrefix) && next !== undefined && out.trim() === next.trim()) return '';
+    } else {
+      const lines = out.split('\n');
+      // Drop trailing lines that repeat the document's next lines.
+      const next = this.ctx.nextLines.filter((l) => !isBlank(l)).map((l) => l.trim());
+      while (lines.length > 1 && next.length > 0 && next.includes(lines[lines.length - 1]!.trim())) lines.pop();
+      out = lines.join('\n').replace(/\s+$/, '');
+    }
+    return isBlank(out) ? '' : out;
+  }
+}
+
+/** Removes the end of `completion` that the rest of the line already has: the whole (trimmed)
+ *  rest of the line, or an overlap made only of closing punctuation (`)`, `];`, `"),`). */
+export function trimSuffixOverlap(completion: string, lineSuffix: string): string {
+  const rest = lineSuffix.trim();
+  if (!rest) return completion;
+  if (completion.endsWith(rest)) return completion.slice(0, completion.length - rest.length).replace(/\s+$/, '');
+  for (let k = Math.min(rest.length, completion.length); k > 0; k--) {
+    const head = rest.slice(0, k);
+    if (/^[)\]}>'"`;,]+$/.test(head) && completion.endsWith(head)) return completion.slice(0, completion.length - k);
+  }
+  return completion;
+}
