@@ -39,7 +39,7 @@ export interface GathererOptions {
   shares?: Partial<Record<PieceKind, number>>;
   /** Largest fraction of the budget one piece may take (default 0.35). */
   maxPieceFraction?: number;
-  /** Similar-chunk candidates considered (default 32). */
+  /** Similar-chunk candidates considered (default: budget / 300, within [32, 128]). */
   similarLimit?: number;
   /** Score multiplier for candidates chosen by the previous request (default 1.5). */
   stickiness?: number;
@@ -86,7 +86,8 @@ export class ContextGatherer {
       ...imports,
       ...(await siblingCandidates(this.index, cur)).filter((c) => !imported.has(c.path)),
       ...recentCandidates(this.index, cur, request.recentFiles ?? []),
-      ...similarCandidates(this.index, cur, this.options.similarLimit ?? 32),
+      // More similar chunks are worth considering when the budget can hold them (~300 tokens each).
+      ...similarCandidates(this.index, cur, this.options.similarLimit ?? Math.min(128, Math.max(32, Math.floor(request.budgetTokens / 300)))),
     ];
     const t2 = performance.now();
     const pieces = this.select(candidates, request);
