@@ -1,6 +1,7 @@
 // Reads weights from safetensors into the compute dtype the graph wants (float32 on CPU, float16 on
 // GPU providers), optionally transposed so a [out, in] Linear weight becomes a MatMul's [in, out].
-import { bf16ToFloat32, float32ToHalf, halfToFloat32 } from './dtype';
+import { bf16ToFloat32 } from './dtype';
+import { decodeFp16, encodeFp16 } from '../kv/fp16';
 import { ModelLoadError } from './errors';
 import { readTensorBytes, type TensorEntry, type WeightIndex } from './safetensors';
 
@@ -16,7 +17,7 @@ function toFloat32(t: TensorEntry, raw: Buffer): Float32Array {
   const aligned = new Uint8Array(raw).buffer; // copy: safetensors offsets need not be aligned
   switch (t.dtype) {
     case 'F32': return new Float32Array(aligned);
-    case 'F16': return halfToFloat32(new Uint16Array(aligned));
+    case 'F16': return decodeFp16(new Uint16Array(aligned));
     case 'BF16': return bf16ToFloat32(new Uint16Array(aligned));
     default: throw new ModelLoadError(t.file, `tensor "${t.name}" has dtype ${t.dtype}; expected F32, F16 or BF16`);
   }
@@ -54,7 +55,7 @@ export class WeightReader {
       data = transpose2d(data, dims[0]!, dims[1]!);
       dims = [dims[1]!, dims[0]!];
     }
-    const bytes = this.dtype === 'float32' ? new Uint8Array(data.buffer) : new Uint8Array(float32ToHalf(data).buffer);
+    const bytes = this.dtype === 'float32' ? new Uint8Array(data.buffer) : new Uint8Array(encodeFp16(data).buffer);
     return { dims, bytes };
   }
 }

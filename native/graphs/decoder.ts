@@ -21,7 +21,7 @@ import type { ModelSpec } from '../../engine/model/config';
 import type { WeightReader, ComputeDtype } from '../../engine/model/weights';
 import { GraphBuilder, type BuiltModel } from '../onnx/graph-builder';
 import { DataType } from '../onnx/onnx-proto';
-import { floatToHalfBits } from '../../engine/model/dtype';
+import { toFp16Bits } from '../../engine/kv/fp16';
 import { dequantizeKeys, dequantizeValues, type CodeBits } from '../kernels/dequantize';
 
 export interface DecoderOptions {
@@ -66,7 +66,7 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
 
   const scalar = (v: number) =>
     opts.dtype === 'float16'
-      ? g.constant(T, [], new Uint8Array(new Uint16Array([floatToHalfBits(v)]).buffer))
+      ? g.constant(T, [], new Uint8Array(new Uint16Array([toFp16Bits(v)]).buffer))
       : g.constant(T, [], new Uint8Array(new Float32Array([v]).buffer));
   const f32Scalar = (v: number) => g.constant(DataType.FLOAT, [], new Uint8Array(new Float32Array([v]).buffer));
   const cast = (x: string, from: number, to: number) => (from === to ? x : g.op('Cast', [x], { attrs: { to } }));

@@ -2,7 +2,7 @@
 // the decoder graph reads (per layer, heads padded to the layer's largest and padded slots masked).
 import * as ort from 'onnxruntime-node';
 import type { KvStore, Fp16Part } from '../../engine/kv/store';
-import { halfToFloat32 } from '../../engine/model/dtype';
+import { decodeFp16 } from '../../engine/kv/fp16';
 import { MASKED, type KvState, type LayerKv, type QuantTierTensors } from './kv-state';
 import type { CodeBits } from '../kernels/dequantize';
 
@@ -33,7 +33,7 @@ export function kvStateFromStore(store: KvStore, kvDtype: 'float32' | 'float16')
       fpBias.fill(MASKED, hi * P + row, (hi + 1) * P);
       held += row;
     });
-    const toKv = (x: Uint16Array) => (kvDtype === 'float16' ? new ort.Tensor('float16', x, [Hkv, P, D]) : new ort.Tensor('float32', halfToFloat32(x), [Hkv, P, D]));
+    const toKv = (x: Uint16Array) => (kvDtype === 'float16' ? new ort.Tensor('float16', x, [Hkv, P, D]) : new ort.Tensor('float32', decodeFp16(x), [Hkv, P, D]));
     const quant: QuantTierTensors[] = [];
     for (const { tier, bits } of QUANT) {
       const parts = heads.map((h) => h.quant[tier]);

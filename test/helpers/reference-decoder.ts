@@ -2,7 +2,8 @@
 // (plain loops, no ONNX), used to check the ONNX graph independently of transformers' fixtures.
 import type { ModelSpec } from '../../engine/model/config';
 import { loadWeightIndex, readTensorBytes } from '../../engine/model/safetensors';
-import { bf16ToFloat32, halfToFloat32 } from '../../engine/model/dtype';
+import { bf16ToFloat32 } from '../../engine/model/dtype';
+import { decodeFp16 } from '../../engine/kv/fp16';
 import { ropeInvFreq } from '../../engine/model/rope';
 
 type Mat = Float64Array;
@@ -11,7 +12,7 @@ function loadAll(dir: string): Map<string, { shape: number[]; data: Mat }> {
   const out = new Map<string, { shape: number[]; data: Mat }>();
   for (const [name, t] of loadWeightIndex(dir)) {
     const raw = new Uint8Array(readTensorBytes(t)).buffer;
-    const f = t.dtype === 'BF16' ? bf16ToFloat32(new Uint16Array(raw)) : t.dtype === 'F16' ? halfToFloat32(new Uint16Array(raw)) : new Float32Array(raw);
+    const f = t.dtype === 'BF16' ? bf16ToFloat32(new Uint16Array(raw)) : t.dtype === 'F16' ? decodeFp16(new Uint16Array(raw)) : new Float32Array(raw);
     out.set(name, { shape: t.shape, data: Float64Array.from(f) });
   }
   return out;

@@ -8,8 +8,7 @@ import { GraphBuilder } from '../../../native/onnx/graph-builder';
 import { DataType } from '../../../native/onnx/onnx-proto';
 import { dequantizeKeys, dequantizeValues, type CodeBits } from '../../../native/kernels/dequantize';
 import { quantizeKeys, quantizeValues, dequantizeKeys as refKeys, dequantizeValues as refValues } from '../../../engine/kv/quantize';
-import { floatToHalfBits } from '../../../engine/model/dtype';
-import { halfToFloat32 } from '../../../engine/model/dtype';
+import { toFp16Bits, decodeFp16 } from '../../../engine/kv/fp16';
 import { webgpuUnavailableReason } from '../../helpers/webgpu';
 
 const Hkv = 2, D = 32, G = 16, Gv = 16;
@@ -18,7 +17,7 @@ function kernelModel(kind: 'keys' | 'values', bits: CodeBits, dtype: 'float32' |
   const g = new GraphBuilder('dequant');
   const T = dtype === 'float16' ? DataType.FLOAT16 : DataType.FLOAT;
   const scalar = (v: number) => (dtype === 'float16'
-    ? g.constant(T, [], new Uint8Array(new Uint16Array([floatToHalfBits(v)]).buffer))
+    ? g.constant(T, [], new Uint8Array(new Uint16Array([toFp16Bits(v)]).buffer))
     : g.constant(T, [], new Uint8Array(new Float32Array([v]).buffer)));
   const inputs = kind === 'keys'
     ? { codes: g.input('codes', DataType.UINT8, [Hkv, 'groups', D, (G * bits) / 8]), scale: g.input('scale', DataType.FLOAT16, [Hkv, 'groups', D, 1]), zero: g.input('zero', DataType.FLOAT16, [Hkv, 'groups', D, 1]) }
@@ -49,7 +48,7 @@ async function check(provider: 'cpu' | 'webgpu', kind: 'keys' | 'values', bits: 
   };
   const y = (await session.run(feeds)).y!;
   assert.deepEqual(y.dims, [Hkv, tokens, D]);
-  const got = dtype === 'float16' ? halfToFloat32(y.data as Uint16Array) : (y.data as Float32Array);
+  const got = dtype === 'float16' ? decodeFp16(y.data as Uint16Array) : (y.data as Float32Array);
   let maxErr = 0;
   q.forEach((qh, h) => {
     const ref = kind === 'keys' ? refKeys(qh as ReturnType<typeof quantizeKeys>) : refValues(qh as ReturnType<typeof quantizeValues>);
