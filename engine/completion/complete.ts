@@ -34,7 +34,7 @@ export async function runCompletion<Kv>(decoder: Decoder<Kv>, decode: (ids: numb
   let plan: KvPlan | null = null;
   if (req.kv && req.kv.policy !== 'full') {
     if (pre.attnRows === 0) throw new Error('KV compression needs the observation-window attention: load the model with observationWindow > 0');
-    plan = planCompression(decoder.spec, attentionWindow(pre.attn, pre.attnRows, req.promptIds.length, decoder.spec.qHeads), req.kv);
+    plan = planCompression(decoder.spec, attentionWindow(pre.attn, pre.attnRows, req.promptIds.length, decoder.spec.qHeads), req.kv, pre.scores);
     kv = await decoder.compress(pre.kv, plan);
     decoder.disposeKv(pre.kv);
   }

@@ -12,6 +12,8 @@ export interface ForwardOutput<Kv> {
   /** Per layer [qHeads, attnRows, keys] attention probabilities of the last query positions. */
   attn: Float32Array[];
   attnRows: number;
+  /** Per layer [kvHeads, keys] SnapKV scores pooled on the device from `attn` (empty without a window). */
+  scores: Float32Array[];
 }
 
 export interface Decoder<Kv> {

@@ -21,6 +21,8 @@ export interface PrefillResult<Kv> {
   lastLogits: Float32Array;
   attn: Float32Array[];
   attnRows: number;
+  /** Per layer [kvHeads, tokens] SnapKV scores pooled on the device (empty without a window). */
+  scores: Float32Array[];
   prefillMs: number;
   peakRssBytes: number;
 }
@@ -92,6 +94,7 @@ export async function prefill<Kv>(decoder: Decoder<Kv>, ids: number[], past: Kv,
     lastLogits: out.logits.slice((out.rows - 1) * vocab, out.rows * vocab),
     attn: out.attn,
     attnRows: out.attnRows,
+    scores: out.scores,
     prefillMs: performance.now() - t0,
     peakRssBytes: peak,
   };

@@ -51,9 +51,18 @@ export function attentionWindow(attn: Float32Array[], rows: number, tokens: numb
   return { window: rows, tokens, probs: attn.map((a) => Array.from({ length: qHeads }, (_, h) => a.subarray(h * rows * tokens, (h + 1) * rows * tokens))) };
 }
 
-export function planCompression(spec: ModelSpec, attn: AttentionWindow, opts: KvCompressionOptions): KvPlan {
+/** Per-layer [kvHeads × tokens] device scores as the policies' [layer][kvHead] arrays. */
+export function scoresFromDevice(flat: Float32Array[], kvHeads: number, tokens: number): Float32Array[][] {
+  return flat.map((f) => Array.from({ length: kvHeads }, (_, h) => f.subarray(h * tokens, (h + 1) * tokens)));
+}
+
+/**
+ * Plans the compression of a prompt's cache. `deviceScores` (the decoder's pooled scores) are used
+ * when given; otherwise SnapKV scores are computed on the host from the window attention.
+ */
+export function planCompression(spec: ModelSpec, attn: AttentionWindow, opts: KvCompressionOptions, deviceScores?: Float32Array[]): KvPlan {
   const geometry = geometryOf(spec);
-  const scores = snapkvScores(attn, geometry);
+  const scores = deviceScores?.length ? scoresFromDevice(deviceScores, spec.kvHeads, attn.tokens) : snapkvScores(attn, geometry);
   return createPolicy(opts.policy).plan({
     geometry,
     tokens: attn.tokens,

@@ -17,12 +17,14 @@
 //   attn_L [Hq, min(W,S), P+ΣN_b+S] float32 attention probabilities of the last W queries over
 //                                           the key slots (fp tier, q8, q4, q2, new), which KV
 //                                           policies score tokens with
+//   scores_L [Hkv, P+ΣN_b+S] float32        SnapKV scores pooled from attn_L on the device
 import type { ModelSpec } from '../../engine/model/config';
 import type { WeightReader, ComputeDtype } from '../../engine/model/weights';
 import { GraphBuilder, type BuiltModel } from '../onnx/graph-builder';
 import { DataType } from '../onnx/onnx-proto';
 import { toFp16Bits } from '../../engine/kv/fp16';
 import { dequantizeKeys, dequantizeValues, type CodeBits } from '../kernels/dequantize';
+import { snapkvScoreKernel } from '../kernels/score-pooling';
 
 export interface DecoderOptions {
   dtype: ComputeDtype;
@@ -52,6 +54,7 @@ export const decoderNames = {
   presentKey: (l: number) => `present_key_${l}`,
   presentValue: (l: number) => `present_value_${l}`,
   attn: (l: number) => `attn_${l}`,
+  scores: (l: number) => `scores_${l}`,
 };
 
 const INT64_MAX = Number.MAX_SAFE_INTEGER;
@@ -160,6 +163,7 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
       const perHead = g.op('Reshape', [probs, g.int64([Hq, -1, 0])]);
       const lastW = g.op('Slice', [perHead, g.int64([-opts.observationWindow]), g.int64([INT64_MAX]), g.int64([1])]);
       g.output(lastW, n.attn(l), DataType.FLOAT, [Hq, 'W', `keys${l}`]);
+      g.output(snapkvScoreKernel(g, lastW, opts.observationWindow, Hq, Hkv), n.scores(l), DataType.FLOAT, [Hkv, `keys${l}`]);
     }
     const allValues = g.op('Concat', [past.values, v], { attrs: { axis: 1 } });
     const ctx = g.op('MatMul', [toCompute(probs), allValues]);

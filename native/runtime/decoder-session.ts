@@ -48,6 +48,7 @@ export interface ForwardResult {
   /** Per layer [Hq, attnRows, keys] float32 probabilities of the last query positions (CPU copies). */
   attn: Float32Array[];
   attnRows: number;
+  scores: Float32Array[];
 }
 
 export class DecoderSession implements Decoder<KvState> {
@@ -228,11 +229,13 @@ export class DecoderSession implements Decoder<KvState> {
     const out = await this.session.run(feeds);
     const logitsT = out[N.logits]!;
     const attn: Float32Array[] = [];
+    const scores: Float32Array[] = [];
     let attnRows = 0;
     if (this.options.observationWindow > 0) {
       for (let l = 0; l < layers; l++) {
         const t = out[N.attn(l)]!;
         attn.push(t.data as Float32Array);
+        scores.push(out[N.scores(l)]!.data as Float32Array);
         attnRows = t.dims[1]!;
       }
     }
@@ -250,7 +253,7 @@ export class DecoderSession implements Decoder<KvState> {
       heldTokens: past.heldTokens + S * layers * Hkv,
       nextPosition: Math.max(past.nextPosition, positions[S - 1]! + 1),
     };
-    return { logits: logitsT.data as Float32Array, rows: logitsT.dims[0]!, present, attn, attnRows };
+    return { logits: logitsT.data as Float32Array, rows: logitsT.dims[0]!, present, attn, attnRows, scores };
   }
 
   async release(): Promise<void> {

@@ -13,6 +13,8 @@ import { DecoderSession } from '../../../native/runtime/decoder-session';
 import { decodeGreedy, prefill } from '../../../engine/completion/generator';
 import { FIXTURE_MODELS, fixtureDir, loadReference, maxAbsDiff } from '../../helpers/fixtures';
 import { referenceForward } from '../../helpers/reference-decoder';
+import { snapkvScores } from '../../../engine/kv/scoring';
+import { attentionWindow, geometryOf } from '../../../engine/completion/kv-compression';
 
 const TOL_HF_LOGITS = 3e-3;
 const TOL_HF_ATTN = 1.6e-4;
@@ -47,6 +49,19 @@ for (const m of FIXTURE_MODELS) {
         const f64Rows = new Float64Array(spec.qHeads * 8 * S);
         for (let h = 0; h < spec.qHeads; h++) for (let q = 0; q < 8; q++) f64Rows.set(ours.subarray((h * S + S - 8 + q) * S, (h * S + S - 7 + q) * S), (h * 8 + q) * S);
         assert.ok(maxAbsDiff(mine, f64Rows) <= 1e-6, `layer ${l} attention vs float64 ${maxAbsDiff(mine, f64Rows)}`);
+      }
+    });
+
+    test(`${m}/${c.name}: the score-pooling kernel equals the host SnapKV scores of the same attention`, async () => {
+      const ids = c.input_ids, S = ids.length;
+      const r = await s.forward(ids, ids.map((_, i) => i), s.emptyKv());
+      const ref = snapkvScores(attentionWindow(r.attn, r.attnRows, S, spec.qHeads), geometryOf(spec));
+      for (let l = 0; l < spec.layers; l++) {
+        assert.equal(r.scores[l]!.length, spec.kvHeads * S);
+        for (let h = 0; h < spec.kvHeads; h++) {
+          const d = maxAbsDiff(r.scores[l]!.subarray(h * S, (h + 1) * S), ref[l]![h]!);
+          assert.ok(d <= 1e-6, `layer ${l} head ${h}: ${d}`);
+        }
       }
     });
 

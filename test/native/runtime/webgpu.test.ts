@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { loadModelConfig } from '../../../engine/model/config';
 import { DecoderSession } from '../../../native/runtime/decoder-session';
 import { decodeGreedy, prefill } from '../../../engine/completion/generator';
-import { attentionWindow, planCompression, storeFromPlan } from '../../../engine/completion/kv-compression';
+import { attentionWindow, geometryOf, planCompression, storeFromPlan } from '../../../engine/completion/kv-compression';
+import { snapkvScores } from '../../../engine/kv/scoring';
 import { FIXTURE_MODELS, fixtureDir, loadReference, maxAbsDiff } from '../../helpers/fixtures';
 import { webgpuUnavailableReason } from '../../helpers/webgpu';
 
@@ -29,6 +30,8 @@ for (const m of FIXTURE_MODELS) {
       const pre = await prefill(s, c.input_ids, s.emptyKv(), 0);
       assert.ok(pre.kv.layers.every((l) => l.key.location === 'gpu-buffer'), 'present keys are on the GPU');
       assert.ok(maxAbsDiff(pre.lastLogits, c.last_logits) <= TOL_FP16, `${c.name} logits ${maxAbsDiff(pre.lastLogits, c.last_logits)}`);
+      const ref = snapkvScores(attentionWindow(pre.attn, pre.attnRows, c.input_ids.length, spec.qHeads), geometryOf(spec));
+      assert.ok(maxAbsDiff(pre.scores.at(-1)!, Float32Array.from(ref.at(-1)!.flatMap((h) => Array.from(h)))) <= 1e-5, 'score-pooling kernel on WebGPU');
       const hfAttn = c.attention_last8_queries.at(-1)!.flat(2);
       assert.ok(maxAbsDiff(pre.attn.at(-1)!, hfAttn) <= 1e-3, `${c.name} attention ${maxAbsDiff(pre.attn.at(-1)!, hfAttn)}`);
       const gen = await decodeGreedy(s, pre.kv, pre.lastLogits, c.input_ids.length, { maxNewTokens: 20 });
