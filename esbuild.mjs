@@ -1,5 +1,6 @@
-// Bundles the extension host entry and the `squeeze` CLI into dist/, and copies the runtime assets
-// (tree-sitter wasm, onnxruntime-node for this platform) that the bundles load from disk.
+// Bundles the extension host entry, the engine worker and the `squeeze` CLI into dist/, and copies
+// the runtime assets (tree-sitter wasm, onnxruntime-node for this platform) that the bundles load
+// from disk.
 //   node esbuild.mjs               development build (sourcemaps, no minify)
 //   node esbuild.mjs --production  minified build, as packaged into the VSIX
 //   node esbuild.mjs --watch       rebuild on change
@@ -29,6 +30,8 @@ const common = {
 const entries = [
   { entryPoints: ['extension/extension.ts'], outfile: 'dist/extension.js' },
   { entryPoints: ['engine/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+  // The model runs in a worker_threads Worker (onnxruntime's run() would block the extension host).
+  { entryPoints: ['engine/worker/engine-worker.ts'], outfile: 'dist/engine-worker.js' },
 ];
 
 // A production build starts from a clean dist/ so no stale source maps or bundles get packaged.

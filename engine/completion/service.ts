@@ -10,18 +10,17 @@
 import { basename } from 'node:path';
 import type { Decoder } from './decoder';
 import { AbortedError, argmax, prefill } from './generator';
-import { attentionWindow, kvReport, planCompression, storeFromPlan } from './kv-compression';
+import { attentionWindow, kvReport, planCompression } from './kv-compression';
 import { StopRules } from './stop-rules';
 import {
   DEFAULT_SERVICE_CONFIG, MIN_COMPRESSED_PREFIX,
   type CompletionRequest, type CompletionResult, type KvSnapshot, type LayerBytes, type MemoryReport,
   type ModelInfo, type RequestStats, type ServiceConfig, type StopReason, type Tier,
 } from './service-types';
-import { KV_DEFAULTS } from '../kv/policy';
+import { KV_DEFAULTS, countsBytes, countsOf, planBytes, type KvPlan } from '../kv/policy';
 import { createPolicy } from '../kv/policies';
 import { fp16Bytes } from '../kv/geometry';
-import { totalOf, TIERS } from '../kv/budget';
-import type { KvStore } from '../kv/store';
+import { quantLayout, totalOf, TIERS } from '../kv/budget';
 import type { ModelSpec } from '../model/config';
 import { familyFromModelName, SPECIAL_TOKENS, MODEL_FAMILIES, type ModelFamily } from '../context/prompt';
 
@@ -180,14 +179,15 @@ export class CompletionService<Kv> {
     };
   }
 
-  async dispose(): Promise<void> {
+  /** Stops, drops the cached block and releases the model (unless `keepModel`: it is shared). */
+  async dispose(options: { keepModel?: boolean } = {}): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
     this.current?.abort();
     this.building?.controller.abort();
     await this.chain.catch(() => undefined);
     this.dropPrefix();
-    await this.model.decoder.release?.();
+    if (!options.keepModel) await this.model.decoder.release?.();
   }
 
   private serial<T>(job: () => Promise<T>): Promise<T> {
@@ -241,13 +241,12 @@ export class CompletionService<Kv> {
       const plan = planCompression(spec, attentionWindow(pre.attn, pre.attnRows, ids.length, spec.qHeads), {
         policy: kvCfg.policy, budget: kvCfg.budget, bits: kvCfg.bits, group: this.group, window: KV_DEFAULTS.window,
       });
-      const dense = await decoder.hostKv(pre.kv);
-      const store = storeFromPlan(spec, plan, dense.keys, dense.values);
-      const kv = decoder.kvFromStore(store);
+      // Compressed where the cache lives (on a GPU it never travels to the host).
+      const kv = await decoder.compress(pre.kv, plan);
       decoder.disposeKv(pre.kv); // the live count moves from the dense state to the compressed one
       const bytes = decoder.kvStats(kv).bytes;
       const report = kvReport(spec, ids.length, plan, bytes);
-      const byTier = store.bytesByTier().byTier;
+      const byTier = planBytes(plan).byTier;
       const snapshot: KvSnapshot = {
         policy: report.policy, bits: report.bits, promptTokens: ids.length, tokensHeld: report.tokens,
         tokensByTier: tierRecord((t) => report.tokensByTier[t] ?? 0),
@@ -255,7 +254,7 @@ export class CompletionService<Kv> {
         budgetBytes: plan.summary.budgetBytes, fp16Bytes: report.fp16Bytes, ratio: bytes ? report.fp16Bytes / bytes : 1, reason: report.reason,
       };
       this.options.log?.(`compressed a ${ids.length}-token block with ${plan.policy}: ${report.reason}`);
-      return { cacheKey, stablePrefix, ids, kv, snapshot, perLayer: storeLayers(store), buildMs: now() - t0 };
+      return { cacheKey, stablePrefix, ids, kv, snapshot, perLayer: planLayers(plan), buildMs: now() - t0 };
     } catch (e) {
       decoder.disposeKv(pre.kv);
       this.counters.liveKvStates--;
@@ -365,18 +364,12 @@ function denseLayers(spec: ModelSpec, tokens: number, bytes: number): LayerBytes
   return Array.from({ length: spec.layers }, (_, layer) => ({ layer, bytes: { ...zeroTiers(), fp16: tokens ? bytes / spec.layers : 0 } }));
 }
 
-/** Bytes per layer and tier, from the store's arrays (what the plan kept, without padding). */
-function storeLayers(store: KvStore): LayerBytes[] {
-  return store.heads.map((heads, layer) => {
-    const bytes = zeroTiers();
-    for (const hs of heads) {
-      bytes.fp16 += hs.fp16.k.byteLength + hs.fp16.v.byteLength;
-      for (const t of ['q8', 'q4', 'q2'] as const) {
-        const p = hs.quant[t];
-        bytes[t] += p.kCodes.byteLength + p.vCodes.byteLength + p.kScale.byteLength + p.kZero.byteLength
-          + p.vScale.byteLength + p.vZero.byteLength + p.residual.k.byteLength + p.residual.v.byteLength;
-      }
-    }
-    return { layer, bytes };
+/** Bytes per layer and tier of what the plan keeps (planBytes is the byte maths' single source;
+ *  the device state adds only the padding of ragged heads on top). */
+function planLayers(plan: KvPlan): LayerBytes[] {
+  const layout = quantLayout(plan.geometry.headDim, plan.group);
+  return plan.heads.map((heads, layer) => {
+    const b = countsBytes([heads.map(countsOf)], layout).byTier;
+    return { layer, bytes: tierRecord((t) => totalOf(b[t])) };
   });
 }

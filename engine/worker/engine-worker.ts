@@ -1,0 +1,67 @@
+// The engine worker: runs the model off the extension host's thread. onnxruntime's run() is
+// synchronous native code, so on the host it would freeze the editor for the length of every
+// prefill; here it only blocks this thread, and abort messages still arrive between model runs.
+// Bundled by esbuild to dist/engine-worker.js; speaks engine/worker/protocol.ts.
+import { parentPort } from 'node:worker_threads';
+import type { CompletionService } from '../completion/service';
+import { loadCompletionService } from '../completion/load-service';
+import type { KvState } from '../../native/runtime/kv-state';
+import { toWireError, type CallMessage, type EngineEvent, type HostMessage, type WorkerMessage } from './protocol';
+
+const port = parentPort;
+if (!port) throw new Error('engine-worker must run in a worker_threads Worker');
+
+let service: CompletionService<KvState> | null = null;
+/** Calls in flight that can be aborted. */
+const inFlight = new Map<number, AbortController>();
+
+const post = (m: WorkerMessage) => port.postMessage(m);
+const emit = (event: EngineEvent) => post({ type: 'event', event });
+const log = (message: string) => emit({ kind: 'log', level: 'info', message });
+
+function loaded(): CompletionService<KvState> {
+  if (!service) throw Object.assign(new Error('no model is loaded: call load first'), { name: 'NoModelError' });
+  return service;
+}
+
+async function handle(msg: CallMessage, signal: AbortSignal): Promise<unknown> {
+  switch (msg.method) {
+    case 'load': {
+      const old = service;
+      service = null;
+      await old?.dispose();
+      const p = msg.params;
+      service = await loadCompletionService(p.modelDir, {
+        provider: p.provider, threads: p.threads, config: p.config, log,
+        onPrefix: (snapshot) => emit({ kind: 'prefix', snapshot }),
+      });
+      return service.info;
+    }
+    case 'configure':
+      loaded().configure(msg.params);
+      return null;
+    case 'complete':
+      return loaded().complete(msg.params, signal);
+    case 'clearCache':
+      await service?.clearCache();
+      return null;
+    case 'report':
+      return loaded().report();
+    case 'unload': {
+      const old = service;
+      service = null;
+      await old?.dispose();
+      return null;
+    }
+  }
+}
+
+port.on('message', (msg: HostMessage) => {
+  if (msg.type === 'abort') { inFlight.get(msg.id)?.abort(); return; }
+  const controller = new AbortController();
+  inFlight.set(msg.id, controller);
+  handle(msg, controller.signal).then(
+    (result) => post({ type: 'result', id: msg.id, result }),
+    (e: unknown) => post({ type: 'error', id: msg.id, error: toWireError(e) }),
+  ).finally(() => inFlight.delete(msg.id));
+});

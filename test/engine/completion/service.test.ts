@@ -1,0 +1,177 @@
+// The CompletionService on the fixture model (real onnxruntime sessions): prefix reuse, equality
+// with building the block anew, budgets, aborts, one generation at a time, time cap, clearing.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadModel, type LoadedModel } from '../../../native/runtime/model-loader';
+import type { KvState } from '../../../native/runtime/kv-state';
+import { CompletionService, detectFamily, NoFimFormatError } from '../../../engine/completion/service';
+import { AbortedError } from '../../../engine/completion/generator';
+import { DEFAULT_SERVICE_CONFIG, type KvSnapshot, type ServiceConfig } from '../../../engine/completion/service-types';
+import { KV_DEFAULTS } from '../../../engine/kv/policy';
+import { fixtureDir } from '../../helpers/fixtures';
+import { requestFor } from './helpers';
+
+const models: LoadedModel[] = [];
+async function load(): Promise<LoadedModel> {
+  const m = await loadModel(fixtureDir('qwen2'), { provider: 'cpu', observationWindow: KV_DEFAULTS.window, kvDtype: 'float16', quantBits: [8, 4, 2], group: KV_DEFAULTS.group });
+  models.push(m);
+  return m;
+}
+
+/** A service whose decoder records the logits of every model run that starts at or after `from`. */
+function recorded(model: LoadedModel, config: ServiceConfig = DEFAULT_SERVICE_CONFIG) {
+  const runs: { position: number; logits: number[] }[] = [];
+  const decoder = Object.create(model.decoder) as typeof model.decoder;
+  decoder.forward = async (ids, positions, past) => {
+    const out = await model.decoder.forward(ids, positions, past);
+    runs.push({ position: positions[0]!, logits: Array.from(out.logits) });
+    return out;
+  };
+  const service = new CompletionService<KvState>({ ...model, decoder }, { config });
+  return { service, runs, after: (p: number) => runs.filter((r) => r.position >= p) };
+}
+
+/** The services share one loaded model; the test releases it at the end. */
+const KEEP = { keepModel: true };
+let model: LoadedModel;
+before(async () => { model = await load(); });
+after(async () => { for (const m of models) await m.decoder.release(); });
+
+const config = (c: Omit<Partial<ServiceConfig>, "kv"> & { kv?: Partial<ServiceConfig["kv"]> } = {}): ServiceConfig =>
+  ({ ...DEFAULT_SERVICE_CONFIG, ...c, kv: { ...DEFAULT_SERVICE_CONFIG.kv, ...c.kv } });
+
+test('a second request with the same repository block reuses its compressed cache', async () => {
+  const service = new CompletionService<KvState>(model);
+  const a = await service.complete(requestFor('const x = '));
+  assert.equal(a.stats.prefixHit, false);
+  assert.equal(a.stats.reusedTokens, 0);
+  assert.equal(a.stats.recomputedTokens, a.stats.promptTokens);
+  assert.ok(a.stats.prefixTokens > 500, `a real block: ${a.stats.prefixTokens} tokens`);
+  const b = await service.complete(requestFor('const xy = '));
+  assert.equal(b.stats.prefixHit, true);
+  assert.equal(b.stats.reusedTokens, a.stats.prefixTokens);
+  assert.equal(b.stats.recomputedTokens, b.stats.tailTokens);
+  assert.equal(b.stats.prefixBuildMs, 0);
+  // Another block is a miss and replaces the cached one.
+  const c = await service.complete(requestFor('const x = ', ['src/shapes.ts']));
+  assert.equal(c.stats.prefixHit, false);
+  const r = service.report();
+  assert.equal(r.counters.prefixBuilds, 2);
+  assert.equal(r.counters.prefixHits, 1);
+  assert.equal(r.counters.liveKvStates, 1, 'only the cached block is held between requests');
+  await service.dispose(KEEP);
+});
+
+test('reusing the compressed block gives exactly what building it anew gives', async () => {
+  const warm = recorded(model);
+  await warm.service.complete(requestFor('const first = '));
+  const req = requestFor('function twice(v: number) {\n  return ');
+  warm.runs.length = 0;
+  const reused = await warm.service.complete(req);
+  const fresh = recorded(model);
+  const anew = await fresh.service.complete(req);
+  assert.equal(reused.stats.prefixHit, true);
+  assert.equal(anew.stats.prefixHit, false);
+  const P = anew.stats.prefixTokens;
+  assert.ok(warm.after(P).length > 1);
+  assert.deepEqual(warm.after(P), fresh.after(P), 'identical logits for the current-file part and every decoding step');
+  assert.equal(reused.text, anew.text);
+  assert.deepEqual(reused.stats.kv, anew.stats.kv);
+  // The comparison can fail: a block compressed differently gives other logits.
+  const other = recorded(model, config({ kv: { budget: { kind: 'ratio', value: 0.5 } } }));
+  await other.service.complete(req);
+  assert.notDeepEqual(other.after(P)[0]!.logits, fresh.after(P)[0]!.logits);
+  await Promise.all([warm.service.dispose(KEEP), fresh.service.dispose(KEEP), other.service.dispose(KEEP)]);
+});
+
+test('the block is compressed within the budget, in percent or in bytes', async () => {
+  const pct = await new CompletionService<KvState>(model).complete(requestFor('let a = '));
+  const kv = pct.stats.kv;
+  assert.equal(kv.policy, 'qpruning');
+  assert.ok(kv.bytes <= kv.budgetBytes, `${kv.bytes} <= ${kv.budgetBytes}`);
+  assert.ok(Math.abs(kv.budgetBytes - 0.25 * kv.fp16Bytes) < 1);
+  assert.ok(kv.ratio >= 3.5, `ratio ${kv.ratio}`);
+  assert.ok(kv.tokensHeld > 0.25 * kv.promptTokens, 'quantized pruning keeps more tokens than fp16 pruning could');
+  assert.equal(Object.values(kv.bytesByTier).reduce((a, b) => a + b, 0), kv.bytes);
+  const bytes = await new CompletionService<KvState>(model, { config: config({ kv: { budget: { kind: 'bytes', value: 64 * 1024 } } }) }).complete(requestFor('let a = '));
+  assert.ok(bytes.stats.kv.bytes <= 64 * 1024);
+  assert.equal(bytes.stats.kv.budgetBytes, 64 * 1024);
+  const full = await new CompletionService<KvState>(model, { config: config({ kv: { policy: 'full' } }) }).complete(requestFor('let a = '));
+  assert.equal(full.stats.kv.bytes, full.stats.kv.fp16Bytes);
+  assert.equal(full.stats.kv.ratio, 1);
+});
+
+test('abort stops a generation between model runs', async () => {
+  const service = new CompletionService<KvState>(model, { config: config({ maxTokens: 1000, timeCapMs: 60_000 }) });
+  await service.complete({ ...requestFor('x = '), maxTokens: 1 }); // build the block first
+  const ctl = new AbortController();
+  const t0 = performance.now();
+  const p = service.complete(requestFor('y = '), ctl.signal);
+  setTimeout(() => ctl.abort(), 100);
+  await assert.rejects(p, AbortedError);
+  assert.ok(performance.now() - t0 < 1000, `stopped soon after the abort (${performance.now() - t0} ms)`);
+  const r = service.report();
+  assert.equal(r.counters.aborted, 1);
+  assert.equal(r.counters.active, 0);
+  assert.equal(r.counters.liveKvStates, 1, 'the aborted request released its cache');
+  await service.dispose(KEEP);
+});
+
+test('one generation at a time: each new request aborts the older ones', async () => {
+  const service = new CompletionService<KvState>(model, { config: config({ maxTokens: 200, timeCapMs: 60_000 }) });
+  const reqs = ['a', 'ab', 'abc', 'abcd'].map((s) => service.complete(requestFor(`const ${s} = `)));
+  const settled = await Promise.allSettled(reqs);
+  assert.deepEqual(settled.map((s) => s.status), ['rejected', 'rejected', 'rejected', 'fulfilled']);
+  for (const s of settled.slice(0, 3)) assert.ok((s as PromiseRejectedResult).reason instanceof AbortedError);
+  const last = (settled[3] as PromiseFulfilledResult<Awaited<(typeof reqs)[number]>>).value;
+  // The block was built once: the aborted requests did not throw away the work for the same block.
+  assert.equal(service.report().counters.prefixBuilds, 1);
+  assert.equal(last.stats.prefixTokens > 0, true);
+  assert.equal(service.report().counters.maxActive, 1);
+  await service.dispose(KEEP);
+});
+
+test('a budget change rebuilds the cached block and reports the new size', async () => {
+  const snapshots: KvSnapshot[] = [];
+  const service = new CompletionService<KvState>(model, { onPrefix: (s) => snapshots.push(s) });
+  const first = await service.complete(requestFor('z = '));
+  service.configure(config({ kv: { budget: { kind: 'ratio', value: 0.5 } } }));
+  await new Promise<void>((resolve) => { const t = setInterval(() => { if (snapshots.length) { clearInterval(t); resolve(); } }, 10); });
+  assert.equal(snapshots.length, 1);
+  assert.ok(snapshots[0]!.bytes > first.stats.kv.bytes, `${snapshots[0]!.bytes} > ${first.stats.kv.bytes}`);
+  assert.equal(service.report().prefix?.bytes, snapshots[0]!.bytes);
+  const next = await service.complete(requestFor('zz = '));
+  assert.equal(next.stats.prefixHit, true, 'the rebuilt block is reused');
+  assert.throws(() => service.configure(config({ kv: { policy: 'nonsense' } })), /unknown KV policy "nonsense" \(known: full, streaming/);
+  await service.dispose(KEEP);
+});
+
+test('the time cap ends decoding; clearCache drops the block', async () => {
+  const service = new CompletionService<KvState>(model, { config: config({ maxTokens: 1000, timeCapMs: 1 }) });
+  const r = await service.complete(requestFor('q = '));
+  assert.equal(r.stats.stopReason, 'time-cap');
+  assert.ok(r.stats.generatedTokens < 1000);
+  await service.clearCache();
+  assert.equal(service.report().prefix, null);
+  assert.equal(service.report().counters.liveKvStates, 0);
+  const again = await service.complete(requestFor('q = '));
+  assert.equal(again.stats.prefixHit, false);
+  await service.dispose(KEEP);
+});
+
+test('per-layer bytes by tier add up to the block', async () => {
+  const service = new CompletionService<KvState>(model);
+  await service.complete(requestFor('w = '));
+  const p = service.report().prefix!;
+  assert.equal(p.perLayer.length, model.spec.layers);
+  const sum = p.perLayer.reduce((n, l) => n + Object.values(l.bytes).reduce((a, b) => a + b, 0), 0);
+  assert.equal(sum, Object.values(p.bytesByTier).reduce((a, b) => a + b, 0));
+  await service.dispose(KEEP);
+});
+
+test('the prompt family comes from the folder name or the tokenizer, else a clear error', () => {
+  assert.equal(detectFamily(fixtureDir('qwen2'), model.tokenizer), 'qwen2.5-coder');
+  assert.equal(detectFamily('/models/starcoder2-3b', model.tokenizer), 'starcoder2');
+  const noFim = { encode: () => [], decode: () => '', tokenId: () => undefined };
+  assert.throws(() => detectFamily('/models/plain-llm', noFim), (e: unknown) => e instanceof NoFimFormatError && /Qwen2.5-Coder/.test((e as Error).message));
+});

@@ -1,0 +1,75 @@
+// Stop rules and clean-up of completions, on hand-written cursor contexts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { StopRules, completionMode, trimSuffixOverlap, type CursorContext } from '../../../engine/completion/stop-rules';
+
+const ctx = (c: Partial<CursorContext>): CursorContext => ({ linePrefix: '', lineSuffix: '', previousLine: '', nextLines: [], ...c });
+
+/** Feeds `text` character by character, as tokens arrive, and returns what is kept. */
+function run(rules: StopRules, text: string): { kept: string; reason?: string } {
+  for (let i = 1; i <= text.length; i++) {
+    const d = rules.check(text.slice(0, i));
+    if (d.cut !== undefined) return { kept: rules.finalize(text.slice(0, i).slice(0, d.cut)), reason: d.reason };
+  }
+  return { kept: rules.finalize(text) };
+}
+
+test('mode: one line inside an expression, several lines in an empty block body', () => {
+  assert.equal(completionMode(ctx({ linePrefix: '  const x = ' })), 'line');
+  assert.equal(completionMode(ctx({ linePrefix: '  ', previousLine: 'function f() {', nextLines: ['}'] })), 'block');
+  assert.equal(completionMode(ctx({ linePrefix: '    ', previousLine: '  def f(x):', nextLines: ['', 'def g():'] })), 'block');
+  assert.equal(completionMode(ctx({ linePrefix: '  ', previousLine: 'const f = () =>', nextLines: [] })), 'block');
+  // A body that already has code is not empty: one line.
+  assert.equal(completionMode(ctx({ linePrefix: '  ', previousLine: 'function f() {', nextLines: ['  return 1;', '}'] })), 'line');
+  // Text after the cursor: one line.
+  assert.equal(completionMode(ctx({ linePrefix: '  ', lineSuffix: 'x', previousLine: 'if (a) {' })), 'line');
+  // The line above does not open a block.
+  assert.equal(completionMode(ctx({ linePrefix: '', previousLine: 'const a = 1;' })), 'line');
+});
+
+test('line mode stops at the newline and drops what the line already has after the cursor', () => {
+  assert.deepEqual(run(new StopRules(ctx({ linePrefix: 'const x = ' })), 'a + b;\nconst y = 2;'), { kept: 'a + b;', reason: 'newline' });
+  // The closing parenthesis is already there: stop before generating it again.
+  assert.deepEqual(run(new StopRules(ctx({ linePrefix: 'add(', lineSuffix: ')' })), 'a, b);'), { kept: 'a, b', reason: 'bracket' });
+  // Balanced brackets inside the completion are kept.
+  assert.deepEqual(run(new StopRules(ctx({ linePrefix: 'f(', lineSuffix: ')' })), 'g(1), h[2])'), { kept: 'g(1), h[2]', reason: 'bracket' });
+  // Without a closer after the cursor, closing the user's bracket is right.
+  assert.deepEqual(run(new StopRules(ctx({ linePrefix: 'log(' })), 'x);\n'), { kept: 'x);', reason: 'newline' });
+  // Brackets inside strings do not count.
+  assert.deepEqual(run(new StopRules(ctx({ linePrefix: 'f(', lineSuffix: ')' })), '")", 1)'), { kept: '")", 1', reason: 'bracket' });
+});
+
+test('line mode drops a repeat of the next line and whitespace-only text', () => {
+  const r = new StopRules(ctx({ linePrefix: '  ', previousLine: 'x();', nextLines: ['  return total;'] }));
+  assert.equal(r.finalize('return total;'), '');
+  assert.equal(new StopRules(ctx({ linePrefix: 'a' })).finalize('   \t'), '');
+});
+
+test('block mode: the body until the block would end', () => {
+  const c = ctx({ linePrefix: '  ', previousLine: 'function area(r) {', nextLines: ['}', '', 'function next() {'] });
+  const r = run(new StopRules(c), 'const a = Math.PI * r * r;\n  return a;\n}\n\nfunction other() {');
+  assert.deepEqual(r, { kept: 'const a = Math.PI * r * r;\n  return a;', reason: 'bracket' });
+  // Python: a dedented line ends the body.
+  const py = ctx({ linePrefix: '    ', previousLine: 'def f(x):', nextLines: [] });
+  assert.deepEqual(run(new StopRules(py), 'y = x * 2\n    return y\ndef g():\n'), { kept: 'y = x * 2\n    return y', reason: 'dedent' });
+  // Nested blocks inside the body are fine.
+  const nested = run(new StopRules(c), 'for (const x of xs) {\n    total += x;\n  }\n  return total;\n}');
+  assert.equal(nested.kept, 'for (const x of xs) {\n    total += x;\n  }\n  return total;');
+});
+
+test('block mode: two blank lines or maxLines end it; trailing repeats of the next lines go', () => {
+  const c = ctx({ linePrefix: '  ', previousLine: 'if (x) {', nextLines: ['}'] });
+  assert.deepEqual(run(new StopRules(c), 'a();\n\n\n  b();'), { kept: 'a();', reason: 'blank-lines' });
+  assert.deepEqual(run(new StopRules(c, 2), 'a();\n  b();\n  c();\n  d();'), { kept: 'a();\n  b();', reason: 'max-lines' });
+  const dup = ctx({ linePrefix: '  ', previousLine: 'try {', nextLines: ['} finally {', '  done();'] });
+  assert.equal(new StopRules(dup).finalize('work();\n  done();'), 'work();');
+});
+
+test('trimSuffixOverlap removes only what the line already has', () => {
+  assert.equal(trimSuffixOverlap('a, b);', ');'), 'a, b');
+  assert.equal(trimSuffixOverlap('value }', '}'), 'value');
+  assert.equal(trimSuffixOverlap('x + 1', ') * 2'), 'x + 1');
+  assert.equal(trimSuffixOverlap('name', ''), 'name');
+  // Letters are not trimmed as an overlap (only the whole rest of the line would be).
+  assert.equal(trimSuffixOverlap('foo.bar', 'baz'), 'foo.bar');
+});
