@@ -116,3 +116,24 @@ test('complete --kv-policy reports the same fields for every policy and holds th
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--kv-policy snapkv needs --kv-budget/);
 });
+
+test('batch runs MiKV, KVCrush and DBudgetKV end to end and reports each case\'s compression', () => {
+  const dir = tmp();
+  const ids = Array.from({ length: 400 }, (_, i) => 10 + ((i * 7919 + 13) % 1000));
+  writeFileSync(join(dir, 'in.jsonl'), [0, 1].map((i) => JSON.stringify({ id: i, prompt_ids: ids.slice(i * 50), max_new_tokens: 4 })).join('\n') + '\n');
+  for (const [policy, budget] of [['mikv', '0.35'], ['kvcrush+qpruning', '0.25'], ['kvcrush+snapkv', '0.25'], ['dbudget', '0.5']] as const) {
+    const out = join(dir, `${policy}.jsonl`);
+    const r = cli('batch', '--model', qwen, '--cases', join(dir, 'in.jsonl'), '--out', out, '--ep', 'cpu', '--kv-policy', policy, '--kv-budget', budget);
+    assert.equal(r.status, 0, `${policy}: ${r.stderr}`);
+    const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.length, 2);
+    for (const l of lines) {
+      assert.equal(l.kv.policy, policy);
+      assert.equal(l.kv.promptTokens, l.promptTokens);
+      assert.ok(l.kv.bytes <= Number(budget) * l.kv.fp16Bytes + 1, `${policy}: ${l.kv.bytes} > budget`);
+      assert.equal(l.ids.length, 4);
+    }
+    if (policy === 'mikv') assert.ok(lines.every((l) => l.kv.prunedFraction === 0 && l.kv.tokens === l.promptTokens), 'MiKV keeps every token');
+    if (policy.startsWith('kvcrush')) assert.match(lines[0].kv.reason, /kvcrush/);
+  }
+});
