@@ -1,0 +1,237 @@
+// The KV evaluation of one case over many (policy, budget) settings, through the engine's own
+// interfaces (Decoder, prefill, the policies, KvStore):
+//
+//   1. prefill the prompt ONCE with the dense cache; keep it, its window attention and the scores;
+//   2. generate G = max(steps, outTokens) greedy tokens g0 … g(G−1) with the full cache (g0 comes from
+//      the prefill logits, so it is the same for every policy: compression happens after prefill);
+//   3. per setting: plan from the same scores → compress the same dense cache (decoder.compress, or
+//      the host reference KvStore → kvFromStore) → feed g
+//      through it (teacher forcing) and compare, at each of the first `steps` steps, the top-1 and
+//      KL(full ‖ compressed) with the full cache fed the same tokens;
+//   4. the compressed cache's own greedy output follows g while its top-1 agrees; only after a
+//      divergence is it decoded further on its own, until the stop rule (end of line for repo cases,
+//      the needle's length for needle cases).
+// A compressed cache is never mutated by forward, so one cache serves teacher forcing and decoding.
+import type { Decoder } from '../completion/decoder';
+import { argmax, prefill } from '../completion/generator';
+import { attentionWindow, geometryOf, kvReport, storeFromPlan } from '../completion/kv-compression';
+import { createPolicy } from '../kv/policies';
+import { KV_DEFAULTS } from '../kv/policy';
+import { snapkvScores } from '../kv/scoring';
+import type { KvTensor } from '../kv/store';
+import { argmaxRow, compareSteps, exactMatchLine, firstLine, needleHit, sharedPrefix } from './metrics';
+import { ratioBudget, type Setting } from './settings';
+import type { EvalCase } from './types';
+
+export interface HarnessOptions {
+  /** teacher-forced steps compared per case */
+  steps: number;
+  /** most tokens of the greedy output (line or needle) */
+  outTokens: number;
+  prefillChunk?: number;
+  group?: number;
+  window?: number;
+  /**
+   * 'batch': one forward of all G tokens (needs a decoder loaded with allLogits); 'step': one forward
+   * per token. 'auto': batch when the decoder returns every row, else step.
+   */
+  teacherForcing?: 'auto' | 'batch' | 'step';
+  /**
+   * Where the plan is applied: 'device' = decoder.compress (what completions run), 'host' = the
+   * reference path (host K/V → KvStore → kvFromStore). Both give the same cache layout.
+   */
+  compressOn?: 'device' | 'host';
+  /** called after the prefill and after each setting */
+  onProgress?: (what: string) => void;
+}
+
+export interface TextCodec {
+  encode(text: string): number[];
+  decode(ids: number[]): string;
+}
+
+export interface SettingResult {
+  label: string;
+  policy: string;
+  budget: number;
+  /** set when the policy cannot meet the budget on this prompt (the message says why) */
+  error?: string;
+  /** teacher-forced steps where the top-1 matched the full cache's */
+  agree: number;
+  steps: number;
+  /** KL(full ‖ compressed) per step, nats */
+  kl: number[];
+  /** the greedy output (first line for repo cases, the needle-length prefix for needle cases) */
+  output: string;
+  sameAsFull: boolean;
+  /** repo: exact match of the line; needle: the value retrieved */
+  hit: boolean;
+  /** bytes the compressed cache holds (the decoder's tensors), its fp16 equivalent, kept fraction */
+  bytes: number;
+  fp16Bytes: number;
+  prunedFraction: number;
+  bits: number;
+  reason: string;
+  ms: number;
+}
+
+export interface CaseResult {
+  id: string;
+  kind: EvalCase['kind'];
+  promptTokens: number;
+  depth: number;
+  expected: string;
+  fullOutput: string;
+  fullHit: boolean;
+  prefillMs: number;
+  teacherForcing: 'batch' | 'step';
+  settings: SettingResult[];
+}
+
+/** The part of a decoded output that is scored. */
+export function scoredOutput(c: Pick<EvalCase, 'kind' | 'expected'>, text: string): string {
+  return c.kind === 'repo' ? firstLine(text) : firstLine(text).slice(0, c.expected.length);
+}
+
+export function isHit(c: Pick<EvalCase, 'kind' | 'expected'>, text: string): boolean {
+  return c.kind === 'repo' ? exactMatchLine(text, c.expected) : needleHit(text, c.expected);
+}
+
+function disposeAll<Kv>(decoder: Decoder<Kv>, kvs: Kv[]): void {
+  for (const kv of kvs) decoder.disposeKv(kv);
+}
+
+export async function evaluateCase<Kv>(decoder: Decoder<Kv>, codec: TextCodec, c: EvalCase, settings: Setting[], opts: HarnessOptions): Promise<CaseResult> {
+  const spec = decoder.spec;
+  const V = spec.vocabSize;
+  const eos = new Set(spec.eosTokenIds);
+  const ids = codec.encode(c.prompt);
+  const n = ids.length;
+  const G = Math.max(opts.steps, opts.outTokens);
+  const progress = opts.onProgress ?? (() => {});
+  const textOf = (out: number[]) => {
+    const cut = out.findIndex((t) => eos.has(t));
+    return codec.decode(cut === -1 ? out : out.slice(0, cut));
+  };
+  const stopped = (out: number[]) => {
+    if (out.some((t) => eos.has(t)) || out.length >= opts.outTokens) return true;
+    const text = textOf(out);
+    return text.includes('\n') || (c.kind === 'needle' && text.length >= c.expected.length);
+  };
+
+  const pre = await prefill(decoder, ids, decoder.emptyKv(), 0, opts.prefillChunk ?? 512);
+  if (pre.attnRows === 0) throw new Error('the evaluation needs the observation-window attention: load the model with observationWindow > 0');
+  const attn = attentionWindow(pre.attn, pre.attnRows, n, spec.qHeads);
+  const geometry = geometryOf(spec);
+  const scores = snapkvScores(attn, geometry);
+  let dense: { keys: KvTensor[]; values: KvTensor[] } | undefined;
+  const positions = (from: number, count: number) => Array.from({ length: count }, (_, i) => n + from + i);
+
+  // Full cache: greedy tokens, with the logits after each of them (step-mode teacher forcing of g).
+  const g: number[] = [];
+  const stepLogits = new Float32Array(G * V);
+  {
+    let logits = pre.lastLogits;
+    let kv = pre.kv;
+    for (let i = 0; i < G; i++) {
+      g.push(argmax(logits, 0, V));
+      const out = await decoder.forward([g[i]!], positions(i, 1), kv);
+      if (kv !== pre.kv) decoder.disposeKv(kv);
+      kv = out.present;
+      logits = out.logits.subarray((out.rows - 1) * V, out.rows * V);
+      stepLogits.set(logits, i * V);
+    }
+    decoder.disposeKv(kv);
+  }
+
+  /** Logits [G, V] after each token of g, fed over `kv`; null when batch mode is not available. */
+  const teacherForce = async (kv: Kv, mode: 'batch' | 'step'): Promise<Float32Array | null> => {
+    if (mode === 'batch') {
+      const out = await decoder.forward(g, positions(0, G), kv);
+      decoder.disposeKv(out.present);
+      return out.rows === G ? out.logits.slice(0, G * V) : null;
+    }
+    const logits = new Float32Array(G * V);
+    const made: Kv[] = [];
+    let cur = kv;
+    for (let i = 0; i < G; i++) {
+      const out = await decoder.forward([g[i]!], positions(i, 1), cur);
+      logits.set(out.logits.subarray((out.rows - 1) * V, out.rows * V), i * V);
+      made.push((cur = out.present));
+    }
+    disposeAll(decoder, made);
+    return logits;
+  };
+
+  // The reference in the same mode as the compressed runs, so `full` compares like with like.
+  let mode: 'batch' | 'step' = opts.teacherForcing === 'step' ? 'step' : 'batch';
+  let reference = mode === 'batch' ? await teacherForce(pre.kv, 'batch') : stepLogits;
+  if (!reference) {
+    if (opts.teacherForcing === 'batch') throw new Error('batch teacher forcing needs a decoder that returns the logits of every position (load it with allLogits)');
+    mode = 'step';
+    reference = stepLogits;
+  }
+  const fullText = textOf(g.slice(0, Math.max(1, g.findIndex((_, i) => stopped(g.slice(0, i + 1))) + 1)));
+  const fullOutput = scoredOutput(c, fullText);
+  progress('prefill');
+
+  const results: SettingResult[] = [];
+  for (const s of settings) {
+    const t0 = performance.now();
+    const base = { label: s.label, policy: s.policy, budget: s.budget };
+    let plan;
+    try {
+      plan = createPolicy(s.policy, s.options).plan({
+        geometry, tokens: n, budget: ratioBudget(s), group: opts.group ?? KV_DEFAULTS.group,
+        window: Math.min(opts.window ?? KV_DEFAULTS.window, attn.window), bits: s.bits, scores, attention: attn,
+      });
+    } catch (e) {
+      results.push({
+        ...base, error: (e as Error).message.split('\n')[0]!, agree: 0, steps: 0, kl: [], output: '', sameAsFull: false, hit: false,
+        bytes: 0, fp16Bytes: 0, prunedFraction: 0, bits: 0, reason: '', ms: performance.now() - t0,
+      });
+      progress(s.label);
+      continue;
+    }
+    const kv = opts.compressOn === 'host'
+      ? decoder.kvFromStore(storeFromPlan(spec, plan, (dense ??= await decoder.hostKv(pre.kv)).keys, dense.values))
+      : await decoder.compress(pre.kv, plan);
+    const report = kvReport(spec, n, plan, decoder.kvStats(kv).bytes);
+    const logits = (await teacherForce(kv, mode))!;
+    const steps = Math.min(opts.steps, G);
+    const cmp = compareSteps(reference, logits, steps, V);
+    const top1 = Array.from({ length: G }, (_, i) => argmaxRow(logits, i, V));
+    // Greedy output: the full cache's tokens while the top-1 agrees, then its own decoding.
+    const shared = sharedPrefix(g, top1);
+    const out = g.slice(0, shared.length);
+    const firstStop = out.findIndex((_, i) => stopped(out.slice(0, i + 1)));
+    if (firstStop !== -1) out.length = firstStop + 1;
+    else {
+      const made: Kv[] = [];
+      let step = await decoder.forward(out.slice(), positions(0, out.length), kv);
+      made.push(step.present);
+      while (!stopped(out)) {
+        const next = argmax(step.logits.subarray((step.rows - 1) * V, step.rows * V), 0, V);
+        out.push(next);
+        if (stopped(out)) break;
+        step = await decoder.forward([next], positions(out.length - 1, 1), step.present);
+        made.push(step.present);
+      }
+      disposeAll(decoder, made);
+    }
+    decoder.disposeKv(kv);
+    const text = textOf(out);
+    const output = scoredOutput(c, text);
+    results.push({
+      ...base, agree: cmp.agree, steps, kl: cmp.kl, output, sameAsFull: output === fullOutput, hit: isHit(c, text),
+      bytes: report.bytes, fp16Bytes: report.fp16Bytes, prunedFraction: report.prunedFraction, bits: report.bits, reason: report.reason,
+      ms: performance.now() - t0,
+    });
+    progress(s.label);
+  }
+  decoder.disposeKv(pre.kv);
+  return {
+    id: c.id, kind: c.kind, promptTokens: n, depth: c.depth, expected: c.expected, fullOutput, fullHit: isHit(c, fullText),
+    prefillMs: pre.prefillMs, teacherForcing: mode, settings: results,
+  };
+}
