@@ -1,13 +1,31 @@
-// Typed view of the `squeeze.*` settings contributed in package.json.
+// Reads the `squeeze.*` settings from VS Code. In an untrusted workspace the values a workspace
+// sets for restricted settings (model folder, execution provider, download endpoint: they decide
+// which files and native libraries run, and where downloads come from) are ignored: only the user's
+// global value or the default counts. Validation lives in settings-model.ts.
 import * as vscode from 'vscode';
+import { KEYS, RESTRICTED_KEYS, parseSettings, type SettingProblem, type SqueezeSettings } from './settings-model';
 
 export const SETTINGS_SECTION = 'squeeze';
 
-export interface SqueezeSettings {
-  enable: boolean;
+export function readSettings(): { settings: SqueezeSettings; problems: SettingProblem[] } {
+  const c = vscode.workspace.getConfiguration(SETTINGS_SECTION);
+  const raw: Record<string, unknown> = {};
+  const trusted = vscode.workspace.isTrusted;
+  for (const key of Object.values(KEYS)) {
+    if (!trusted && RESTRICTED_KEYS.includes(key)) {
+      const i = c.inspect(key);
+      raw[key] = i?.globalValue ?? i?.defaultValue;
+    } else {
+      raw[key] = c.get(key);
+    }
+  }
+  return parseSettings(raw);
 }
 
-export function readSettings(): SqueezeSettings {
-  const c = vscode.workspace.getConfiguration(SETTINGS_SECTION);
-  return { enable: c.get<boolean>('enable', true) };
+/** Whether completions are on for this document: `squeeze.enable` (which can be set per language)
+ *  and `squeeze.enabledLanguages`. */
+export function enabledFor(document: vscode.TextDocument, settings: SqueezeSettings): boolean {
+  if (!settings.enabledLanguages.includes(document.languageId)) return false;
+  const perLanguage = vscode.workspace.getConfiguration(SETTINGS_SECTION, { languageId: document.languageId, uri: document.uri });
+  return perLanguage.get<boolean>(KEYS.enable, true) === true;
 }

@@ -1,0 +1,93 @@
+// What the status bar says in each engine state: a short text (KV memory held vs budget, tokens
+// held and their precision, compression ratio, execution provider) and a Markdown tooltip with the
+// details. Pure functions of the state, so they are tested without VS Code.
+import { formatMB } from '../engine/completion/budget-text';
+import type { KvSnapshot, ModelInfo, RequestStats, Tier } from '../engine/completion/service-types';
+
+export type EngineState =
+  | { kind: 'disabled' }
+  | { kind: 'no-model'; path: string; reason: string }
+  | { kind: 'loading'; model: string }
+  | { kind: 'ready'; info: ModelInfo; kv: KvSnapshot | null; last: RequestStats | null; busy: boolean }
+  | { kind: 'error'; reason: string; model?: string };
+
+export interface StatusView {
+  text: string;
+  tooltip: string;
+  /** Which command a click runs. */
+  command: string;
+  severity: 'normal' | 'warning' | 'error';
+}
+
+const TIER_ORDER: Tier[] = ['fp16', 'q8', 'q4', 'q2'];
+
+export function compactCount(n: number): string {
+  if (n >= 10_000) return `${Math.round(n / 1000)}k`;
+  if (n >= 1000) return `${(n / 1000).toFixed(1)}k`;
+  return String(Math.round(n));
+}
+
+/** The tiers holding tokens, e.g. "q4" or "fp16+q4". */
+export function precisionMix(kv: KvSnapshot): string {
+  const held = TIER_ORDER.filter((t) => kv.tokensByTier[t] > 0);
+  return held.length ? held.join('+') : 'empty';
+}
+
+const ratioText = (r: number) => `${r >= 10 ? Math.round(r) : r.toFixed(1)}×`;
+const pct = (part: number, whole: number) => (whole > 0 ? `${Math.round((100 * part) / whole)}%` : '0%');
+const escapeMd = (s: string) => s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
+
+export function statusView(state: EngineState): StatusView {
+  switch (state.kind) {
+    case 'disabled':
+      return { text: '$(circle-slash) Squeeze off', tooltip: '**Squeeze** inline completions are off.\n\nClick to turn them on.', command: 'squeeze.toggle', severity: 'normal' };
+    case 'no-model':
+      return {
+        text: '$(warning) Squeeze: no model',
+        tooltip: `**Squeeze: no model**\n\n${escapeMd(state.reason)}\n\nClick to select a model folder (or run **Squeeze: Download Model from Hugging Face…**).`,
+        command: 'squeeze.selectModel', severity: 'warning',
+      };
+    case 'loading':
+      return { text: '$(sync~spin) Squeeze: loading model…', tooltip: `**Squeeze** is loading \`${state.model}\`…`, command: 'squeeze.showLogs', severity: 'normal' };
+    case 'error':
+      return {
+        text: '$(error) Squeeze: error',
+        tooltip: `**Squeeze failed**${state.model ? ` (model \`${state.model}\`)` : ''}\n\n${escapeMd(state.reason)}\n\nClick to show the logs.`,
+        command: 'squeeze.showLogs', severity: 'error',
+      };
+    case 'ready':
+      return readyView(state);
+  }
+}
+
+function readyView(state: Extract<EngineState, { kind: 'ready' }>): StatusView {
+  const { info, kv, last, busy } = state;
+  const icon = busy ? '$(sync~spin)' : '$(sparkle)';
+  const provider = info.provider.toUpperCase();
+  if (!kv) {
+    return {
+      text: `${icon} Squeeze · ${provider}`,
+      tooltip: `**Squeeze** ready on ${provider}: \`${info.dir}\`\n\nNo repository context cached yet; it is built on the first completion.\n\nClick for the memory report.`,
+      command: 'squeeze.showMemoryReport', severity: 'normal',
+    };
+  }
+  const text = `${icon} Squeeze KV ${formatMB(kv.bytes)} / ${formatMB(kv.budgetBytes)} · ${compactCount(kv.tokensHeld)} tok ${precisionMix(kv)} · ${ratioText(kv.ratio)} · ${provider}`;
+  const tiers = TIER_ORDER.filter((t) => kv.tokensByTier[t] > 0 || kv.bytesByTier[t] > 0)
+    .map((t) => `| ${t} | ${compactCount(kv.tokensByTier[t])} | ${formatMB(kv.bytesByTier[t])} |`).join('\n');
+  const lines = [
+    `**Squeeze** · ${info.family} on **${provider}** · \`${info.dir}\``,
+    '',
+    `KV cache of the repository context: **${formatMB(kv.bytes)}** of a **${formatMB(kv.budgetBytes)}** budget (${pct(kv.bytes, kv.budgetBytes)}); fp16 would take ${formatMB(kv.fp16Bytes)} → **${ratioText(kv.ratio)}** smaller.`,
+    '',
+    `Method **${kv.policy}**, ${kv.bits}-bit: ${compactCount(kv.tokensHeld)} of ${compactCount(kv.promptTokens)} tokens held per head.`,
+    '',
+    '| tier | tokens/head | bytes |',
+    '|---|---:|---:|',
+    tiers,
+  ];
+  if (last) {
+    lines.push('', `Last completion: ${Math.round(last.totalMs)} ms (first token ${Math.round(last.firstTokenMs)} ms), ${last.reusedTokens ? `${compactCount(last.reusedTokens)} tokens reused` : 'context rebuilt'}, ${last.recomputedTokens} computed, ${last.generatedTokens} generated (${last.stopReason}).`);
+  }
+  lines.push('', 'Click for the memory report.');
+  return { text, tooltip: lines.join('\n'), command: 'squeeze.showMemoryReport', severity: 'normal' };
+}

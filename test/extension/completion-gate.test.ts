@@ -1,0 +1,31 @@
+// The provider's request discipline: a new request aborts the previous one, the debounce ends
+// early on abort, and engine calls in flight are counted.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CompletionGate } from '../../extension/completion-gate';
+
+test('a new ticket aborts the previous one, also during its debounce', async () => {
+  const gate = new CompletionGate();
+  const a = gate.begin();
+  const t0 = performance.now();
+  const waiting = a.wait(1000);
+  const b = gate.begin();
+  assert.equal(await waiting, false);
+  assert.ok(performance.now() - t0 < 100, 'the wait ended at the abort');
+  assert.ok(a.aborted && !b.aborted);
+  assert.equal(await b.wait(10), true);
+  assert.equal(await a.wait(0), false);
+});
+
+test('engine calls in flight are counted, and the signal is the ticket\'s', async () => {
+  const gate = new CompletionGate();
+  const t = gate.begin();
+  let seen: AbortSignal | undefined;
+  const p = t.call(async (signal) => { seen = signal; assert.equal(gate.inFlight, 1); await new Promise((r) => setTimeout(r, 10)); return 7; });
+  assert.equal(await p, 7);
+  assert.equal(seen, t.signal);
+  assert.equal(gate.inFlight, 0);
+  assert.equal(gate.maxInFlight, 1);
+  gate.abortAll();
+  assert.ok(t.aborted);
+});
