@@ -25,8 +25,13 @@ export interface Decoder<Kv> {
   forward(ids: number[], positions: number[], past: Kv): Promise<ForwardOutput<Kv>>;
   /** Tokens held and bytes of a cache. */
   kvStats(kv: Kv): { tokens: number; bytes: number };
-  /** Releases device memory of a cache that is no longer used. */
-  disposeKv(kv: Kv): void;
+  /**
+   * Releases device memory of a cache that is no longer used, except what `keep` still uses: a
+   * state returned by forward() shares the settled and quantized tiers of the one it came from.
+   */
+  disposeKv(kv: Kv, keep?: Kv): void;
+  /** Marks a dense cache's tokens as settled so later steps copy only newer tokens (no copy). */
+  settle(kv: Kv): Kv;
   /** Host copies of a dense cache's per-layer keys and values, [kvHeads, tokens, headDim]. */
   hostKv(kv: Kv): Promise<{ keys: KvTensor[]; values: KvTensor[] }>;
   /** The decoder's cache holding a compressed store's tiers (the host reference path). */

@@ -90,7 +90,8 @@ export async function prefill<Kv>(decoder: Decoder<Kv>, ids: number[], past: Kv,
   if (!out) throw new Error('prefill needs at least one token');
   const vocab = decoder.spec.vocabSize;
   return {
-    kv,
+    // The prompt's tokens become the settled tier: decoding then copies only what it adds.
+    kv: decoder.settle(kv),
     lastLogits: out.logits.slice((out.rows - 1) * vocab, out.rows * vocab),
     attn: out.attn,
     attnRows: out.attnRows,
@@ -123,7 +124,7 @@ export async function decodeGreedy<Kv>(decoder: Decoder<Kv>, kv: Kv, firstLogits
     if (opts.stopAtNewline && opts.decode && opts.decode(ids).includes('\n')) { stopReason = 'newline'; break; }
     if (ids.length >= opts.maxNewTokens) break;
     const out = await decoder.forward([next], [nextPosition + ids.length - 1], kv);
-    decoder.disposeKv(kv);
+    decoder.disposeKv(kv, out.present);
     kv = out.present;
     logits = out.logits;
     steps++;

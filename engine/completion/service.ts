@@ -315,7 +315,7 @@ export class CompletionService<Kv> {
         if (ids.length >= maxTokens) { stopReason = 'max-tokens'; break; }
         if (now() >= deadline) { stopReason = 'time-cap'; break; }
         const out = await decoder.forward([next], [position++], kv);
-        decoder.disposeKv(kv);
+        decoder.disposeKv(kv, out.present);
         kv = out.present;
         logits = out.logits;
       }
@@ -329,7 +329,7 @@ export class CompletionService<Kv> {
       };
       return { text: rules.finalize(text.replace(/\uFFFD+$/, '')), stats };
     } finally {
-      decoder.disposeKv(kv);
+      decoder.disposeKv(kv, prefix.kv); // the reused block's tiers stay alive
       this.counters.liveKvStates--;
     }
   }

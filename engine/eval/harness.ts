@@ -97,8 +97,9 @@ export function isHit(c: Pick<EvalCase, 'kind' | 'expected'>, text: string): boo
   return c.kind === 'repo' ? exactMatchLine(text, c.expected) : needleHit(text, c.expected);
 }
 
-function disposeAll<Kv>(decoder: Decoder<Kv>, kvs: Kv[]): void {
-  for (const kv of kvs) decoder.disposeKv(kv);
+/** Disposes states derived from `base` by forward(); base's tiers, which they share, stay alive. */
+function disposeAll<Kv>(decoder: Decoder<Kv>, kvs: Kv[], base: Kv): void {
+  for (const kv of kvs) decoder.disposeKv(kv, base);
 }
 
 export async function evaluateCase<Kv>(decoder: Decoder<Kv>, codec: TextCodec, c: EvalCase, settings: Setting[], opts: HarnessOptions): Promise<CaseResult> {
@@ -136,19 +137,19 @@ export async function evaluateCase<Kv>(decoder: Decoder<Kv>, codec: TextCodec, c
     for (let i = 0; i < G; i++) {
       g.push(argmax(logits, 0, V));
       const out = await decoder.forward([g[i]!], positions(i, 1), kv);
-      if (kv !== pre.kv) decoder.disposeKv(kv);
+      if (kv !== pre.kv) decoder.disposeKv(kv, out.present);
       kv = out.present;
       logits = out.logits.subarray((out.rows - 1) * V, out.rows * V);
       stepLogits.set(logits, i * V);
     }
-    decoder.disposeKv(kv);
+    decoder.disposeKv(kv, pre.kv);
   }
 
   /** Logits [G, V] after each token of g, fed over `kv`; null when batch mode is not available. */
   const teacherForce = async (kv: Kv, mode: 'batch' | 'step'): Promise<Float32Array | null> => {
     if (mode === 'batch') {
       const out = await decoder.forward(g, positions(0, G), kv);
-      decoder.disposeKv(out.present);
+      decoder.disposeKv(out.present, kv);
       return out.rows === G ? out.logits.slice(0, G * V) : null;
     }
     const logits = new Float32Array(G * V);
@@ -159,7 +160,7 @@ export async function evaluateCase<Kv>(decoder: Decoder<Kv>, codec: TextCodec, c
       logits.set(out.logits.subarray((out.rows - 1) * V, out.rows * V), i * V);
       made.push((cur = out.present));
     }
-    disposeAll(decoder, made);
+    disposeAll(decoder, made, kv);
     return logits;
   };
 
@@ -217,7 +218,7 @@ export async function evaluateCase<Kv>(decoder: Decoder<Kv>, codec: TextCodec, c
         step = await decoder.forward([next], positions(out.length - 1, 1), step.present);
         made.push(step.present);
       }
-      disposeAll(decoder, made);
+      disposeAll(decoder, made, kv);
     }
     decoder.disposeKv(kv);
     const text = textOf(out);

@@ -5,17 +5,18 @@
 //   rope_cos, rope_sin [S, D] float32       RoPE tables for the new tokens' explicit positions, so a
 //                                           pruned cache keeps its tokens' original positions
 //   causal_bias [S, S] float32              causal mask among the new tokens (0 or MASKED)
-// and per layer L the cache, post-RoPE keys, in up to four tiers:
-//   past_key_L, past_value_L [Hkv, P, D]    full-precision tier (kv dtype), grows while decoding
+// and per layer L the cache, post-RoPE keys, in up to five parts:
+//   past_key_L, past_value_L [Hkv, P, D]    settled full-precision tier (kv dtype), read only
 //   qk{b}_L, qk{b}_scale_L, qk{b}_zero_L    b-bit keys, per-channel groups of G tokens
 //   qv{b}_L, qv{b}_scale_L, qv{b}_zero_L    b-bit values, per-token groups of Gv channels
-//   past_bias_L [Hkv, 1, P + Σ N_b] float32 0 for held tokens, MASKED for padding slots (heads of
+//   recent_key_L, recent_value_L [Hkv,R,D]  tokens added since the cache was settled
+//   past_bias_L [Hkv, 1, P + Σ N_b + R]     0 for held tokens, MASKED for padding slots (heads of
 //                                           one layer may keep different numbers of tokens)
 // and gets back:
 //   logits [1 or S, V] float32              last position only unless allLogits
-//   present_key_L, present_value_L          [Hkv, P+S, D] full-precision tier + the new tokens
+//   present_key_L, present_value_L          [Hkv, R+S, D] the recent tokens + the new ones
 //   attn_L [Hq, min(W,S), P+ΣN_b+S] float32 attention probabilities of the last W queries over
-//                                           the key slots (fp tier, q8, q4, q2, new), which KV
+//                                           the key slots (fp tier, q8, q4, q2, recent, new), which KV
 //                                           policies score tokens with
 //   scores_L [Hkv, P+ΣN_b+S] float32        SnapKV scores pooled from attn_L on the device
 import type { ModelSpec } from '../../engine/model/config';
@@ -50,6 +51,8 @@ export const decoderNames = {
   pastKey: (l: number) => `past_key_${l}`,
   pastValue: (l: number) => `past_value_${l}`,
   pastBias: (l: number) => `past_bias_${l}`,
+  recentKey: (l: number) => `recent_key_${l}`,
+  recentValue: (l: number) => `recent_value_${l}`,
   quant: (kind: 'k' | 'v', bits: number, l: number, part: 'codes' | 'scale' | 'zero') => `q${kind}${bits}_${part}_${l}`,
   presentKey: (l: number) => `present_key_${l}`,
   presentValue: (l: number) => `present_value_${l}`,
@@ -110,8 +113,8 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
   const heads = (x: string, count: number) => g.op('Transpose', [g.op('Reshape', [x, g.int64([-1, count, D])])], { attrs: { perm: [1, 0, 2] } });
   const transposeKeys = (k: string) => g.op('Transpose', [k], { attrs: { perm: [0, 2, 1] } });
 
-  /** The layer's cached keys and values in the compute dtype: fp tier then each quantized tier. */
-  const pastKeysValues = (l: number, pastK: string, pastV: string) => {
+  /** The layer's cached keys and values in the compute dtype: fp tier, each quantized tier, recent tokens. */
+  const pastKeysValues = (l: number, pastK: string, pastV: string, recentK: string, recentV: string) => {
     const ks = [cast(pastK, TK, T)], vs = [cast(pastV, TK, T)];
     for (const b of opts.quantBits) {
       const q = (kind: 'k' | 'v', part: 'codes' | 'scale' | 'zero') => n.quant(kind, b, l, part);
@@ -124,7 +127,9 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
       ks.push(dequantizeKeys(g, { codes: q('k', 'codes'), scale: q('k', 'scale'), zero: q('k', 'zero') }, b, D, opts.group, T, scalar));
       vs.push(dequantizeValues(g, { codes: q('v', 'codes'), scale: q('v', 'scale'), zero: q('v', 'zero') }, b, D, opts.valueGroup, T, scalar));
     }
-    const concat = (xs: string[]) => (xs.length === 1 ? xs[0]! : g.op('Concat', xs, { attrs: { axis: 1 } }));
+    ks.push(cast(recentK, TK, T));
+    vs.push(cast(recentV, TK, T));
+    const concat = (xs: string[]) => g.op('Concat', xs, { attrs: { axis: 1 } });
     return { keys: concat(ks), values: concat(vs) };
   };
 
@@ -143,13 +148,16 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
     // Symbolic dims are per layer: layers of a compressed cache hold different token counts.
     const pastK = g.input(n.pastKey(l), TK, [Hkv, `P${l}`, D]);
     const pastV = g.input(n.pastValue(l), TK, [Hkv, `P${l}`, D]);
+    const recentK = g.input(n.recentKey(l), TK, [Hkv, `R${l}`, D]);
+    const recentV = g.input(n.recentValue(l), TK, [Hkv, `R${l}`, D]);
     const pastBias = g.input(n.pastBias(l), DataType.FLOAT, [Hkv, 1, `K${l}`]);
-    const past = pastKeysValues(l, pastK, pastV);
-    // The new tokens join the full-precision tier.
-    g.op('Concat', [pastK, cast(k, T, TK)], { attrs: { axis: 1 }, names: [n.presentKey(l)] });
-    g.op('Concat', [pastV, cast(v, T, TK)], { attrs: { axis: 1 }, names: [n.presentValue(l)] });
-    g.output(n.presentKey(l), n.presentKey(l), TK, [Hkv, `P${l}+S`, D]);
-    g.output(n.presentValue(l), n.presentValue(l), TK, [Hkv, `P${l}+S`, D]);
+    const past = pastKeysValues(l, pastK, pastV, recentK, recentV);
+    // The new tokens join the recent tokens; settled tiers are inputs only, so a decode step copies
+    // the tokens generated so far, not the whole cache.
+    g.op('Concat', [recentK, cast(k, T, TK)], { attrs: { axis: 1 }, names: [n.presentKey(l)] });
+    g.op('Concat', [recentV, cast(v, T, TK)], { attrs: { axis: 1 }, names: [n.presentValue(l)] });
+    g.output(n.presentKey(l), n.presentKey(l), TK, [Hkv, `R${l}+S`, D]);
+    g.output(n.presentValue(l), n.presentValue(l), TK, [Hkv, `R${l}+S`, D]);
 
     // Grouped-query attention without repeating K/V: the query heads sharing a KV head are stacked
     // along the query axis, [Hkv, group·S, D] × [Hkv, D, keys]. Cached and new keys are scored

@@ -11,7 +11,7 @@ import { KvCompressor } from './kv-compressor';
 import type { KvPlan } from '../../engine/kv/policy';
 import { toHost } from './readback';
 import { valueGroupSize } from '../../engine/kv/quantize';
-import { MASKED, disposeKvState, fpSlots, kvStateBytes, type KvState, type LayerKv } from './kv-state';
+import { MASKED, disposeKvState, fpSlots, isDense, kvStateBytes, recentSlots, type KvState, type LayerKv } from './kv-state';
 import type { CodeBits } from '../kernels/dequantize';
 import { loadWeightIndex } from '../../engine/model/safetensors';
 import { WeightReader } from '../../engine/model/weights';
@@ -129,16 +129,28 @@ export class DecoderSession implements Decoder<KvState> {
     return { tokens: kv.heldTokens / (this.spec.layers * this.spec.kvHeads), bytes: kvStateBytes(kv) };
   }
 
-  disposeKv(kv: KvState): void {
-    disposeKvState(kv);
+  disposeKv(kv: KvState, keep?: KvState): void {
+    disposeKvState(kv, keep);
   }
 
   async hostKv(kv: KvState): Promise<{ keys: KvTensor[]; values: KvTensor[] }> {
-    if (kv.layers.some((l) => l.quant.length > 0 || l.fpBias)) throw new Error('hostKv needs a dense cache (before compression)');
+    const dense = this.settle(kv);
+    if (!isDense(kv) || dense.layers.some((l) => recentSlots(l) > 0)) throw new Error('hostKv needs a dense cache (before compression)');
     return {
-      keys: await Promise.all(kv.layers.map((l) => toHost(l.key))),
-      values: await Promise.all(kv.layers.map((l) => toHost(l.value))),
+      keys: await Promise.all(dense.layers.map((l) => toHost(l.key))),
+      values: await Promise.all(dense.layers.map((l) => toHost(l.value))),
     };
+  }
+
+  /**
+   * Marks a dense cache's tokens as settled (the prompt after prefill): they become the read-only
+   * tier, so later steps copy only the tokens added after them. A relabelling, no copy; a cache
+   * that already has settled or quantized tokens is returned unchanged.
+   */
+  settle(kv: KvState): KvState {
+    if (!kv.layers.every((l) => fpSlots(l) === 0 && l.quant.length === 0 && !l.fpBias)) return kv;
+    const empty = this.emptyKv().layers[0]!;
+    return { ...kv, layers: kv.layers.map((l) => ({ ...l, key: l.recentKey, value: l.recentValue, recentKey: empty.key, recentValue: empty.value })) };
   }
 
   kvFromStore(store: KvStore): KvState {
@@ -163,7 +175,7 @@ export class DecoderSession implements Decoder<KvState> {
   emptyKv(): KvState {
     const { layers, kvHeads, headDim } = this.spec;
     const empty = () => this.kvTensor(this.kvDtype === 'float16' ? new Uint16Array(0) : new Float32Array(0), [kvHeads, 0, headDim]);
-    return { layers: Array.from({ length: layers }, () => ({ key: empty(), value: empty(), fpBias: null, quant: [] })), heldTokens: 0, nextPosition: 0 };
+    return { layers: Array.from({ length: layers }, () => ({ key: empty(), value: empty(), fpBias: null, quant: [], recentKey: empty(), recentValue: empty() })), heldTokens: 0, nextPosition: 0 };
   }
 
   private emptyQuant = new Map<string, ort.Tensor>();
@@ -174,11 +186,11 @@ export class DecoderSession implements Decoder<KvState> {
     return t;
   }
 
-  /** past_bias for one layer: per head the fp tier's slots, then each quantized tier's, in graph order. */
+  /** past_bias for one layer: per head the fp tier's slots, each quantized tier's, then the recent tokens' (0). */
   private pastBias(layer: LayerKv): ort.Tensor {
     const Hkv = this.spec.kvHeads, P = fpSlots(layer);
     const tiers = (this.options.quantBits ?? []).map((b) => layer.quant.find((q) => q.bits === b));
-    const K = P + tiers.reduce((n, q) => n + (q?.slots ?? 0), 0);
+    const K = P + tiers.reduce((n, q) => n + (q?.slots ?? 0), 0) + recentSlots(layer);
     const bias = new Float32Array(Hkv * K);
     for (let h = 0; h < Hkv; h++) {
       let o = h * K;
@@ -191,8 +203,9 @@ export class DecoderSession implements Decoder<KvState> {
 
   /**
    * Runs `ids` at `positions` after the cached tokens. New tokens see every cached token and,
-   * causally, each other; they join the full-precision tier of the returned state. The caller
-   * owns `past` (dispose it when no longer needed); quantized tiers are shared with the result.
+   * causally, each other; they join the recent tokens of the returned state. The caller owns
+   * `past`; its settled and quantized tiers are shared with the result, so dispose only what is
+   * no longer referenced (disposeRecent for a step's superseded state).
    */
   async forward(ids: number[], positions: number[], past: KvState): Promise<ForwardResult> {
     const S = ids.length;
@@ -212,6 +225,8 @@ export class DecoderSession implements Decoder<KvState> {
       const layer = past.layers[l]!;
       feeds[N.pastKey(l)] = layer.key;
       feeds[N.pastValue(l)] = layer.value;
+      feeds[N.recentKey(l)] = layer.recentKey;
+      feeds[N.recentValue(l)] = layer.recentValue;
       feeds[N.pastBias(l)] = this.pastBias(layer);
       for (const b of this.options.quantBits ?? []) {
         const q = layer.quant.find((t) => t.bits === b);
@@ -240,16 +255,8 @@ export class DecoderSession implements Decoder<KvState> {
       }
     }
     const present: KvState = {
-      layers: past.layers.map((layer, l) => {
-        const P = fpSlots(layer);
-        let fpBias: Float32Array | null = null;
-        if (layer.fpBias) {
-          // Appended tokens are held by every head: their slots get bias 0.
-          fpBias = new Float32Array(Hkv * (P + S));
-          for (let h = 0; h < Hkv; h++) fpBias.set(layer.fpBias.subarray(h * P, (h + 1) * P), h * (P + S));
-        }
-        return { key: out[N.presentKey(l)]!, value: out[N.presentValue(l)]!, fpBias, quant: layer.quant };
-      }),
+      // Settled and quantized tiers are shared with `past`; only the recent tokens are new tensors.
+      layers: past.layers.map((layer, l) => ({ ...layer, recentKey: out[N.presentKey(l)]!, recentValue: out[N.presentValue(l)]! })),
       heldTokens: past.heldTokens + S * layers * Hkv,
       nextPosition: Math.max(past.nextPosition, positions[S - 1]! + 1),
     };

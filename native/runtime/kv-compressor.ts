@@ -77,7 +77,7 @@ export class KvCompressor {
     const layers: LayerKv[] = [];
     for (let l = 0; l < dense.layers.length; l++) {
       const src = dense.layers[l]!;
-      if (src.quant.length || src.fpBias || src.key.dims[1] !== T) throw new Error('KvCompressor.compress needs the dense cache of the planned prompt');
+      if (src.quant.length || src.fpBias || src.key.dims[1] !== T || src.recentKey.dims[1] !== 0) throw new Error('KvCompressor.compress needs the settled dense cache of the planned prompt (as prefill returns it)');
       const heads = plan.heads[l]!;
       const feeds = (idx: ArrayLike<number>[], n: number) => ({ k: src.key, v: src.value, idx: new ort.Tensor('int64', flatIndices(idx, T, n), [this.kvHeads, n]) });
       // Split each quantized tier into whole key groups and the fp16 residual of its newest tokens.
@@ -97,7 +97,7 @@ export class KvCompressor {
         idx.forEach((a, h) => { bias.fill(MASKED, h * N + a.length, (h + 1) * N); held += a.length; });
         quant.push({ bits: QUANT[t]!.bits, slots: N, bias, kCodes: o.kc!, kScale: o.ks!, kZero: o.kz!, vCodes: o.vc!, vScale: o.vs!, vZero: o.vz! });
       }
-      layers.push({ key: gathered.gk!, value: gathered.gv!, fpBias: fpRows.some((r) => r.length !== P) ? fpBias : null, quant });
+      layers.push({ key: gathered.gk!, value: gathered.gv!, fpBias: fpRows.some((r) => r.length !== P) ? fpBias : null, quant, recentKey: src.recentKey, recentValue: src.recentValue });
     }
     return { layers, heldTokens: held, nextPosition: dense.nextPosition };
   }

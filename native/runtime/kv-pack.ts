@@ -65,7 +65,8 @@ export function kvStateFromStore(store: KvStore, kvDtype: 'float32' | 'float16')
       });
     }
     const padded = counts.some((c) => c !== P);
-    return { key: toKv(k16), value: toKv(v16), fpBias: padded ? fpBias : null, quant };
+    const none = kvDtype === 'float16' ? new ort.Tensor('float16', new Uint16Array(0), [Hkv, 0, D]) : new ort.Tensor('float32', new Float32Array(0), [Hkv, 0, D]);
+    return { key: toKv(k16), value: toKv(v16), fpBias: padded ? fpBias : null, quant, recentKey: none, recentValue: none };
   });
   return { layers, heldTokens: held, nextPosition: store.nextPosition };
 }

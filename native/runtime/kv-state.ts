@@ -22,12 +22,15 @@ export interface QuantTierTensors {
 }
 
 export interface LayerKv {
-  /** Full-precision tier [Hkv, P, D] in the session's kv dtype. */
+  /** Settled full-precision tier [Hkv, P, D] in the session's kv dtype (read only). */
   key: ort.Tensor;
   value: ort.Tensor;
   /** [Hkv × P] slot bias of the full-precision tier; null when every slot is held. */
   fpBias: Float32Array | null;
   quant: QuantTierTensors[];
+  /** Tokens added since the cache was settled [Hkv, R, D], held by every head; decoding grows these. */
+  recentKey: ort.Tensor;
+  recentValue: ort.Tensor;
 }
 
 export interface KvState {
@@ -41,24 +44,36 @@ export interface KvState {
 /** Large negative bias: exp() underflows to exactly 0 in float32, without inf−inf NaNs. */
 export const MASKED = -1e30;
 
-/** Slots of a layer's fp tier (tensor dim 1). */
+/** Slots of a layer's settled fp tier and of its recent tokens (tensor dim 1). */
 export const fpSlots = (l: LayerKv) => l.key.dims[1]!;
+export const recentSlots = (l: LayerKv) => l.recentKey.dims[1]!;
+
+/** True when the state is a plain dense cache: one full-precision tensor per layer, no tiers. */
+export function isDense(kv: KvState): boolean {
+  return kv.layers.every((l) => l.quant.length === 0 && !l.fpBias && (fpSlots(l) === 0 || recentSlots(l) === 0));
+}
 
 /** Bytes of the tensors a state holds: exactly what is resident for the cache. */
 export function kvStateBytes(kv: KvState): number {
   let bytes = 0;
   const size = (t: ort.Tensor) => t.size * (t.type === 'float32' ? 4 : t.type === 'float16' ? 2 : 1);
   for (const l of kv.layers) {
-    bytes += size(l.key) + size(l.value);
+    bytes += size(l.key) + size(l.value) + size(l.recentKey) + size(l.recentValue);
     for (const q of l.quant) bytes += size(q.kCodes) + size(q.kScale) + size(q.kZero) + size(q.vCodes) + size(q.vScale) + size(q.vZero);
   }
   return bytes;
 }
 
-/** Releases device buffers (host tensors are left to the garbage collector). */
-export function disposeKvState(kv: KvState): void {
-  for (const l of kv.layers) {
-    const all = [l.key, l.value, ...l.quant.flatMap((q) => [q.kCodes, q.kScale, q.kZero, q.vCodes, q.vScale, q.vZero])];
-    for (const t of all) if (t.location === 'gpu-buffer') t.dispose();
-  }
+function tensorsOf(kv: KvState): ort.Tensor[] {
+  return kv.layers.flatMap((l) => [l.key, l.value, l.recentKey, l.recentValue, ...l.quant.flatMap((q) => [q.kCodes, q.kScale, q.kZero, q.vCodes, q.vScale, q.vZero])]);
+}
+
+/**
+ * Releases the device buffers of `kv`, except those `keep` still uses: states derived by forward()
+ * share their settled and quantized tiers with the state they came from (host tensors are left to
+ * the garbage collector).
+ */
+export function disposeKvState(kv: KvState, keep?: KvState): void {
+  const kept = new Set(keep ? tensorsOf(keep) : []);
+  for (const t of tensorsOf(kv)) if (t.location === 'gpu-buffer' && !kept.has(t)) t.dispose();
 }

@@ -42,7 +42,8 @@ function denseFromStore(store: KvStore): KvState {
     const k = new Float32Array(spec.kvHeads * n * spec.headDim), v = new Float32Array(k.length);
     heads.forEach((h, i) => { k.set(h.keys, i * n * spec.headDim); v.set(h.values, i * n * spec.headDim); });
     const dims = [spec.kvHeads, n, spec.headDim];
-    return { key: new ort.Tensor('float32', k, dims), value: new ort.Tensor('float32', v, dims), fpBias: null, quant: [] };
+    const none = new ort.Tensor('float32', new Float32Array(0), [spec.kvHeads, 0, spec.headDim]);
+    return { key: new ort.Tensor('float32', k, dims), value: new ort.Tensor('float32', v, dims), fpBias: null, quant: [], recentKey: none, recentValue: none };
   });
   return { layers, heldTokens: 0, nextPosition: store.nextPosition };
 }
@@ -117,6 +118,9 @@ test('a compressed prefix is reused across continuations without being changed',
     const onFresh = await tiered.forward(suffix, positions, fresh);
     assert.deepEqual(Array.from(onReused.logits), Array.from(onFresh.logits));
     assert.equal(reused.layers[0]!.key.dims[1], fresh.layers[0]!.key.dims[1], 'the reused state did not grow');
+    assert.equal(reused.layers[0]!.recentKey.dims[1], 0);
+    assert.equal(onReused.present.layers[0]!.recentKey.dims[1], suffix.length, 'only the suffix is in the new recent tier');
+    assert.equal(onReused.present.layers[0]!.key, reused.layers[0]!.key, 'the settled tier is shared, not copied');
   }
 });
 

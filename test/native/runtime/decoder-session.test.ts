@@ -82,7 +82,7 @@ for (const m of FIXTURE_MODELS) {
         const r = await s.forward([ids[P + j]!], [P + j], kv);
         kv = r.present;
         assert.equal(kv.nextPosition, P + j + 1);
-        assert.equal(kv.layers[0]!.key.dims[1], P + j + 1);
+        assert.equal(kv.layers[0]!.key.dims[1]! + kv.layers[0]!.recentKey.dims[1]!, P + j + 1);
         assert.ok(maxAbsDiff(r.logits, c.incremental_last3_logits[j]!) <= TOL_HF_LOGITS, `step ${j}: ${maxAbsDiff(r.logits, c.incremental_last3_logits[j]!)}`);
         const rowF64 = f64.logits.subarray((P + j) * spec.vocabSize, (P + j + 1) * spec.vocabSize);
         assert.ok(maxAbsDiff(r.logits, rowF64) <= 1e-5, `step ${j} vs float64: ${maxAbsDiff(r.logits, rowF64)}`);
