@@ -19,6 +19,7 @@ import { isSignificant } from '../engine/context/identifiers';
 import { pathDistance } from '../engine/context/source-imports';
 import { ModelTokenizer } from '../engine/model/tokenizer';
 import type { SymbolInfo } from '../engine/context/types';
+import { seededRandom } from '../engine/random';
 
 const args = process.argv.slice(2);
 const argValue = (name: string, fallback: number) => {
@@ -42,17 +43,6 @@ const BIG_TREE = 'node_modules/@azure';
 const tokenizer = ModelTokenizer.load('test/fixtures/qwen2-tiny-random');
 const quiet = { info() {}, warn() {} };
 
-/** Deterministic PRNG (mulberry32) so target choice is reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Target {
   path: string;
@@ -105,7 +95,7 @@ function findTargets(index: RepoIndex, limit: number): Target[] {
     all.push(...perFile);
   }
   // Spread over files: shuffle deterministically, keep at most 2 per file.
-  const rand = rng(1234);
+  const rand = seededRandom(1234);
   const shuffled = all.map((t) => [rand(), t] as const).sort((a, b) => a[0] - b[0]).map(([, t]) => t);
   const perFileCount = new Map<string, number>();
   const out: Target[] = [];

@@ -1,4 +1,5 @@
 // Shared types of the KV evaluation: a case is a prompt text plus what its completion should be.
+import { seededRandom } from '../random';
 
 export interface EvalCase {
   id: string;
@@ -18,17 +19,8 @@ export interface EvalCase {
 /** Token counting the case builders need (ModelTokenizer.count fits; tests may pass a fake). */
 export type CountTokens = (text: string) => number;
 
-/** Deterministic PRNG (mulberry32), so case selection is reproducible across runs and machines. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG, so case selection is reproducible across runs and machines. */
+export const rng = seededRandom;
 
 /** Fisher–Yates shuffle with a given PRNG (returns a new array). */
 export function shuffled<T>(xs: readonly T[], rand: () => number): T[] {

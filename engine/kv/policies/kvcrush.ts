@@ -22,6 +22,7 @@
 import { range, rankDescending, union } from '../select';
 import { HeadPlan, KvPlan, KvPolicy, PlanInput, countsOf, makePlan, requireScores, validatePlanInput } from '../policy';
 import { TIERS, budgetBytes, maxTokensAt, tierOf } from '../budget';
+import { seededRandom } from '../../random';
 
 export type KvCrushAnchor = 'alternate' | 'mean' | 'inv_mean' | 'random' | 'zeros' | 'ones';
 
@@ -88,17 +89,6 @@ export function spacedRanks(n: number, k: number): number[] {
   return Array.from({ length: k }, (_, i) => Math.floor((i * (n - 1)) / (k - 1)));
 }
 
-/** Deterministic PRNG for the random anchor (mulberry32). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function kvcrushPolicy(base: KvPolicy, opts: KvCrushOptions = {}): KvPolicy {
   const ratio = opts.ratio ?? 0.25;
@@ -118,7 +108,7 @@ export function kvcrushPolicy(base: KvPolicy, opts: KvCrushOptions = {}): KvPoli
       const basePlan = base.plan({ ...input, budget: { kind: 'bytes', value: total * (1 - ratio) } });
       const repTier = tierOf(basePlan.summary.bits);
       const perHead = total / (g.layers * g.kvHeads);
-      const rng = mulberry32(opts.seed ?? 0);
+      const rng = seededRandom(opts.seed ?? 0);
       const prefix = Math.max(0, T - input.window);
       const nPages = Math.ceil(prefix / block);
       const heads: HeadPlan[][] = basePlan.heads.map((layer) => layer.map((h) => ({ ...h })));
