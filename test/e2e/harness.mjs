@@ -343,13 +343,26 @@ export function saveLogs(sb, name) {
   return path;
 }
 
+/** Merges `settings` into the sandbox's user settings.json, or with `target` 'Machine' into
+ *  code-server's machine ("Remote") settings: VS Code applies machine-scoped settings (a folder
+ *  on the machine that runs the extension) from there, not from the user's. */
+export function updateUserSettings(sb, settings, target = 'User') {
+  const file = join(sb.userData, target, 'settings.json');
+  mkdirSync(dirname(file), { recursive: true });
+  const current = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  writeFileSync(file, JSON.stringify({ ...current, ...settings }, null, 2));
+}
+
 /**
  * Everything at once: sandbox + VSIX install + code-server + chromium on the workbench.
+ * `setup(sb)` runs after the sandbox is made and before VS Code starts.
  * Returns { sb, server, browser, page, close() }; close() always kills and removes everything.
  */
-export async function startVSCode({ bin, vsix = vsixPath(), workspace, settings, port } = {}) {
+export async function startVSCode({ bin, vsix = vsixPath(), workspace, settings, port, setup } = {}) {
   const t0 = Date.now();
   const sb = createSandbox({ workspace, settings });
+  // A test's own files in the throwaway folder (a model, more settings) before VS Code starts.
+  if (setup) await setup(sb);
   let server, browser;
   const close = async () => {
     try { await browser?.close(); } catch { /* already gone */ }
