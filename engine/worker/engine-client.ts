@@ -73,9 +73,23 @@ export class EngineClient {
     });
   }
 
-  /** Stops the worker; pending calls reject. */
-  async terminate(): Promise<void> {
-    this.terminating = true;
+  /**
+   * Stops the worker; pending calls reject. The worker first releases the model (aborting what
+   * runs), because killing a thread in the middle of an onnxruntime run aborts the whole process
+   * (`terminate called after throwing an instance of 'Napi::Error'`); after `graceMs` it is
+   * stopped regardless.
+   */
+  async terminate(graceMs = 10_000): Promise<void> {
+    if (this.exited) return;
+    if (!this.terminating) {
+      this.terminating = true;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.call('unload', null).catch(() => undefined),
+        new Promise<void>((r) => { timer = setTimeout(r, graceMs); }),
+      ]);
+      clearTimeout(timer);
+    }
     await this.worker.terminate();
   }
 

@@ -12,6 +12,14 @@ const port = parentPort;
 if (!port) throw new Error('engine-worker must run in a worker_threads Worker');
 
 let service: CompletionService<KvState> | null = null;
+/** Loads and unloads run one after the other: an unload waits for a load in progress, so the
+ *  thread is never stopped inside onnxruntime's session creation. */
+let lifecycle: Promise<unknown> = Promise.resolve();
+const inLifecycle = <T>(job: () => Promise<T>): Promise<T> => {
+  const run = lifecycle.then(job, job);
+  lifecycle = run.catch(() => undefined);
+  return run;
+};
 /** Calls in flight that can be aborted. */
 const inFlight = new Map<number, AbortController>();
 
@@ -26,17 +34,18 @@ function loaded(): CompletionService<KvState> {
 
 async function handle(msg: CallMessage, signal: AbortSignal): Promise<unknown> {
   switch (msg.method) {
-    case 'load': {
-      const old = service;
-      service = null;
-      await old?.dispose();
-      const p = msg.params;
-      service = await loadCompletionService(p.modelDir, {
-        provider: p.provider, threads: p.threads, config: p.config, log,
-        onPrefix: (snapshot) => emit({ kind: 'prefix', snapshot }),
+    case 'load':
+      return inLifecycle(async () => {
+        const old = service;
+        service = null;
+        await old?.dispose();
+        const p = msg.params;
+        service = await loadCompletionService(p.modelDir, {
+          provider: p.provider, threads: p.threads, config: p.config, log,
+          onPrefix: (snapshot) => emit({ kind: 'prefix', snapshot }),
+        });
+        return service.info;
       });
-      return service.info;
-    }
     case 'configure':
       loaded().configure(msg.params);
       return null;
@@ -47,12 +56,13 @@ async function handle(msg: CallMessage, signal: AbortSignal): Promise<unknown> {
       return null;
     case 'report':
       return loaded().report();
-    case 'unload': {
-      const old = service;
-      service = null;
-      await old?.dispose();
-      return null;
-    }
+    case 'unload':
+      return inLifecycle(async () => {
+        const old = service;
+        service = null;
+        await old?.dispose();
+        return null;
+      });
   }
 }
 
