@@ -3,14 +3,13 @@
 // running while the worker computes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { EngineClient, EngineError, isAborted } from '../../../engine/worker/engine-client';
 import type { EngineEvent } from '../../../engine/worker/protocol';
 import { DEFAULT_SERVICE_CONFIG } from '../../../engine/completion/service-types';
 import { fixtureDir } from '../../helpers/fixtures';
 import { requestFor } from '../completion/helpers';
+import { WORKER_SOURCE } from './helpers';
 
-export const WORKER_SOURCE = join(__dirname, '..', '..', '..', 'engine', 'worker', 'engine-worker.ts');
 
 const events: EngineEvent[] = [];
 let client: EngineClient;
