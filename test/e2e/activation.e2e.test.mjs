@@ -74,3 +74,25 @@ test('"Squeeze: Show Logs" shows the activation line', { timeout: 120_000 }, asy
     await diagnose('activation-show-logs', e);
   }
 });
+
+test('without a model the status bar says so, and a click offers to select one', { timeout: 120_000 }, async () => {
+  const { page } = vsc;
+  try {
+    // This sandbox sets no squeeze.modelPath and the shipped default (models/default) does not
+    // exist yet: the extension must say "no model", not fail.
+    const item = statusItem(page);
+    await waitUntil(async () => /no model/.test((await item.textContent()) ?? ''), { timeout: 30_000, what: 'the "no model" status' });
+    await item.click();
+    const picker = page.locator('.quick-input-widget');
+    await picker.waitFor({ timeout: 30_000 });
+    await waitUntil(async () => {
+      const rows = await picker.locator('.monaco-list-row').allTextContents();
+      return rows.some((r) => r.includes('Browse…')) && rows.some((r) => r.includes('Download from Hugging Face…'));
+    }, { timeout: 30_000, what: 'the model picker with Browse… and Download entries' });
+    console.log(`screenshot: ${await screenshot(page, 'activation-no-model-picker')}`);
+    await page.keyboard.press('Escape');
+    await picker.waitFor({ state: 'hidden', timeout: 10_000 });
+  } catch (e) {
+    await diagnose('activation-no-model', e);
+  }
+});
