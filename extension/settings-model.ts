@@ -84,6 +84,24 @@ export const KEYS = {
  *  run (a model folder, an execution provider's native libraries) or where downloads come from. */
 export const RESTRICTED_KEYS: readonly string[] = [KEYS.modelPath, KEYS.executionProvider, KEYS.downloadEndpoint];
 
+/** What VS Code's WorkspaceConfiguration.inspect() tells about one setting. */
+export interface InspectedValue {
+  defaultValue?: unknown;
+  globalValue?: unknown;
+  workspaceValue?: unknown;
+  workspaceFolderValue?: unknown;
+  /** The merged value VS Code would hand out (get()). */
+  value?: unknown;
+}
+
+/** The value to use: in an untrusted workspace, a restricted setting takes only the user's own
+ *  (global) value or the default, never what the workspace's .vscode/settings.json says. */
+export function trustedValue(key: string, inspected: InspectedValue | undefined, trusted: boolean): unknown {
+  if (!inspected) return undefined;
+  if (trusted || !RESTRICTED_KEYS.includes(key)) return inspected.value;
+  return inspected.globalValue ?? inspected.defaultValue;
+}
+
 export interface SettingProblem {
   key: string;
   message: string;

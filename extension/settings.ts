@@ -3,7 +3,7 @@
 // which files and native libraries run, and where downloads come from) are ignored: only the user's
 // global value or the default counts. Validation lives in settings-model.ts.
 import * as vscode from 'vscode';
-import { KEYS, RESTRICTED_KEYS, parseSettings, type SettingProblem, type SqueezeSettings } from './settings-model';
+import { KEYS, parseSettings, trustedValue, type SettingProblem, type SqueezeSettings } from './settings-model';
 
 export const SETTINGS_SECTION = 'squeeze';
 
@@ -12,12 +12,7 @@ export function readSettings(): { settings: SqueezeSettings; problems: SettingPr
   const raw: Record<string, unknown> = {};
   const trusted = vscode.workspace.isTrusted;
   for (const key of Object.values(KEYS)) {
-    if (!trusted && RESTRICTED_KEYS.includes(key)) {
-      const i = c.inspect(key);
-      raw[key] = i?.globalValue ?? i?.defaultValue;
-    } else {
-      raw[key] = c.get(key);
-    }
+    raw[key] = trusted ? c.get(key) : trustedValue(key, { ...c.inspect(key), value: c.get(key) }, false);
   }
   return parseSettings(raw);
 }

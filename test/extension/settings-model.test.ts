@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   DEFAULT_SETTINGS, KEYS, KV_METHODS, PROVIDERS, RESTRICTED_KEYS, SUPPORTED_LANGUAGES, BIT_WIDTHS,
-  effectivePolicy, needsReload, parseSettings, serviceConfigOf,
+  effectivePolicy, needsReload, parseSettings, serviceConfigOf, trustedValue,
 } from '../../extension/settings-model';
 import { createPolicy } from '../../engine/kv/policies';
 import { parseBudgetText } from '../../engine/completion/budget-text';
@@ -84,4 +84,14 @@ test('the settings UI pattern for the budget accepts what the parser accepts', (
     if (parses(t)) assert.ok(pattern.test(t), `pattern accepts "${t}"`);
     else if (!/^\s*\d+(\.\d+)?\s*%\s*$/.test(t)) assert.ok(!pattern.test(t), `pattern rejects "${t}"`);
   }
+});
+
+test('an untrusted workspace cannot choose the model folder, provider or download endpoint', () => {
+  const inspected = { defaultValue: '', globalValue: '/home/me/models/qwen', workspaceValue: '/tmp/evil-model', value: '/tmp/evil-model' };
+  assert.equal(trustedValue(KEYS.modelPath, inspected, true), '/tmp/evil-model', 'trusted: the workspace may');
+  assert.equal(trustedValue(KEYS.modelPath, inspected, false), '/home/me/models/qwen', 'untrusted: the user\'s own value');
+  assert.equal(trustedValue(KEYS.executionProvider, { defaultValue: 'auto', workspaceValue: 'cuda', value: 'cuda' }, false), 'auto', 'untrusted, no user value: the default');
+  assert.equal(trustedValue(KEYS.downloadEndpoint, { defaultValue: 'https://huggingface.co', workspaceFolderValue: 'http://evil', value: 'http://evil' }, false), 'https://huggingface.co');
+  // Other settings keep the workspace's value.
+  assert.equal(trustedValue(KEYS.kvBudget, { defaultValue: '25%', workspaceValue: '10%', value: '10%' }, false), '10%');
 });
