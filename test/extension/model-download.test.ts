@@ -50,7 +50,7 @@ test('a broken transfer resumes with a Range request and ends byte-identical', a
   const part = join(dest, `${WEIGHTS}.part`);
   assert.ok(existsSync(part));
   const have = statSync(part).size;
-  assert.ok(have >= 200_000 && have < statSync(join(SRC, WEIGHTS)).size, `partial: ${have} bytes`);
+  assert.ok(have > 0 && have < statSync(join(SRC, WEIGHTS)).size, `partial: ${have} bytes`);
   const r = await downloadModel({ endpoint: hub.endpoint, repo: REPO, revision: 'main', dest });
   assert.ok(hub.requests.some((q) => q.range === `bytes=${have}-` && q.status === 206), 'asked for the rest only');
   const weightRequests = hub.requests.filter((q) => q.url.endsWith(`/${WEIGHTS}`) && q.url.startsWith('/files/'));

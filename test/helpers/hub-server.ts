@@ -79,7 +79,8 @@ export async function startHubServer(o: HubServerOptions): Promise<HubServer> {
     const body = data.subarray(start);
     if (o.breakOnce && o.breakOnce.file === name && !broken) {
       broken = true;
-      res.write(body.subarray(0, o.breakOnce.afterBytes), () => setTimeout(() => res.destroy(), 20));
+      // Close the connection half-way (FIN, so what was sent arrives): the body ends early.
+      res.write(body.subarray(0, o.breakOnce.afterBytes), () => res.socket?.end());
       return;
     }
     if (o.slow) {
