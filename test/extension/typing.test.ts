@@ -68,7 +68,7 @@ test('200 characters at 20 chars/s: no errors, one generation at a time, stable 
 
   assert.deepEqual(errors, [], 'no request failed');
   assert.deepEqual(engineErrors, []);
-  assert.ok(typingS >= 10 && typingS < 12, `typed at 20 chars/s (${typingS.toFixed(1)} s)`);
+  assert.ok(typingS >= 9.9 && typingS < 12, `typed at 20 chars/s (${typingS.toFixed(1)} s)`);
   const c = end.counters;
   assert.equal(c.maxActive, 1, 'at most one generation ran at any time in the engine');
   assert.equal(flow.gate.maxInFlight, 1, 'at most one engine call in flight on the host');
