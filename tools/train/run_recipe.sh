@@ -65,10 +65,15 @@ npm run build >/dev/null
 PROMPT=$(printf 'import os\nimport sys\n\n\ndef main():\n    ')
 node dist/cli.js complete --model "$MODEL" --ep cpu --prompt "$PROMPT" --max-new-tokens 16 --json
 
-if [[ $SMOKE == 0 ]]; then
-  echo "== reference (PyTorch greedy + logits on 20 held-out prompts) and runtime check"
+echo "== reference (PyTorch greedy + logits on held-out prompts) and the runtime check against it"
+if [[ $SMOKE == 1 ]]; then
+  $PY tools/train/make_reference.py --model "$MODEL" --data "$DATA" --out "$DATA/reference.json" --count 6 --max-new-tokens 8
+  SQUEEZE_MODEL_DIR="$MODEL" SQUEEZE_MODEL_REFERENCE="$DATA/reference.json" node tools/run-tests.mjs test/models/squeeze-coder.test.ts
+else
   $PY tools/train/make_reference.py --model "$MODEL" --data "$DATA" --out test/models/squeeze-coder-4m.reference.json
-  node tools/run-tests.mjs test/models
+  node tools/run-tests.mjs test/models/squeeze-coder.test.ts
   echo "== evaluation"
+  $PY tools/train/eval_loss.py --model "$MODEL" --data "$DATA" --out "$MODEL/heldout-loss.json"
   node tools/eval-completion.mjs --model "$MODEL" --data "$DATA"
+  node tools/train/examples.mjs --model "$MODEL"
 fi
