@@ -4,6 +4,7 @@ import type { Decoder } from './decoder';
 import { decodeGreedy, prefill } from './generator';
 import { attentionWindow, kvReport, planCompression, type KvCompressionOptions, type KvReport } from './kv-compression';
 import type { KvPlan } from '../kv/policy';
+import { MIN_COMPRESSED_PREFIX } from './service-types';
 
 export interface CompletionRequest {
   promptIds: number[];
@@ -32,13 +33,16 @@ export async function runCompletion<Kv>(decoder: Decoder<Kv>, decode: (ids: numb
   const tc = performance.now();
   let kv = pre.kv;
   let plan: KvPlan | null = null;
-  if (req.kv && req.kv.policy !== 'full') {
+  // A handful of tokens is not worth compressing (and cannot fill one quantization group).
+  const tooShort = req.promptIds.length < MIN_COMPRESSED_PREFIX;
+  if (req.kv && req.kv.policy !== 'full' && !tooShort) {
     if (pre.attnRows === 0) throw new Error('KV compression needs the observation-window attention: load the model with observationWindow > 0');
     plan = planCompression(decoder.spec, attentionWindow(pre.attn, pre.attnRows, req.promptIds.length, decoder.spec.qHeads), req.kv, pre.scores);
     kv = await decoder.compress(pre.kv, plan);
     decoder.disposeKv(pre.kv);
   }
   const report = kvReport(decoder.spec, req.promptIds.length, plan, decoder.kvStats(kv).bytes);
+  if (req.kv && req.kv.policy !== 'full' && tooShort) report.reason = `prompt of ${req.promptIds.length} tokens kept whole (compression starts at ${MIN_COMPRESSED_PREFIX})`;
   const compressMs = performance.now() - tc;
   const gen = await decodeGreedy(decoder, kv, pre.lastLogits, req.promptIds.length, {
     maxNewTokens: req.maxNewTokens, stopAtNewline: req.stopAtNewline, signal: req.signal, decode,

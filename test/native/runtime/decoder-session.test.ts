@@ -104,3 +104,20 @@ for (const m of FIXTURE_MODELS) {
     });
   }
 }
+
+test('prompts no longer than the observation window run (empty pooled prefix) and score like the host', async () => {
+  const dir = fixtureDir('qwen2');
+  const spec = loadModelConfig(dir);
+  const s = await DecoderSession.load(dir, spec, { provider: 'cpu', observationWindow: 8 });
+  try {
+    for (const n of [1, 5, 8, 9]) {
+      const ids = Array.from({ length: n }, (_, i) => 20 + i);
+      const r = await s.forward(ids, ids.map((_, i) => i), s.emptyKv());
+      const ref = snapkvScores(attentionWindow(r.attn, r.attnRows, n, spec.qHeads), geometryOf(spec));
+      const d = maxAbsDiff(r.scores[0]!.subarray(0, n), ref[0]![0]!);
+      assert.ok(d <= 1e-6, `${n} tokens: ${d}`);
+    }
+  } finally {
+    await s.release();
+  }
+});
