@@ -14,6 +14,9 @@ import { needsReload, serviceConfigOf, type SqueezeSettings } from './settings-m
 import type { EngineState } from './status-format';
 import type { RequestRecord } from './report-html';
 
+/** The model folder shipped in the VSIX under models/ (trained by tools/train; see its MODEL_CARD.md). */
+export const SHIPPED_MODEL = 'squeeze-coder-4m';
+
 const HISTORY = 50;
 
 export class EngineHost implements vscode.Disposable {
@@ -46,10 +49,10 @@ export class EngineHost implements vscode.Disposable {
     return this.info;
   }
 
-  /** The folder the settings point at ('' = the shipped default under models/default). */
+  /** The folder the settings point at ('' = the model shipped under models/). */
   modelDir(settings: SqueezeSettings): string {
     const p = settings.modelPath.replace(/^~(?=$|[\\/])/, homedir());
-    if (!p) return join(this.context.extensionPath, 'models', 'default');
+    if (!p) return join(this.context.extensionPath, 'models', SHIPPED_MODEL);
     return isAbsolute(p) ? p : resolve(vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? this.context.extensionPath, p);
   }
 
@@ -86,7 +89,7 @@ export class EngineHost implements vscode.Disposable {
       await this.unload();
       const reason = settings.modelPath
         ? `The folder ${dir} has no config.json (squeeze.modelPath).`
-        : 'No default model is installed with this build of the extension (models/default is missing).';
+        : `No default model is installed with this build of the extension (models/${SHIPPED_MODEL} is missing).`;
       this.log.warn(`no model: ${reason}`);
       this.setBase({ kind: 'no-model', path: dir, reason });
       return;

@@ -4,8 +4,9 @@
 //   SQUEEZE_E2E_VSIX=/path/to.vsix  tests another VSIX (used to check that this test can fail)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import {
-  PACKAGE, STATUS_ITEM_ID, startVSCode, openFile, readStatusBar, statusItem, runCommand,
+  PACKAGE, STATUS_ITEM_ID, startVSCode, updateUserSettings, openFile, readStatusBar, statusItem, runCommand,
   readOutputPanel, screenshot, saveLogs, extensionHostLogs, waitUntil, vsixPath, activationErrors,
 } from './harness.mjs';
 
@@ -13,7 +14,13 @@ const ACTIVATED = `Squeeze ${PACKAGE.version} activated`;
 let vsc;
 
 before(async () => {
-  vsc = await startVSCode({ vsix: process.env.SQUEEZE_E2E_VSIX || vsixPath() });
+  // This sandbox points squeeze.modelPath at a folder without a model (machine settings: code-server
+  // is a remote window), so the "no model" state is exercised; the shipped model is tested in
+  // completion.e2e.test.mjs.
+  vsc = await startVSCode({
+    vsix: process.env.SQUEEZE_E2E_VSIX || vsixPath(),
+    setup: (sb) => updateUserSettings(sb, { 'squeeze.modelPath': join(sb.dir, 'no-model-here') }, 'Machine'),
+  });
 });
 
 after(async () => {
@@ -78,8 +85,8 @@ test('"Squeeze: Show Logs" shows the activation line', { timeout: 120_000 }, asy
 test('without a model the status bar says so, and a click offers to select one', { timeout: 120_000 }, async () => {
   const { page } = vsc;
   try {
-    // This sandbox sets no squeeze.modelPath and the shipped default (models/default) does not
-    // exist yet: the extension must say "no model", not fail.
+    // squeeze.modelPath points at a folder without config.json: the extension must say "no model",
+    // not fail.
     const item = statusItem(page);
     await waitUntil(async () => /no model/.test((await item.textContent()) ?? ''), { timeout: 30_000, what: 'the "no model" status' });
     await item.click();
