@@ -46,6 +46,8 @@ export class ModelTokenizer {
   }
 
   decode(ids: number[], skipSpecialTokens = false): string {
+    // The library rejects an empty list; nothing decodes to nothing (e.g. EOS as the first token).
+    if (ids.length === 0) return '';
     return this.tok.decode(ids, { skip_special_tokens: skipSpecialTokens });
   }
 

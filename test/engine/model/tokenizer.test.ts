@@ -41,6 +41,10 @@ test('streaming decode holds back incomplete multi-byte characters', () => {
   assert.equal(joined, text);
 });
 
+test('decoding no ids gives the empty string', () => {
+  assert.equal(ModelTokenizer.load(fixtureDir('qwen2')).decode([]), '');
+});
+
 test('a missing tokenizer file is named in the error', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sq-tok-'));
   copyFileSync(join(fixtureDir('qwen2'), 'tokenizer_config.json'), join(dir, 'tokenizer_config.json'));
