@@ -5,7 +5,11 @@ import type { KvBudget, Bits } from '../kv/budget';
 import type { CursorContext, CompletionMode } from './stop-rules';
 import type { ModelFamily } from '../context/prompt';
 
-/** The default KV method and budget until the evaluation picks the final ones: one place to change. */
+/**
+ * The default KV method and budget, one place to change. qpruning follows the evaluation on the
+ * shipped model (docs/kv-eval-default-model.md): best agreement at 1/8 of every method that meets
+ * the budget, ahead of the KVCrush and dynamic-budget combinations.
+ */
 export const DEFAULT_KV_POLICY = 'qpruning';
 export const DEFAULT_KV_BUDGET_TEXT = '25%';
 export const DEFAULT_KV_BUDGET: KvBudget = { kind: 'ratio', value: 0.25 };
