@@ -6,8 +6,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
-  PACKAGE, STATUS_ITEM_ID, startVSCode, updateUserSettings, openFile, readStatusBar, statusItem, runCommand,
-  readOutputPanel, screenshot, saveLogs, extensionHostLogs, waitUntil, vsixPath, activationErrors,
+  PACKAGE, STATUS_ITEM_ID, startVSCode, updateUserSettings, diagnoseFailure, openFile, readStatusBar, statusItem, runCommand,
+  readOutputPanel, screenshot, waitUntil, vsixPath, activationErrors,
 } from './harness.mjs';
 
 const ACTIVATED = `Squeeze ${PACKAGE.version} activated`;
@@ -27,14 +27,7 @@ after(async () => {
   await vsc?.close();
 });
 
-/** On failure: a screenshot and the extension host's logs, next to each other in test-results/e2e. */
-async function diagnose(name, err) {
-  if (!vsc) throw err;
-  try { console.error(`screenshot: ${await screenshot(vsc.page, `${name}-failure`)}`); } catch { /* page gone */ }
-  console.error(`logs: ${saveLogs(vsc.sb, `${name}-failure`)}`);
-  console.error(extensionHostLogs(vsc.sb, 6000));
-  throw err;
-}
+const diagnose = (name, err) => diagnoseFailure(vsc, name, err);
 
 test('the Squeeze status bar item appears after opening a file', { timeout: 120_000 }, async () => {
   const { page } = vsc;

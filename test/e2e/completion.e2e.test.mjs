@@ -11,8 +11,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  STATUS_ITEM_ID, startVSCode, openFile, readStatusBar, runCommand, screenshot, saveLogs,
-  extensionHostLogs, waitUntil, vsixPath, activationErrors, updateUserSettings,
+  STATUS_ITEM_ID, startVSCode, diagnoseFailure, openFile, readStatusBar, runCommand, screenshot,
+  waitUntil, vsixPath, activationErrors, updateUserSettings,
 } from './harness.mjs';
 
 let vsc;
@@ -31,13 +31,7 @@ after(async () => {
   await vsc?.close();
 });
 
-async function diagnose(name, err) {
-  if (!vsc) throw err;
-  try { console.error(`screenshot: ${await screenshot(vsc.page, `${name}-failure`)}`); } catch { /* page gone */ }
-  console.error(`logs: ${saveLogs(vsc.sb, `${name}-failure`)}`);
-  console.error(extensionHostLogs(vsc.sb, 6000));
-  throw err;
-}
+const diagnose = (name, err) => diagnoseFailure(vsc, name, err);
 
 const statusText = async (page) => (await readStatusBar(page)).find((i) => i.id === STATUS_ITEM_ID)?.text ?? '';
 /** "KV 0.12 MB / 0.12 MB" → { held, budget } in MB, or null when no KV figure is shown. */

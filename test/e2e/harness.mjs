@@ -383,3 +383,12 @@ export async function startVSCode({ bin, vsix = vsixPath(), workspace, settings,
     throw e;
   }
 }
+
+/** On a test's failure: a screenshot and the extension host's logs in test-results/e2e, then rethrow. */
+export async function diagnoseFailure(vsc, name, err) {
+  if (!vsc) throw err;
+  try { console.error(`screenshot: ${await screenshot(vsc.page, `${name}-failure`)}`); } catch { /* page gone */ }
+  console.error(`logs: ${saveLogs(vsc.sb, `${name}-failure`)}`);
+  console.error(extensionHostLogs(vsc.sb, 6000));
+  throw err;
+}
