@@ -7,7 +7,7 @@ import { basename, resolve } from 'node:path';
 import { cpus, platform, release, totalmem } from 'node:os';
 import { CliUsageError, formatHelp, intOption, parseOptions, type OptionSpec } from './args';
 import type { CliCommand } from './commands';
-import { providerOption } from './model-options';
+import { KV_OPTIONS, MODEL_OPTIONS, providerOption } from './model-options';
 import { ProgressBar } from './progress';
 import { loadModel } from '../../native/runtime/model-loader';
 import { loadWeightIndex } from '../model/safetensors';
@@ -21,7 +21,7 @@ import { aggregate, casesTable, claimChecks, markdownTable } from '../eval/repor
 import type { EvalCase } from '../eval/types';
 
 const spec: Record<string, OptionSpec> = {
-  model: { type: 'string', description: 'Hugging Face model folder (config.json, safetensors, tokenizer.json)' },
+  model: MODEL_OPTIONS.model!,
   cases: { type: 'string', description: 'repository completion cases (default 3)' },
   needles: { type: 'string', description: 'needle cases (default: as many as --cases)' },
   tokens: { type: 'string', description: 'prompt length in tokens (default 4096)' },
@@ -36,10 +36,10 @@ const spec: Record<string, OptionSpec> = {
   json: { type: 'string', description: 'write every per-case, per-setting result as JSON here' },
   note: { type: 'string', description: 'a line added under the report title (e.g. "random weights")' },
   ep: { type: 'string', description: 'execution provider: auto|cpu|webgpu|cuda|dml (default cpu)' },
-  threads: { type: 'string', description: 'CPU threads for onnxruntime (default: all cores)' },
-  'prefill-chunk': { type: 'string', description: 'prompt tokens per prefill step (default 512)' },
-  'kv-group': { type: 'string', description: 'quantization group size G (default 64)' },
-  'kv-window': { type: 'string', description: 'observation window W (default 8)' },
+  threads: MODEL_OPTIONS.threads!,
+  'prefill-chunk': MODEL_OPTIONS['prefill-chunk']!,
+  'kv-group': KV_OPTIONS['kv-group']!,
+  'kv-window': KV_OPTIONS['kv-window']!,
   'teacher-forcing': { type: 'string', description: 'auto|batch|step: all tokens in one forward (needs every row\'s logits) or one per token (default auto: batch when the vocabulary ≤ 65536)' },
   'compress-on': { type: 'string', description: 'device|host: decoder.compress (default) or the host KvStore reference path' },
   help: { type: 'boolean', description: 'show this help' },
