@@ -10,10 +10,9 @@ import { DataType } from '../onnx/onnx-proto';
 import { gatherTokens, flatIndices } from '../kernels/gather';
 import { quantizeKeys, quantizeValues } from '../kernels/quantize';
 import type { CodeBits } from '../kernels/dequantize';
-import { MASKED, type KvState, type LayerKv, type QuantTierTensors } from './kv-state';
+import { MASKED, QUANT_TIERS, type KvState, type LayerKv, type QuantTierTensors } from './kv-state';
 import { sessionOptionsFor, type ProviderName } from './execution-target';
 
-const QUANT: { tier: 'q8' | 'q4' | 'q2'; bits: CodeBits }[] = [{ tier: 'q8', bits: 8 }, { tier: 'q4', bits: 4 }, { tier: 'q2', bits: 2 }];
 
 export class KvCompressor {
   private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
@@ -81,21 +80,21 @@ export class KvCompressor {
       const heads = plan.heads[l]!;
       const feeds = (idx: ArrayLike<number>[], n: number) => ({ k: src.key, v: src.value, idx: new ort.Tensor('int64', flatIndices(idx, T, n), [this.kvHeads, n]) });
       // Split each quantized tier into whole key groups and the fp16 residual of its newest tokens.
-      const grouped = QUANT.map(({ tier }) => heads.map((h) => h[tier].subarray(0, Math.floor(h[tier].length / G) * G)));
-      const fpRows = heads.map((h) => [h.fp16, ...QUANT.map(({ tier }) => h[tier].subarray(Math.floor(h[tier].length / G) * G))].flatMap((a) => Array.from(a)));
+      const grouped = QUANT_TIERS.map(({ tier }) => heads.map((h) => h[tier].subarray(0, Math.floor(h[tier].length / G) * G)));
+      const fpRows = heads.map((h) => [h.fp16, ...QUANT_TIERS.map(({ tier }) => h[tier].subarray(Math.floor(h[tier].length / G) * G))].flatMap((a) => Array.from(a)));
       const P = Math.max(0, ...fpRows.map((r) => r.length));
       const gathered = await (await this.gatherSession()).run(feeds(fpRows, P));
       const fpBias = new Float32Array(this.kvHeads * P);
       fpRows.forEach((r, h) => { fpBias.fill(MASKED, h * P + r.length, (h + 1) * P); held += r.length; });
       const quant: QuantTierTensors[] = [];
-      for (let t = 0; t < QUANT.length; t++) {
+      for (let t = 0; t < QUANT_TIERS.length; t++) {
         const idx = grouped[t]!;
         const N = Math.max(0, ...idx.map((a) => a.length));
         if (N === 0) continue;
-        const o = await (await this.quantSession(QUANT[t]!.bits)).run(feeds(idx, N));
+        const o = await (await this.quantSession(QUANT_TIERS[t]!.bits)).run(feeds(idx, N));
         const bias = new Float32Array(this.kvHeads * N);
         idx.forEach((a, h) => { bias.fill(MASKED, h * N + a.length, (h + 1) * N); held += a.length; });
-        quant.push({ bits: QUANT[t]!.bits, slots: N, bias, kCodes: o.kc!, kScale: o.ks!, kZero: o.kz!, vCodes: o.vc!, vScale: o.vs!, vZero: o.vz! });
+        quant.push({ bits: QUANT_TIERS[t]!.bits, slots: N, bias, kCodes: o.kc!, kScale: o.ks!, kZero: o.kz!, vCodes: o.vc!, vScale: o.vs!, vZero: o.vz! });
       }
       layers.push({ key: gathered.gk!, value: gathered.gv!, fpBias: fpRows.some((r) => r.length !== P) ? fpBias : null, quant, recentKey: src.recentKey, recentValue: src.recentValue });
     }

@@ -3,14 +3,12 @@
 import * as ort from 'onnxruntime-node';
 import type { KvStore, Fp16Part } from '../../engine/kv/store';
 import { decodeFp16 } from '../../engine/kv/fp16';
-import { MASKED, type KvState, type LayerKv, type QuantTierTensors } from './kv-state';
-import type { CodeBits } from '../kernels/dequantize';
+import { MASKED, QUANT_TIERS, type KvState, type LayerKv, type QuantTierTensors } from './kv-state';
 
-const QUANT: { tier: 'q8' | 'q4' | 'q2'; bits: CodeBits }[] = [{ tier: 'q8', bits: 8 }, { tier: 'q4', bits: 4 }, { tier: 'q2', bits: 2 }];
 
 /** The fp16 rows a head holds at full precision: its fp16 tier and each quantized tier's residual. */
 function fpParts(head: KvStore['heads'][number][number]): Fp16Part[] {
-  return [head.fp16, ...QUANT.map((q) => head.quant[q.tier].residual)].filter((p) => p.positions.length > 0);
+  return [head.fp16, ...QUANT_TIERS.map((q) => head.quant[q.tier].residual)].filter((p) => p.positions.length > 0);
 }
 
 export function kvStateFromStore(store: KvStore, kvDtype: 'float32' | 'float16'): KvState {
@@ -35,7 +33,7 @@ export function kvStateFromStore(store: KvStore, kvDtype: 'float32' | 'float16')
     });
     const toKv = (x: Uint16Array) => (kvDtype === 'float16' ? new ort.Tensor('float16', x, [Hkv, P, D]) : new ort.Tensor('float32', decodeFp16(x), [Hkv, P, D]));
     const quant: QuantTierTensors[] = [];
-    for (const { tier, bits } of QUANT) {
+    for (const { tier, bits } of QUANT_TIERS) {
       const parts = heads.map((h) => h.quant[tier]);
       const Ng = Math.max(0, ...parts.map((p) => p.positions.length / G));
       if (Ng === 0) continue;

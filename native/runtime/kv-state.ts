@@ -41,6 +41,9 @@ export interface KvState {
   nextPosition: number;
 }
 
+/** The quantized tiers in the order the graph reads them (fp tier first, recent tokens last). */
+export const QUANT_TIERS: readonly { tier: 'q8' | 'q4' | 'q2'; bits: CodeBits }[] = [{ tier: 'q8', bits: 8 }, { tier: 'q4', bits: 4 }, { tier: 'q2', bits: 2 }];
+
 /** Large negative bias: exp() underflows to exactly 0 in float32, without inf−inf NaNs. */
 export const MASKED = -1e30;
 
