@@ -1,7 +1,8 @@
 // RoPE tables computed on the host for explicit positions. Keeping positions an input (rather than
 // deriving them in the graph) is what lets a pruned cache keep its tokens' original positions and
 // keeps int64 index math off GPU providers.
-import type { ModelSpec, RopeScaling } from './config';
+import type { ModelSpec, RopeScaling, WeightDtype } from './config';
+import { roundToFp16 } from '../kv/fp16';
 
 /** Inverse frequencies for each pair of dimensions, with the configured scaling applied. */
 export function ropeInvFreq(headDim: number, theta: number, scaling: RopeScaling): Float64Array {
@@ -25,6 +26,27 @@ export function ropeInvFreq(headDim: number, theta: number, scaling: RopeScaling
     }
   }
   return inv;
+}
+
+/**
+ * How precisely the inverse frequencies are held. `float32` is what models are trained with.
+ * `checkpoint` reproduces transformers, which keeps `inv_freq` as a module buffer: loading a bf16 or
+ * fp16 checkpoint rounds it to that dtype, and a later `.float()` does not bring the bits back. The
+ * shared fixtures' references were made that way (matching them to 1e-6 instead of 2e-3 shows it).
+ */
+export type RopeFrequencyPrecision = 'float32' | 'checkpoint';
+
+/** inv_freq rounded to the checkpoint dtype, as transformers holds it after loading (see above). */
+export function roundInvFreqTo(inv: Float64Array, dtype: WeightDtype): Float64Array {
+  if (dtype === 'float32') return inv;
+  return inv.map((v) => (dtype === 'float16' ? roundToFp16(v) : roundToBf16(v)));
+}
+
+/** Nearest bfloat16 (ties to even) of a float32 value. */
+function roundToBf16(x: number): number {
+  const u = new Uint32Array(new Float32Array([x]).buffer)[0]!;
+  const rounded = (u + 0x7fff + ((u >>> 16) & 1)) & 0xffff0000;
+  return new Float32Array(new Uint32Array([rounded >>> 0]).buffer)[0]!;
 }
 
 /** cos/sin tables [positions.length, headDim], halves duplicated (rotate-half convention). */

@@ -15,7 +15,7 @@ import { MASKED, disposeKvState, fpSlots, isDense, kvStateBytes, recentSlots, ty
 import type { CodeBits } from '../kernels/dequantize';
 import { loadWeightIndex } from '../../engine/model/safetensors';
 import { WeightReader } from '../../engine/model/weights';
-import { ropeInvFreq, ropeTables } from '../../engine/model/rope';
+import { ropeInvFreq, ropeTables, roundInvFreqTo, type RopeFrequencyPrecision } from '../../engine/model/rope';
 import { buildDecoderGraph, decoderNames as N } from '../graphs/decoder';
 import type { BuiltModel } from '../onnx/graph-builder';
 
@@ -37,6 +37,8 @@ export interface DecoderLoadOptions {
   /** Key token group G; values use the largest divisor of headDim ≤ G (engine/kv/quantize.ts). */
   group?: number;
   threads?: number;
+  /** RoPE inverse frequencies at float32 (default) or rounded as transformers holds them. */
+  ropeFrequencies?: RopeFrequencyPrecision;
   log?: (message: string) => void;
 }
 
@@ -60,7 +62,8 @@ export class DecoderSession implements Decoder<KvState> {
     private readonly session: ort.InferenceSession,
     readonly options: DecoderLoadOptions,
   ) {
-    this.invFreq = ropeInvFreq(spec.headDim, spec.ropeTheta, spec.ropeScaling);
+    const inv = ropeInvFreq(spec.headDim, spec.ropeTheta, spec.ropeScaling);
+    this.invFreq = options.ropeFrequencies === 'checkpoint' ? roundInvFreqTo(inv, spec.dtype) : inv;
   }
 
   /** Builds the graph and opens a session on the first provider (of `options.provider`) that works. */

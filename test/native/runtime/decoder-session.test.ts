@@ -1,11 +1,13 @@
 // The ONNX decoder on the CPU provider against transformers' outputs (test/fixtures/*/reference.json)
 // and against an independent float64 forward pass (test/helpers/reference-decoder.ts).
 //
-// Tolerances against transformers: the fixtures' reference was computed with RoPE angles at TF32
-// precision (emulating that reproduces the llama fixture to 1.3e-6), so our exact float32 angles
-// differ from it by up to 1.7e-3 (llama) and 2.9e-3 (qwen2, bf16, not fully explained) on logits
-// and 1.2e-4 on attention at 179 tokens. Against the float64 reference, which shares no code with
-// the graph but the RoPE frequencies, the graph is held to 1e-5 (logits) and 1e-6 (attention).
+// Tolerances against transformers: transformers keeps RoPE's inv_freq as a buffer in the checkpoint
+// dtype (bf16 for the qwen2 fixture, fp16 for llama), so its reference used rounded frequencies.
+// A session with `ropeFrequencies: 'checkpoint'` does the same and is held to the issue's 1e-3 (it
+// lands near 1e-6). The default session keeps float32 frequencies, as models are trained, and differs
+// from transformers by up to 2.9e-3 on logits and 1.2e-4 on attention at 179 tokens. Against the
+// float64 reference, which shares no code with the graph but the RoPE frequencies, the graph is held
+// to 1e-5 (logits) and 1e-6 (attention).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModelConfig } from '../../../engine/model/config';
@@ -18,6 +20,7 @@ import { attentionWindow, geometryOf } from '../../../engine/completion/kv-compr
 
 const TOL_HF_LOGITS = 3e-3;
 const TOL_HF_ATTN = 1.6e-4;
+const TOL_HF_SAME_ROPE = 1e-3;
 
 for (const m of FIXTURE_MODELS) {
   const dir = fixtureDir(m);
@@ -25,11 +28,13 @@ for (const m of FIXTURE_MODELS) {
   const ref = loadReference(m);
   let s: DecoderSession;
   let all: DecoderSession;
+  let hf: DecoderSession;
   before(async () => {
     s = await DecoderSession.load(dir, spec, { provider: 'cpu', observationWindow: 8 });
     all = await DecoderSession.load(dir, spec, { provider: 'cpu', observationWindow: 0, allLogits: true });
+    hf = await DecoderSession.load(dir, spec, { provider: 'cpu', observationWindow: 8, ropeFrequencies: 'checkpoint' });
   });
-  after(async () => { await s.release(); await all.release(); });
+  after(async () => { await s.release(); await all.release(); await hf.release(); });
 
   for (const c of ref.cases) {
     test(`${m}/${c.name}: last logits and last-8 attention match transformers and the float64 reference`, async () => {
@@ -50,6 +55,25 @@ for (const m of FIXTURE_MODELS) {
         for (let h = 0; h < spec.qHeads; h++) for (let q = 0; q < 8; q++) f64Rows.set(ours.subarray((h * S + S - 8 + q) * S, (h * S + S - 7 + q) * S), (h * 8 + q) * S);
         assert.ok(maxAbsDiff(mine, f64Rows) <= 1e-6, `layer ${l} attention vs float64 ${maxAbsDiff(mine, f64Rows)}`);
       }
+    });
+
+    test(`${m}/${c.name}: with transformers' rounded RoPE frequencies, logits (full and incremental) and attention are within 1e-3 / 1e-4`, async () => {
+      const ids = c.input_ids, S = ids.length, P = S - 3;
+      const r = await hf.forward(ids, ids.map((_, i) => i), hf.emptyKv());
+      const d = maxAbsDiff(r.logits, c.last_logits);
+      assert.ok(d <= TOL_HF_SAME_ROPE, `logits vs transformers ${d}`);
+      for (let l = 0; l < spec.layers; l++) {
+        const da = maxAbsDiff(r.attn[l]!, c.attention_last8_queries[l]!.flat(2));
+        assert.ok(da <= 1e-4, `layer ${l} attention vs transformers ${da}`);
+      }
+      let kv = (await hf.forward(ids.slice(0, P), ids.slice(0, P).map((_, i) => i), hf.emptyKv())).present;
+      for (let j = 0; j < 3; j++) {
+        const step = await hf.forward([ids[P + j]!], [P + j], kv);
+        kv = step.present;
+        const dj = maxAbsDiff(step.logits, c.incremental_last3_logits[j]!);
+        assert.ok(dj <= TOL_HF_SAME_ROPE, `step ${j}: ${dj}`);
+      }
+      console.log(`# ${m}/${c.name} checkpoint-rounded RoPE: logits ${d.toExponential(2)} from transformers`);
     });
 
     test(`${m}/${c.name}: the score-pooling kernel equals the host SnapKV scores of the same attention`, async () => {
