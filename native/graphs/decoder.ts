@@ -24,7 +24,7 @@ import type { WeightReader, ComputeDtype } from '../../engine/model/weights';
 import { GraphBuilder, type BuiltModel } from '../onnx/graph-builder';
 import { DataType } from '../onnx/onnx-proto';
 import { toFp16Bits } from '../../engine/kv/fp16';
-import { dequantizeKeys, dequantizeValues, type CodeBits } from '../kernels/dequantize';
+import { keyTierScores, dequantizeValues, type CodeBits } from '../kernels/dequantize';
 import { snapkvScoreKernel } from '../kernels/score-pooling';
 
 export interface DecoderOptions {
@@ -113,9 +113,15 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
   const heads = (x: string, count: number) => g.op('Transpose', [g.op('Reshape', [x, g.int64([-1, count, D])])], { attrs: { perm: [1, 0, 2] } });
   const transposeKeys = (k: string) => g.op('Transpose', [k], { attrs: { perm: [0, 2, 1] } });
 
-  /** The layer's cached keys and values in the compute dtype: fp tier, each quantized tier, recent tokens. */
-  const pastKeysValues = (l: number, pastK: string, pastV: string, recentK: string, recentV: string) => {
-    const ks = [cast(pastK, TK, T)], vs = [cast(pastV, TK, T)];
+  /**
+   * Raw scores q·k [Hkv, group·S, cached keys] over the layer's cached tiers (fp, each quantized,
+   * recent), and their values in the compute dtype. Keys are never concatenated: each tier is scored
+   * where it lies, a quantized tier straight from its codes (native/kernels/dequantize.ts). Values
+   * stay in parts so the new tokens' values join them in one Concat.
+   */
+  const cachedScoresAndValues = (l: number, qGrouped: string, pastK: string, pastV: string, recentK: string, recentV: string) => {
+    const scores = [g.op('MatMul', [qGrouped, transposeKeys(cast(pastK, TK, T))])];
+    const values = [cast(pastV, TK, T)];
     for (const b of opts.quantBits) {
       const q = (kind: 'k' | 'v', part: 'codes' | 'scale' | 'zero') => n.quant(kind, b, l, part);
       g.input(q('k', 'codes'), DataType.UINT8, [Hkv, `gk${b}_${l}`, D, (opts.group * b) / 8]);
@@ -124,13 +130,12 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
       g.input(q('v', 'codes'), DataType.UINT8, [Hkv, `nv${b}_${l}`, (D * b) / 8]);
       g.input(q('v', 'scale'), DataType.FLOAT16, [Hkv, `nv${b}_${l}`, D / opts.valueGroup, 1]);
       g.input(q('v', 'zero'), DataType.FLOAT16, [Hkv, `nv${b}_${l}`, D / opts.valueGroup, 1]);
-      ks.push(dequantizeKeys(g, { codes: q('k', 'codes'), scale: q('k', 'scale'), zero: q('k', 'zero') }, b, D, opts.group, T, scalar));
-      vs.push(dequantizeValues(g, { codes: q('v', 'codes'), scale: q('v', 'scale'), zero: q('v', 'zero') }, b, D, opts.valueGroup, T, scalar));
+      scores.push(keyTierScores(g, qGrouped, { codes: q('k', 'codes'), scale: q('k', 'scale'), zero: q('k', 'zero') }, b, D, T));
+      values.push(dequantizeValues(g, { codes: q('v', 'codes'), scale: q('v', 'scale'), zero: q('v', 'zero') }, b, D, opts.valueGroup, T));
     }
-    ks.push(cast(recentK, TK, T));
-    vs.push(cast(recentV, TK, T));
-    const concat = (xs: string[]) => g.op('Concat', xs, { attrs: { axis: 1 } });
-    return { keys: concat(ks), values: concat(vs) };
+    scores.push(g.op('MatMul', [qGrouped, transposeKeys(cast(recentK, TK, T))]));
+    values.push(cast(recentV, TK, T));
+    return { scores: g.op('Concat', scores, { attrs: { axis: -1 } }), valueParts: values };
   };
 
   const embedName = 'model.embed_tokens.weight';
@@ -151,7 +156,6 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
     const recentK = g.input(n.recentKey(l), TK, [Hkv, `R${l}`, D]);
     const recentV = g.input(n.recentValue(l), TK, [Hkv, `R${l}`, D]);
     const pastBias = g.input(n.pastBias(l), DataType.FLOAT, [Hkv, 1, `K${l}`]);
-    const past = pastKeysValues(l, pastK, pastV, recentK, recentV);
     // The new tokens join the recent tokens; settled tiers are inputs only, so a decode step copies
     // the tokens generated so far, not the whole cache.
     g.op('Concat', [recentK, cast(k, T, TK)], { attrs: { axis: 1 }, names: [n.presentKey(l)] });
@@ -163,7 +167,8 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
     // along the query axis, [Hkv, group·S, D] × [Hkv, D, keys]. Cached and new keys are scored
     // separately so the causal mask stays [S, S] however long the cache is.
     const qGrouped = g.op('Reshape', [q, g.int64([Hkv, -1, D])]);
-    const scorePast = g.op('Add', [toF32(g.op('Mul', [g.op('MatMul', [qGrouped, transposeKeys(past.keys)]), invSqrtD])), pastBias]);
+    const past = cachedScoresAndValues(l, qGrouped, pastK, pastV, recentK, recentV);
+    const scorePast = g.op('Add', [toF32(g.op('Mul', [past.scores, invSqrtD])), pastBias]);
     const scoreNew = toF32(g.op('Mul', [g.op('MatMul', [qGrouped, transposeKeys(k)]), invSqrtD]));
     const scoreNewMasked = g.op('Reshape', [g.op('Add', [g.op('Reshape', [scoreNew, g.int64([Hq, -1, 0])]), causal]), g.int64([Hkv, -1, 0])]);
     const probs = g.op('Softmax', [g.op('Concat', [scorePast, scoreNewMasked], { attrs: { axis: -1 } })], { attrs: { axis: -1 } });
@@ -173,7 +178,7 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
       g.output(lastW, n.attn(l), DataType.FLOAT, [Hq, 'W', `keys${l}`]);
       g.output(snapkvScoreKernel(g, lastW, opts.observationWindow, Hq, Hkv), n.scores(l), DataType.FLOAT, [Hkv, `keys${l}`]);
     }
-    const allValues = g.op('Concat', [past.values, v], { attrs: { axis: 1 } });
+    const allValues = g.op('Concat', [...past.valueParts, v], { attrs: { axis: 1 } });
     const ctx = g.op('MatMul', [toCompute(probs), allValues]);
     const merged = g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [ctx, g.int64([Hq, -1, D])])], { attrs: { perm: [1, 0, 2] } }), g.int64([-1, Hq * D])]);
     x = g.op('Add', [x, linear(merged, `${p}.self_attn.o_proj`, Hq * D, H, spec.oBias)]);

@@ -1,56 +1,79 @@
-// Dequantization kernels as ONNX subgraphs, used inside the decoder's attention so quantized tiers
-// are read without a full-precision copy of the whole cache (one layer's tier at a time), and as
-// standalone models for kernel tests. Layouts follow engine/kv/quantize.ts (KIVI):
+// Kernels that read the quantized KV tiers inside the decoder's attention, as ONNX subgraphs, so a
+// quantized tier is never turned into a full-precision copy of the whole cache. Layouts follow
+// engine/kv/quantize.ts (KIVI):
 //   keys   codes [Hkv, groups, D, G·b/8] (packed along the G tokens of a channel group),
-//          scale/zero [Hkv, groups, D, 1]                      → [Hkv, groups·G, D]
-//   values codes [Hkv, N, D·b/8] (packed along channels),
-//          scale/zero [Hkv, N, D/Gv, 1]                        → [Hkv, N, D]
-// Unpacking uses float arithmetic only (Floor, Mul, Sub): WebGPU has no BitShift/BitwiseAnd, and
-// codes ≤ 255 are exact in fp16. Codes are packed first-element-in-the-low-bits.
+//          scale/zero [Hkv, groups, D, 1]
+//   values codes [Hkv, N, D·b/8] (packed along channels), scale/zero [Hkv, N, D/Gv, 1]
+// Codes are packed first-element-in-the-low-bits and unpacked with float arithmetic (Floor, Mul,
+// Sub; codes ≤ 255 are exact in fp16), because WebGPU has no BitShift/BitwiseAnd.
+//
+// Keys are not dequantized at all: attention only needs q·k, and with per-channel scales
+//   q·k_t = Σ_d (q_d·s_gd)·c_td + Σ_d q_d·z_gd        (g = the group of token t)
+// so the scale folds into q (per group, [M, D] instead of [G, D]), the zero point becomes one dot
+// product per group, and each byte position's codes multiply q as they lie in the packed layout,
+// channel-major, which is already Kᵀ. Only the small [M, tokens] score block is reordered. A decode
+// step over a long 4-bit cache is dominated by these passes, so each one avoided counts.
 import type { GraphBuilder } from '../onnx/graph-builder';
-import type { DataTypeId } from '../onnx/onnx-proto';
+import { DataType } from '../onnx/onnx-proto';
+import { toFp16Bits } from '../../engine/kv/fp16';
 
 export type CodeBits = 2 | 4 | 8;
 
-/** Scalar constant in dtype `T` (float32 or float16 raw bytes made by the caller). */
-export type ScalarFn = (v: number) => string;
+/** The dtype the kernels compute in. */
+export type KernelDtype = typeof DataType.FLOAT | typeof DataType.FLOAT16;
 
-/**
- * Unpacks uint8 codes along the last axis into float codes of dtype T: [..., n] → [..., n·8/b].
- * `lastDims` is the known shape after the leading dynamic axes (used for the final Reshape).
- */
-export function unpackCodes(g: GraphBuilder, codes: string, bits: CodeBits, T: DataTypeId, scalar: ScalarFn, outShape: number[]): string {
-  const x = g.op('Cast', [codes], { attrs: { to: T } });
-  if (bits === 8) return g.op('Reshape', [x, g.int64(outShape)]);
-  const base = scalar(1 << bits), inv = scalar(1 / (1 << bits));
-  const perByte = 8 / bits;
-  const parts: string[] = [];
-  let rest = x;
-  for (let i = 0; i < perByte; i++) {
-    if (i === perByte - 1) { parts.push(rest); break; }
-    const q = g.op('Floor', [g.op('Mul', [rest, inv])]);
-    parts.push(g.op('Sub', [rest, g.op('Mul', [q, base])])); // the low `bits` bits
-    rest = q;
-  }
-  const stacked = g.op('Concat', parts.map((p) => g.op('Unsqueeze', [p, g.int64([-1])])), { attrs: { axis: -1 } });
-  return g.op('Reshape', [stacked, g.int64(outShape)]);
+export interface QuantTierInputs { codes: string; scale: string; zero: string }
+
+function scalar(g: GraphBuilder, T: KernelDtype, v: number): string {
+  return T === DataType.FLOAT16
+    ? g.constant(T, [], new Uint8Array(Uint16Array.of(toFp16Bits(v)).buffer))
+    : g.constant(T, [], new Uint8Array(Float32Array.of(v).buffer));
 }
 
-/** Dequantized keys [Hkv, groups·G, D] in dtype T from per-channel codes and fp16 scale/zero. */
-export function dequantizeKeys(g: GraphBuilder, inputs: { codes: string; scale: string; zero: string }, bits: CodeBits, headDim: number, group: number, T: DataTypeId, scalar: ScalarFn): string {
-  const codes = unpackCodes(g, inputs.codes, bits, T, scalar, [0, 0, headDim, group]);
-  const scale = g.op('Cast', [inputs.scale], { attrs: { to: T } });
-  const zero = g.op('Cast', [inputs.zero], { attrs: { to: T } });
-  const x = g.op('Add', [g.op('Mul', [codes, scale]), zero]); // [Hkv, groups, D, G]
-  const tokenMajor = g.op('Transpose', [x], { attrs: { perm: [0, 1, 3, 2] } });
-  return g.op('Reshape', [tokenMajor, g.int64([0, -1, headDim])]);
+/**
+ * The codes at each position of a byte as separate float tensors, not interleaved: part i holds
+ * bits [i·b, (i+1)·b) of every byte, each part shaped like `codes`.
+ */
+export function codeParts(g: GraphBuilder, codes: string, bits: CodeBits, T: KernelDtype): string[] {
+  const perByte = 8 / bits;
+  let rest = g.op('Cast', [codes], { attrs: { to: T } });
+  const parts: string[] = [];
+  for (let i = 0; i < perByte - 1; i++) {
+    const above = g.op('Floor', [g.op('Mul', [rest, scalar(g, T, 1 / (1 << bits))])]);
+    parts.push(g.op('Sub', [rest, g.op('Mul', [above, scalar(g, T, 1 << bits)])])); // the low `bits` bits
+    rest = above;
+  }
+  parts.push(rest);
+  return parts;
+}
+
+/** Stacks parts on a new last axis, [...] ×k → [..., k]: part i lands at every k-th position. */
+function interleave(g: GraphBuilder, parts: string[]): string {
+  return g.op('Concat', parts.map((p) => g.op('Unsqueeze', [p, g.int64([-1])])), { attrs: { axis: -1 } });
+}
+
+/**
+ * Raw scores q·k [Hkv, M, groups·G] (not yet divided by √D) of queries q [Hkv, M, D] against every
+ * token of a b-bit key tier, tokens in their stored order.
+ */
+export function keyTierScores(g: GraphBuilder, q: string, inputs: QuantTierInputs, bits: CodeBits, headDim: number, T: KernelDtype): string {
+  const perGroup = (p: string) => g.op('Reshape', [g.op('Cast', [p], { attrs: { to: T } }), g.int64([0, 0, 1, headDim])]); // [Hkv, groups, 1, D]
+  const q4 = g.op('Unsqueeze', [q, g.int64([1])]); // [Hkv, 1, M, D]
+  const scaledQ = g.op('Mul', [q4, perGroup(inputs.scale)]); // [Hkv, groups, M, D]
+  // Σ_d q_d·z_gd as a product with ones: ReduceSum on an empty tier (groups = 0) does not reduce.
+  const ones = T === DataType.FLOAT16 ? new Uint16Array(headDim).fill(0x3c00) : new Float32Array(headDim).fill(1);
+  const zeroTerm = g.op('MatMul', [g.op('Mul', [q4, perGroup(inputs.zero)]), g.constant(T, [headDim, 1], new Uint8Array(ones.buffer), 'ones')]); // [Hkv, groups, M, 1]
+  // Each byte position: [Hkv, groups, M, D] × [Hkv, groups, D, bytes] → [Hkv, groups, M, bytes].
+  const parts = codeParts(g, inputs.codes, bits, T).map((c) => g.op('Add', [g.op('MatMul', [scaledQ, c]), zeroTerm]));
+  // Token t of a group is byte t·b/8, position t mod 8/b: [Hkv, groups, M, bytes, 8/b] → [Hkv, M, groups·G].
+  const ordered = g.op('Transpose', [interleave(g, parts)], { attrs: { perm: [0, 2, 1, 3, 4] } });
+  return g.op('Reshape', [ordered, g.int64([0, 0, -1])]);
 }
 
 /** Dequantized values [Hkv, N, D] in dtype T from per-token codes and fp16 scale/zero. */
-export function dequantizeValues(g: GraphBuilder, inputs: { codes: string; scale: string; zero: string }, bits: CodeBits, headDim: number, valueGroup: number, T: DataTypeId, scalar: ScalarFn): string {
-  const codes = unpackCodes(g, inputs.codes, bits, T, scalar, [0, 0, headDim / valueGroup, valueGroup]);
-  const scale = g.op('Cast', [inputs.scale], { attrs: { to: T } });
-  const zero = g.op('Cast', [inputs.zero], { attrs: { to: T } });
-  const x = g.op('Add', [g.op('Mul', [codes, scale]), zero]); // [Hkv, N, D/Gv, Gv]
+export function dequantizeValues(g: GraphBuilder, inputs: QuantTierInputs, bits: CodeBits, headDim: number, valueGroup: number, T: KernelDtype): string {
+  const codes = g.op('Reshape', [interleave(g, codeParts(g, inputs.codes, bits, T)), g.int64([0, 0, headDim / valueGroup, valueGroup])]);
+  const param = (p: string) => g.op('Cast', [p], { attrs: { to: T } });
+  const x = g.op('Add', [g.op('Mul', [codes, param(inputs.scale)]), param(inputs.zero)]); // [Hkv, N, D/Gv, Gv]
   return g.op('Reshape', [x, g.int64([0, 0, headDim])]);
 }

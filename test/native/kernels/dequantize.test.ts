@@ -1,30 +1,27 @@
-// The dequantization kernels (native/kernels/dequantize.ts) as standalone ONNX models against the
-// float64 reference (engine/kv/quantize.ts), on fresh random inputs each run, on CPU (float32) and
-// on WebGPU (float16, lavapipe here and in CI).
+// The kernels that read quantized tiers (native/kernels/dequantize.ts) as standalone ONNX models
+// against the float64 reference (engine/kv/quantize.ts), on fresh random inputs each run, on CPU
+// (float32) and on WebGPU (float16, lavapipe here and in CI): value dequantization, and the key-tier
+// scores q·k computed from the packed codes. Outputs are poisoned by nothing cached between runs: each
+// case builds its own session, and any non-finite output fails.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../../../native/onnx/graph-builder';
 import { DataType } from '../../../native/onnx/onnx-proto';
-import { dequantizeKeys, dequantizeValues, type CodeBits } from '../../../native/kernels/dequantize';
+import { keyTierScores, dequantizeValues, type CodeBits } from '../../../native/kernels/dequantize';
 import { quantizeKeys, quantizeValues, dequantizeKeys as refKeys, dequantizeValues as refValues } from '../../../engine/kv/quantize';
-import { toFp16Bits, decodeFp16 } from '../../../engine/kv/fp16';
+import { decodeFp16, encodeFp16 } from '../../../engine/kv/fp16';
 import { webgpuUnavailableReason } from '../../helpers/webgpu';
 
 const Hkv = 2, D = 32, G = 16, Gv = 16;
+type Provider = 'cpu' | 'webgpu';
 
-function kernelModel(kind: 'keys' | 'values', bits: CodeBits, dtype: 'float32' | 'float16'): Uint8Array {
-  const g = new GraphBuilder('dequant');
-  const T = dtype === 'float16' ? DataType.FLOAT16 : DataType.FLOAT;
-  const scalar = (v: number) => (dtype === 'float16'
-    ? g.constant(T, [], new Uint8Array(new Uint16Array([toFp16Bits(v)]).buffer))
-    : g.constant(T, [], new Uint8Array(new Float32Array([v]).buffer)));
-  const inputs = kind === 'keys'
-    ? { codes: g.input('codes', DataType.UINT8, [Hkv, 'groups', D, (G * bits) / 8]), scale: g.input('scale', DataType.FLOAT16, [Hkv, 'groups', D, 1]), zero: g.input('zero', DataType.FLOAT16, [Hkv, 'groups', D, 1]) }
-    : { codes: g.input('codes', DataType.UINT8, [Hkv, 'n', (D * bits) / 8]), scale: g.input('scale', DataType.FLOAT16, [Hkv, 'n', D / Gv, 1]), zero: g.input('zero', DataType.FLOAT16, [Hkv, 'n', D / Gv, 1]) };
-  const out = kind === 'keys' ? dequantizeKeys(g, inputs, bits, D, G, T, scalar) : dequantizeValues(g, inputs, bits, D, Gv, T, scalar);
-  g.output(out, 'y', T, [Hkv, 'tokens', D]);
-  return g.build({ '': 17 }).model;
+async function open(provider: Provider, build: (g: GraphBuilder, T: typeof DataType.FLOAT | typeof DataType.FLOAT16) => void) {
+  const g = new GraphBuilder('kernel');
+  build(g, provider === 'cpu' ? DataType.FLOAT : DataType.FLOAT16);
+  return ort.InferenceSession.create(g.build({ '': 17 }).model, {
+    executionProviders: [provider], ...(provider === 'webgpu' ? { extra: { session: { disable_cpu_ep_fallback: '1' } } } : {}),
+  });
 }
 
 function randomHeads(tokens: number): Float64Array[] {
@@ -32,26 +29,30 @@ function randomHeads(tokens: number): Float64Array[] {
   return Array.from({ length: Hkv }, () => Float64Array.from({ length: tokens * D }, (_, i) => (Math.random() - 0.5) * 4 + ((i % D) === 3 ? 20 : (i % D) * 0.1)));
 }
 
-async function check(provider: 'cpu' | 'webgpu', kind: 'keys' | 'values', bits: CodeBits) {
-  const dtype = provider === 'cpu' ? 'float32' : 'float16';
-  const session = await ort.InferenceSession.create(kernelModel(kind, bits, dtype), { executionProviders: [provider], ...(provider === 'webgpu' ? { extra: { session: { disable_cpu_ep_fallback: '1' } } } : {}) });
+const cat = <A extends Uint8Array | Uint16Array>(xs: A[], make: (n: number) => A): A => {
+  const o = make(xs.reduce((n, x) => n + x.length, 0)); let i = 0;
+  for (const x of xs) { o.set(x, i); i += x.length; }
+  return o;
+};
+const floats = (t: ort.Tensor) => (t.type === 'float16' ? decodeFp16(t.data as Uint16Array) : (t.data as Float32Array));
+
+async function checkValues(provider: Provider, bits: CodeBits) {
+  const session = await open(provider, (g, T) => {
+    const inputs = { codes: g.input('codes', DataType.UINT8, [Hkv, 'n', (D * bits) / 8]), scale: g.input('scale', DataType.FLOAT16, [Hkv, 'n', D / Gv, 1]), zero: g.input('zero', DataType.FLOAT16, [Hkv, 'n', D / Gv, 1]) };
+    g.output(dequantizeValues(g, inputs, bits, D, Gv, T), 'y', T, [Hkv, 'n', D]);
+  });
   const tokens = G * (2 + Math.floor(Math.random() * 3));
-  const heads = randomHeads(tokens);
-  const q = heads.map((x) => (kind === 'keys' ? quantizeKeys(x, tokens, D, bits, G) : quantizeValues(x, tokens, D, bits, Gv)));
-  const cat8 = (xs: Uint8Array[]) => { const o = new Uint8Array(xs.reduce((n, x) => n + x.length, 0)); let i = 0; for (const x of xs) { o.set(x, i); i += x.length; } return o; };
-  const cat16 = (xs: Uint16Array[]) => { const o = new Uint16Array(xs.reduce((n, x) => n + x.length, 0)); let i = 0; for (const x of xs) { o.set(x, i); i += x.length; } return o; };
-  const lead = kind === 'keys' ? [Hkv, tokens / G, D] : [Hkv, tokens];
-  const feeds = {
-    codes: new ort.Tensor('uint8', cat8(q.map((x) => x.codes)), kind === 'keys' ? [...lead, (G * bits) / 8] : [...lead, (D * bits) / 8]),
-    scale: new ort.Tensor('float16', cat16(q.map((x) => x.scale)), kind === 'keys' ? [...lead, 1] : [...lead, D / Gv, 1]),
-    zero: new ort.Tensor('float16', cat16(q.map((x) => x.zero)), kind === 'keys' ? [...lead, 1] : [...lead, D / Gv, 1]),
-  };
-  const y = (await session.run(feeds)).y!;
+  const q = randomHeads(tokens).map((x) => quantizeValues(x, tokens, D, bits, Gv));
+  const y = (await session.run({
+    codes: new ort.Tensor('uint8', cat(q.map((x) => x.codes), (n) => new Uint8Array(n)), [Hkv, tokens, (D * bits) / 8]),
+    scale: new ort.Tensor('float16', cat(q.map((x) => x.scale), (n) => new Uint16Array(n)), [Hkv, tokens, D / Gv, 1]),
+    zero: new ort.Tensor('float16', cat(q.map((x) => x.zero), (n) => new Uint16Array(n)), [Hkv, tokens, D / Gv, 1]),
+  })).y!;
   assert.deepEqual(y.dims, [Hkv, tokens, D]);
-  const got = dtype === 'float16' ? decodeFp16(y.data as Uint16Array) : (y.data as Float32Array);
+  const got = floats(y);
   let maxErr = 0;
   q.forEach((qh, h) => {
-    const ref = kind === 'keys' ? refKeys(qh as ReturnType<typeof quantizeKeys>) : refValues(qh as ReturnType<typeof quantizeValues>);
+    const ref = refValues(qh);
     for (let i = 0; i < ref.length; i++) {
       const v = got[h * tokens * D + i]!;
       assert.ok(Number.isFinite(v), `non-finite output at ${h}/${i}`);
@@ -59,14 +60,54 @@ async function check(provider: 'cpu' | 'webgpu', kind: 'keys' | 'values', bits: 
     }
   });
   // float32: rounding of code·scale+zero only; float16: one fp16 rounding of the result.
-  assert.ok(maxErr <= (dtype === 'float32' ? 1e-6 : 2e-3), `${provider} ${kind} ${bits}b relative error ${maxErr}`);
+  assert.ok(maxErr <= (provider === 'cpu' ? 1e-6 : 2e-3), `${provider} values ${bits}b relative error ${maxErr}`);
+  await session.release();
+}
+
+async function checkKeyScores(provider: Provider, bits: CodeBits, groups: number) {
+  const M = 1 + Math.floor(Math.random() * 6); // query rows (group·S)
+  const session = await open(provider, (g, T) => {
+    const q = g.input('q', T, [Hkv, 'm', D]);
+    const inputs = { codes: g.input('codes', DataType.UINT8, [Hkv, 'groups', D, (G * bits) / 8]), scale: g.input('scale', DataType.FLOAT16, [Hkv, 'groups', D, 1]), zero: g.input('zero', DataType.FLOAT16, [Hkv, 'groups', D, 1]) };
+    g.output(keyTierScores(g, q, inputs, bits, D, T), 'y', T, [Hkv, 'm', 'tokens']);
+  });
+  const tokens = G * groups;
+  const quant = randomHeads(tokens).map((x) => quantizeKeys(x, tokens, D, bits, G));
+  const query = Float64Array.from({ length: Hkv * M * D }, () => (Math.random() - 0.5) * 2);
+  // On WebGPU the query goes in as fp16: the reference uses the same rounded values.
+  const qFeed = provider === 'cpu' ? new ort.Tensor('float32', Float32Array.from(query), [Hkv, M, D]) : new ort.Tensor('float16', encodeFp16(query), [Hkv, M, D]);
+  const qUsed = floats(qFeed);
+  const y = (await session.run({
+    q: qFeed,
+    codes: new ort.Tensor('uint8', cat(quant.map((x) => x.codes), (n) => new Uint8Array(n)), [Hkv, groups, D, (G * bits) / 8]),
+    scale: new ort.Tensor('float16', cat(quant.map((x) => x.scale), (n) => new Uint16Array(n)), [Hkv, groups, D, 1]),
+    zero: new ort.Tensor('float16', cat(quant.map((x) => x.zero), (n) => new Uint16Array(n)), [Hkv, groups, D, 1]),
+  })).y!;
+  assert.deepEqual(y.dims, [Hkv, M, tokens]);
+  const got = floats(y);
+  let maxErr = 0;
+  quant.forEach((qh, h) => {
+    const keys = refKeys(qh); // [tokens, D] float64
+    for (let m = 0; m < M; m++) for (let t = 0; t < tokens; t++) {
+      let dot = 0, mag = 0;
+      for (let d = 0; d < D; d++) { const p = qUsed[(h * M + m) * D + d]! * keys[t * D + d]!; dot += p; mag += Math.abs(p); }
+      const v = got[(h * M + m) * tokens + t]!;
+      assert.ok(Number.isFinite(v), `non-finite score at ${h}/${m}/${t}`);
+      maxErr = Math.max(maxErr, Math.abs(v - dot) / Math.max(1, mag));
+    }
+  });
+  // Relative to Σ|q_d·k_d|: float32 accumulation, or fp16 products and sums on WebGPU.
+  assert.ok(maxErr <= (provider === 'cpu' ? 1e-6 : 4e-3), `${provider} key scores ${bits}b relative error ${maxErr}`);
   await session.release();
 }
 
 const gpuSkip = webgpuUnavailableReason();
-for (const kind of ['keys', 'values'] as const) {
-  for (const bits of [8, 4, 2] as const) {
-    test(`dequantize ${kind} ${bits}-bit on CPU matches the float64 reference`, () => check('cpu', kind, bits));
-    test(`dequantize ${kind} ${bits}-bit on WebGPU matches the float64 reference`, { skip: gpuSkip }, () => check('webgpu', kind, bits));
+for (const bits of [8, 4, 2] as const) {
+  for (const provider of ['cpu', 'webgpu'] as const) {
+    const skip = provider === 'webgpu' ? gpuSkip : false;
+    const where = provider === 'cpu' ? 'CPU' : 'WebGPU';
+    test(`dequantize values ${bits}-bit on ${where} matches the float64 reference`, { skip }, () => checkValues(provider, bits));
+    test(`key-tier scores ${bits}-bit on ${where} equal q·k over the float64 dequantized keys`, { skip }, () => checkKeyScores(provider, bits, 2 + Math.floor(Math.random() * 3)));
+    test(`key-tier scores ${bits}-bit on ${where} of an empty tier are an empty block`, { skip }, () => checkKeyScores(provider, bits, 0));
   }
 }
