@@ -130,7 +130,7 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
       g.input(q('v', 'codes'), DataType.UINT8, [Hkv, `nv${b}_${l}`, (D * b) / 8]);
       g.input(q('v', 'scale'), DataType.FLOAT16, [Hkv, `nv${b}_${l}`, D / opts.valueGroup, 1]);
       g.input(q('v', 'zero'), DataType.FLOAT16, [Hkv, `nv${b}_${l}`, D / opts.valueGroup, 1]);
-      scores.push(keyTierScores(g, qGrouped, { codes: q('k', 'codes'), scale: q('k', 'scale'), zero: q('k', 'zero') }, b, D, T));
+      scores.push(keyTierScores(g, qGrouped, { codes: q('k', 'codes'), scale: q('k', 'scale'), zero: q('k', 'zero') }, b, D, opts.group, T));
       values.push(dequantizeValues(g, { codes: q('v', 'codes'), scale: q('v', 'scale'), zero: q('v', 'zero') }, b, D, opts.valueGroup, T));
     }
     scores.push(g.op('MatMul', [qGrouped, transposeKeys(cast(recentK, TK, T))]));

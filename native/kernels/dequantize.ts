@@ -56,18 +56,22 @@ function interleave(g: GraphBuilder, parts: string[]): string {
  * Raw scores q·k [Hkv, M, groups·G] (not yet divided by √D) of queries q [Hkv, M, D] against every
  * token of a b-bit key tier, tokens in their stored order.
  */
-export function keyTierScores(g: GraphBuilder, q: string, inputs: QuantTierInputs, bits: CodeBits, headDim: number, T: KernelDtype): string {
-  const perGroup = (p: string) => g.op('Reshape', [g.op('Cast', [p], { attrs: { to: T } }), g.int64([0, 0, 1, headDim])]); // [Hkv, groups, 1, D]
-  const q4 = g.op('Unsqueeze', [q, g.int64([1])]); // [Hkv, 1, M, D]
-  const scaledQ = g.op('Mul', [q4, perGroup(inputs.scale)]); // [Hkv, groups, M, D]
-  // Σ_d q_d·z_gd as a product with ones: ReduceSum on an empty tier (groups = 0) does not reduce.
-  const ones = T === DataType.FLOAT16 ? new Uint16Array(headDim).fill(0x3c00) : new Float32Array(headDim).fill(1);
-  const zeroTerm = g.op('MatMul', [g.op('Mul', [q4, perGroup(inputs.zero)]), g.constant(T, [headDim, 1], new Uint8Array(ones.buffer), 'ones')]); // [Hkv, groups, M, 1]
-  // Each byte position: [Hkv, groups, M, D] × [Hkv, groups, D, bytes] → [Hkv, groups, M, bytes].
-  const parts = codeParts(g, inputs.codes, bits, T).map((c) => g.op('Add', [g.op('MatMul', [scaledQ, c]), zeroTerm]));
-  // Token t of a group is byte t·b/8, position t mod 8/b: [Hkv, groups, M, bytes, 8/b] → [Hkv, M, groups·G].
-  const ordered = g.op('Transpose', [interleave(g, parts)], { attrs: { perm: [0, 2, 1, 3, 4] } });
-  return g.op('Reshape', [ordered, g.int64([0, 0, -1])]);
+export function keyTierScores(g: GraphBuilder, q: string, inputs: QuantTierInputs, bits: CodeBits, headDim: number, group: number, T: KernelDtype): string {
+  const toT = (p: string) => g.op('Cast', [p], { attrs: { to: T } });
+  // q ⊙ s per group: [Hkv, 1, M, D] × [Hkv, groups, 1, D] → [Hkv, groups, M, D].
+  const scaledQ = g.op('Mul', [g.op('Unsqueeze', [q, g.int64([1])]), g.op('Reshape', [toT(inputs.scale), g.int64([0, 0, 1, headDim])])]);
+  // Each byte position's codes as they lie, [Hkv, groups, D, bytes], are that position's Kᵀ:
+  // [Hkv, groups, M, D] × [Hkv, groups, D, bytes] → [Hkv, groups, M, bytes]. Token t of a group is
+  // byte t·b/8, position t mod 8/b, so interleaving the positions gives the group's G tokens in order.
+  const parts = codeParts(g, inputs.codes, bits, T).map((c) => g.op('MatMul', [scaledQ, c]));
+  const perGroup = g.op('Reshape', [parts.length === 1 ? parts[0]! : interleave(g, parts), g.int64([0, 0, 0, group])]);
+  // [Hkv, groups, M, G] → [Hkv, M, groups, G]: whole G-token rows move (ORT's element-wise
+  // transposes are many times slower than this).
+  const perToken = g.op('Transpose', [perGroup], { attrs: { perm: [0, 2, 1, 3] } });
+  // Zero points: one product of q with zᵀ [Hkv, D, groups] for all groups, [Hkv, M, groups, 1].
+  const zeroT = g.op('Transpose', [g.op('Reshape', [toT(inputs.zero), g.int64([0, 0, headDim])])], { attrs: { perm: [0, 2, 1] } });
+  const zeroTerm = g.op('Unsqueeze', [g.op('MatMul', [q, zeroT]), g.int64([-1])]);
+  return g.op('Reshape', [g.op('Add', [perToken, zeroTerm]), g.int64([0, 0, -1])]);
 }
 
 /** Dequantized values [Hkv, N, D] in dtype T from per-token codes and fp16 scale/zero. */

@@ -69,7 +69,7 @@ async function checkKeyScores(provider: Provider, bits: CodeBits, groups: number
   const session = await open(provider, (g, T) => {
     const q = g.input('q', T, [Hkv, 'm', D]);
     const inputs = { codes: g.input('codes', DataType.UINT8, [Hkv, 'groups', D, (G * bits) / 8]), scale: g.input('scale', DataType.FLOAT16, [Hkv, 'groups', D, 1]), zero: g.input('zero', DataType.FLOAT16, [Hkv, 'groups', D, 1]) };
-    g.output(keyTierScores(g, q, inputs, bits, D, T), 'y', T, [Hkv, 'm', 'tokens']);
+    g.output(keyTierScores(g, q, inputs, bits, D, G, T), 'y', T, [Hkv, 'm', 'tokens']);
   });
   const tokens = G * groups;
   const quant = randomHeads(tokens).map((x) => quantizeKeys(x, tokens, D, bits, G));
