@@ -12,6 +12,12 @@
 //   recent_key_L, recent_value_L [Hkv,R,D]  tokens added since the cache was settled
 //   past_bias_L [Hkv, 1, P + Σ N_b + R]     0 for held tokens, MASKED for padding slots (heads of
 //                                           one layer may keep different numbers of tokens)
+//   value_split_L [2 + tiers] int64         slot counts [P, N_b…, R + S], where attention
+//                                           probabilities are split to meet each tier's values
+//                                           (float32 graphs only)
+//   fold_quantized [] bool                  float32 graphs with quantized tiers: read them by
+//                                           folding scales into the queries (few rows) or by
+//                                           dequantizing (many rows); see native/kernels
 // and gets back:
 //   logits [1 or S, V] float32              last position only unless allLogits
 //   present_key_L, present_value_L          [Hkv, R+S, D] the recent tokens + the new ones
@@ -24,7 +30,7 @@ import type { WeightReader, ComputeDtype } from '../../engine/model/weights';
 import { GraphBuilder, type BuiltModel } from '../onnx/graph-builder';
 import { DataType } from '../onnx/onnx-proto';
 import { toFp16Bits } from '../../engine/kv/fp16';
-import { keyTierScores, dequantizeValues, type CodeBits } from '../kernels/dequantize';
+import { dequantizeKeysTransposed, dequantizeValues, keyTierScores, valueTierContext, type CodeBits } from '../kernels/dequantize';
 import { snapkvScoreKernel } from '../kernels/score-pooling';
 
 export interface DecoderOptions {
@@ -51,6 +57,8 @@ export const decoderNames = {
   pastKey: (l: number) => `past_key_${l}`,
   pastValue: (l: number) => `past_value_${l}`,
   pastBias: (l: number) => `past_bias_${l}`,
+  valueSplit: (l: number) => `value_split_${l}`,
+  foldQuantized: 'fold_quantized',
   recentKey: (l: number) => `recent_key_${l}`,
   recentValue: (l: number) => `recent_value_${l}`,
   quant: (kind: 'k' | 'v', bits: number, l: number, part: 'codes' | 'scale' | 'zero') => `q${kind}${bits}_${part}_${l}`,
@@ -113,15 +121,33 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
   const heads = (x: string, count: number) => g.op('Transpose', [g.op('Reshape', [x, g.int64([-1, count, D])])], { attrs: { perm: [1, 0, 2] } });
   const transposeKeys = (k: string) => g.op('Transpose', [k], { attrs: { perm: [0, 2, 1] } });
 
+  // float32 graphs read the quantized tiers one of two ways, picked per call by fold_quantized
+  // (native/kernels/dequantize.ts): fold the scales into the few query rows of a decode step, or
+  // dequantize each tier once for the many rows of a prefill over a compressed cache. fp16 graphs
+  // (GPU) always fold keys and dequantize values.
+  const fold = T === DataType.FLOAT && opts.quantBits.length > 0 ? g.input(n.foldQuantized, DataType.BOOL, []) : undefined;
+  const quantTier = (kind: 'k' | 'v', b: number, l: number) => {
+    const q = (part: 'codes' | 'scale' | 'zero') => n.quant(kind, b, l, part);
+    return { codes: q('codes'), scale: q('scale'), zero: q('zero') };
+  };
+  /** The result of `read` on graph `g`, or of an If over both reads when the call picks. */
+  const eitherRead = (name: string, dims: (number | string)[], read: (sub: GraphBuilder, how: 'fold' | 'dequantize') => string) => {
+    if (!fold) return read(g, 'fold');
+    const branch = (how: 'fold' | 'dequantize') => {
+      const sub = g.branch(`${name}_${how}`);
+      sub.output(read(sub, how), `${name}_${how}_out`, T, dims);
+      return sub;
+    };
+    return g.ifElse(fold, branch('fold'), branch('dequantize'), 1)[0]!;
+  };
+
   /**
-   * Raw scores q·k [Hkv, group·S, cached keys] over the layer's cached tiers (fp, each quantized,
-   * recent), and their values in the compute dtype. Keys are never concatenated: each tier is scored
-   * where it lies, a quantized tier straight from its codes (native/kernels/dequantize.ts). Values
-   * stay in parts so the new tokens' values join them in one Concat.
+   * Raw scores q·k [Hkv, group·S, cached keys] over the layer's cached tiers: fp, each quantized,
+   * recent. Keys are never concatenated: each tier is scored where it lies, a quantized tier from
+   * its codes.
    */
-  const cachedScoresAndValues = (l: number, qGrouped: string, pastK: string, pastV: string, recentK: string, recentV: string) => {
+  const cachedScores = (l: number, qGrouped: string, pastK: string, recentK: string) => {
     const scores = [g.op('MatMul', [qGrouped, transposeKeys(cast(pastK, TK, T))])];
-    const values = [cast(pastV, TK, T)];
     for (const b of opts.quantBits) {
       const q = (kind: 'k' | 'v', part: 'codes' | 'scale' | 'zero') => n.quant(kind, b, l, part);
       g.input(q('k', 'codes'), DataType.UINT8, [Hkv, `gk${b}_${l}`, D, (opts.group * b) / 8]);
@@ -130,12 +156,45 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
       g.input(q('v', 'codes'), DataType.UINT8, [Hkv, `nv${b}_${l}`, (D * b) / 8]);
       g.input(q('v', 'scale'), DataType.FLOAT16, [Hkv, `nv${b}_${l}`, D / opts.valueGroup, 1]);
       g.input(q('v', 'zero'), DataType.FLOAT16, [Hkv, `nv${b}_${l}`, D / opts.valueGroup, 1]);
-      scores.push(keyTierScores(g, qGrouped, { codes: q('k', 'codes'), scale: q('k', 'scale'), zero: q('k', 'zero') }, b, D, opts.group, T));
-      values.push(dequantizeValues(g, { codes: q('v', 'codes'), scale: q('v', 'scale'), zero: q('v', 'zero') }, b, D, opts.valueGroup, T));
+    }
+    if (opts.quantBits.length) {
+      scores.push(eitherRead(`keys${l}`, [Hkv, 'rows', `quantSlots${l}`], (sub, how) => {
+        const tiers = opts.quantBits.map((b) => (how === 'fold'
+          ? keyTierScores(sub, qGrouped, quantTier('k', b, l), b, D, opts.group, T)
+          : sub.op('MatMul', [qGrouped, dequantizeKeysTransposed(sub, quantTier('k', b, l), b, D, opts.group, T)])));
+        return tiers.length === 1 ? tiers[0]! : sub.op('Concat', tiers, { attrs: { axis: -1 } });
+      }));
     }
     scores.push(g.op('MatMul', [qGrouped, transposeKeys(cast(recentK, TK, T))]));
-    values.push(cast(recentV, TK, T));
-    return { scores: g.op('Concat', scores, { attrs: { axis: -1 } }), valueParts: values };
+    return g.op('Concat', scores, { attrs: { axis: -1 } });
+  };
+
+  /**
+   * P·V [Hkv, group·S, D] for probabilities over every slot (fp tier, quantized tiers, recent, new).
+   * float32 graphs split P at the tiers' boundaries (value_split_L, fed by the engine, since slot
+   * counts differ per layer) and each tier multiplies where it lies, so the cache is never
+   * concatenated; only the recent and new tokens, a few, are joined.
+   */
+  const cachedContext = (l: number, probs: string, pastV: string, recentV: string, v: string) => {
+    if (T !== DataType.FLOAT) {
+      // fp16 graphs: all values in one Concat and one MatMul. Folding scales into P is unsafe in
+      // fp16 (see valueTierContext), and WebGPU crashes on a MatMul over an empty tier.
+      const values = [cast(pastV, TK, T), ...opts.quantBits.map((b) => dequantizeValues(g, quantTier('v', b, l), b as CodeBits, D, opts.valueGroup, T)), cast(recentV, TK, T), v];
+      return g.op('MatMul', [probs, g.op('Concat', values, { attrs: { axis: 1 } })]);
+    }
+    const split = g.input(n.valueSplit(l), DataType.INT64, [opts.quantBits.length + 2]);
+    const parts = [`${n.valueSplit(l)}_fp`, ...opts.quantBits.map((b) => `${n.valueSplit(l)}_q${b}`), `${n.valueSplit(l)}_recent`];
+    g.op('Split', [probs, split], { attrs: { axis: -1 }, names: parts });
+    const terms = [g.op('MatMul', [parts[0]!, cast(pastV, TK, T)])];
+    if (opts.quantBits.length) {
+      terms.push(eitherRead(`values${l}`, [Hkv, 'rows', D], (sub, how) => opts.quantBits
+        .map((b, i) => (how === 'fold'
+          ? valueTierContext(sub, parts[i + 1]!, quantTier('v', b, l), b, D, opts.valueGroup)
+          : sub.op('MatMul', [parts[i + 1]!, dequantizeValues(sub, quantTier('v', b, l), b, D, opts.valueGroup, T)])))
+        .reduce((a, c) => sub.op('Add', [a, c]))));
+    }
+    terms.push(g.op('MatMul', [parts[parts.length - 1]!, g.op('Concat', [cast(recentV, TK, T), v], { attrs: { axis: 1 } })]));
+    return terms.reduce((a, c) => g.op('Add', [a, c]));
   };
 
   const embedName = 'model.embed_tokens.weight';
@@ -167,8 +226,7 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
     // along the query axis, [Hkv, group·S, D] × [Hkv, D, keys]. Cached and new keys are scored
     // separately so the causal mask stays [S, S] however long the cache is.
     const qGrouped = g.op('Reshape', [q, g.int64([Hkv, -1, D])]);
-    const past = cachedScoresAndValues(l, qGrouped, pastK, pastV, recentK, recentV);
-    const scorePast = g.op('Add', [toF32(g.op('Mul', [past.scores, invSqrtD])), pastBias]);
+    const scorePast = g.op('Add', [toF32(g.op('Mul', [cachedScores(l, qGrouped, pastK, recentK), invSqrtD])), pastBias]);
     const scoreNew = toF32(g.op('Mul', [g.op('MatMul', [qGrouped, transposeKeys(k)]), invSqrtD]));
     const scoreNewMasked = g.op('Reshape', [g.op('Add', [g.op('Reshape', [scoreNew, g.int64([Hq, -1, 0])]), causal]), g.int64([Hkv, -1, 0])]);
     const probs = g.op('Softmax', [g.op('Concat', [scorePast, scoreNewMasked], { attrs: { axis: -1 } })], { attrs: { axis: -1 } });
@@ -178,8 +236,7 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
       g.output(lastW, n.attn(l), DataType.FLOAT, [Hq, 'W', `keys${l}`]);
       g.output(snapkvScoreKernel(g, lastW, opts.observationWindow, Hq, Hkv), n.scores(l), DataType.FLOAT, [Hkv, `keys${l}`]);
     }
-    const allValues = g.op('Concat', [...past.valueParts, v], { attrs: { axis: 1 } });
-    const ctx = g.op('MatMul', [toCompute(probs), allValues]);
+    const ctx = cachedContext(l, toCompute(probs), pastV, recentV, v);
     const merged = g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [ctx, g.int64([Hq, -1, D])])], { attrs: { perm: [1, 0, 2] } }), g.int64([-1, Hq * D])]);
     x = g.op('Add', [x, linear(merged, `${p}.self_attn.o_proj`, Hq * D, H, spec.oBias)]);
 

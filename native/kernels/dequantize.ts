@@ -7,12 +7,14 @@
 // Codes are packed first-element-in-the-low-bits and unpacked with float arithmetic (Floor, Mul,
 // Sub; codes ≤ 255 are exact in fp16), because WebGPU has no BitShift/BitwiseAnd.
 //
-// Keys are not dequantized at all: attention only needs q·k, and with per-channel scales
+// Neither keys nor values are dequantized: attention only needs q·k and P·v. For keys, with
+// per-channel scales
 //   q·k_t = Σ_d (q_d·s_gd)·c_td + Σ_d q_d·z_gd        (g = the group of token t)
 // so the scale folds into q (per group, [M, D] instead of [G, D]), the zero point becomes one dot
 // product per group, and each byte position's codes multiply q as they lie in the packed layout,
-// channel-major, which is already Kᵀ. Only the small [M, tokens] score block is reordered. A decode
-// step over a long 4-bit cache is dominated by these passes, so each one avoided counts.
+// channel-major, which is already Kᵀ. Only the small [M, tokens] score block is reordered. Values
+// fold their per-token scales into P the same way (valueTierContext). A decode step over a long
+// 4-bit cache is dominated by passes over the cache, so each one avoided counts.
 import type { GraphBuilder } from '../onnx/graph-builder';
 import { DataType } from '../onnx/onnx-proto';
 import { toFp16Bits } from '../../engine/kv/fp16';
@@ -74,10 +76,58 @@ export function keyTierScores(g: GraphBuilder, q: string, inputs: QuantTierInput
   return g.op('Reshape', [g.op('Add', [perToken, zeroTerm]), g.int64([0, 0, -1])]);
 }
 
-/** Dequantized values [Hkv, N, D] in dtype T from per-token codes and fp16 scale/zero. */
+/**
+ * P·V [Hkv, M, D] of attention probabilities P [Hkv, M, N] over a b-bit value tier (tokens in stored
+ * order), without dequantizing: with per-token scales over groups of Gv channels,
+ *   Σ_t P_t·v_td = Σ_t (P_t·s_tg)·c_td + Σ_t P_t·z_tg        (g = the group of channel d)
+ * so the scales fold into P ([M, N] per group instead of [N, D]) and each byte position's codes
+ * multiply it as they lie. float32 only: in fp16, P_t·s_tg over a long context (1e-4 × 1e-2) falls
+ * into the subnormal range, so fp16 graphs dequantize values instead (dequantizeValues).
+ */
+export function valueTierContext(g: GraphBuilder, probs: string, inputs: QuantTierInputs, bits: CodeBits, headDim: number, valueGroup: number): string {
+  const T = DataType.FLOAT;
+  const groups = headDim / valueGroup, perByte = 8 / bits, bytesPerGroup = valueGroup / perByte;
+  const toT = (p: string) => g.op('Cast', [p], { attrs: { to: T } });
+  const byGroup = (p: string) => g.op('Reshape', [toT(p), g.int64([0, 0, groups])]); // [Hkv, N, groups]
+  // P ⊙ s per channel group: [Hkv, 1, M, N] × [Hkv, groups, 1, N] → [Hkv, groups, M, N].
+  const scaleT = g.op('Unsqueeze', [g.op('Transpose', [byGroup(inputs.scale)], { attrs: { perm: [0, 2, 1] } }), g.int64([2])]);
+  const scaledP = g.op('Mul', [g.op('Unsqueeze', [probs, g.int64([1])]), scaleT]);
+  // Byte position j holds channels byte·(8/b)+j: per group, [Hkv, groups, N, bytes/group].
+  const parts = codeParts(g, inputs.codes, bits, T).map((c) => {
+    const grouped = groups === 1
+      ? g.op('Unsqueeze', [c, g.int64([1])])
+      : g.op('Transpose', [g.op('Reshape', [c, g.int64([0, 0, groups, bytesPerGroup])])], { attrs: { perm: [0, 2, 1, 3] } });
+    return g.op('MatMul', [scaledP, grouped]); // [Hkv, groups, M, bytes/group]
+  });
+  const perGroup = g.op('Reshape', [parts.length === 1 ? parts[0]! : interleave(g, parts), g.int64([0, 0, 0, valueGroup])]); // [Hkv, groups, M, Gv]
+  // Zero points: P·z [Hkv, M, groups] → [Hkv, groups, M, 1].
+  const zeroTerm = g.op('Unsqueeze', [g.op('Transpose', [g.op('MatMul', [probs, byGroup(inputs.zero)])], { attrs: { perm: [0, 2, 1] } }), g.int64([-1])]);
+  const ctx = g.op('Transpose', [g.op('Add', [perGroup, zeroTerm])], { attrs: { perm: [0, 2, 1, 3] } }); // [Hkv, M, groups, Gv]
+  return g.op('Reshape', [ctx, g.int64([0, 0, headDim])]);
+}
+
+/**
+ * Dequantized values [Hkv, N, D] in dtype T from per-token codes and fp16 scale/zero: the fp16
+ * graphs' read, one layer's tier at a time.
+ */
 export function dequantizeValues(g: GraphBuilder, inputs: QuantTierInputs, bits: CodeBits, headDim: number, valueGroup: number, T: KernelDtype): string {
-  const codes = g.op('Reshape', [interleave(g, codeParts(g, inputs.codes, bits, T)), g.int64([0, 0, headDim / valueGroup, valueGroup])]);
+  const codes = codeParts(g, inputs.codes, bits, T);
+  const grouped = g.op('Reshape', [codes.length === 1 ? codes[0]! : interleave(g, codes), g.int64([0, 0, headDim / valueGroup, valueGroup])]);
   const param = (p: string) => g.op('Cast', [p], { attrs: { to: T } });
-  const x = g.op('Add', [g.op('Mul', [codes, param(inputs.scale)]), param(inputs.zero)]); // [Hkv, N, D/Gv, Gv]
+  const x = g.op('Add', [g.op('Mul', [grouped, param(inputs.scale)]), param(inputs.zero)]); // [Hkv, N, D/Gv, Gv]
   return g.op('Reshape', [x, g.int64([0, 0, headDim])]);
+}
+
+/**
+ * Dequantized keys as Kᵀ [Hkv, D, groups·G] in dtype T: the read that suits many query rows (a
+ * prefill over a compressed cache), where scaling each group's queries (keyTierScores) would cost
+ * more than scaling the tier once. Codes are channel-major per group, so only whole G-token rows
+ * move.
+ */
+export function dequantizeKeysTransposed(g: GraphBuilder, inputs: QuantTierInputs, bits: CodeBits, headDim: number, group: number, T: KernelDtype): string {
+  const codes = codeParts(g, inputs.codes, bits, T);
+  const grouped = g.op('Reshape', [codes.length === 1 ? codes[0]! : interleave(g, codes), g.int64([0, 0, headDim, group])]);
+  const param = (p: string) => g.op('Cast', [p], { attrs: { to: T } });
+  const x = g.op('Add', [g.op('Mul', [grouped, param(inputs.scale)]), param(inputs.zero)]); // [Hkv, groups, D, G]
+  return g.op('Reshape', [g.op('Transpose', [x], { attrs: { perm: [0, 2, 1, 3] } }), g.int64([0, headDim, -1])]);
 }

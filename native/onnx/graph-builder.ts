@@ -2,7 +2,7 @@
 // and weights handed to onnxruntime as in-memory external data (so no large .onnx is written and
 // the protobuf stays far below its 2 GB limit).
 import {
-  DataType, encodeExternalTensor, encodeModel, encodeNode, encodeTensor, encodeValueInfo,
+  DataType, encodeExternalTensor, encodeGraph, encodeModel, encodeNode, encodeTensor, encodeValueInfo,
   type AttrValue, type DataTypeId,
 } from './onnx-proto';
 import type { Bytes } from './protobuf';
@@ -35,10 +35,29 @@ export class GraphBuilder {
   private readonly constCache = new Map<string, string>();
   private counter = 0;
 
-  constructor(private readonly graphName: string) {}
+  /** `prefix` keeps a subgraph's generated names apart from its parent's. */
+  constructor(private readonly graphName: string, private readonly prefix = '') {}
 
   private fresh(hint: string): string {
-    return `${hint}_${this.counter++}`;
+    return `${this.prefix}${hint}_${this.counter++}`;
+  }
+
+  /**
+   * A branch graph for `ifElse`: its nodes may read any value of this graph by name; it declares
+   * its results with `output`. Weights belong in the parent (subgraphs hold only small constants).
+   */
+  branch(name: string): GraphBuilder {
+    return new GraphBuilder(name, `${this.prefix}${name}_${this.counter++}/`);
+  }
+
+  /** An If node: `cond` (a one-element bool) picks which branch's outputs become the results. */
+  ifElse(cond: string, then: GraphBuilder, otherwise: GraphBuilder, outputs: number): string[] {
+    return this.opMulti('If', [cond], { outputs, attrs: { then_branch: { graph: then.graphBytes() }, else_branch: { graph: otherwise.graphBytes() } } });
+  }
+
+  private graphBytes(): Uint8Array {
+    if (this.external.length) throw new Error(`subgraph ${this.graphName} holds weights; declare them in the parent graph`);
+    return encodeGraph({ name: this.graphName, nodes: this.nodes, initializers: this.initializers, inputs: [], outputs: this.outputs });
   }
 
   input(name: string, type: DataTypeId, dims: (number | string)[]): string {

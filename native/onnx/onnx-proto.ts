@@ -6,7 +6,7 @@ import { concat, fBytes, fFloat, fInt, fString, type Bytes } from './protobuf';
 export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10, BFLOAT16: 16 } as const;
 export type DataTypeId = (typeof DataType)[keyof typeof DataType];
 
-export type AttrValue = number | number[] | string | { float: number } | { floats: number[] } | { tensor: Bytes };
+export type AttrValue = number | number[] | string | { float: number } | { floats: number[] } | { tensor: Bytes } | { graph: Bytes };
 
 export function encodeAttribute(name: string, v: AttrValue): Bytes {
   const parts: Bytes[] = [fString(1, name)];
@@ -21,6 +21,8 @@ export function encodeAttribute(name: string, v: AttrValue): Bytes {
     parts.push(fInt(20, 1), fFloat(2, v.float));
   } else if ('floats' in v) {
     parts.push(fInt(20, 6), ...v.floats.map((x) => fFloat(7, x)));
+  } else if ('graph' in v) {
+    parts.push(fInt(20, 5), fBytes(6, v.graph)); // a subgraph (If branches)
   } else {
     parts.push(fInt(20, 4), fBytes(5, v.tensor));
   }
@@ -81,14 +83,18 @@ export interface GraphParts {
   outputs: Bytes[];
 }
 
-export function encodeModel(g: GraphParts, opsets: Record<string, number>, irVersion = 10): Bytes {
-  const graph = concat([
+export function encodeGraph(g: GraphParts): Bytes {
+  return concat([
     ...g.nodes.map((n) => fBytes(1, n)),
     fString(2, g.name),
     ...g.initializers.map((t) => fBytes(5, t)),
     ...g.inputs.map((v) => fBytes(11, v)),
     ...g.outputs.map((v) => fBytes(12, v)),
   ]);
+}
+
+export function encodeModel(g: GraphParts, opsets: Record<string, number>, irVersion = 10): Bytes {
+  const graph = encodeGraph(g);
   const opsetImports = Object.entries(opsets).map(([domain, version]) =>
     fBytes(8, concat([...(domain ? [fString(1, domain)] : []), fInt(2, version)])),
   );

@@ -1,19 +1,20 @@
 // The kernels that read quantized tiers (native/kernels/dequantize.ts) as standalone ONNX models
 // against the float64 reference (engine/kv/quantize.ts), on fresh random inputs each run, on CPU
-// (float32) and on WebGPU (float16, lavapipe here and in CI): value dequantization, and the key-tier
-// scores q·k computed from the packed codes. Outputs are poisoned by nothing cached between runs: each
+// (float32) and on WebGPU (float16, lavapipe here and in CI): the key-tier scores q·k, read from
+// the packed codes or from dequantized Kᵀ; value dequantization; and the value-tier context P·V
+// read from the packed codes (float32 graphs). Outputs are poisoned by nothing cached between runs: each
 // case builds its own session, and any non-finite output fails.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../../../native/onnx/graph-builder';
 import { DataType } from '../../../native/onnx/onnx-proto';
-import { keyTierScores, dequantizeValues, type CodeBits } from '../../../native/kernels/dequantize';
+import { keyTierScores, valueTierContext, dequantizeValues, dequantizeKeysTransposed, type CodeBits } from '../../../native/kernels/dequantize';
 import { quantizeKeys, quantizeValues, dequantizeKeys as refKeys, dequantizeValues as refValues } from '../../../engine/kv/quantize';
 import { decodeFp16, encodeFp16 } from '../../../engine/kv/fp16';
 import { webgpuUnavailableReason } from '../../helpers/webgpu';
 
-const Hkv = 2, D = 32, G = 16, Gv = 16;
+const Hkv = 2, D = 32, G = 16;
 type Provider = 'cpu' | 'webgpu';
 
 async function open(provider: Provider, build: (g: GraphBuilder, T: typeof DataType.FLOAT | typeof DataType.FLOAT16) => void) {
@@ -37,6 +38,7 @@ const cat = <A extends Uint8Array | Uint16Array>(xs: A[], make: (n: number) => A
 const floats = (t: ort.Tensor) => (t.type === 'float16' ? decodeFp16(t.data as Uint16Array) : (t.data as Float32Array));
 
 async function checkValues(provider: Provider, bits: CodeBits) {
+  const Gv = 16;
   const session = await open(provider, (g, T) => {
     const inputs = { codes: g.input('codes', DataType.UINT8, [Hkv, 'n', (D * bits) / 8]), scale: g.input('scale', DataType.FLOAT16, [Hkv, 'n', D / Gv, 1]), zero: g.input('zero', DataType.FLOAT16, [Hkv, 'n', D / Gv, 1]) };
     g.output(dequantizeValues(g, inputs, bits, D, Gv, T), 'y', T, [Hkv, 'n', D]);
@@ -64,12 +66,53 @@ async function checkValues(provider: Provider, bits: CodeBits) {
   await session.release();
 }
 
-async function checkKeyScores(provider: Provider, bits: CodeBits, groups: number) {
+async function checkValueContext(provider: Provider, bits: CodeBits, valueGroup: number, tokens: number) {
+  const M = 1 + Math.floor(Math.random() * 6); // query rows (group·S)
+  const session = await open(provider, (g, T) => {
+    const p = g.input('p', T, [Hkv, 'm', 'n']);
+    const inputs = { codes: g.input('codes', DataType.UINT8, [Hkv, 'n', (D * bits) / 8]), scale: g.input('scale', DataType.FLOAT16, [Hkv, 'n', D / valueGroup, 1]), zero: g.input('zero', DataType.FLOAT16, [Hkv, 'n', D / valueGroup, 1]) };
+    g.output(valueTierContext(g, p, inputs, bits, D, valueGroup), 'y', T, [Hkv, 'm', D]);
+  });
+  const quant = randomHeads(tokens).map((x) => quantizeValues(x, tokens, D, bits, valueGroup));
+  // Attention-like rows: positive, summing to one.
+  const probs = new Float64Array(Hkv * M * tokens);
+  for (let r = 0; r < Hkv * M; r++) {
+    let sum = 0;
+    for (let t = 0; t < tokens; t++) sum += (probs[r * tokens + t] = Math.exp(Math.random() * 4));
+    for (let t = 0; t < tokens; t++) probs[r * tokens + t]! /= sum;
+  }
+  const pFeed = provider === 'cpu' ? new ort.Tensor('float32', Float32Array.from(probs), [Hkv, M, tokens]) : new ort.Tensor('float16', encodeFp16(probs), [Hkv, M, tokens]);
+  const pUsed = floats(pFeed);
+  const y = (await session.run({
+    p: pFeed,
+    codes: new ort.Tensor('uint8', cat(quant.map((x) => x.codes), (n) => new Uint8Array(n)), [Hkv, tokens, (D * bits) / 8]),
+    scale: new ort.Tensor('float16', cat(quant.map((x) => x.scale), (n) => new Uint16Array(n)), [Hkv, tokens, D / valueGroup, 1]),
+    zero: new ort.Tensor('float16', cat(quant.map((x) => x.zero), (n) => new Uint16Array(n)), [Hkv, tokens, D / valueGroup, 1]),
+  })).y!;
+  assert.deepEqual(y.dims, [Hkv, M, D]);
+  const got = floats(y);
+  let maxErr = 0;
+  quant.forEach((qh, h) => {
+    const values = refValues(qh); // [tokens, D] float64
+    for (let m = 0; m < M; m++) for (let d = 0; d < D; d++) {
+      let sum = 0, mag = 0;
+      for (let t = 0; t < tokens; t++) { const p = pUsed[(h * M + m) * tokens + t]! * values[t * D + d]!; sum += p; mag += Math.abs(p); }
+      const v = got[(h * M + m) * D + d]!;
+      assert.ok(Number.isFinite(v), `non-finite output at ${h}/${m}/${d}`);
+      maxErr = Math.max(maxErr, Math.abs(v - sum) / Math.max(1, mag));
+    }
+  });
+  // Relative to Σ|P_t·v_td|, float32 accumulation.
+  assert.ok(maxErr <= 1e-6, `${provider} values ${bits}b Gv ${valueGroup} relative error ${maxErr}`);
+  await session.release();
+}
+
+async function checkKeyScores(provider: Provider, bits: CodeBits, groups: number, read: 'fold' | 'dequantize') {
   const M = 1 + Math.floor(Math.random() * 6); // query rows (group·S)
   const session = await open(provider, (g, T) => {
     const q = g.input('q', T, [Hkv, 'm', D]);
     const inputs = { codes: g.input('codes', DataType.UINT8, [Hkv, 'groups', D, (G * bits) / 8]), scale: g.input('scale', DataType.FLOAT16, [Hkv, 'groups', D, 1]), zero: g.input('zero', DataType.FLOAT16, [Hkv, 'groups', D, 1]) };
-    g.output(keyTierScores(g, q, inputs, bits, D, G, T), 'y', T, [Hkv, 'm', 'tokens']);
+    g.output(read === 'fold' ? keyTierScores(g, q, inputs, bits, D, G, T) : g.op('MatMul', [q, dequantizeKeysTransposed(g, inputs, bits, D, G, T)]), 'y', T, [Hkv, 'm', 'tokens']);
   });
   const tokens = G * groups;
   const quant = randomHeads(tokens).map((x) => quantizeKeys(x, tokens, D, bits, G));
@@ -106,8 +149,17 @@ for (const bits of [8, 4, 2] as const) {
   for (const provider of ['cpu', 'webgpu'] as const) {
     const skip = provider === 'webgpu' ? gpuSkip : false;
     const where = provider === 'cpu' ? 'CPU' : 'WebGPU';
+    // fp16 graphs (WebGPU) dequantize value tiers; float32 graphs (CPU) fold the scales into P.
     test(`dequantize values ${bits}-bit on ${where} matches the float64 reference`, { skip }, () => checkValues(provider, bits));
-    test(`key-tier scores ${bits}-bit on ${where} equal q·k over the float64 dequantized keys`, { skip }, () => checkKeyScores(provider, bits, 2 + Math.floor(Math.random() * 3)));
-    test(`key-tier scores ${bits}-bit on ${where} of an empty tier are an empty block`, { skip }, () => checkKeyScores(provider, bits, 0));
+    if (provider === 'cpu') {
+      for (const Gv of [32, 8]) {
+        test(`value-tier context ${bits}-bit, ${D / Gv} channel group(s), on CPU equals P·V over the float64 dequantized values`, () => checkValueContext(provider, bits, Gv, 8 + Math.floor(Math.random() * 40)));
+      }
+      test(`value-tier context ${bits}-bit on CPU of an empty tier is zero`, () => checkValueContext(provider, bits, 16, 0));
+    }
+    for (const read of ['fold', 'dequantize'] as const) {
+      test(`key-tier scores (${read}) ${bits}-bit on ${where} equal q·k over the float64 dequantized keys`, { skip }, () => checkKeyScores(provider, bits, 2 + Math.floor(Math.random() * 3), read));
+      test(`key-tier scores (${read}) ${bits}-bit on ${where} of an empty tier are an empty block`, { skip }, () => checkKeyScores(provider, bits, 0, read));
+    }
   }
 }

@@ -1,11 +1,11 @@
-// Decoding over a compressed (tiered) cache: the graph's in-graph dequantization and padding
+// Decoding over a compressed (tiered) cache: the graph's reads of quantized tiers and padding
 // masks against the engine's float64 reference store (engine/kv/store.ts materialize), positions
 // after pruning, exact byte accounting, and prefix reuse.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import { loadModelConfig } from '../../../engine/model/config';
-import { DecoderSession } from '../../../native/runtime/decoder-session';
+import { DecoderSession, foldsQuantizedTiers } from '../../../native/runtime/decoder-session';
 import { kvStateBytes, type KvState } from '../../../native/runtime/kv-state';
 import { prefill } from '../../../engine/completion/generator';
 import { attentionWindow, geometryOf, planCompression, storeFromPlan } from '../../../engine/completion/kv-compression';
@@ -70,6 +70,20 @@ for (const [policy, budget, bits] of [['quant', 1, 8], ['quant', 1, 4], ['quant'
     assert.equal(tiered.kvStats(kv).bytes, tensorBytes);
     assert.equal(kvStateBytes(kv), planBytes(plan).total);
     assert.equal(store.bytesByTier().total, planBytes(plan).total);
+  });
+}
+
+for (const [policy, budget, bits] of [['quant', 1, 4], ['qpruning', 0.25, undefined]] as const) {
+  test(`${policy}: multi-token continuations read the quantized tiers both ways (fold, dequantize) and equal the reference`, async () => {
+    const { store } = await compressedPrompt(policy, budget, bits);
+    // The qwen2 fixture folds while group·S < headDim (2·S < 16): 3 tokens fold, 12 dequantize.
+    assert.ok(foldsQuantizedTiers(spec, 3) && !foldsQuantizedTiers(spec, 12));
+    for (const n of [3, 12]) {
+      const suffix = Array.from({ length: n }, (_, i) => 100 + i), positions = suffix.map((_, i) => T + i);
+      const ra = await tiered.forward(suffix, positions, tiered.kvFromStore(store));
+      const rb = await dense.forward(suffix, positions, denseFromStore(store));
+      assert.ok(maxAbsDiff(ra.logits, rb.logits) <= 1e-4, `${n} tokens: ${maxAbsDiff(ra.logits, rb.logits)}`);
+    }
   });
 }
 
