@@ -6,14 +6,17 @@
 #
 #   tools/train/run_recipe.sh            full run (~5 min data + 40 min training on 2 cores + checks)
 #   tools/train/run_recipe.sh --smoke    tiny corpus, tokenizer and model; a couple of minutes (CI)
+#   tools/train/run_recipe.sh --data-only corpus, tokenizer and documents, no training (for a GPU
+#                                        machine without internet: tools/gpu/README.md)
 #
 # Environment: DATA (work folder, default /tmp/squeeze-train), MODEL (output folder, default
 # models/squeeze-coder-4m), PY (python with torch, default /usr/bin/python3), TRAIN_ARGS (extra
 # flags for train.py, e.g. "--device cuda --dtype bfloat16 --hidden 768 ..."), SKIP_NPM=1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SMOKE=0
+SMOKE=0; DATA_ONLY=0
 [[ "${1:-}" == "--smoke" ]] && SMOKE=1
+[[ "${1:-}" == "--data-only" ]] && DATA_ONLY=1
 PY=${PY:-/usr/bin/python3}
 if [[ $SMOKE == 1 ]]; then
   DATA=${DATA:-/tmp/squeeze-train-smoke}; MODEL=${MODEL:-$DATA/model}
@@ -51,6 +54,8 @@ node --import tsx tools/train/check_tokenizer.ts --dir "$DATA/tokenizer" --ids "
 
 echo "== documents"
 $PY tools/train/prepare_data.py --data "$DATA"
+
+[[ $DATA_ONLY == 1 ]] && { echo "data ready in $DATA"; exit 0; }
 
 echo "== training"
 if [[ $SMOKE == 1 ]]; then
