@@ -37,6 +37,19 @@ const cat = <A extends Uint8Array | Uint16Array>(xs: A[], make: (n: number) => A
 };
 const floats = (t: ort.Tensor) => (t.type === 'float16' ? decodeFp16(t.data as Uint16Array) : (t.data as Float32Array));
 
+/** The codes/scale/zero feeds of a tier, the heads' quantized parts concatenated. */
+function tierFeeds(quant: { codes: Uint8Array; scale: Uint16Array; zero: Uint16Array }[], codesDims: number[], paramDims: number[]) {
+  return {
+    codes: new ort.Tensor('uint8', cat(quant.map((x) => x.codes), (n) => new Uint8Array(n)), codesDims),
+    scale: new ort.Tensor('float16', cat(quant.map((x) => x.scale), (n) => new Uint16Array(n)), paramDims),
+    zero: new ort.Tensor('float16', cat(quant.map((x) => x.zero), (n) => new Uint16Array(n)), paramDims),
+  };
+}
+
+/** A float input in the provider's dtype (fp16 on WebGPU; the reference then uses the rounded values). */
+const floatFeed = (provider: Provider, data: Float64Array, dims: number[]) =>
+  (provider === 'cpu' ? new ort.Tensor('float32', Float32Array.from(data), dims) : new ort.Tensor('float16', encodeFp16(data), dims));
+
 async function checkValues(provider: Provider, bits: CodeBits) {
   const Gv = 16;
   const session = await open(provider, (g, T) => {
@@ -46,9 +59,7 @@ async function checkValues(provider: Provider, bits: CodeBits) {
   const tokens = G * (2 + Math.floor(Math.random() * 3));
   const q = randomHeads(tokens).map((x) => quantizeValues(x, tokens, D, bits, Gv));
   const y = (await session.run({
-    codes: new ort.Tensor('uint8', cat(q.map((x) => x.codes), (n) => new Uint8Array(n)), [Hkv, tokens, (D * bits) / 8]),
-    scale: new ort.Tensor('float16', cat(q.map((x) => x.scale), (n) => new Uint16Array(n)), [Hkv, tokens, D / Gv, 1]),
-    zero: new ort.Tensor('float16', cat(q.map((x) => x.zero), (n) => new Uint16Array(n)), [Hkv, tokens, D / Gv, 1]),
+    ...tierFeeds(q, [Hkv, tokens, (D * bits) / 8], [Hkv, tokens, D / Gv, 1]),
   })).y!;
   assert.deepEqual(y.dims, [Hkv, tokens, D]);
   const got = floats(y);
@@ -81,13 +92,11 @@ async function checkValueContext(provider: Provider, bits: CodeBits, valueGroup:
     for (let t = 0; t < tokens; t++) sum += (probs[r * tokens + t] = Math.exp(Math.random() * 4));
     for (let t = 0; t < tokens; t++) probs[r * tokens + t]! /= sum;
   }
-  const pFeed = provider === 'cpu' ? new ort.Tensor('float32', Float32Array.from(probs), [Hkv, M, tokens]) : new ort.Tensor('float16', encodeFp16(probs), [Hkv, M, tokens]);
+  const pFeed = floatFeed(provider, probs, [Hkv, M, tokens]);
   const pUsed = floats(pFeed);
   const y = (await session.run({
     p: pFeed,
-    codes: new ort.Tensor('uint8', cat(quant.map((x) => x.codes), (n) => new Uint8Array(n)), [Hkv, tokens, (D * bits) / 8]),
-    scale: new ort.Tensor('float16', cat(quant.map((x) => x.scale), (n) => new Uint16Array(n)), [Hkv, tokens, D / valueGroup, 1]),
-    zero: new ort.Tensor('float16', cat(quant.map((x) => x.zero), (n) => new Uint16Array(n)), [Hkv, tokens, D / valueGroup, 1]),
+    ...tierFeeds(quant, [Hkv, tokens, (D * bits) / 8], [Hkv, tokens, D / valueGroup, 1]),
   })).y!;
   assert.deepEqual(y.dims, [Hkv, M, D]);
   const got = floats(y);
@@ -117,14 +126,11 @@ async function checkKeyScores(provider: Provider, bits: CodeBits, groups: number
   const tokens = G * groups;
   const quant = randomHeads(tokens).map((x) => quantizeKeys(x, tokens, D, bits, G));
   const query = Float64Array.from({ length: Hkv * M * D }, () => (Math.random() - 0.5) * 2);
-  // On WebGPU the query goes in as fp16: the reference uses the same rounded values.
-  const qFeed = provider === 'cpu' ? new ort.Tensor('float32', Float32Array.from(query), [Hkv, M, D]) : new ort.Tensor('float16', encodeFp16(query), [Hkv, M, D]);
+  const qFeed = floatFeed(provider, query, [Hkv, M, D]);
   const qUsed = floats(qFeed);
   const y = (await session.run({
     q: qFeed,
-    codes: new ort.Tensor('uint8', cat(quant.map((x) => x.codes), (n) => new Uint8Array(n)), [Hkv, groups, D, (G * bits) / 8]),
-    scale: new ort.Tensor('float16', cat(quant.map((x) => x.scale), (n) => new Uint16Array(n)), [Hkv, groups, D, 1]),
-    zero: new ort.Tensor('float16', cat(quant.map((x) => x.zero), (n) => new Uint16Array(n)), [Hkv, groups, D, 1]),
+    ...tierFeeds(quant, [Hkv, groups, D, (G * bits) / 8], [Hkv, groups, D, 1]),
   })).y!;
   assert.deepEqual(y.dims, [Hkv, M, tokens]);
   const got = floats(y);
