@@ -58,9 +58,7 @@ async function checkValues(provider: Provider, bits: CodeBits) {
   });
   const tokens = G * (2 + Math.floor(Math.random() * 3));
   const q = randomHeads(tokens).map((x) => quantizeValues(x, tokens, D, bits, Gv));
-  const y = (await session.run({
-    ...tierFeeds(q, [Hkv, tokens, (D * bits) / 8], [Hkv, tokens, D / Gv, 1]),
-  })).y!;
+  const y = (await session.run(tierFeeds(q, [Hkv, tokens, (D * bits) / 8], [Hkv, tokens, D / Gv, 1]))).y!;
   assert.deepEqual(y.dims, [Hkv, tokens, D]);
   const got = floats(y);
   let maxErr = 0;
