@@ -12,12 +12,11 @@
 //   recent_key_L, recent_value_L [Hkv,R,D]  tokens added since the cache was settled
 //   past_bias_L [Hkv, 1, P + Σ N_b + R]     0 for held tokens, MASKED for padding slots (heads of
 //                                           one layer may keep different numbers of tokens)
-//   value_split_L [2 + tiers] int64         slot counts [P, N_b…, R + S], where attention
-//                                           probabilities are split to meet each tier's values
-//                                           (float32 graphs only)
-//   fold_quantized [] bool                  float32 graphs with quantized tiers: read them by
-//                                           folding scales into the queries (few rows) or by
-//                                           dequantizing (many rows); see native/kernels
+//   few_query_rows [] bool                  float32 graphs: attend over each tier in place (few
+//                                           query rows, decode) or over the concatenated,
+//                                           dequantized cache (many rows, prefill); see below
+//   value_split_L [2 + tiers] int64         float32 graphs: slot counts [P, N_b…, R + S], where
+//                                           the in-place way splits the probabilities
 // and gets back:
 //   logits [1 or S, V] float32              last position only unless allLogits
 //   present_key_L, present_value_L          [Hkv, R+S, D] the recent tokens + the new ones
@@ -58,7 +57,7 @@ export const decoderNames = {
   pastValue: (l: number) => `past_value_${l}`,
   pastBias: (l: number) => `past_bias_${l}`,
   valueSplit: (l: number) => `value_split_${l}`,
-  foldQuantized: 'fold_quantized',
+  fewQueryRows: 'few_query_rows',
   recentKey: (l: number) => `recent_key_${l}`,
   recentValue: (l: number) => `recent_value_${l}`,
   quant: (kind: 'k' | 'v', bits: number, l: number, part: 'codes' | 'scale' | 'zero') => `q${kind}${bits}_${part}_${l}`,
@@ -83,7 +82,7 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
       ? g.constant(T, [], new Uint8Array(new Uint16Array([toFp16Bits(v)]).buffer))
       : g.constant(T, [], new Uint8Array(new Float32Array([v]).buffer));
   const f32Scalar = (v: number) => g.constant(DataType.FLOAT, [], new Uint8Array(new Float32Array([v]).buffer));
-  const cast = (x: string, from: number, to: number) => (from === to ? x : g.op('Cast', [x], { attrs: { to } }));
+  const cast = (x: string, from: number, to: number, on: GraphBuilder = g) => (from === to ? x : on.op('Cast', [x], { attrs: { to } }));
   const toCompute = (x: string) => cast(x, DataType.FLOAT, T);
   const toF32 = (x: string) => cast(x, T, DataType.FLOAT);
   const w = (name: string, shape: number[], transpose = false) => {
@@ -121,33 +120,33 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
   const heads = (x: string, count: number) => g.op('Transpose', [g.op('Reshape', [x, g.int64([-1, count, D])])], { attrs: { perm: [1, 0, 2] } });
   const transposeKeys = (k: string) => g.op('Transpose', [k], { attrs: { perm: [0, 2, 1] } });
 
-  // float32 graphs read the quantized tiers one of two ways, picked per call by fold_quantized
-  // (native/kernels/dequantize.ts): fold the scales into the few query rows of a decode step, or
-  // dequantize each tier once for the many rows of a prefill over a compressed cache. fp16 graphs
-  // (GPU) always fold keys and dequantize values.
-  const fold = T === DataType.FLOAT && opts.quantBits.length > 0 ? g.input(n.foldQuantized, DataType.BOOL, []) : undefined;
+  // Two ways to attend over the cache, picked per call on float32 graphs by few_query_rows:
+  //  - in place (few query rows, a decode step): each tier is scored and multiplied where it lies,
+  //    quantized tiers straight from their codes with the scales folded into the queries and the
+  //    probabilities (native/kernels/dequantize.ts); nothing the size of the cache is copied.
+  //  - concatenated (many rows, a prefill): quantized tiers are dequantized once and all keys and
+  //    values concatenated, so the [rows, keys] scores and probabilities, far larger than the cache
+  //    then, are never split or joined.
+  // fp16 graphs (GPU) score keys in place and concatenate values: folding into P is unsafe in fp16,
+  // and WebGPU crashes on a MatMul over an empty tier.
+  const few = T === DataType.FLOAT ? g.input(n.fewQueryRows, DataType.BOOL, []) : undefined;
   const quantTier = (kind: 'k' | 'v', b: number, l: number) => {
     const q = (part: 'codes' | 'scale' | 'zero') => n.quant(kind, b, l, part);
     return { codes: q('codes'), scale: q('scale'), zero: q('zero') };
   };
-  /** The result of `read` on graph `g`, or of an If over both reads when the call picks. */
-  const eitherRead = (name: string, dims: (number | string)[], read: (sub: GraphBuilder, how: 'fold' | 'dequantize') => string) => {
-    if (!fold) return read(g, 'fold');
-    const branch = (how: 'fold' | 'dequantize') => {
-      const sub = g.branch(`${name}_${how}`);
-      sub.output(read(sub, how), `${name}_${how}_out`, T, dims);
+  /** `inPlace` on fp16 graphs; on float32 graphs an If of both ways on few_query_rows. */
+  const eitherWay = (name: string, dims: (number | string)[], inPlace: (sub: GraphBuilder) => string, concatenated: (sub: GraphBuilder) => string) => {
+    if (!few) return inPlace(g);
+    const branch = (way: string, build: (sub: GraphBuilder) => string) => {
+      const sub = g.branch(`${name}_${way}`);
+      sub.output(build(sub), `${name}_${way}_out`, T, dims);
       return sub;
     };
-    return g.ifElse(fold, branch('fold'), branch('dequantize'), 1)[0]!;
+    return g.ifElse(few, branch('in_place', inPlace), branch('concatenated', concatenated), 1)[0]!;
   };
 
-  /**
-   * Raw scores q·k [Hkv, group·S, cached keys] over the layer's cached tiers: fp, each quantized,
-   * recent. Keys are never concatenated: each tier is scored where it lies, a quantized tier from
-   * its codes.
-   */
+  /** Raw scores q·k [Hkv, group·S, cached keys] over the layer's cached tiers: fp, each quantized, recent. */
   const cachedScores = (l: number, qGrouped: string, pastK: string, recentK: string) => {
-    const scores = [g.op('MatMul', [qGrouped, transposeKeys(cast(pastK, TK, T))])];
     for (const b of opts.quantBits) {
       const q = (kind: 'k' | 'v', part: 'codes' | 'scale' | 'zero') => n.quant(kind, b, l, part);
       g.input(q('k', 'codes'), DataType.UINT8, [Hkv, `gk${b}_${l}`, D, (opts.group * b) / 8]);
@@ -157,44 +156,42 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
       g.input(q('v', 'scale'), DataType.FLOAT16, [Hkv, `nv${b}_${l}`, D / opts.valueGroup, 1]);
       g.input(q('v', 'zero'), DataType.FLOAT16, [Hkv, `nv${b}_${l}`, D / opts.valueGroup, 1]);
     }
-    if (opts.quantBits.length) {
-      scores.push(eitherRead(`keys${l}`, [Hkv, 'rows', `quantSlots${l}`], (sub, how) => {
-        const tiers = opts.quantBits.map((b) => (how === 'fold'
-          ? keyTierScores(sub, qGrouped, quantTier('k', b, l), b, D, opts.group, T)
-          : sub.op('MatMul', [qGrouped, dequantizeKeysTransposed(sub, quantTier('k', b, l), b, D, opts.group, T)])));
-        return tiers.length === 1 ? tiers[0]! : sub.op('Concat', tiers, { attrs: { axis: -1 } });
-      }));
-    }
-    scores.push(g.op('MatMul', [qGrouped, transposeKeys(cast(recentK, TK, T))]));
-    return g.op('Concat', scores, { attrs: { axis: -1 } });
+    return eitherWay(`keys${l}`, [Hkv, 'rows', `cached${l}`], (sub) => {
+      const scores = [
+        sub.op('MatMul', [qGrouped, sub.op('Transpose', [cast(pastK, TK, T, sub)], { attrs: { perm: [0, 2, 1] } })]),
+        ...opts.quantBits.map((b) => keyTierScores(sub, qGrouped, quantTier('k', b, l), b, D, opts.group, T)),
+        sub.op('MatMul', [qGrouped, sub.op('Transpose', [cast(recentK, TK, T, sub)], { attrs: { perm: [0, 2, 1] } })]),
+      ];
+      return sub.op('Concat', scores, { attrs: { axis: -1 } });
+    }, (sub) => {
+      const keysT = [
+        sub.op('Transpose', [cast(pastK, TK, T, sub)], { attrs: { perm: [0, 2, 1] } }),
+        ...opts.quantBits.map((b) => dequantizeKeysTransposed(sub, quantTier('k', b, l), b, D, opts.group, T)),
+        sub.op('Transpose', [cast(recentK, TK, T, sub)], { attrs: { perm: [0, 2, 1] } }),
+      ];
+      return sub.op('MatMul', [qGrouped, sub.op('Concat', keysT, { attrs: { axis: -1 } })]);
+    });
   };
 
-  /**
-   * P·V [Hkv, group·S, D] for probabilities over every slot (fp tier, quantized tiers, recent, new).
-   * float32 graphs split P at the tiers' boundaries (value_split_L, fed by the engine, since slot
-   * counts differ per layer) and each tier multiplies where it lies, so the cache is never
-   * concatenated; only the recent and new tokens, a few, are joined.
-   */
+  /** P·V [Hkv, group·S, D] for probabilities over every slot (fp tier, quantized tiers, recent, new). */
   const cachedContext = (l: number, probs: string, pastV: string, recentV: string, v: string) => {
-    if (T !== DataType.FLOAT) {
-      // fp16 graphs: all values in one Concat and one MatMul. Folding scales into P is unsafe in
-      // fp16 (see valueTierContext), and WebGPU crashes on a MatMul over an empty tier.
-      const values = [cast(pastV, TK, T), ...opts.quantBits.map((b) => dequantizeValues(g, quantTier('v', b, l), b as CodeBits, D, opts.valueGroup, T)), cast(recentV, TK, T), v];
-      return g.op('MatMul', [probs, g.op('Concat', values, { attrs: { axis: 1 } })]);
-    }
+    const concatenated = (sub: GraphBuilder) => {
+      const values = [cast(pastV, TK, T, sub), ...opts.quantBits.map((b) => dequantizeValues(sub, quantTier('v', b, l), b, D, opts.valueGroup, T)), cast(recentV, TK, T, sub), v];
+      return sub.op('MatMul', [probs, sub.op('Concat', values, { attrs: { axis: 1 } })]);
+    };
+    if (!few) return concatenated(g);
+    // In place: P is split at the tiers' boundaries, fed per layer as value_split_L since slot
+    // counts differ per layer; only the recent and new tokens, a few, are joined.
     const split = g.input(n.valueSplit(l), DataType.INT64, [opts.quantBits.length + 2]);
-    const parts = [`${n.valueSplit(l)}_fp`, ...opts.quantBits.map((b) => `${n.valueSplit(l)}_q${b}`), `${n.valueSplit(l)}_recent`];
-    g.op('Split', [probs, split], { attrs: { axis: -1 }, names: parts });
-    const terms = [g.op('MatMul', [parts[0]!, cast(pastV, TK, T)])];
-    if (opts.quantBits.length) {
-      terms.push(eitherRead(`values${l}`, [Hkv, 'rows', D], (sub, how) => opts.quantBits
-        .map((b, i) => (how === 'fold'
-          ? valueTierContext(sub, parts[i + 1]!, quantTier('v', b, l), b, D, opts.valueGroup)
-          : sub.op('MatMul', [parts[i + 1]!, dequantizeValues(sub, quantTier('v', b, l), b, D, opts.valueGroup, T)])))
-        .reduce((a, c) => sub.op('Add', [a, c]))));
-    }
-    terms.push(g.op('MatMul', [parts[parts.length - 1]!, g.op('Concat', [cast(recentV, TK, T), v], { attrs: { axis: 1 } })]));
-    return terms.reduce((a, c) => g.op('Add', [a, c]));
+    return eitherWay(`values${l}`, [Hkv, 'rows', D], (sub) => {
+      const parts = sub.opMulti('Split', [probs, split], { attrs: { axis: -1 }, outputs: opts.quantBits.length + 2 });
+      const terms = [
+        sub.op('MatMul', [parts[0]!, cast(pastV, TK, T, sub)]),
+        ...opts.quantBits.map((b, i) => valueTierContext(sub, parts[i + 1]!, quantTier('v', b, l), b, D, opts.valueGroup)),
+        sub.op('MatMul', [parts[parts.length - 1]!, sub.op('Concat', [cast(recentV, TK, T, sub), v], { attrs: { axis: 1 } })]),
+      ];
+      return terms.reduce((x, y) => sub.op('Add', [x, y]));
+    }, concatenated);
   };
 
   const embedName = 'model.embed_tokens.weight';
@@ -224,10 +221,11 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
 
     // Grouped-query attention without repeating K/V: the query heads sharing a KV head are stacked
     // along the query axis, [Hkv, group·S, D] × [Hkv, D, keys]. Cached and new keys are scored
-    // separately so the causal mask stays [S, S] however long the cache is.
-    const qGrouped = g.op('Reshape', [q, g.int64([Hkv, -1, D])]);
-    const scorePast = g.op('Add', [toF32(g.op('Mul', [cachedScores(l, qGrouped, pastK, recentK), invSqrtD])), pastBias]);
-    const scoreNew = toF32(g.op('Mul', [g.op('MatMul', [qGrouped, transposeKeys(k)]), invSqrtD]));
+    // separately so the causal mask stays [S, S] however long the cache is. 1/√D scales the queries,
+    // not the [rows, keys] scores: one pass and one buffer fewer of the largest tensor in a prefill.
+    const qGrouped = g.op('Mul', [g.op('Reshape', [q, g.int64([Hkv, -1, D])]), invSqrtD]);
+    const scorePast = g.op('Add', [toF32(cachedScores(l, qGrouped, pastK, recentK)), pastBias]);
+    const scoreNew = toF32(g.op('MatMul', [qGrouped, transposeKeys(k)]));
     const scoreNewMasked = g.op('Reshape', [g.op('Add', [g.op('Reshape', [scoreNew, g.int64([Hq, -1, 0])]), causal]), g.int64([Hkv, -1, 0])]);
     const probs = g.op('Softmax', [g.op('Concat', [scorePast, scoreNewMasked], { attrs: { axis: -1 } })], { attrs: { axis: -1 } });
     if (opts.observationWindow > 0) {

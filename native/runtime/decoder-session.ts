@@ -57,8 +57,8 @@ export class DecoderSession implements Decoder<KvState> {
   private readonly invFreq: Float64Array;
   /** Whether the graph reads each value tier separately (float32 graphs) and needs value_split. */
   private readonly splitsValues: boolean;
-  /** Whether the graph reads quantized tiers one of two ways, picked per call (float32 graphs). */
-  private readonly picksQuantRead: boolean;
+  /** Whether the graph attends over the cache one of two ways, picked per call (float32 graphs). */
+  private readonly picksWay: boolean;
 
   private constructor(
     readonly spec: ModelSpec,
@@ -68,7 +68,7 @@ export class DecoderSession implements Decoder<KvState> {
   ) {
     const inv = ropeInvFreq(spec.headDim, spec.ropeTheta, spec.ropeScaling);
     this.splitsValues = session.inputNames.includes(N.valueSplit(0));
-    this.picksQuantRead = session.inputNames.includes(N.foldQuantized);
+    this.picksWay = session.inputNames.includes(N.fewQueryRows);
     this.invFreq = options.ropeFrequencies === 'checkpoint' ? roundInvFreqTo(inv, spec.dtype) : inv;
   }
 
@@ -236,7 +236,7 @@ export class DecoderSession implements Decoder<KvState> {
       [N.causalBias]: new ort.Tensor('float32', causal, [S, S]),
     };
     const G = this.options.group ?? 64, Gv = valueGroupSize(D, G);
-    if (this.picksQuantRead) feeds[N.foldQuantized] = new ort.Tensor('bool', [foldsQuantizedTiers(this.spec, S)], []);
+    if (this.picksWay) feeds[N.fewQueryRows] = new ort.Tensor('bool', [fewQueryRows(this.spec, S)], []);
     for (let l = 0; l < layers; l++) {
       const layer = past.layers[l]!;
       feeds[N.pastKey(l)] = layer.key;
@@ -287,13 +287,15 @@ export class DecoderSession implements Decoder<KvState> {
 }
 
 /**
- * Whether a call of `newTokens` tokens reads quantized tiers by folding their scales into the query
- * rows (group·S of them) rather than by dequantizing the tiers (native/kernels/dequantize.ts). Folding
- * wins while the rows are fewer than the head dimension: measured on the 30M random model (D 64,
- * group 4) over 7k 4-bit tokens, folding took 52 vs 57 ms at S = 1 and 84 vs 104 ms at S = 8, and
- * lost at S = 16 (108 vs 97 ms) and S = 72 (355 vs 306 ms).
+ * Whether a call of `newTokens` tokens has few query rows (group·S of them), so the graph attends
+ * over each cache tier in place, folding quantization scales into the queries and probabilities,
+ * rather than over the dequantized, concatenated cache (native/graphs/decoder.ts). In place costs
+ * rows × cached tokens, concatenating costs cached tokens × headDim: measured on the 30M random model
+ * (D 64, group 4) over 7k 4-bit tokens, in place took 52 vs 57 ms at S = 1 and 84 vs 104 ms at S = 8,
+ * and lost at S = 16 (108 vs 97 ms) and S = 72 (355 vs 306 ms); at a 16k prefill chunk it would also
+ * copy the [rows, keys] probabilities.
  */
-export function foldsQuantizedTiers(spec: ModelSpec, newTokens: number): boolean {
+export function fewQueryRows(spec: ModelSpec, newTokens: number): boolean {
   return (spec.qHeads / spec.kvHeads) * newTokens < spec.headDim;
 }
 

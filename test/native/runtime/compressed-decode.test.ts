@@ -5,7 +5,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import { loadModelConfig } from '../../../engine/model/config';
-import { DecoderSession, foldsQuantizedTiers } from '../../../native/runtime/decoder-session';
+import { DecoderSession, fewQueryRows } from '../../../native/runtime/decoder-session';
 import { kvStateBytes, type KvState } from '../../../native/runtime/kv-state';
 import { prefill } from '../../../engine/completion/generator';
 import { attentionWindow, geometryOf, planCompression, storeFromPlan } from '../../../engine/completion/kv-compression';
@@ -74,10 +74,11 @@ for (const [policy, budget, bits] of [['quant', 1, 8], ['quant', 1, 4], ['quant'
 }
 
 for (const [policy, budget, bits] of [['quant', 1, 4], ['qpruning', 0.25, undefined]] as const) {
-  test(`${policy}: multi-token continuations read the quantized tiers both ways (fold, dequantize) and equal the reference`, async () => {
+  test(`${policy}: multi-token continuations attend both ways (in place, concatenated) and equal the reference`, async () => {
     const { store } = await compressedPrompt(policy, budget, bits);
-    // The qwen2 fixture folds while group·S < headDim (2·S < 16): 3 tokens fold, 12 dequantize.
-    assert.ok(foldsQuantizedTiers(spec, 3) && !foldsQuantizedTiers(spec, 12));
+    // The qwen2 fixture attends in place while group·S < headDim (2·S < 16): 3 tokens in place
+    // (scales folded), 12 over the dequantized, concatenated cache.
+    assert.ok(fewQueryRows(spec, 3) && !fewQueryRows(spec, 12));
     for (const n of [3, 12]) {
       const suffix = Array.from({ length: n }, (_, i) => 100 + i), positions = suffix.map((_, i) => T + i);
       const ra = await tiered.forward(suffix, positions, tiered.kvFromStore(store));
