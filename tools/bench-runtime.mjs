@@ -1,14 +1,15 @@
 // Runtime benchmark: a long prompt through `squeeze complete` on a ~30M-parameter Qwen2-shaped
 // model with random weights (made by tools/make-random-model.mjs), printing prefill speed, decode
 // speed and peak RSS.
-//   npm run bench:runtime -- [--tokens 16384] [--ep cpu] [--chunk 512] [--new 16]
+//   npm run bench:runtime -- [--tokens 16384] [--ep cpu] [--chunk 256 on CPU, 512 on GPU] [--new 16]
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { tmpdir, cpus } from 'node:os';
 
 const arg = (name, fallback) => { const i = process.argv.indexOf(`--${name}`); return i === -1 ? fallback : process.argv[i + 1]; };
-const tokens = +arg('tokens', 16384), ep = arg('ep', 'cpu'), chunk = +arg('chunk', 512), maxNew = +arg('new', 16);
+// The chunk defaults to the engine's choice per provider (engine/completion/generator.ts).
+const tokens = +arg('tokens', 16384), ep = arg('ep', 'cpu'), chunk = +arg('chunk', ep === 'cpu' ? 256 : 512), maxNew = +arg('new', 16);
 const modelDir = join(tmpdir(), 'squeeze-bench-random-30m');
 if (!existsSync(join(modelDir, 'config.json'))) execFileSync(process.execPath, ['tools/make-random-model.mjs', '--out', modelDir], { stdio: 'inherit' });
 mkdirSync(join(tmpdir(), 'squeeze-bench'), { recursive: true });

@@ -48,7 +48,7 @@ export const batchCommand: CliCommand = {
     if (opts.help) { console.log(help); return 0; }
     if (typeof opts.cases !== 'string' || typeof opts.out !== 'string') throw new CliUsageError('--cases and --out are required');
     const defaultMax = intOption(opts, 'max-new-tokens', 64, 0, 100000);
-    const prefillChunk = intOption(opts, 'prefill-chunk', 512, 1, 1 << 20);
+    const prefillChunk = opts['prefill-chunk'] === undefined ? undefined : intOption(opts, 'prefill-chunk', 0, 1, 1 << 20);
     const cases = await readCases(opts.cases);
     const kv = kvOptionsFrom(opts);
     const model = await loadModelFromOptions(opts);

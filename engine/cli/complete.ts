@@ -14,7 +14,7 @@ export const completeCommand: CliCommand = {
     const opts = parseOptions(argv, spec);
     if (opts.help) { console.log(help); return 0; }
     const maxNewTokens = intOption(opts, 'max-new-tokens', 64, 0, 100000);
-    const prefillChunk = intOption(opts, 'prefill-chunk', 512, 1, 1 << 20);
+    const prefillChunk = opts['prefill-chunk'] === undefined ? undefined : intOption(opts, 'prefill-chunk', 0, 1, 1 << 20);
     const kv = kvOptionsFrom(opts);
     const model = await loadModelFromOptions(opts);
     const promptIds = promptIdsFromOptions(opts, model);

@@ -13,7 +13,7 @@ export const MODEL_OPTIONS: Record<string, OptionSpec> = {
   ep: { type: 'string', description: 'execution provider: auto|cpu|webgpu|cuda|dml (default auto)' },
   'max-new-tokens': { type: 'string', description: 'tokens to generate (default 64)' },
   'stop-at-newline': { type: 'boolean', description: 'stop at the end of the first line' },
-  'prefill-chunk': { type: 'string', description: 'prompt tokens per prefill step (default 512)' },
+  'prefill-chunk': { type: 'string', description: 'prompt tokens per prefill step (default 256 on CPU, 512 on GPU providers)' },
   threads: { type: 'string', description: 'CPU threads for onnxruntime (default: all cores)' },
   json: { type: 'boolean', description: 'print one JSON object' },
   help: { type: 'boolean', description: 'show this help' },

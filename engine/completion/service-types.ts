@@ -29,8 +29,8 @@ export interface ServiceConfig {
   maxTokens: number;
   /** Decoding stops this long after the request started (prefix building not counted). */
   timeCapMs: number;
-  /** Prompt tokens per prefill run. */
-  prefillChunk: number;
+  /** Prompt tokens per prefill run (default: by provider, engine/completion/generator.ts). */
+  prefillChunk?: number;
   /** Most lines of a multi-line completion. */
   maxLines: number;
 }
@@ -39,7 +39,6 @@ export const DEFAULT_SERVICE_CONFIG: ServiceConfig = {
   kv: { policy: DEFAULT_KV_POLICY, budget: DEFAULT_KV_BUDGET },
   maxTokens: 64,
   timeCapMs: 2000,
-  prefillChunk: 512,
   maxLines: 16,
 };
 

@@ -343,7 +343,7 @@ export function validateConfig(c: ServiceConfig): void {
   };
   positive('maxTokens', c.maxTokens);
   positive('timeCapMs', c.timeCapMs);
-  positive('prefillChunk', c.prefillChunk);
+  if (c.prefillChunk !== undefined) positive('prefillChunk', c.prefillChunk);
   positive('maxLines', c.maxLines);
   if (!(c.kv.budget.value > 0)) throw new RangeError(`the KV budget must be above 0, got ${c.kv.budget.value}`);
 }

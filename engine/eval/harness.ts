@@ -120,7 +120,7 @@ export async function evaluateCase<Kv>(decoder: Decoder<Kv>, codec: TextCodec, c
     return text.includes('\n') || (c.kind === 'needle' && text.length >= c.expected.length);
   };
 
-  const pre = await prefill(decoder, ids, decoder.emptyKv(), 0, opts.prefillChunk ?? 512);
+  const pre = await prefill(decoder, ids, decoder.emptyKv(), 0, opts.prefillChunk);
   if (pre.attnRows === 0) throw new Error('the evaluation needs the observation-window attention: load the model with observationWindow > 0');
   const attn = attentionWindow(pre.attn, pre.attnRows, n, spec.qHeads);
   const geometry = geometryOf(spec);
