@@ -29,7 +29,7 @@ import type { WeightReader, ComputeDtype } from '../../engine/model/weights';
 import { GraphBuilder, type BuiltModel } from '../onnx/graph-builder';
 import { DataType } from '../onnx/onnx-proto';
 import { toFp16Bits } from '../../engine/kv/fp16';
-import { dequantizeKeysTransposed, dequantizeValues, keyTierScores, valueTierContext, type CodeBits } from '../kernels/dequantize';
+import { dequantizeKeysTransposed, dequantizeValues, keyTierScores, valueTierContext, type CodeBits } from '../kernels/tier-reads';
 import { snapkvScoreKernel } from '../kernels/score-pooling';
 
 export interface DecoderOptions {
@@ -123,7 +123,7 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
   // Two ways to attend over the cache, picked per call on float32 graphs by few_query_rows:
   //  - in place (few query rows, a decode step): each tier is scored and multiplied where it lies,
   //    quantized tiers straight from their codes with the scales folded into the queries and the
-  //    probabilities (native/kernels/dequantize.ts); nothing the size of the cache is copied.
+  //    probabilities (native/kernels/tier-reads.ts); nothing the size of the cache is copied.
   //  - concatenated (many rows, a prefill): quantized tiers are dequantized once and all keys and
   //    values concatenated, so the [rows, keys] scores and probabilities, far larger than the cache
   //    then, are never split or joined.

@@ -9,10 +9,10 @@
 //   above a non-negative c: c + max(c·1.5·2⁻¹¹, 2⁻²⁴)
 // (an fp16 ulp at c = m·2ᵉ, m ∈ [1,2), is c·2⁻¹⁰/m; the factors land strictly nearer the neighbour
 // in every binade, including at powers of two and for subnormals).
-// Layouts match native/kernels/dequantize.ts and the decoder's inputs.
+// Layouts match native/kernels/tier-reads.ts and the decoder's inputs.
 import type { GraphBuilder } from '../onnx/graph-builder';
 import { DataType } from '../onnx/onnx-proto';
-import type { CodeBits } from './dequantize';
+import type { CodeBits } from './tier-reads';
 
 const f32 = (g: GraphBuilder, v: number) => g.constant(DataType.FLOAT, [], new Uint8Array(new Float32Array([v]).buffer));
 const toF16AndBack = (g: GraphBuilder, x: string) => g.op('Cast', [g.op('Cast', [x], { attrs: { to: DataType.FLOAT16 } })], { attrs: { to: DataType.FLOAT } });

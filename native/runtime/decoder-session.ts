@@ -12,7 +12,7 @@ import type { KvPlan } from '../../engine/kv/policy';
 import { toHost } from './readback';
 import { valueGroupSize } from '../../engine/kv/quantize';
 import { MASKED, disposeKvState, fpSlots, isDense, kvStateBytes, recentSlots, type KvState, type LayerKv } from './kv-state';
-import type { CodeBits } from '../kernels/dequantize';
+import type { CodeBits } from '../kernels/tier-reads';
 import { loadWeightIndex } from '../../engine/model/safetensors';
 import { WeightReader } from '../../engine/model/weights';
 import { ropeInvFreq, ropeTables, roundInvFreqTo, type RopeFrequencyPrecision } from '../../engine/model/rope';

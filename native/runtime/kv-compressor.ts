@@ -9,7 +9,7 @@ import { GraphBuilder } from '../onnx/graph-builder';
 import { DataType } from '../onnx/onnx-proto';
 import { gatherTokens, flatIndices } from '../kernels/gather';
 import { quantizeKeys, quantizeValues } from '../kernels/quantize';
-import type { CodeBits } from '../kernels/dequantize';
+import type { CodeBits } from '../kernels/tier-reads';
 import { MASKED, QUANT_TIERS, type KvState, type LayerKv, type QuantTierTensors } from './kv-state';
 import { sessionOptionsFor, type ProviderName } from './execution-target';
 

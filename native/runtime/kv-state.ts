@@ -3,7 +3,7 @@
 // padding bias of its slots. Heads of one layer may hold different numbers of tokens, so tiers are
 // padded to the layer's largest head and padded slots masked.
 import * as ort from 'onnxruntime-node';
-import type { CodeBits } from '../kernels/dequantize';
+import type { CodeBits } from '../kernels/tier-reads';
 
 export interface QuantTierTensors {
   bits: CodeBits;

@@ -1,4 +1,4 @@
-// The kernels that read quantized tiers (native/kernels/dequantize.ts) as standalone ONNX models
+// The kernels that read quantized tiers (native/kernels/tier-reads.ts) as standalone ONNX models
 // against the float64 reference (engine/kv/quantize.ts), on fresh random inputs each run, on CPU
 // (float32) and on WebGPU (float16, lavapipe here and in CI): the key-tier scores q·k, read from
 // the packed codes or from dequantized Kᵀ; value dequantization; and the value-tier context P·V
@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../../../native/onnx/graph-builder';
 import { DataType } from '../../../native/onnx/onnx-proto';
-import { keyTierScores, valueTierContext, dequantizeValues, dequantizeKeysTransposed, type CodeBits } from '../../../native/kernels/dequantize';
+import { keyTierScores, valueTierContext, dequantizeValues, dequantizeKeysTransposed, type CodeBits } from '../../../native/kernels/tier-reads';
 import { quantizeKeys, quantizeValues, dequantizeKeys as refKeys, dequantizeValues as refValues } from '../../../engine/kv/quantize';
 import { decodeFp16, encodeFp16 } from '../../../engine/kv/fp16';
 import { webgpuUnavailableReason } from '../../helpers/webgpu';
