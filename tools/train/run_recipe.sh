@@ -11,7 +11,8 @@
 #
 # Environment: DATA (work folder, default /tmp/squeeze-train), MODEL (output folder, default
 # models/squeeze-coder-4m), PY (python with torch, default /usr/bin/python3), TRAIN_ARGS (extra
-# flags for train.py, e.g. "--device cuda --dtype bfloat16 --hidden 768 ..."), SKIP_NPM=1.
+# flags for train.py, e.g. "--device cuda --dtype bfloat16 --hidden 768 ..."), SKIP_NPM=1,
+# EXTRA_NPM_PACKAGES (more npm packages for a larger corpus; the shipped model used none).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SMOKE=0; DATA_ONLY=0
@@ -34,7 +35,7 @@ echo "== corpus"
 NODE_MODULES=(node_modules)
 if [[ $SMOKE == 0 && -z "${SKIP_NPM:-}" ]]; then
   mkdir -p "$NPM_DIR" && [[ -f $NPM_DIR/package.json ]] || echo '{"name":"scratch","private":true}' > "$NPM_DIR/package.json"
-  (cd "$NPM_DIR" && npm install --ignore-scripts --no-audit --no-fund $NPM_PACKAGES >/dev/null)
+  (cd "$NPM_DIR" && npm install --ignore-scripts --no-audit --no-fund $NPM_PACKAGES ${EXTRA_NPM_PACKAGES:-} >/dev/null)
   NODE_MODULES+=("$NPM_DIR/node_modules")
 fi
 if [[ $SMOKE == 1 ]]; then
