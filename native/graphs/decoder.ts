@@ -118,7 +118,8 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
     return g.op('Add', [g.op('Mul', [x, cos]), g.op('Mul', [rotated, sin])]);
   };
   const heads = (x: string, count: number) => g.op('Transpose', [g.op('Reshape', [x, g.int64([-1, count, D])])], { attrs: { perm: [1, 0, 2] } });
-  const transposeKeys = (k: string) => g.op('Transpose', [k], { attrs: { perm: [0, 2, 1] } });
+  /** [Hkv, N, D] → [Hkv, D, N] (Kᵀ), on the graph or branch `on`. */
+  const transposeKeys = (k: string, on: GraphBuilder = g) => on.op('Transpose', [k], { attrs: { perm: [0, 2, 1] } });
 
   // Two ways to attend over the cache, picked per call on float32 graphs by few_query_rows:
   //  - in place (few query rows, a decode step): each tier is scored and multiplied where it lies,
@@ -148,26 +149,26 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
   /** Raw scores q·k [Hkv, group·S, cached keys] over the layer's cached tiers: fp, each quantized, recent. */
   const cachedScores = (l: number, qGrouped: string, pastK: string, recentK: string) => {
     for (const b of opts.quantBits) {
-      const q = (kind: 'k' | 'v', part: 'codes' | 'scale' | 'zero') => n.quant(kind, b, l, part);
-      g.input(q('k', 'codes'), DataType.UINT8, [Hkv, `gk${b}_${l}`, D, (opts.group * b) / 8]);
-      g.input(q('k', 'scale'), DataType.FLOAT16, [Hkv, `gk${b}_${l}`, D, 1]);
-      g.input(q('k', 'zero'), DataType.FLOAT16, [Hkv, `gk${b}_${l}`, D, 1]);
-      g.input(q('v', 'codes'), DataType.UINT8, [Hkv, `nv${b}_${l}`, (D * b) / 8]);
-      g.input(q('v', 'scale'), DataType.FLOAT16, [Hkv, `nv${b}_${l}`, D / opts.valueGroup, 1]);
-      g.input(q('v', 'zero'), DataType.FLOAT16, [Hkv, `nv${b}_${l}`, D / opts.valueGroup, 1]);
+      const k = quantTier('k', b, l), v = quantTier('v', b, l);
+      g.input(k.codes, DataType.UINT8, [Hkv, `gk${b}_${l}`, D, (opts.group * b) / 8]);
+      g.input(k.scale, DataType.FLOAT16, [Hkv, `gk${b}_${l}`, D, 1]);
+      g.input(k.zero, DataType.FLOAT16, [Hkv, `gk${b}_${l}`, D, 1]);
+      g.input(v.codes, DataType.UINT8, [Hkv, `nv${b}_${l}`, (D * b) / 8]);
+      g.input(v.scale, DataType.FLOAT16, [Hkv, `nv${b}_${l}`, D / opts.valueGroup, 1]);
+      g.input(v.zero, DataType.FLOAT16, [Hkv, `nv${b}_${l}`, D / opts.valueGroup, 1]);
     }
     return eitherWay(`keys${l}`, [Hkv, 'rows', `cached${l}`], (sub) => {
       const scores = [
-        sub.op('MatMul', [qGrouped, sub.op('Transpose', [cast(pastK, TK, T, sub)], { attrs: { perm: [0, 2, 1] } })]),
+        sub.op('MatMul', [qGrouped, transposeKeys(cast(pastK, TK, T, sub), sub)]),
         ...opts.quantBits.map((b) => keyTierScores(sub, qGrouped, quantTier('k', b, l), b, D, opts.group, T)),
-        sub.op('MatMul', [qGrouped, sub.op('Transpose', [cast(recentK, TK, T, sub)], { attrs: { perm: [0, 2, 1] } })]),
+        sub.op('MatMul', [qGrouped, transposeKeys(cast(recentK, TK, T, sub), sub)]),
       ];
       return sub.op('Concat', scores, { attrs: { axis: -1 } });
     }, (sub) => {
       const keysT = [
-        sub.op('Transpose', [cast(pastK, TK, T, sub)], { attrs: { perm: [0, 2, 1] } }),
+        transposeKeys(cast(pastK, TK, T, sub), sub),
         ...opts.quantBits.map((b) => dequantizeKeysTransposed(sub, quantTier('k', b, l), b, D, opts.group, T)),
-        sub.op('Transpose', [cast(recentK, TK, T, sub)], { attrs: { perm: [0, 2, 1] } }),
+        transposeKeys(cast(recentK, TK, T, sub), sub),
       ];
       return sub.op('MatMul', [qGrouped, sub.op('Concat', keysT, { attrs: { axis: -1 } })]);
     });
