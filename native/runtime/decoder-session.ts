@@ -17,6 +17,7 @@ import { loadWeightIndex } from '../../engine/model/safetensors';
 import { WeightReader } from '../../engine/model/weights';
 import { ropeInvFreq, ropeTables, roundInvFreqTo, type RopeFrequencyPrecision } from '../../engine/model/rope';
 import { buildDecoderGraph, decoderNames as N } from '../graphs/decoder';
+import { autoWebgpuSkipReason } from './vulkan-drivers';
 import type { BuiltModel } from '../onnx/graph-builder';
 
 // Provider failures reach us as exceptions; onnxruntime's own error log would only repeat them.
@@ -82,7 +83,8 @@ export class DecoderSession implements Decoder<KvState> {
     const graphs = new Map<string, BuiltModel>();
     for (const provider of candidates) {
       const dtype = computeDtypeFor(provider);
-      const unavailable = providerUnavailableReason(provider);
+      // Under `auto`, WebGPU on a software Vulkan driver would be slower than the CPU provider.
+      const unavailable = providerUnavailableReason(provider) ?? (candidates.length > 1 && provider === 'webgpu' ? autoWebgpuSkipReason() : undefined);
       if (unavailable) {
         if (candidates.length === 1) throw new ProviderError(provider, unavailable);
         skipped.push({ provider, reason: unavailable });
