@@ -87,6 +87,24 @@ export interface QuantizedKeys {
   zero: Uint16Array;
 }
 
+/**
+ * Quantizes one group, the `count` values x[offset + i·stride], into codes out[outOffset + i] and
+ * returns its parameters. Keys and values differ only in how a group lies in x (keys: one channel
+ * across G tokens, stride headDim; values: Gv consecutive channels of one token, stride 1).
+ */
+function quantizeGroup(x: ArrayLike<number>, offset: number, stride: number, count: number, bits: QuantBits, out: Uint8Array, outOffset: number): GroupParams {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < count; i++) {
+    const v = x[offset + i * stride]!;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const p = groupParams(min, max, bits);
+  for (let i = 0; i < count; i++) out[outOffset + i] = quantizeScalar(x[offset + i * stride]!, p.scale, p.zero, bits);
+  return p;
+}
+
 /** Quantize keys x (row-major [tokens][headDim]) per channel in groups of G tokens; tokens must be a multiple of G. */
 export function quantizeKeys(x: ArrayLike<number>, tokens: number, headDim: number, bits: QuantBits, group: number): QuantizedKeys {
   validateGroup(group);
@@ -100,17 +118,10 @@ export function quantizeKeys(x: ArrayLike<number>, tokens: number, headDim: numb
   const rowBytes = packedLength(group, bits);
   for (let g = 0; g < groups; g++) {
     for (let c = 0; c < headDim; c++) {
-      let min = Infinity;
-      let max = -Infinity;
-      for (let t = 0; t < group; t++) {
-        const v = x[(g * group + t) * headDim + c]!;
-        if (v < min) min = v;
-        if (v > max) max = v;
-      }
-      const p = groupParams(min, max, bits);
+      // Channel c of the group's G tokens: every headDim-th value.
+      const p = quantizeGroup(x, g * group * headDim + c, headDim, group, bits, row, 0);
       scale[g * headDim + c] = p.scaleBits;
       zero[g * headDim + c] = p.zeroBits;
-      for (let t = 0; t < group; t++) row[t] = quantizeScalar(x[(g * group + t) * headDim + c]!, p.scale, p.zero, bits);
       packCodes(row, bits, codes, (g * headDim + c) * rowBytes);
     }
   }
@@ -158,17 +169,10 @@ export function quantizeValues(x: ArrayLike<number>, tokens: number, headDim: nu
   const rowBytes = packedLength(headDim, bits);
   for (let t = 0; t < tokens; t++) {
     for (let g = 0; g < perToken; g++) {
-      let min = Infinity;
-      let max = -Infinity;
-      for (let c = g * channelGroup; c < (g + 1) * channelGroup; c++) {
-        const v = x[t * headDim + c]!;
-        if (v < min) min = v;
-        if (v > max) max = v;
-      }
-      const p = groupParams(min, max, bits);
+      // Channels g·Gv … (g+1)·Gv−1 of token t: consecutive values.
+      const p = quantizeGroup(x, t * headDim + g * channelGroup, 1, channelGroup, bits, row, g * channelGroup);
       scale[t * perToken + g] = p.scaleBits;
       zero[t * perToken + g] = p.zeroBits;
-      for (let c = g * channelGroup; c < (g + 1) * channelGroup; c++) row[c] = quantizeScalar(x[t * headDim + c]!, p.scale, p.zero, bits);
     }
     packCodes(row, bits, codes, t * rowBytes);
   }
