@@ -28,7 +28,6 @@ import type { ModelSpec } from '../../engine/model/config';
 import type { WeightReader, ComputeDtype } from '../../engine/model/weights';
 import { GraphBuilder, type BuiltModel } from '../onnx/graph-builder';
 import { DataType } from '../onnx/onnx-proto';
-import { toFp16Bits } from '../../engine/kv/fp16';
 import { dequantizeKeysTransposed, dequantizeValues, keyTierScores, valueTierContext, type CodeBits } from '../kernels/tier-reads';
 import { snapkvScoreKernel } from '../kernels/score-pooling';
 
@@ -77,11 +76,8 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
   const { hiddenSize: H, qHeads: Hq, kvHeads: Hkv, headDim: D, intermediateSize: I, vocabSize: V } = spec;
   const n = decoderNames;
 
-  const scalar = (v: number) =>
-    opts.dtype === 'float16'
-      ? g.constant(T, [], new Uint8Array(new Uint16Array([toFp16Bits(v)]).buffer))
-      : g.constant(T, [], new Uint8Array(new Float32Array([v]).buffer));
-  const f32Scalar = (v: number) => g.constant(DataType.FLOAT, [], new Uint8Array(new Float32Array([v]).buffer));
+  const scalar = (v: number) => g.scalar(T, v);
+  const f32Scalar = (v: number) => g.scalar(DataType.FLOAT, v);
   const cast = (x: string, from: number, to: number, on: GraphBuilder = g) => (from === to ? x : on.op('Cast', [x], { attrs: { to } }));
   const toCompute = (x: string) => cast(x, DataType.FLOAT, T);
   const toF32 = (x: string) => cast(x, T, DataType.FLOAT);

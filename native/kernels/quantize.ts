@@ -14,7 +14,7 @@ import type { GraphBuilder } from '../onnx/graph-builder';
 import { DataType } from '../onnx/onnx-proto';
 import type { CodeBits } from './tier-reads';
 
-const f32 = (g: GraphBuilder, v: number) => g.constant(DataType.FLOAT, [], new Uint8Array(new Float32Array([v]).buffer));
+const f32 = (g: GraphBuilder, v: number) => g.scalar(DataType.FLOAT, v);
 const toF16AndBack = (g: GraphBuilder, x: string) => g.op('Cast', [g.op('Cast', [x], { attrs: { to: DataType.FLOAT16 } })], { attrs: { to: DataType.FLOAT } });
 
 /** The largest fp16 value ≤ x (x float32), as float32. */
@@ -67,7 +67,7 @@ export function packCodes(g: GraphBuilder, codes: string, bits: CodeBits, lead: 
   if (bits === 8) return g.op('Cast', [codes], { attrs: { to: DataType.UINT8 } });
   const per = 8 / bits;
   const grouped = g.op('Reshape', [codes, g.int64([...lead, n / per, per])]);
-  const weights = g.constant(DataType.FLOAT, [per], new Uint8Array(Float32Array.from({ length: per }, (_, i) => 2 ** (i * bits)).buffer));
+  const weights = g.floats(DataType.FLOAT, [per], Array.from({ length: per }, (_, i) => 2 ** (i * bits)));
   const bytes = g.op('ReduceSum', [g.op('Mul', [grouped, weights]), g.int64([-1])], { attrs: { keepdims: 0 } });
   return g.op('Cast', [bytes], { attrs: { to: DataType.UINT8 } });
 }

@@ -6,7 +6,7 @@
 import type { GraphBuilder } from '../onnx/graph-builder';
 import { DataType } from '../onnx/onnx-proto';
 
-const f32 = (g: GraphBuilder, v: number) => g.constant(DataType.FLOAT, [], new Uint8Array(new Float32Array([v]).buffer));
+const f32 = (g: GraphBuilder, v: number) => g.scalar(DataType.FLOAT, v);
 
 /** probs [Hq, W, K] (float32, W = the window rows) → scores [Hkv, K]. */
 export function snapkvScoreKernel(g: GraphBuilder, probs: string, window: number, qHeads: number, kvHeads: number, kernel = 7): string {

@@ -17,7 +17,6 @@
 // 4-bit cache is dominated by passes over the cache, so each one avoided counts.
 import type { GraphBuilder } from '../onnx/graph-builder';
 import { DataType } from '../onnx/onnx-proto';
-import { toFp16Bits } from '../../engine/kv/fp16';
 
 export type CodeBits = 2 | 4 | 8;
 
@@ -25,12 +24,6 @@ export type CodeBits = 2 | 4 | 8;
 export type KernelDtype = typeof DataType.FLOAT | typeof DataType.FLOAT16;
 
 export interface QuantTierInputs { codes: string; scale: string; zero: string }
-
-function scalar(g: GraphBuilder, T: KernelDtype, v: number): string {
-  return T === DataType.FLOAT16
-    ? g.constant(T, [], new Uint8Array(Uint16Array.of(toFp16Bits(v)).buffer))
-    : g.constant(T, [], new Uint8Array(Float32Array.of(v).buffer));
-}
 
 /**
  * The codes at each position of a byte as separate float tensors, not interleaved: part i holds
@@ -41,8 +34,8 @@ export function codeParts(g: GraphBuilder, codes: string, bits: CodeBits, T: Ker
   let rest = g.op('Cast', [codes], { attrs: { to: T } });
   const parts: string[] = [];
   for (let i = 0; i < perByte - 1; i++) {
-    const above = g.op('Floor', [g.op('Mul', [rest, scalar(g, T, 1 / (1 << bits))])]);
-    parts.push(g.op('Sub', [rest, g.op('Mul', [above, scalar(g, T, 1 << bits)])])); // the low `bits` bits
+    const above = g.op('Floor', [g.op('Mul', [rest, g.scalar(T, 1 / (1 << bits))])]);
+    parts.push(g.op('Sub', [rest, g.op('Mul', [above, g.scalar(T, 1 << bits)])])); // the low `bits` bits
     rest = above;
   }
   parts.push(rest);

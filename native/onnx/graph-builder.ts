@@ -6,6 +6,7 @@ import {
   type AttrValue, type DataTypeId,
 } from './onnx-proto';
 import type { Bytes } from './protobuf';
+import { encodeFp16 } from '../../engine/kv/fp16';
 
 export interface ExternalDataEntry {
   path: string;
@@ -103,6 +104,17 @@ export class GraphBuilder {
     this.initializers.push(encodeTensor(name, type, dims, raw));
     this.constCache.set(k, name);
     return name;
+  }
+
+  /** A float32 or float16 constant from numbers (fp16: rounded to nearest), deduplicated. */
+  floats(type: typeof DataType.FLOAT | typeof DataType.FLOAT16, dims: number[], values: ArrayLike<number>, hint = 'c'): string {
+    const raw = type === DataType.FLOAT16 ? encodeFp16(values) : Float32Array.from(values);
+    return this.constant(type, dims, new Uint8Array(raw.buffer), hint);
+  }
+
+  /** A float32 or float16 scalar constant. */
+  scalar(type: typeof DataType.FLOAT | typeof DataType.FLOAT16, v: number): string {
+    return this.floats(type, [], [v]);
   }
 
   /** A weight whose bytes travel as external data (copied by onnxruntime at session creation). */

@@ -17,7 +17,6 @@ import { loadWeightIndex } from '../../engine/model/safetensors';
 import { WeightReader } from '../../engine/model/weights';
 import { ropeInvFreq, ropeTables, roundInvFreqTo, type RopeFrequencyPrecision } from '../../engine/model/rope';
 import { buildDecoderGraph, decoderNames as N } from '../graphs/decoder';
-import { autoWebgpuSkipReason } from './vulkan-drivers';
 import type { BuiltModel } from '../onnx/graph-builder';
 
 // Provider failures reach us as exceptions; onnxruntime's own error log would only repeat them.
@@ -56,9 +55,10 @@ export interface ForwardResult {
 
 export class DecoderSession implements Decoder<KvState> {
   private readonly invFreq: Float64Array;
-  /** Whether the graph reads each value tier separately (float32 graphs) and needs value_split. */
-  private readonly splitsValues: boolean;
-  /** Whether the graph attends over the cache one of two ways, picked per call (float32 graphs). */
+  /**
+   * Whether the graph attends over the cache one of two ways, picked per call (float32 graphs); its
+   * in-place way also needs each layer's value_split.
+   */
   private readonly picksWay: boolean;
 
   private constructor(
@@ -68,7 +68,6 @@ export class DecoderSession implements Decoder<KvState> {
     readonly options: DecoderLoadOptions,
   ) {
     const inv = ropeInvFreq(spec.headDim, spec.ropeTheta, spec.ropeScaling);
-    this.splitsValues = session.inputNames.includes(N.valueSplit(0));
     this.picksWay = session.inputNames.includes(N.fewQueryRows);
     this.invFreq = options.ropeFrequencies === 'checkpoint' ? roundInvFreqTo(inv, spec.dtype) : inv;
   }
@@ -83,8 +82,7 @@ export class DecoderSession implements Decoder<KvState> {
     const graphs = new Map<string, BuiltModel>();
     for (const provider of candidates) {
       const dtype = computeDtypeFor(provider);
-      // Under `auto`, WebGPU on a software Vulkan driver would be slower than the CPU provider.
-      const unavailable = providerUnavailableReason(provider) ?? (candidates.length > 1 && provider === 'webgpu' ? autoWebgpuSkipReason() : undefined);
+      const unavailable = providerUnavailableReason(provider, candidates.length > 1);
       if (unavailable) {
         if (candidates.length === 1) throw new ProviderError(provider, unavailable);
         skipped.push({ provider, reason: unavailable });
@@ -246,7 +244,7 @@ export class DecoderSession implements Decoder<KvState> {
       feeds[N.recentKey(l)] = layer.recentKey;
       feeds[N.recentValue(l)] = layer.recentValue;
       feeds[N.pastBias(l)] = this.pastBias(layer);
-      if (this.splitsValues) feeds[N.valueSplit(l)] = this.valueSplit(layer, S);
+      if (this.picksWay) feeds[N.valueSplit(l)] = this.valueSplit(layer, S);
       for (const b of this.options.quantBits ?? []) {
         const q = layer.quant.find((t) => t.bits === b);
         feeds[N.quant('k', b, l, 'codes')] = q?.kCodes ?? this.emptyTensor('uint8', [Hkv, 0, D, (G * b) / 8]);

@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
+import { autoWebgpuSkipReason } from './vulkan-drivers';
 
 export type ProviderName = 'cpu' | 'cuda' | 'dml' | 'webgpu';
 export type ProviderChoice = ProviderName | 'auto';
@@ -52,10 +53,12 @@ export function sessionOptionsFor(provider: ProviderName, extra: { gpuOutputs?: 
 
 /**
  * A reason not to try `provider` at all, found without creating a session (cheap and quiet:
- * a failed CUDA load prints native errors). Undefined when worth trying.
+ * a failed CUDA load prints native errors). Undefined when worth trying. Under `auto` (the provider
+ * was not named), WebGPU on a software Vulkan driver is skipped too: it is slower than the CPU.
  */
-export function providerUnavailableReason(provider: ProviderName, platform = process.platform): string | undefined {
+export function providerUnavailableReason(provider: ProviderName, auto: boolean, platform = process.platform): string | undefined {
   if (provider === 'dml' && platform !== 'win32') return 'DirectML exists only on Windows';
+  if (provider === 'webgpu' && auto) return autoWebgpuSkipReason(platform);
   if (provider === 'cuda') {
     if (platform === 'darwin') return 'CUDA is not available on macOS';
     const binding = require.resolve('onnxruntime-node/dist/binding');
