@@ -25,13 +25,15 @@ export type KernelDtype = typeof DataType.FLOAT | typeof DataType.FLOAT16;
 
 export interface QuantTierInputs { codes: string; scale: string; zero: string }
 
+const castTo = (g: GraphBuilder, x: string, T: KernelDtype) => g.op('Cast', [x], { attrs: { to: T } });
+
 /**
  * The codes at each position of a byte as separate float tensors, not interleaved: part i holds
  * bits [i·b, (i+1)·b) of every byte, each part shaped like `codes`.
  */
 export function codeParts(g: GraphBuilder, codes: string, bits: CodeBits, T: KernelDtype): string[] {
   const perByte = 8 / bits;
-  let rest = g.op('Cast', [codes], { attrs: { to: T } });
+  let rest = castTo(g, codes, T);
   const parts: string[] = [];
   for (let i = 0; i < perByte - 1; i++) {
     const above = g.op('Floor', [g.op('Mul', [rest, g.scalar(T, 1 / (1 << bits))])]);
@@ -42,9 +44,19 @@ export function codeParts(g: GraphBuilder, codes: string, bits: CodeBits, T: Ker
   return parts;
 }
 
-/** Stacks parts on a new last axis, [...] ×k → [..., k]: part i lands at every k-th position. */
+/**
+ * Stacks parts on a new last axis, [...] ×k → [..., k]: part i lands at every k-th position. A single
+ * part (8-bit codes) is returned as it is; every caller reshapes the result anyway.
+ */
 function interleave(g: GraphBuilder, parts: string[]): string {
+  if (parts.length === 1) return parts[0]!;
   return g.op('Concat', parts.map((p) => g.op('Unsqueeze', [p, g.int64([-1])])), { attrs: { axis: -1 } });
+}
+
+/** Codes unpacked and reshaped to `groupedShape`, then ·scale + zero (fp16 inputs cast to T). */
+function dequantizeGrouped(g: GraphBuilder, inputs: QuantTierInputs, bits: CodeBits, T: KernelDtype, groupedShape: number[]): string {
+  const grouped = g.op('Reshape', [interleave(g, codeParts(g, inputs.codes, bits, T)), g.int64(groupedShape)]);
+  return g.op('Add', [g.op('Mul', [grouped, castTo(g, inputs.scale, T)]), castTo(g, inputs.zero, T)]);
 }
 
 /**
@@ -52,14 +64,14 @@ function interleave(g: GraphBuilder, parts: string[]): string {
  * token of a b-bit key tier, tokens in their stored order.
  */
 export function keyTierScores(g: GraphBuilder, q: string, inputs: QuantTierInputs, bits: CodeBits, headDim: number, group: number, T: KernelDtype): string {
-  const toT = (p: string) => g.op('Cast', [p], { attrs: { to: T } });
+  const toT = (p: string) => castTo(g, p, T);
   // q ⊙ s per group: [Hkv, 1, M, D] × [Hkv, groups, 1, D] → [Hkv, groups, M, D].
   const scaledQ = g.op('Mul', [g.op('Unsqueeze', [q, g.int64([1])]), g.op('Reshape', [toT(inputs.scale), g.int64([0, 0, 1, headDim])])]);
   // Each byte position's codes as they lie, [Hkv, groups, D, bytes], are that position's Kᵀ:
   // [Hkv, groups, M, D] × [Hkv, groups, D, bytes] → [Hkv, groups, M, bytes]. Token t of a group is
   // byte t·b/8, position t mod 8/b, so interleaving the positions gives the group's G tokens in order.
   const parts = codeParts(g, inputs.codes, bits, T).map((c) => g.op('MatMul', [scaledQ, c]));
-  const perGroup = g.op('Reshape', [parts.length === 1 ? parts[0]! : interleave(g, parts), g.int64([0, 0, 0, group])]);
+  const perGroup = g.op('Reshape', [interleave(g, parts), g.int64([0, 0, 0, group])]);
   // [Hkv, groups, M, G] → [Hkv, M, groups, G]: whole G-token rows move (ORT's element-wise
   // transposes are many times slower than this).
   const perToken = g.op('Transpose', [perGroup], { attrs: { perm: [0, 2, 1, 3] } });
@@ -80,8 +92,7 @@ export function keyTierScores(g: GraphBuilder, q: string, inputs: QuantTierInput
 export function valueTierContext(g: GraphBuilder, probs: string, inputs: QuantTierInputs, bits: CodeBits, headDim: number, valueGroup: number): string {
   const T = DataType.FLOAT;
   const groups = headDim / valueGroup, perByte = 8 / bits, bytesPerGroup = valueGroup / perByte;
-  const toT = (p: string) => g.op('Cast', [p], { attrs: { to: T } });
-  const byGroup = (p: string) => g.op('Reshape', [toT(p), g.int64([0, 0, groups])]); // [Hkv, N, groups]
+  const byGroup = (p: string) => g.op('Reshape', [castTo(g, p, T), g.int64([0, 0, groups])]); // [Hkv, N, groups]
   // P ⊙ s per channel group: [Hkv, 1, M, N] × [Hkv, groups, 1, N] → [Hkv, groups, M, N].
   const scaleT = g.op('Unsqueeze', [g.op('Transpose', [byGroup(inputs.scale)], { attrs: { perm: [0, 2, 1] } }), g.int64([2])]);
   const scaledP = g.op('Mul', [g.op('Unsqueeze', [probs, g.int64([1])]), scaleT]);
@@ -92,7 +103,7 @@ export function valueTierContext(g: GraphBuilder, probs: string, inputs: QuantTi
       : g.op('Transpose', [g.op('Reshape', [c, g.int64([0, 0, groups, bytesPerGroup])])], { attrs: { perm: [0, 2, 1, 3] } });
     return g.op('MatMul', [scaledP, grouped]); // [Hkv, groups, M, bytes/group]
   });
-  const perGroup = g.op('Reshape', [parts.length === 1 ? parts[0]! : interleave(g, parts), g.int64([0, 0, 0, valueGroup])]); // [Hkv, groups, M, Gv]
+  const perGroup = g.op('Reshape', [interleave(g, parts), g.int64([0, 0, 0, valueGroup])]); // [Hkv, groups, M, Gv]
   // Zero points: P·z [Hkv, M, groups] → [Hkv, groups, M, 1].
   const zeroTerm = g.op('Unsqueeze', [g.op('Transpose', [g.op('MatMul', [probs, byGroup(inputs.zero)])], { attrs: { perm: [0, 2, 1] } }), g.int64([-1])]);
   const ctx = g.op('Transpose', [g.op('Add', [perGroup, zeroTerm])], { attrs: { perm: [0, 2, 1, 3] } }); // [Hkv, M, groups, Gv]
@@ -104,10 +115,7 @@ export function valueTierContext(g: GraphBuilder, probs: string, inputs: QuantTi
  * graphs' read, one layer's tier at a time.
  */
 export function dequantizeValues(g: GraphBuilder, inputs: QuantTierInputs, bits: CodeBits, headDim: number, valueGroup: number, T: KernelDtype): string {
-  const codes = codeParts(g, inputs.codes, bits, T);
-  const grouped = g.op('Reshape', [codes.length === 1 ? codes[0]! : interleave(g, codes), g.int64([0, 0, headDim / valueGroup, valueGroup])]);
-  const param = (p: string) => g.op('Cast', [p], { attrs: { to: T } });
-  const x = g.op('Add', [g.op('Mul', [grouped, param(inputs.scale)]), param(inputs.zero)]); // [Hkv, N, D/Gv, Gv]
+  const x = dequantizeGrouped(g, inputs, bits, T, [0, 0, headDim / valueGroup, valueGroup]); // [Hkv, N, D/Gv, Gv]
   return g.op('Reshape', [x, g.int64([0, 0, headDim])]);
 }
 
@@ -118,9 +126,6 @@ export function dequantizeValues(g: GraphBuilder, inputs: QuantTierInputs, bits:
  * move.
  */
 export function dequantizeKeysTransposed(g: GraphBuilder, inputs: QuantTierInputs, bits: CodeBits, headDim: number, group: number, T: KernelDtype): string {
-  const codes = codeParts(g, inputs.codes, bits, T);
-  const grouped = g.op('Reshape', [codes.length === 1 ? codes[0]! : interleave(g, codes), g.int64([0, 0, headDim, group])]);
-  const param = (p: string) => g.op('Cast', [p], { attrs: { to: T } });
-  const x = g.op('Add', [g.op('Mul', [grouped, param(inputs.scale)]), param(inputs.zero)]); // [Hkv, groups, D, G]
+  const x = dequantizeGrouped(g, inputs, bits, T, [0, 0, headDim, group]); // [Hkv, groups, D, G]
   return g.op('Reshape', [g.op('Transpose', [x], { attrs: { perm: [0, 2, 1, 3] } }), g.int64([0, headDim, -1])]);
 }
