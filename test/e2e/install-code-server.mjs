@@ -41,7 +41,9 @@ function run(cmd, args, { cwd, env = {}, capture = false } = {}) {
   log(`$ ${Object.entries(env).map(([k, v]) => `${k}=${v} `).join('')}${cmd} ${args.join(' ')}${cwd ? `   (in ${cwd})` : ''}`);
   const r = spawnSync(cmd, args, {
     cwd,
-    env: { ...process.env, ...env },
+    // This project's .npmrc sets ignore-scripts, and npm hands it to child processes as
+    // npm_config_ignore_scripts: the native rebuilds below need their scripts.
+    env: { ...process.env, npm_config_ignore_scripts: 'false', ...env },
     stdio: capture ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,

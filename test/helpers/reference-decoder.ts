@@ -55,7 +55,7 @@ export function referenceForward(dir: string, spec: ModelSpec, ids: number[]): R
   const S = ids.length, g = Hq / Hkv, half = D / 2;
   const inv = ropeInvFreq(D, spec.ropeTheta, spec.ropeScaling);
   const embed = req('model.embed_tokens.weight');
-  let x = new Float64Array(S * H);
+  const x = new Float64Array(S * H);
   for (let s = 0; s < S; s++) for (let i = 0; i < H; i++) x[s * H + i] = embed[ids[s]! * H + i]!;
   const rope = (v: Mat, heads: number) => {
     for (let s = 0; s < S; s++) for (let h = 0; h < heads; h++) for (let i = 0; i < half; i++) {

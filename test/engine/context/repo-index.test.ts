@@ -4,7 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { buildSync } from 'esbuild';
 import { join, resolve } from 'node:path';
 import { RepoIndex } from '../../../engine/context/repo-index';
 import { makeRepo, removeRepo, RecordingLogger } from './helpers';
@@ -85,16 +87,22 @@ test('unreadable files and directories are skipped with EACCES (as an unprivileg
       assert.match(index.skipped.get('src/locked.ts')!, /unreadable: EACCES/);
       return;
     }
-    // root reads mode-000 files anyway, so index from a child process running as `nobody`.
+    // root reads mode-000 files anyway, so index from a child process running as `nobody`. That
+    // user may not reach this checkout (a clone inside a 0700 home or mktemp folder), so the
+    // RepoIndex is bundled by esbuild into a world-readable folder and run by plain node.
     chmodSync(root, 0o755);
-    const script = join(root, '..', `squeeze-index-as-nobody-${process.pid}.cjs`);
-    writeFileSync(script, `
-      const { RepoIndex } = require(${JSON.stringify(resolve('engine/context/repo-index.ts'))});
+    const dir = mkdtempSync(join(tmpdir(), 'squeeze-index-as-nobody-'));
+    chmodSync(dir, 0o755);
+    const entry = join(dir, 'entry.ts');
+    writeFileSync(entry, `
+      import { RepoIndex } from ${JSON.stringify(resolve('engine/context/repo-index.ts'))};
       const index = new RepoIndex(${JSON.stringify(root)});
       index.build().then(() => console.log(JSON.stringify({ paths: index.paths(), skipped: [...index.skipped] })));
     `);
     try {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', script], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: process.cwd() });
+      buildSync({ entryPoints: [entry], bundle: true, platform: 'node', format: 'cjs', outfile: join(dir, 'index.cjs'), logLevel: 'error' });
+      chmodSync(join(dir, 'index.cjs'), 0o644);
+      const r = spawnSync(process.execPath, [join(dir, 'index.cjs')], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: dir });
       assert.equal(r.status, 0, r.stderr);
       const out = JSON.parse(r.stdout) as { paths: string[]; skipped: [string, string][] };
       const skipped = Object.fromEntries(out.skipped);
@@ -102,7 +110,7 @@ test('unreadable files and directories are skipped with EACCES (as an unprivileg
       assert.match(skipped['src/locked.ts']!, /^unreadable: EACCES/);
       assert.match(skipped['closed']!, /^unreadable directory: EACCES/);
     } finally {
-      unlinkSync(script);
+      rmSync(dir, { recursive: true, force: true });
     }
   } finally {
     chmodSync(join(root, 'closed'), 0o755);
