@@ -36,7 +36,8 @@ const entries = [
 
 // A production build starts from a clean dist/ so no stale source maps or bundles get packaged.
 mkdirSync('dist', { recursive: true });
-if (production) for (const f of readdirSync('dist', { withFileTypes: true }).filter((d) => d.isFile())) rmSync(`dist/${f.name}`);
+if (production)
+  for (const f of readdirSync('dist', { withFileTypes: true }).filter((d) => d.isFile())) rmSync(`dist/${f.name}`);
 
 const contexts = await Promise.all(entries.map((e) => esbuild.context({ ...common, ...e })));
 await copyRuntimeAssets({ platform: process.platform, arch: process.arch });

@@ -25,8 +25,11 @@ function modelFoldersIn(dir: string): string[] {
   if (!existsSync(dir)) return [];
   const out = isModelDir(dir) ? [dir] : [];
   try {
-    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory() && isModelDir(join(dir, e.name))) out.push(join(dir, e.name));
-  } catch { /* unreadable: nothing to offer */ }
+    for (const e of readdirSync(dir, { withFileTypes: true }))
+      if (e.isDirectory() && isModelDir(join(dir, e.name))) out.push(join(dir, e.name));
+  } catch {
+    /* unreadable: nothing to offer */
+  }
   return out;
 }
 
@@ -36,25 +39,49 @@ export function registerCommands(d: CommandDeps): vscode.Disposable[] {
 
   const selectModel = async () => {
     const current = engine.modelDir(d.settings());
-    const roots = [downloads, join(context.extensionPath, 'models'), ...(vscode.workspace.workspaceFolders ?? []).flatMap((f) => [f.uri.fsPath, join(f.uri.fsPath, 'models')])];
+    const roots = [
+      downloads,
+      join(context.extensionPath, 'models'),
+      ...(vscode.workspace.workspaceFolders ?? []).flatMap((f) => [f.uri.fsPath, join(f.uri.fsPath, 'models')]),
+    ];
     const found = [...new Set(roots.flatMap(modelFoldersIn))];
     type Pick = vscode.QuickPickItem & { dir?: string; action?: 'browse' | 'download' };
     const items: Pick[] = [
-      ...found.map((dir) => ({ label: `$(folder) ${dir.split(/[\\/]/).pop()}`, description: dir === current ? 'current' : undefined, detail: dir, dir })),
+      ...found.map((dir) => ({
+        label: `$(folder) ${dir.split(/[\\/]/).pop()}`,
+        description: dir === current ? 'current' : undefined,
+        detail: dir,
+        dir,
+      })),
       { label: '$(folder-opened) Browse…', action: 'browse' },
       { label: '$(cloud-download) Download from Hugging Face…', action: 'download' },
     ];
-    const pick = await vscode.window.showQuickPick(items, { title: 'Squeeze: select a model folder (config.json, safetensors, tokenizer.json)', matchOnDetail: true });
+    const pick = await vscode.window.showQuickPick(items, {
+      title: 'Squeeze: select a model folder (config.json, safetensors, tokenizer.json)',
+      matchOnDetail: true,
+    });
     if (!pick) return;
-    if (pick.action === 'download') { await vscode.commands.executeCommand('squeeze.downloadModel'); return; }
+    if (pick.action === 'download') {
+      await vscode.commands.executeCommand('squeeze.downloadModel');
+      return;
+    }
     let dir = pick.dir;
     if (pick.action === 'browse') {
-      const uris = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Use this model' });
+      const uris = await vscode.window.showOpenDialog({
+        canSelectFolders: true,
+        canSelectFiles: false,
+        canSelectMany: false,
+        openLabel: 'Use this model',
+      });
       dir = uris?.[0]?.fsPath;
     }
     if (!dir) return;
     if (!isModelDir(dir)) {
-      void vscode.window.showErrorMessage(`Squeeze: ${dir} is not a model folder: it has no config.json.`, 'Select Another…').then((a) => { if (a) void selectModel(); });
+      void vscode.window
+        .showErrorMessage(`Squeeze: ${dir} is not a model folder: it has no config.json.`, 'Select Another…')
+        .then((a) => {
+          if (a) void selectModel();
+        });
       return;
     }
     await config().update(KEYS.modelPath, dir, vscode.ConfigurationTarget.Global);
@@ -67,33 +94,52 @@ export function registerCommands(d: CommandDeps): vscode.Disposable[] {
       title: `Squeeze: download a model from ${s.downloadEndpoint}`,
       prompt: 'Hugging Face model id (a fill-in-the-middle code model)',
       value: s.downloadRepository,
-      validateInput: (v) => (/^[\w.-]+\/[\w.-]+$/.test(v.trim()) ? undefined : 'Write it as owner/name, e.g. Qwen/Qwen2.5-Coder-0.5B'),
+      validateInput: (v) =>
+        /^[\w.-]+\/[\w.-]+$/.test(v.trim()) ? undefined : 'Write it as owner/name, e.g. Qwen/Qwen2.5-Coder-0.5B',
     });
     if (!repo) return;
     const id = repo.trim();
-    const dest = join(downloads, `${id.replace('/', '--')}${s.downloadRevision === 'main' ? '' : `@${s.downloadRevision.replace(/[^\w.-]/g, '_')}`}`);
+    const dest = join(
+      downloads,
+      `${id.replace('/', '--')}${s.downloadRevision === 'main' ? '' : `@${s.downloadRevision.replace(/[^\w.-]/g, '_')}`}`,
+    );
     try {
-      const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Downloading ${id}`, cancellable: true }, async (progress, token) => {
-        const ctl = new AbortController();
-        token.onCancellationRequested(() => ctl.abort());
-        let reported = 0;
-        return downloadModel({
-          endpoint: s.downloadEndpoint, repo: id, revision: s.downloadRevision, dest, signal: ctl.signal, log: (m) => log.info(`[download] ${m}`),
-          onProgress: (p) => {
-            const pct = p.totalBytes ? (100 * p.doneBytes) / p.totalBytes : 0;
-            if (pct - reported < 0.5 && p.doneBytes < p.totalBytes) return;
-            progress.report({ increment: pct - reported, message: `${p.file} · ${(p.doneBytes / 2 ** 20).toFixed(0)} of ${(p.totalBytes / 2 ** 20).toFixed(0)} MB` });
-            reported = pct;
-          },
-        });
-      });
+      const r = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Downloading ${id}`, cancellable: true },
+        async (progress, token) => {
+          const ctl = new AbortController();
+          token.onCancellationRequested(() => ctl.abort());
+          let reported = 0;
+          return downloadModel({
+            endpoint: s.downloadEndpoint,
+            repo: id,
+            revision: s.downloadRevision,
+            dest,
+            signal: ctl.signal,
+            log: (m) => log.info(`[download] ${m}`),
+            onProgress: (p) => {
+              const pct = p.totalBytes ? (100 * p.doneBytes) / p.totalBytes : 0;
+              if (pct - reported < 0.5 && p.doneBytes < p.totalBytes) return;
+              progress.report({
+                increment: pct - reported,
+                message: `${p.file} · ${(p.doneBytes / 2 ** 20).toFixed(0)} of ${(p.totalBytes / 2 ** 20).toFixed(0)} MB`,
+              });
+              reported = pct;
+            },
+          });
+        },
+      );
       log.info(`downloaded ${id} to ${dest}: ${r.downloadedBytes} bytes fetched, ${r.reusedBytes} already there`);
       await config().update(KEYS.modelPath, dest, vscode.ConfigurationTarget.Global);
       void vscode.window.showInformationMessage(`Squeeze: ${id} is downloaded and now in use.`);
     } catch (e) {
       const resumable = e instanceof DownloadError && (e.kind === 'aborted' || e.kind === 'network');
       log.error(`download of ${id} failed: ${(e as Error).message}`);
-      const a = await vscode.window.showErrorMessage(`Squeeze: ${(e as Error).message}`, ...(resumable ? ['Resume'] : []), 'Show Logs');
+      const a = await vscode.window.showErrorMessage(
+        `Squeeze: ${(e as Error).message}`,
+        ...(resumable ? ['Resume'] : []),
+        'Show Logs',
+      );
       if (a === 'Resume') await vscode.commands.executeCommand('squeeze.downloadModel');
       else if (a === 'Show Logs') log.show();
     }
@@ -105,10 +151,14 @@ export function registerCommands(d: CommandDeps): vscode.Disposable[] {
       await config().update(KEYS.enable, enabled, vscode.ConfigurationTarget.Global);
       log.info(`inline completions ${enabled ? 'enabled' : 'disabled'}`);
     }),
-    vscode.commands.registerCommand('squeeze.triggerCompletion', () => vscode.commands.executeCommand('editor.action.inlineSuggest.trigger')),
+    vscode.commands.registerCommand('squeeze.triggerCompletion', () =>
+      vscode.commands.executeCommand('editor.action.inlineSuggest.trigger'),
+    ),
     vscode.commands.registerCommand('squeeze.selectModel', selectModel),
     vscode.commands.registerCommand('squeeze.downloadModel', download),
-    vscode.commands.registerCommand('squeeze.showMemoryReport', () => { MemoryReportPanel.show(context, engine); }),
+    vscode.commands.registerCommand('squeeze.showMemoryReport', () => {
+      MemoryReportPanel.show(context, engine);
+    }),
     vscode.commands.registerCommand('squeeze.clearCache', async () => {
       await engine.clearCache();
       void vscode.window.setStatusBarMessage('Squeeze: KV cache cleared', 3000);

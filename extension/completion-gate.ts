@@ -24,7 +24,11 @@ export class Ticket {
     if (this.aborted) return Promise.resolve(false);
     if (ms <= 0) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const done = (ok: boolean) => { clearTimeout(timer); this.signal.removeEventListener('abort', onAbort); resolve(ok); };
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.signal.removeEventListener('abort', onAbort);
+        resolve(ok);
+      };
       const onAbort = () => done(false);
       const timer = setTimeout(() => done(true), ms);
       this.signal.addEventListener('abort', onAbort, { once: true });

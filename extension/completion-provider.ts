@@ -28,19 +28,36 @@ export class SqueezeCompletionProvider implements vscode.InlineCompletionItemPro
   }
 
   async provideInlineCompletionItems(
-    document: vscode.TextDocument, position: vscode.Position, context: vscode.InlineCompletionContext, token: vscode.CancellationToken,
+    document: vscode.TextDocument,
+    position: vscode.Position,
+    context: vscode.InlineCompletionContext,
+    token: vscode.CancellationToken,
   ): Promise<vscode.InlineCompletionItem[] | undefined> {
     const settings = this.settings();
     const info = this.engine.modelInfo;
-    if (!settings.enable || !enabledFor(document, settings) || !this.engine.ready || !info || token.isCancellationRequested) return undefined;
+    if (
+      !settings.enable ||
+      !enabledFor(document, settings) ||
+      !this.engine.ready ||
+      !info ||
+      token.isCancellationRequested
+    )
+      return undefined;
     const cancelled = new AbortController();
     const sub = token.onCancellationRequested(() => cancelled.abort());
     try {
       const result = await this.flow.run(
-        { path: this.workspace.pathOf(document), text: document.getText(), line: position.line, character: position.character },
         {
-          debounceMs: settings.debounceMs, manual: context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke,
-          budgetTokens: promptBudget(settings, info.maxPositions), cancelled: cancelled.signal,
+          path: this.workspace.pathOf(document),
+          text: document.getText(),
+          line: position.line,
+          character: position.character,
+        },
+        {
+          debounceMs: settings.debounceMs,
+          manual: context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke,
+          budgetTokens: promptBudget(settings, info.maxPositions),
+          cancelled: cancelled.signal,
         },
       );
       if (!result || token.isCancellationRequested) return undefined;

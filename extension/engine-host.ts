@@ -8,7 +8,14 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { EngineClient, EngineError } from '../engine/worker/engine-client';
 import type { EngineEvent } from '../engine/worker/protocol';
-import type { CompletionRequest, CompletionResult, KvSnapshot, MemoryReport, ModelInfo, RequestStats } from '../engine/completion/service-types';
+import type {
+  CompletionRequest,
+  CompletionResult,
+  KvSnapshot,
+  MemoryReport,
+  ModelInfo,
+  RequestStats,
+} from '../engine/completion/service-types';
 import { ModelTokenizer } from '../engine/model/tokenizer';
 import { needsReload, serviceConfigOf, type SqueezeSettings } from './settings-model';
 import type { EngineState } from './status-format';
@@ -34,7 +41,10 @@ export class EngineHost implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<EngineState>();
   readonly onDidChange = this.changed.event;
 
-  constructor(private readonly context: vscode.ExtensionContext, private readonly log: vscode.LogOutputChannel) {}
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly log: vscode.LogOutputChannel,
+  ) {}
 
   get state(): EngineState {
     if (this.base.kind === 'ready') return { ...this.base, kv: this.kv, last: this.last, busy: this.busy > 0 };
@@ -53,7 +63,9 @@ export class EngineHost implements vscode.Disposable {
   modelDir(settings: SqueezeSettings): string {
     const p = settings.modelPath.replace(/^~(?=$|[\\/])/, homedir());
     if (!p) return join(this.context.extensionPath, 'models', SHIPPED_MODEL);
-    return isAbsolute(p) ? p : resolve(vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? this.context.extensionPath, p);
+    return isAbsolute(p)
+      ? p
+      : resolve(vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? this.context.extensionPath, p);
   }
 
   /** Applies settings: off unloads, a new model or provider reloads, anything else is sent live. */
@@ -65,7 +77,14 @@ export class EngineHost implements vscode.Disposable {
       this.setBase({ kind: 'disabled' });
       return;
     }
-    if (options.reload || !prev || !prev.enable || !this.client || needsReload(prev, settings) || this.base.kind !== 'ready') {
+    if (
+      options.reload ||
+      !prev ||
+      !prev.enable ||
+      !this.client ||
+      needsReload(prev, settings) ||
+      this.base.kind !== 'ready'
+    ) {
       await this.load(settings);
       return;
     }
@@ -100,7 +119,11 @@ export class EngineHost implements vscode.Disposable {
         { location: vscode.ProgressLocation.Window, title: 'Squeeze: loading model' },
         async () => {
           const client = this.ensureClient();
-          const loaded = await client.call('load', { modelDir: dir, provider: settings.executionProvider, config: serviceConfigOf(settings) });
+          const loaded = await client.call('load', {
+            modelDir: dir,
+            provider: settings.executionProvider,
+            config: serviceConfigOf(settings),
+          });
           this.tokenizer = ModelTokenizer.load(dir);
           return loaded;
         },
@@ -108,7 +131,9 @@ export class EngineHost implements vscode.Disposable {
       if (seq !== this.loadSeq) return; // superseded by a newer load
       this.info = info;
       const skipped = info.skipped.map((s) => `${s.provider}: ${s.reason}`).join('; ');
-      this.log.info(`model ${info.dir} (${info.family}) loaded on ${info.provider} in ${Math.round(info.loadMs)} ms${skipped ? `; skipped ${skipped}` : ''}`);
+      this.log.info(
+        `model ${info.dir} (${info.family}) loaded on ${info.provider} in ${Math.round(info.loadMs)} ms${skipped ? `; skipped ${skipped}` : ''}`,
+      );
       this.setBase({ kind: 'ready', info, kv: null, last: null, busy: false });
     } catch (e) {
       if (seq !== this.loadSeq) return;
@@ -124,7 +149,10 @@ export class EngineHost implements vscode.Disposable {
     this.setBase({ kind: 'error', reason: message, model: dir });
     const actions = kind === 'ProviderError' ? ['Use CPU', 'Show Logs'] : ['Select Model…', 'Show Logs'];
     void vscode.window.showErrorMessage(`Squeeze could not load the model: ${message}`, ...actions).then(async (a) => {
-      if (a === 'Use CPU') await vscode.workspace.getConfiguration('squeeze').update('executionProvider', 'cpu', vscode.ConfigurationTarget.Global);
+      if (a === 'Use CPU')
+        await vscode.workspace
+          .getConfiguration('squeeze')
+          .update('executionProvider', 'cpu', vscode.ConfigurationTarget.Global);
       else if (a === 'Select Model…') await vscode.commands.executeCommand('squeeze.selectModel');
       else if (a === 'Show Logs') this.log.show();
     });
@@ -148,7 +176,9 @@ export class EngineHost implements vscode.Disposable {
       this.log[e.level](`[engine] ${e.message}`);
     } else if (e.kind === 'prefix') {
       this.kv = e.snapshot;
-      this.log.info(`repository context recompressed: ${e.snapshot.policy}, ${e.snapshot.bytes} bytes (budget ${Math.round(e.snapshot.budgetBytes)})`);
+      this.log.info(
+        `repository context recompressed: ${e.snapshot.policy}, ${e.snapshot.bytes} bytes (budget ${Math.round(e.snapshot.budgetBytes)})`,
+      );
       this.fire();
     }
   }
@@ -166,7 +196,9 @@ export class EngineHost implements vscode.Disposable {
       this.history.push({ at: Date.now(), stats: r.stats, chars: r.text.length });
       if (this.history.length > HISTORY) this.history.shift();
       const s = r.stats;
-      this.log.debug(`completion: ${s.promptTokens} prompt tokens (${s.reusedTokens} reused, ${s.recomputedTokens} computed), ${s.generatedTokens} generated (${s.stopReason}) in ${Math.round(s.totalMs)} ms`);
+      this.log.debug(
+        `completion: ${s.promptTokens} prompt tokens (${s.reusedTokens} reused, ${s.recomputedTokens} computed), ${s.generatedTokens} generated (${s.stopReason}) in ${Math.round(s.totalMs)} ms`,
+      );
       return r;
     } catch (e) {
       if (e instanceof EngineError && e.aborted) return undefined;

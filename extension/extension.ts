@@ -15,7 +15,13 @@ export function activate(context: vscode.ExtensionContext): void {
   const statusBar = new StatusBar();
   const engine = new EngineHost(context, log);
   const workspace = new WorkspaceContext(log);
-  context.subscriptions.push(log, statusBar, engine, workspace, engine.onDidChange((s) => statusBar.render(s)));
+  context.subscriptions.push(
+    log,
+    statusBar,
+    engine,
+    workspace,
+    engine.onDidChange((s) => statusBar.render(s)),
+  );
 
   let settings: SqueezeSettings = readSettings().settings;
   const shown = new Set<string>();
@@ -25,9 +31,11 @@ export function activate(context: vscode.ExtensionContext): void {
       log.warn(p.message);
       if (shown.has(p.message)) continue;
       shown.add(p.message);
-      void vscode.window.showWarningMessage(`Squeeze: ${p.message} (the default is used)`, 'Open Settings').then((a) => {
-        if (a) void vscode.commands.executeCommand('workbench.action.openSettings', p.key);
-      });
+      void vscode.window
+        .showWarningMessage(`Squeeze: ${p.message} (the default is used)`, 'Open Settings')
+        .then((a) => {
+          if (a) void vscode.commands.executeCommand('workbench.action.openSettings', p.key);
+        });
     }
     return r.settings;
   };
@@ -36,7 +44,9 @@ export function activate(context: vscode.ExtensionContext): void {
   const apply = (options: { reload?: boolean } = {}) => {
     settings = read();
     const s = settings;
-    applying = applying.then(() => engine.apply(s, options)).catch((e: unknown) => log.error(`applying settings failed: ${(e as Error).message}`));
+    applying = applying
+      .then(() => engine.apply(s, options))
+      .catch((e: unknown) => log.error(`applying settings failed: ${(e as Error).message}`));
     return applying;
   };
 
@@ -47,7 +57,9 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(
     vscode.languages.registerInlineCompletionItemProvider(selector, provider),
     ...registerCommands({ context, engine, log, settings: () => settings, reload: () => apply({ reload: true }) }),
-    vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration(SETTINGS_SECTION)) void apply(); }),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration(SETTINGS_SECTION)) void apply();
+    }),
     // Trust granted: the workspace's own model folder and provider now count.
     vscode.workspace.onDidGrantWorkspaceTrust(() => void apply()),
   );

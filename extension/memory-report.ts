@@ -18,14 +18,25 @@ export class MemoryReportPanel implements vscode.Disposable {
       return MemoryReportPanel.current;
     }
     const media = vscode.Uri.joinPath(context.extensionUri, 'media');
-    const panel = vscode.window.createWebviewPanel('squeeze.memoryReport', 'Squeeze: KV Memory', vscode.ViewColumn.Beside, {
-      enableScripts: true, localResourceRoots: [media], retainContextWhenHidden: false,
-    });
+    const panel = vscode.window.createWebviewPanel(
+      'squeeze.memoryReport',
+      'Squeeze: KV Memory',
+      vscode.ViewColumn.Beside,
+      {
+        enableScripts: true,
+        localResourceRoots: [media],
+        retainContextWhenHidden: false,
+      },
+    );
     MemoryReportPanel.current = new MemoryReportPanel(panel, media, engine);
     return MemoryReportPanel.current;
   }
 
-  private constructor(private readonly panel: vscode.WebviewPanel, media: vscode.Uri, private readonly engine: EngineHost) {
+  private constructor(
+    private readonly panel: vscode.WebviewPanel,
+    media: vscode.Uri,
+    private readonly engine: EngineHost,
+  ) {
     const web = panel.webview;
     const nonce = randomBytes(16).toString('base64');
     const css = web.asWebviewUri(vscode.Uri.joinPath(media, 'memory-report.css'));
@@ -42,13 +53,21 @@ export class MemoryReportPanel implements vscode.Disposable {
         await this.refresh();
       }),
       // Throttled: a typing burst changes the state on every request.
-      engine.onDidChange(() => { this.pending ??= setTimeout(() => { this.pending = undefined; void this.refresh(); }, 500); }),
+      engine.onDidChange(() => {
+        this.pending ??= setTimeout(() => {
+          this.pending = undefined;
+          void this.refresh();
+        }, 500);
+      }),
     );
   }
 
   async refresh(): Promise<void> {
     const report = await this.engine.report();
-    await this.panel.webview.postMessage({ type: 'render', html: renderReport(this.engine.state, report, this.engine.history) });
+    await this.panel.webview.postMessage({
+      type: 'render',
+      html: renderReport(this.engine.state, report, this.engine.history),
+    });
   }
 
   dispose(): void {

@@ -49,7 +49,10 @@ export type DownloadErrorKind = 'not-found' | 'http' | 'network' | 'integrity' |
 
 export class DownloadError extends Error {
   override name = 'DownloadError';
-  constructor(readonly kind: DownloadErrorKind, message: string) {
+  constructor(
+    readonly kind: DownloadErrorKind,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -71,27 +74,54 @@ async function get(url: string, init: RequestInit, what: string): Promise<Respon
     return await fetch(url, { ...init, redirect: 'follow' });
   } catch (e) {
     if (init.signal?.aborted) throw new DownloadError('aborted', 'the download was cancelled (run it again to resume)');
-    throw new DownloadError('network', `${what}: cannot reach ${new URL(url).origin} (${(e as Error).message}; ${String((e as { cause?: Error }).cause?.message ?? '')})`);
+    throw new DownloadError(
+      'network',
+      `${what}: cannot reach ${new URL(url).origin} (${(e as Error).message}; ${String((e as { cause?: Error }).cause?.message ?? '')})`,
+    );
   }
 }
 
-export async function listModelFiles(endpoint: string, repo: string, revision: string, signal?: AbortSignal): Promise<HubFile[]> {
+export async function listModelFiles(
+  endpoint: string,
+  repo: string,
+  revision: string,
+  signal?: AbortSignal,
+): Promise<HubFile[]> {
   const url = `${endpoint.replace(/\/+$/, '')}/api/models/${repo}/tree/${encodeURIComponent(revision)}`;
   const res = await get(url, { signal }, `listing ${repo}`);
-  if (res.status === 404 || res.status === 401) throw new DownloadError('not-found', `${repo}@${revision} was not found on ${endpoint} (HTTP ${res.status}); check squeeze.download.repository and squeeze.download.revision (gated models need a login and are not supported)`);
+  if (res.status === 404 || res.status === 401)
+    throw new DownloadError(
+      'not-found',
+      `${repo}@${revision} was not found on ${endpoint} (HTTP ${res.status}); check squeeze.download.repository and squeeze.download.revision (gated models need a login and are not supported)`,
+    );
   if (!res.ok) throw new DownloadError('http', `listing ${repo}@${revision} on ${endpoint} failed: HTTP ${res.status}`);
   let entries: unknown;
-  try { entries = await res.json(); } catch (e) { throw new DownloadError('http', `${url} did not answer JSON (${(e as Error).message})`); }
+  try {
+    entries = await res.json();
+  } catch (e) {
+    throw new DownloadError('http', `${url} did not answer JSON (${(e as Error).message})`);
+  }
   if (!Array.isArray(entries)) throw new DownloadError('http', `${url} did not answer a file list`);
   const files: HubFile[] = [];
-  for (const e of entries as { type?: string; path?: string; size?: number; oid?: string; lfs?: { oid?: string; size?: number } }[]) {
+  for (const e of entries as {
+    type?: string;
+    path?: string;
+    size?: number;
+    oid?: string;
+    lfs?: { oid?: string; size?: number };
+  }[]) {
     if (e.type !== 'file' || typeof e.path !== 'string' || !wantedFile(e.path)) continue;
-    files.push(e.lfs?.oid
-      ? { path: e.path, size: e.lfs.size ?? e.size ?? 0, sha256: e.lfs.oid }
-      : { path: e.path, size: e.size ?? 0, gitOid: e.oid });
+    files.push(
+      e.lfs?.oid
+        ? { path: e.path, size: e.lfs.size ?? e.size ?? 0, sha256: e.lfs.oid }
+        : { path: e.path, size: e.size ?? 0, gitOid: e.oid },
+    );
   }
   if (!files.some((f) => f.path === 'config.json') || !files.some((f) => f.path.endsWith('.safetensors'))) {
-    throw new DownloadError('unusable', `${repo}@${revision} has no config.json and .safetensors weights at its top level; Squeeze needs a Hugging Face transformers model folder`);
+    throw new DownloadError(
+      'unusable',
+      `${repo}@${revision} has no config.json and .safetensors weights at its top level; Squeeze needs a Hugging Face transformers model folder`,
+    );
   }
   return files;
 }
@@ -113,7 +143,9 @@ export async function downloadModel(o: DownloadOptions): Promise<DownloadResult>
   const files = await listModelFiles(o.endpoint, o.repo, o.revision, o.signal);
   const totalBytes = files.reduce((n, f) => n + f.size, 0);
   mkdirSync(o.dest, { recursive: true });
-  let doneBytes = 0, downloadedBytes = 0, reusedBytes = 0;
+  let doneBytes = 0,
+    downloadedBytes = 0,
+    reusedBytes = 0;
   for (const f of files) {
     const target = join(o.dest, f.path);
     const part = `${target}.part`;
@@ -122,14 +154,18 @@ export async function downloadModel(o: DownloadOptions): Promise<DownloadResult>
       const h = hasherFor(f);
       await hashFile(target, h);
       if (!expected(f) || h.digest('hex') === expected(f)) {
-        doneBytes += f.size; reusedBytes += f.size;
+        doneBytes += f.size;
+        reusedBytes += f.size;
         o.onProgress?.({ file: f.path, doneBytes, totalBytes });
         continue;
       }
       o.log?.(`${f.path}: the copy on disk does not match the hub's hash; downloading it again`);
       rmSync(target);
     }
-    const got = await downloadFile(o, f, part, (n) => { doneBytes += n; o.onProgress?.({ file: f.path, doneBytes, totalBytes }); });
+    const got = await downloadFile(o, f, part, (n) => {
+      doneBytes += n;
+      o.onProgress?.({ file: f.path, doneBytes, totalBytes });
+    });
     downloadedBytes += got.downloaded;
     reusedBytes += got.resumed;
     renameSync(part, target);
@@ -137,9 +173,17 @@ export async function downloadModel(o: DownloadOptions): Promise<DownloadResult>
   return { dir: o.dest, files, downloadedBytes, reusedBytes };
 }
 
-async function downloadFile(o: DownloadOptions, f: HubFile, part: string, advance: (bytes: number) => void): Promise<{ downloaded: number; resumed: number }> {
+async function downloadFile(
+  o: DownloadOptions,
+  f: HubFile,
+  part: string,
+  advance: (bytes: number) => void,
+): Promise<{ downloaded: number; resumed: number }> {
   let have = existsSync(part) ? statSync(part).size : 0;
-  if (have > f.size) { rmSync(part); have = 0; }
+  if (have > f.size) {
+    rmSync(part);
+    have = 0;
+  }
   let h = hasherFor(f);
   if (have > 0) {
     await hashFile(part, h);
@@ -167,7 +211,16 @@ async function downloadFile(o: DownloadOptions, f: HubFile, part: string, advanc
 }
 
 /** Writes the response body to `part` (appending after a resume), hashing as it goes. */
-async function streamTo(o: DownloadOptions, f: HubFile, res: Response, part: string, flags: 'a' | 'w', h: Hash, have: number, advance: (bytes: number) => void): Promise<number> {
+async function streamTo(
+  o: DownloadOptions,
+  f: HubFile,
+  res: Response,
+  part: string,
+  flags: 'a' | 'w',
+  h: Hash,
+  have: number,
+  advance: (bytes: number) => void,
+): Promise<number> {
   if (!res.body) throw new DownloadError('http', `${f.path}: the server answered without a body`);
   const out = createWriteStream(part, { flags });
   let n = 0;
@@ -181,7 +234,10 @@ async function streamTo(o: DownloadOptions, f: HubFile, res: Response, part: str
     }
   } catch (e) {
     if (o.signal?.aborted) throw new DownloadError('aborted', 'the download was cancelled (run it again to resume)');
-    throw new DownloadError('network', `${f.path}: the connection broke after ${have + n} of ${f.size} bytes (${(e as Error).message}); run the download again to resume`);
+    throw new DownloadError(
+      'network',
+      `${f.path}: the connection broke after ${have + n} of ${f.size} bytes (${(e as Error).message}); run the download again to resume`,
+    );
   } finally {
     await new Promise<void>((resolve) => out.end(() => resolve()));
   }
@@ -190,12 +246,18 @@ async function streamTo(o: DownloadOptions, f: HubFile, res: Response, part: str
 
 function verify(f: HubFile, part: string, h: Hash, size: number): void {
   if (size !== f.size) {
-    throw new DownloadError('integrity', `${f.path}: got ${size} bytes but the hub lists ${f.size}; run the download again to resume`);
+    throw new DownloadError(
+      'integrity',
+      `${f.path}: got ${size} bytes but the hub lists ${f.size}; run the download again to resume`,
+    );
   }
   const want = expected(f);
   const got = h.digest('hex');
   if (want && got !== want) {
     rmSync(part, { force: true }); // a corrupt part must not be resumed
-    throw new DownloadError('integrity', `${f.path}: ${f.sha256 ? 'sha256' : 'git sha1'} ${got} does not match the hub's ${want}; the file was deleted, run the download again`);
+    throw new DownloadError(
+      'integrity',
+      `${f.path}: ${f.sha256 ? 'sha256' : 'git sha1'} ${got} does not match the hub's ${want}; the file was deleted, run the download again`,
+    );
   }
 }

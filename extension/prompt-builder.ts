@@ -2,7 +2,14 @@
 // workspace's RepoIndex), the family's FIM prompt split into the cacheable repository block and the
 // current file's tail, and what surrounds the cursor for the stop rules. No vscode import: the
 // provider passes plain text and positions, and the typing test drives it directly.
-import { buildCompletionPrompt, ContextGatherer, type ModelFamily, type RecentFile, type RepoIndex, type TokenCounter } from '../engine/context';
+import {
+  buildCompletionPrompt,
+  ContextGatherer,
+  type ModelFamily,
+  type RecentFile,
+  type RepoIndex,
+  type TokenCounter,
+} from '../engine/context';
 import type { CompletionRequest } from '../engine/completion/service-types';
 import type { CursorContext } from '../engine/completion/stop-rules';
 
@@ -30,8 +37,17 @@ export function cursorContextOf(text: string, line: number, character: number): 
   const lines = text.split('\n');
   const cur = lines[line] ?? '';
   let previousLine = '';
-  for (let i = line - 1; i >= 0; i--) if (lines[i]!.trim()) { previousLine = lines[i]!; break; }
-  return { linePrefix: cur.slice(0, character), lineSuffix: cur.slice(character), previousLine, nextLines: lines.slice(line + 1, line + 1 + NEXT_LINES) };
+  for (let i = line - 1; i >= 0; i--)
+    if (lines[i]!.trim()) {
+      previousLine = lines[i]!;
+      break;
+    }
+  return {
+    linePrefix: cur.slice(0, character),
+    lineSuffix: cur.slice(character),
+    previousLine,
+    nextLines: lines.slice(line + 1, line + 1 + NEXT_LINES),
+  };
 }
 
 export class PromptBuilder {
@@ -41,7 +57,12 @@ export class PromptBuilder {
   /** Recently edited or visited files, most recent first. */
   private recent: RecentFile[] = [];
 
-  constructor(readonly index: RepoIndex, tokens: TokenCounter, readonly family: ModelFamily, readonly specialTokens: readonly string[] = []) {
+  constructor(
+    readonly index: RepoIndex,
+    tokens: TokenCounter,
+    readonly family: ModelFamily,
+    readonly specialTokens: readonly string[] = [],
+  ) {
     this.gatherer = new ContextGatherer(index, tokens);
   }
 
@@ -77,7 +98,10 @@ export class PromptBuilder {
       previous: this.previous.get(doc.path),
       extraSpecialTokens: this.specialTokens,
     });
-    this.previous.set(doc.path, pieces.map((p) => p.id));
+    this.previous.set(
+      doc.path,
+      pieces.map((p) => p.id),
+    );
     return {
       request: {
         cacheKey: prompt.cacheKey,

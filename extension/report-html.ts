@@ -25,91 +25,139 @@ const num = (x: number) => (Number.isFinite(x) ? +x.toFixed(1) : 0);
 /** Stacked horizontal bars: one row per layer, one segment per tier. */
 export function layerChart(perLayer: readonly LayerBytes[]): string {
   if (perLayer.length === 0) return '<p class="empty">No layers to show.</p>';
-  const rowH = 14, gap = 3, labelW = 56, barW = 420, valueW = 90;
+  const rowH = 14,
+    gap = 3,
+    labelW = 56,
+    barW = 420,
+    valueW = 90;
   const max = Math.max(1, ...perLayer.map((l) => TIERS.reduce((n, t) => n + l.bytes[t], 0)));
   const h = perLayer.length * (rowH + gap) + 24;
-  const rows = perLayer.map((l, i) => {
-    const y = i * (rowH + gap);
-    let x = labelW;
-    const segs = TIERS.map((t) => {
-      const w = (barW * l.bytes[t]) / max;
-      const seg = w > 0 ? `<rect class="tier-${t}" x="${num(x)}" y="${y}" width="${num(w)}" height="${rowH}"><title>layer ${l.layer} ${t}: ${formatMB(l.bytes[t])}</title></rect>` : '';
-      x += w;
-      return seg;
-    }).join('');
-    const total = TIERS.reduce((n, t) => n + l.bytes[t], 0);
-    return `<text class="label" x="0" y="${y + rowH - 3}">layer ${l.layer}</text>${segs}<text class="value" x="${labelW + barW + 6}" y="${y + rowH - 3}">${escapeHtml(formatMB(total))}</text>`;
-  }).join('');
-  const legend = TIERS.map((t, i) => `<rect class="tier-${t}" x="${labelW + i * 70}" y="${h - 12}" width="10" height="10"/><text class="label" x="${labelW + i * 70 + 14}" y="${h - 3}">${t}</text>`).join('');
+  const rows = perLayer
+    .map((l, i) => {
+      const y = i * (rowH + gap);
+      let x = labelW;
+      const segs = TIERS.map((t) => {
+        const w = (barW * l.bytes[t]) / max;
+        const seg =
+          w > 0
+            ? `<rect class="tier-${t}" x="${num(x)}" y="${y}" width="${num(w)}" height="${rowH}"><title>layer ${l.layer} ${t}: ${formatMB(l.bytes[t])}</title></rect>`
+            : '';
+        x += w;
+        return seg;
+      }).join('');
+      const total = TIERS.reduce((n, t) => n + l.bytes[t], 0);
+      return `<text class="label" x="0" y="${y + rowH - 3}">layer ${l.layer}</text>${segs}<text class="value" x="${labelW + barW + 6}" y="${y + rowH - 3}">${escapeHtml(formatMB(total))}</text>`;
+    })
+    .join('');
+  const legend = TIERS.map(
+    (t, i) =>
+      `<rect class="tier-${t}" x="${labelW + i * 70}" y="${h - 12}" width="10" height="10"/><text class="label" x="${labelW + i * 70 + 14}" y="${h - 3}">${t}</text>`,
+  ).join('');
   return `<svg class="chart layers" role="img" aria-label="KV bytes per layer by precision tier" width="${labelW + barW + valueW}" height="${h}" viewBox="0 0 ${labelW + barW + valueW} ${h}">${rows}${legend}</svg>`;
 }
 
 /** Latency bars (context build, current-file prefill, decoding stacked) and a line of tokens kept. */
 export function historyChart(history: readonly RequestRecord[]): string {
   if (history.length === 0) return '<p class="empty">No completions yet.</p>';
-  const W = 560, H = 180, left = 44, right = 44, top = 10, bottom = 22;
-  const plotW = W - left - right, plotH = H - top - bottom;
+  const W = 560,
+    H = 180,
+    left = 44,
+    right = 44,
+    top = 10,
+    bottom = 22;
+  const plotW = W - left - right,
+    plotH = H - top - bottom;
   const maxMs = Math.max(10, ...history.map((r) => r.stats.totalMs));
   const maxTok = Math.max(1, ...history.map((r) => r.stats.kv.tokensHeld));
   const step = plotW / history.length;
   const barW = Math.max(2, step * 0.7);
   const yMs = (ms: number) => top + plotH - (plotH * ms) / maxMs;
-  const bars = history.map((r, i) => {
-    const x = left + i * step + (step - barW) / 2;
-    const s = r.stats;
-    const parts: [string, number][] = [['build', s.prefixBuildMs], ['prefill', s.tailPrefillMs], ['decode', s.decodeMs]];
-    let base = 0;
-    const segs = parts.map(([cls, ms]) => {
-      const y1 = yMs(base), y2 = yMs(base + ms);
-      base += ms;
-      return ms > 0 ? `<rect class="lat-${cls}" x="${num(x)}" y="${num(y2)}" width="${num(barW)}" height="${num(y1 - y2)}"/>` : '';
-    }).join('');
-    const tip = `#${i + 1}: ${Math.round(s.totalMs)} ms (build ${Math.round(s.prefixBuildMs)}, prefill ${Math.round(s.tailPrefillMs)}, decode ${Math.round(s.decodeMs)}), ${compactCount(s.kv.tokensHeld)} tokens kept, ${s.reusedTokens ? 'reused' : 'rebuilt'}`;
-    return `<g>${segs}<title>${escapeHtml(tip)}</title></g>`;
-  }).join('');
-  const points = history.map((r, i) => `${num(left + i * step + step / 2)},${num(top + plotH - (plotH * r.stats.kv.tokensHeld) / maxTok)}`).join(' ');
-  const axes = `<line class="axis" x1="${left}" y1="${top + plotH}" x2="${left + plotW}" y2="${top + plotH}"/>`
-    + `<text class="label" x="2" y="${top + 8}">${Math.round(maxMs)} ms</text><text class="label" x="2" y="${top + plotH}">0</text>`
-    + `<text class="label tokens" x="${W - right + 4}" y="${top + 8}">${compactCount(maxTok)} tok</text>`
-    + `<text class="label" x="${left}" y="${H - 4}">oldest</text><text class="label" x="${left + plotW - 40}" y="${H - 4}">newest</text>`;
-  return `<svg class="chart history" role="img" aria-label="latency and tokens kept of the last completions" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">${axes}${bars}<polyline class="tokens-line" points="${points}"/></svg>`
-    + '<p class="legend"><span class="key lat-build"></span> context build <span class="key lat-prefill"></span> current-file prefill <span class="key lat-decode"></span> decoding <span class="key tokens-key"></span> tokens kept (right axis)</p>';
+  const bars = history
+    .map((r, i) => {
+      const x = left + i * step + (step - barW) / 2;
+      const s = r.stats;
+      const parts: [string, number][] = [
+        ['build', s.prefixBuildMs],
+        ['prefill', s.tailPrefillMs],
+        ['decode', s.decodeMs],
+      ];
+      let base = 0;
+      const segs = parts
+        .map(([cls, ms]) => {
+          const y1 = yMs(base),
+            y2 = yMs(base + ms);
+          base += ms;
+          return ms > 0
+            ? `<rect class="lat-${cls}" x="${num(x)}" y="${num(y2)}" width="${num(barW)}" height="${num(y1 - y2)}"/>`
+            : '';
+        })
+        .join('');
+      const tip = `#${i + 1}: ${Math.round(s.totalMs)} ms (build ${Math.round(s.prefixBuildMs)}, prefill ${Math.round(s.tailPrefillMs)}, decode ${Math.round(s.decodeMs)}), ${compactCount(s.kv.tokensHeld)} tokens kept, ${s.reusedTokens ? 'reused' : 'rebuilt'}`;
+      return `<g>${segs}<title>${escapeHtml(tip)}</title></g>`;
+    })
+    .join('');
+  const points = history
+    .map((r, i) => `${num(left + i * step + step / 2)},${num(top + plotH - (plotH * r.stats.kv.tokensHeld) / maxTok)}`)
+    .join(' ');
+  const axes =
+    `<line class="axis" x1="${left}" y1="${top + plotH}" x2="${left + plotW}" y2="${top + plotH}"/>` +
+    `<text class="label" x="2" y="${top + 8}">${Math.round(maxMs)} ms</text><text class="label" x="2" y="${top + plotH}">0</text>` +
+    `<text class="label tokens" x="${W - right + 4}" y="${top + 8}">${compactCount(maxTok)} tok</text>` +
+    `<text class="label" x="${left}" y="${H - 4}">oldest</text><text class="label" x="${left + plotW - 40}" y="${H - 4}">newest</text>`;
+  return (
+    `<svg class="chart history" role="img" aria-label="latency and tokens kept of the last completions" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">${axes}${bars}<polyline class="tokens-line" points="${points}"/></svg>` +
+    '<p class="legend"><span class="key lat-build"></span> context build <span class="key lat-prefill"></span> current-file prefill <span class="key lat-decode"></span> decoding <span class="key tokens-key"></span> tokens kept (right axis)</p>'
+  );
 }
 
 function stateLine(state: EngineState): string {
   switch (state.kind) {
-    case 'ready': return `Model <code>${escapeHtml(state.info.dir)}</code> (${escapeHtml(state.info.family)}) on <b>${escapeHtml(state.info.provider.toUpperCase())}</b>, loaded in ${Math.round(state.info.loadMs)} ms.`;
-    case 'loading': return `Loading <code>${escapeHtml(state.model)}</code>…`;
-    case 'no-model': return `No model: ${escapeHtml(state.reason)}`;
-    case 'error': return `Error: ${escapeHtml(state.reason)}`;
-    case 'disabled': return 'Inline completions are off.';
+    case 'ready':
+      return `Model <code>${escapeHtml(state.info.dir)}</code> (${escapeHtml(state.info.family)}) on <b>${escapeHtml(state.info.provider.toUpperCase())}</b>, loaded in ${Math.round(state.info.loadMs)} ms.`;
+    case 'loading':
+      return `Loading <code>${escapeHtml(state.model)}</code>…`;
+    case 'no-model':
+      return `No model: ${escapeHtml(state.reason)}`;
+    case 'error':
+      return `Error: ${escapeHtml(state.reason)}`;
+    case 'disabled':
+      return 'Inline completions are off.';
   }
 }
 
 /** The report's body. */
-export function renderReport(state: EngineState, report: MemoryReport | null, history: readonly RequestRecord[]): string {
+export function renderReport(
+  state: EngineState,
+  report: MemoryReport | null,
+  history: readonly RequestRecord[],
+): string {
   const out = [`<h1>Squeeze KV memory</h1><p class="state">${stateLine(state)}</p>`];
   const p = report?.prefix;
   if (p) {
-    out.push('<h2>Repository context cache</h2><table class="summary"><tbody>'
-      + `<tr><th>held</th><td>${escapeHtml(formatMB(p.bytes))} of ${escapeHtml(formatMB(p.budgetBytes))} budget</td></tr>`
-      + `<tr><th>fp16 would take</th><td>${escapeHtml(formatMB(p.fp16Bytes))} (${p.ratio.toFixed(2)}× smaller)</td></tr>`
-      + `<tr><th>tokens</th><td>${compactCount(p.tokensHeld)} of ${compactCount(p.promptTokens)} per head, ${escapeHtml(precisionMix(p))}</td></tr>`
-      + `<tr><th>method</th><td>${escapeHtml(p.policy)}, ${p.bits}-bit — ${escapeHtml(p.reason)}</td></tr>`
-      + `<tr><th>built in</th><td>${Math.round(p.buildMs)} ms</td></tr>`
-      + '</tbody></table>'
-      + `<h2>Bytes per layer</h2>${layerChart(p.perLayer)}`);
+    out.push(
+      '<h2>Repository context cache</h2><table class="summary"><tbody>' +
+        `<tr><th>held</th><td>${escapeHtml(formatMB(p.bytes))} of ${escapeHtml(formatMB(p.budgetBytes))} budget</td></tr>` +
+        `<tr><th>fp16 would take</th><td>${escapeHtml(formatMB(p.fp16Bytes))} (${p.ratio.toFixed(2)}× smaller)</td></tr>` +
+        `<tr><th>tokens</th><td>${compactCount(p.tokensHeld)} of ${compactCount(p.promptTokens)} per head, ${escapeHtml(precisionMix(p))}</td></tr>` +
+        `<tr><th>method</th><td>${escapeHtml(p.policy)}, ${p.bits}-bit — ${escapeHtml(p.reason)}</td></tr>` +
+        `<tr><th>built in</th><td>${Math.round(p.buildMs)} ms</td></tr>` +
+        '</tbody></table>' +
+        `<h2>Bytes per layer</h2>${layerChart(p.perLayer)}`,
+    );
   } else {
     out.push('<p class="empty">No repository context is cached yet: it is built on the next completion.</p>');
   }
   out.push(`<h2>Last ${history.length} completions</h2>${historyChart(history)}`);
   if (report) {
-    const c = report.counters, m = report.memory;
-    out.push('<h2>Engine</h2><table class="summary"><tbody>'
-      + `<tr><th>requests</th><td>${c.requests} (${c.aborted} aborted as stale), context builds ${c.prefixBuilds}, reuses ${c.prefixHits}</td></tr>`
-      + `<tr><th>generations at once</th><td>${c.active} now, ${c.maxActive} at most</td></tr>`
-      + `<tr><th>worker memory</th><td>heap ${escapeHtml(formatMB(m.heapUsedBytes))}, buffers ${escapeHtml(formatMB(m.arrayBuffersBytes))}, process RSS ${escapeHtml(formatMB(m.rssBytes))}</td></tr>`
-      + '</tbody></table>');
+    const c = report.counters,
+      m = report.memory;
+    out.push(
+      '<h2>Engine</h2><table class="summary"><tbody>' +
+        `<tr><th>requests</th><td>${c.requests} (${c.aborted} aborted as stale), context builds ${c.prefixBuilds}, reuses ${c.prefixHits}</td></tr>` +
+        `<tr><th>generations at once</th><td>${c.active} now, ${c.maxActive} at most</td></tr>` +
+        `<tr><th>worker memory</th><td>heap ${escapeHtml(formatMB(m.heapUsedBytes))}, buffers ${escapeHtml(formatMB(m.arrayBuffersBytes))}, process RSS ${escapeHtml(formatMB(m.rssBytes))}</td></tr>` +
+        '</tbody></table>',
+    );
   }
   return out.join('\n');
 }

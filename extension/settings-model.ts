@@ -4,22 +4,44 @@
 import { parseBudgetText } from '../engine/completion/budget-text';
 import type { KvBudget, Bits } from '../engine/kv/budget';
 import {
-  DEFAULT_KV_BUDGET_TEXT, DEFAULT_KV_POLICY, DEFAULT_SERVICE_CONFIG, type ServiceConfig,
+  DEFAULT_KV_BUDGET_TEXT,
+  DEFAULT_KV_POLICY,
+  DEFAULT_SERVICE_CONFIG,
+  type ServiceConfig,
 } from '../engine/completion/service-types';
 import type { ProviderSetting } from '../engine/worker/protocol';
 
 export const PROVIDERS: readonly ProviderSetting[] = ['auto', 'cuda', 'dml', 'webgpu', 'cpu'];
 /** The KV methods the settings offer (engine/kv/policies; kvcrush wraps the pruning ones). */
 export const KV_METHODS: readonly string[] = [
-  'full', 'streaming', 'snapkv', 'quant', 'qpruning', 'mikv', 'dbudget',
-  'kvcrush+streaming', 'kvcrush+snapkv', 'kvcrush+qpruning', 'kvcrush+dbudget',
+  'full',
+  'streaming',
+  'snapkv',
+  'quant',
+  'qpruning',
+  'mikv',
+  'dbudget',
+  'kvcrush+streaming',
+  'kvcrush+snapkv',
+  'kvcrush+qpruning',
+  'kvcrush+dbudget',
 ];
 export const BIT_WIDTHS = ['auto', '16', '8', '4', '2'] as const;
 export type BitWidthSetting = (typeof BIT_WIDTHS)[number];
 
 /** VS Code language ids with a tree-sitter grammar in the context gatherer (engine/context/languages.ts). */
 export const SUPPORTED_LANGUAGES: readonly string[] = [
-  'typescript', 'typescriptreact', 'javascript', 'javascriptreact', 'python', 'go', 'rust', 'java', 'c', 'cpp', 'csharp',
+  'typescript',
+  'typescriptreact',
+  'javascript',
+  'javascriptreact',
+  'python',
+  'go',
+  'rust',
+  'java',
+  'c',
+  'cpp',
+  'csharp',
 ];
 
 export interface SqueezeSettings {
@@ -114,7 +136,8 @@ type Raw = Record<string, unknown>;
 export function parseSettings(raw: Raw): { settings: SqueezeSettings; problems: SettingProblem[] } {
   const problems: SettingProblem[] = [];
   const d = DEFAULT_SETTINGS;
-  const bad = (key: string, message: string) => problems.push({ key: `squeeze.${key}`, message: `squeeze.${key}: ${message}` });
+  const bad = (key: string, message: string) =>
+    problems.push({ key: `squeeze.${key}`, message: `squeeze.${key}: ${message}` });
   const bool = (key: string, def: boolean): boolean => {
     const v = raw[key];
     if (v === undefined) return def;
@@ -156,16 +179,26 @@ export function parseSettings(raw: Raw): { settings: SqueezeSettings; problems: 
   const langs = raw[KEYS.enabledLanguages];
   if (langs !== undefined) {
     if (Array.isArray(langs) && langs.every((l) => typeof l === 'string')) enabledLanguages = langs as string[];
-    else bad(KEYS.enabledLanguages, `must be a list of VS Code language ids, e.g. ["typescript", "python"]; got ${JSON.stringify(langs)}`);
+    else
+      bad(
+        KEYS.enabledLanguages,
+        `must be a list of VS Code language ids, e.g. ["typescript", "python"]; got ${JSON.stringify(langs)}`,
+      );
   }
   let downloadEndpoint = str(KEYS.downloadEndpoint, d.downloadEndpoint).replace(/\/+$/, '');
   if (!/^https?:\/\/[^/\s]+/.test(downloadEndpoint)) {
-    bad(KEYS.downloadEndpoint, `must be an http(s) URL such as https://huggingface.co; got ${JSON.stringify(downloadEndpoint)}`);
+    bad(
+      KEYS.downloadEndpoint,
+      `must be an http(s) URL such as https://huggingface.co; got ${JSON.stringify(downloadEndpoint)}`,
+    );
     downloadEndpoint = d.downloadEndpoint;
   }
   let downloadRepository = str(KEYS.downloadRepository, d.downloadRepository);
   if (!/^[\w.-]+\/[\w.-]+$/.test(downloadRepository)) {
-    bad(KEYS.downloadRepository, `must look like "owner/name" (a Hugging Face model id); got ${JSON.stringify(downloadRepository)}`);
+    bad(
+      KEYS.downloadRepository,
+      `must look like "owner/name" (a Hugging Face model id); got ${JSON.stringify(downloadRepository)}`,
+    );
     downloadRepository = d.downloadRepository;
   }
   const settings: SqueezeSettings = {

@@ -21,6 +21,9 @@ export function readSettings(): { settings: SqueezeSettings; problems: SettingPr
  *  and `squeeze.enabledLanguages`. */
 export function enabledFor(document: vscode.TextDocument, settings: SqueezeSettings): boolean {
   if (!settings.enabledLanguages.includes(document.languageId)) return false;
-  const perLanguage = vscode.workspace.getConfiguration(SETTINGS_SECTION, { languageId: document.languageId, uri: document.uri });
+  const perLanguage = vscode.workspace.getConfiguration(SETTINGS_SECTION, {
+    languageId: document.languageId,
+    uri: document.uri,
+  });
   return perLanguage.get<boolean>(KEYS.enable, true) === true;
 }

@@ -40,20 +40,32 @@ const escapeMd = (s: string) => s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
 export function statusView(state: EngineState): StatusView {
   switch (state.kind) {
     case 'disabled':
-      return { text: '$(circle-slash) Squeeze off', tooltip: '**Squeeze** inline completions are off.\n\nClick to turn them on.', command: 'squeeze.toggle', severity: 'normal' };
+      return {
+        text: '$(circle-slash) Squeeze off',
+        tooltip: '**Squeeze** inline completions are off.\n\nClick to turn them on.',
+        command: 'squeeze.toggle',
+        severity: 'normal',
+      };
     case 'no-model':
       return {
         text: '$(warning) Squeeze: no model',
         tooltip: `**Squeeze: no model**\n\n${escapeMd(state.reason)}\n\nClick to select a model folder (or run **Squeeze: Download Model from Hugging Face…**).`,
-        command: 'squeeze.selectModel', severity: 'warning',
+        command: 'squeeze.selectModel',
+        severity: 'warning',
       };
     case 'loading':
-      return { text: '$(sync~spin) Squeeze: loading model…', tooltip: `**Squeeze** is loading \`${state.model}\`…`, command: 'squeeze.showLogs', severity: 'normal' };
+      return {
+        text: '$(sync~spin) Squeeze: loading model…',
+        tooltip: `**Squeeze** is loading \`${state.model}\`…`,
+        command: 'squeeze.showLogs',
+        severity: 'normal',
+      };
     case 'error':
       return {
         text: '$(error) Squeeze: error',
         tooltip: `**Squeeze failed**${state.model ? ` (model \`${state.model}\`)` : ''}\n\n${escapeMd(state.reason)}\n\nClick to show the logs.`,
-        command: 'squeeze.showLogs', severity: 'error',
+        command: 'squeeze.showLogs',
+        severity: 'error',
       };
     case 'ready':
       return readyView(state);
@@ -68,12 +80,14 @@ function readyView(state: Extract<EngineState, { kind: 'ready' }>): StatusView {
     return {
       text: `${icon} Squeeze · ${provider}`,
       tooltip: `**Squeeze** ready on ${provider}: \`${info.dir}\`\n\nNo repository context cached yet; it is built on the first completion.\n\nClick for the memory report.`,
-      command: 'squeeze.showMemoryReport', severity: 'normal',
+      command: 'squeeze.showMemoryReport',
+      severity: 'normal',
     };
   }
   const text = `${icon} Squeeze KV ${formatMB(kv.bytes)} / ${formatMB(kv.budgetBytes)} · ${compactCount(kv.tokensHeld)} tok ${precisionMix(kv)} · ${ratioText(kv.ratio)} · ${provider}`;
   const tiers = TIER_ORDER.filter((t) => kv.tokensByTier[t] > 0 || kv.bytesByTier[t] > 0)
-    .map((t) => `| ${t} | ${compactCount(kv.tokensByTier[t])} | ${formatMB(kv.bytesByTier[t])} |`).join('\n');
+    .map((t) => `| ${t} | ${compactCount(kv.tokensByTier[t])} | ${formatMB(kv.bytesByTier[t])} |`)
+    .join('\n');
   const lines = [
     `**Squeeze** · ${info.family} on **${provider}** · \`${info.dir}\``,
     '',
@@ -86,7 +100,10 @@ function readyView(state: Extract<EngineState, { kind: 'ready' }>): StatusView {
     tiers,
   ];
   if (last) {
-    lines.push('', `Last completion: ${Math.round(last.totalMs)} ms (first token ${Math.round(last.firstTokenMs)} ms), ${last.reusedTokens ? `${compactCount(last.reusedTokens)} tokens reused` : 'context rebuilt'}, ${last.recomputedTokens} computed, ${last.generatedTokens} generated (${last.stopReason}).`);
+    lines.push(
+      '',
+      `Last completion: ${Math.round(last.totalMs)} ms (first token ${Math.round(last.firstTokenMs)} ms), ${last.reusedTokens ? `${compactCount(last.reusedTokens)} tokens reused` : 'context rebuilt'}, ${last.recomputedTokens} computed, ${last.generatedTokens} generated (${last.stopReason}).`,
+    );
   }
   lines.push('', 'Click for the memory report.');
   return { text, tooltip: lines.join('\n'), command: 'squeeze.showMemoryReport', severity: 'normal' };

@@ -3,7 +3,13 @@
 // visits (unsaved text included). Hands out a PromptBuilder for the loaded model's family.
 import * as vscode from 'vscode';
 import { basename, relative, sep } from 'node:path';
-import { RepoIndex, approxTokenCounter, type ContextLogger, type ModelFamily, type TokenCounter } from '../engine/context';
+import {
+  RepoIndex,
+  approxTokenCounter,
+  type ContextLogger,
+  type ModelFamily,
+  type TokenCounter,
+} from '../engine/context';
 import { PromptBuilder } from './prompt-builder';
 
 export class WorkspaceContext implements vscode.Disposable {
@@ -26,12 +32,21 @@ export class WorkspaceContext implements vscode.Disposable {
       (e: unknown) => log.error(`repository index failed: ${(e as Error).message}`),
     );
     const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(folder, '**/*'));
-    const update = (uri: vscode.Uri) => { const p = this.inRoot(uri); if (p) this.index?.update(p); };
+    const update = (uri: vscode.Uri) => {
+      const p = this.inRoot(uri);
+      if (p) this.index?.update(p);
+    };
     this.disposables.push(
       watcher,
       watcher.onDidCreate(update),
       watcher.onDidChange(update),
-      watcher.onDidDelete((uri) => { const p = this.inRoot(uri); if (p) { this.index?.remove(p); this.builder?.forget(p); } }),
+      watcher.onDidDelete((uri) => {
+        const p = this.inRoot(uri);
+        if (p) {
+          this.index?.remove(p);
+          this.builder?.forget(p);
+        }
+      }),
       vscode.workspace.onDidChangeTextDocument((e) => {
         if (e.contentChanges.length === 0 || e.document.uri.scheme !== 'file') return;
         const p = this.inRoot(e.document.uri);

@@ -43,7 +43,6 @@ const BIG_TREE = 'node_modules/@azure';
 const tokenizer = ModelTokenizer.load('test/fixtures/qwen2-tiny-random');
 const quiet = { info() {}, warn() {} };
 
-
 interface Target {
   path: string;
   line: number;
@@ -76,12 +75,21 @@ function findTargets(index: RepoIndex, limit: number): Target[] {
     // A use is a name the file imports (`import { X }`, `const { X } = require`) or a member of a
     // namespace import (`ns.X`, compiled `import_x.X` / `x_1.X`); homonyms (a local variable or
     // property with the same name) are not targets.
-    const named = new Set(outline?.imports.flatMap((i) => i.names.filter((n) => n.imported !== '*').map((n) => n.local)));
-    const namespaces = new Set(outline?.imports.flatMap((i) => i.names.filter((n) => n.imported === '*' && n.local !== '*').map((n) => n.local)));
+    const named = new Set(
+      outline?.imports.flatMap((i) => i.names.filter((n) => n.imported !== '*').map((n) => n.local)),
+    );
+    const namespaces = new Set(
+      outline?.imports.flatMap((i) => i.names.filter((n) => n.imported === '*' && n.local !== '*').map((n) => n.local)),
+    );
     const lines = file.text.split('\n');
     const perFile: Target[] = [];
     lines.forEach((text, line) => {
-      if (importLines.has(line) || /^\s*(import|export\s+\*|export\s*\{|\/\/|\*|\/\*)/.test(text) || /require\(/.test(text)) return;
+      if (
+        importLines.has(line) ||
+        /^\s*(import|export\s+\*|export\s*\{|\/\/|\*|\/\*)/.test(text) ||
+        /require\(/.test(text)
+      )
+        return;
       for (const m of text.matchAll(/[A-Za-z_$][\w$]*/g)) {
         const defs = definers.get(m[0]);
         if (!defs || defs.length !== 1 || local.has(m[0]) || defs[0]!.path === p) continue;
@@ -96,7 +104,10 @@ function findTargets(index: RepoIndex, limit: number): Target[] {
   }
   // Spread over files: shuffle deterministically, keep at most 2 per file.
   const rand = seededRandom(1234);
-  const shuffled = all.map((t) => [rand(), t] as const).sort((a, b) => a[0] - b[0]).map(([, t]) => t);
+  const shuffled = all
+    .map((t) => [rand(), t] as const)
+    .sort((a, b) => a[0] - b[0])
+    .map(([, t]) => t);
   const perFileCount = new Map<string, number>();
   const out: Target[] = [];
   for (const t of shuffled) {
@@ -118,13 +129,21 @@ function cutText(text: string, t: Target): string {
 
 function definitionProbe(index: RepoIndex, t: Target): string[] {
   const text = index.get(t.defPath)!.text;
-  const firstLine = text.slice(t.def.declIndex, text.indexOf('\n', t.def.declIndex) === -1 ? undefined : text.indexOf('\n', t.def.declIndex)).trim();
+  const firstLine = text
+    .slice(
+      t.def.declIndex,
+      text.indexOf('\n', t.def.declIndex) === -1 ? undefined : text.indexOf('\n', t.def.declIndex),
+    )
+    .trim();
   return [firstLine, t.def.signature];
 }
 
 /** Baseline: whole files nearest by path (same folder first), until the budget is used. */
 function nearestFiles(index: RepoIndex, path: string, budget: number): Set<string> {
-  const order = index.paths().filter((p) => p !== path).sort((a, b) => pathDistance(path, a) - pathDistance(path, b) || (a < b ? -1 : 1));
+  const order = index
+    .paths()
+    .filter((p) => p !== path)
+    .sort((a, b) => pathDistance(path, a) - pathDistance(path, b) || (a < b ? -1 : 1));
   const chosen = new Set<string>();
   let used = 0;
   for (const p of order) {
@@ -140,18 +159,35 @@ function nearestFiles(index: RepoIndex, path: string, budget: number): Set<strin
 }
 
 const pct = (n: number, d: number) => (d ? `${((100 * n) / d).toFixed(0)}%` : '-');
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? 0; };
-const p95 = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(s.length * 0.95))] ?? 0; };
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? 0;
+};
+const p95 = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(s.length * 0.95))] ?? 0;
+};
 
 async function recall(): Promise<void> {
-  console.log(`\n## Recall: is the defining file / the definition in the context? (${TARGETS_PER_PACKAGE} targets per package)\n`);
-  const header = ['package', 'files', 'targets', ...BUDGETS.flatMap((b) => [`${b / 1024}k file`, `${b / 1024}k def`, `${b / 1024}k nearest`]), 'assembly ms (median / p95)'];
+  console.log(
+    `\n## Recall: is the defining file / the definition in the context? (${TARGETS_PER_PACKAGE} targets per package)\n`,
+  );
+  const header = [
+    'package',
+    'files',
+    'targets',
+    ...BUDGETS.flatMap((b) => [`${b / 1024}k file`, `${b / 1024}k def`, `${b / 1024}k nearest`]),
+    'assembly ms (median / p95)',
+  ];
   console.log('| ' + header.join(' | ') + ' |');
   console.log('|' + header.map(() => '---').join('|') + '|');
   const totals = BUDGETS.map(() => ({ file: 0, def: 0, base: 0 }));
   let totalTargets = 0;
   for (const pkg of PACKAGES) {
-    if (!existsSync(pkg.root)) { console.log(`| ${pkg.name} | not installed |`); continue; }
+    if (!existsSync(pkg.root)) {
+      console.log(`| ${pkg.name} | not installed |`);
+      continue;
+    }
     const index = new RepoIndex(pkg.root, { logger: quiet, excludedDirs: ['.git', 'node_modules'] });
     await index.build({ parse: true });
     const targets = findTargets(index, QUICK ? Math.min(10, TARGETS_PER_PACKAGE) : TARGETS_PER_PACKAGE);
@@ -164,7 +200,11 @@ async function recall(): Promise<void> {
       for (let b = 0; b < BUDGETS.length; b++) {
         const t0 = performance.now();
         const r = await buildCompletionPrompt(gatherer, {
-          family: 'qwen2.5-coder', path: t.path, text, position: { line: t.line, character: t.column }, budgetTokens: BUDGETS[b]!,
+          family: 'qwen2.5-coder',
+          path: t.path,
+          text,
+          position: { line: t.line, character: t.column },
+          budgetTokens: BUDGETS[b]!,
         });
         times.push(performance.now() - t0);
         const fromDef = r.pieces.filter((p) => p.path === t.defPath);
@@ -174,19 +214,34 @@ async function recall(): Promise<void> {
       }
     }
     totalTargets += targets.length;
-    hits.forEach((h, b) => { totals[b]!.file += h.file; totals[b]!.def += h.def; totals[b]!.base += h.base; });
-    const cells = hits.flatMap((h) => [pct(h.file, targets.length), pct(h.def, targets.length), pct(h.base, targets.length)]);
-    console.log(`| ${pkg.name} | ${index.size} | ${targets.length} | ${cells.join(' | ')} | ${median(times).toFixed(1)} / ${p95(times).toFixed(1)} |`);
+    hits.forEach((h, b) => {
+      totals[b]!.file += h.file;
+      totals[b]!.def += h.def;
+      totals[b]!.base += h.base;
+    });
+    const cells = hits.flatMap((h) => [
+      pct(h.file, targets.length),
+      pct(h.def, targets.length),
+      pct(h.base, targets.length),
+    ]);
+    console.log(
+      `| ${pkg.name} | ${index.size} | ${targets.length} | ${cells.join(' | ')} | ${median(times).toFixed(1)} / ${p95(times).toFixed(1)} |`,
+    );
   }
   const cells = totals.flatMap((h) => [pct(h.file, totalTargets), pct(h.def, totalTargets), pct(h.base, totalTargets)]);
   console.log(`| **all** | | ${totalTargets} | ${cells.join(' | ')} | |`);
-  console.log('\nfile = a piece from the defining file is in the prompt; def = the definition\'s first line or signature is;');
+  console.log(
+    "\nfile = a piece from the defining file is in the prompt; def = the definition's first line or signature is;",
+  );
   console.log('nearest = baseline: whole files nearest by path (same folder first) filling the same token budget.');
 }
 
 async function speed(): Promise<void> {
   console.log(`\n## Index build and per-request assembly (${BIG_TREE}, dist/ included)\n`);
-  if (!existsSync(BIG_TREE)) { console.log('not installed'); return; }
+  if (!existsSync(BIG_TREE)) {
+    console.log('not installed');
+    return;
+  }
   const index = new RepoIndex(BIG_TREE, { logger: quiet, excludedDirs: ['.git', 'node_modules'] });
   const t0 = performance.now();
   const stats = await index.build({ parse: false });
@@ -198,14 +253,29 @@ async function speed(): Promise<void> {
   const mem = process.memoryUsage();
   console.log('| step | files | chars | time |');
   console.log('|---|---|---|---|');
-  console.log(`| walk + read + similarity chunks (ready to gather; outlines parse lazily) | ${stats.files} | ${(stats.chars / 1e6).toFixed(1)} M | ${(walkMs / 1000).toFixed(2)} s |`);
-  console.log(`| tree-sitter outlines of every file (background / eager) | ${parsed} | | ${(parseMs / 1000).toFixed(2)} s |`);
+  console.log(
+    `| walk + read + similarity chunks (ready to gather; outlines parse lazily) | ${stats.files} | ${(stats.chars / 1e6).toFixed(1)} M | ${(walkMs / 1000).toFixed(2)} s |`,
+  );
+  console.log(
+    `| tree-sitter outlines of every file (background / eager) | ${parsed} | | ${(parseMs / 1000).toFixed(2)} s |`,
+  );
   console.log(`| total | | | ${((walkMs + parseMs) / 1000).toFixed(2)} s |`);
-  console.log(`\nskipped ${index.skipped.size} files (${[...new Set(index.skipped.values())].map((r) => r.replace(/\(.*$/, '').trim()).filter((v, i, a) => a.indexOf(v) === i).join(', ')}); heap ${(mem.heapUsed / 1e6).toFixed(0)} MB, rss ${(mem.rss / 1e6).toFixed(0)} MB`);
+  console.log(
+    `\nskipped ${index.skipped.size} files (${[...new Set(index.skipped.values())]
+      .map((r) => r.replace(/\(.*$/, '').trim())
+      .filter((v, i, a) => a.indexOf(v) === i)
+      .join(', ')}); heap ${(mem.heapUsed / 1e6).toFixed(0)} MB, rss ${(mem.rss / 1e6).toFixed(0)} MB`,
+  );
 
   // Per-request assembly on that index: 20 files, cursor in the middle, cold (first) vs warm.
-  const files = index.paths().filter((p) => /\.(ts|js)$/.test(p) && !p.endsWith('.d.ts')).filter((_, i) => i % 97 === 0).slice(0, 20);
-  console.log('\n| budget | first request, cold token cache, ms (median / max) | next keystroke ms (median / p95) | pieces | block tokens |');
+  const files = index
+    .paths()
+    .filter((p) => /\.(ts|js)$/.test(p) && !p.endsWith('.d.ts'))
+    .filter((_, i) => i % 97 === 0)
+    .slice(0, 20);
+  console.log(
+    '\n| budget | first request, cold token cache, ms (median / max) | next keystroke ms (median / p95) | pieces | block tokens |',
+  );
   console.log('|---|---|---|---|---|');
   for (const budget of [4096, 16384, 32768]) {
     const gatherer = new ContextGatherer(index, tokenizer); // a fresh token-count cache per budget
@@ -225,19 +295,31 @@ async function speed(): Promise<void> {
       const lines = text.split('\n');
       lines[line] = 'x' + lines[line];
       t = performance.now();
-      await buildCompletionPrompt(gatherer, { ...req, text: lines.join('\n'), position: { line, character: 1 }, previous: first.pieces.map((x) => x.id) });
+      await buildCompletionPrompt(gatherer, {
+        ...req,
+        text: lines.join('\n'),
+        position: { line, character: 1 },
+        previous: first.pieces.map((x) => x.id),
+      });
       warm.push(performance.now() - t);
     }
-    console.log(`| ${budget} | ${median(cold).toFixed(1)} / ${Math.max(...cold).toFixed(1)} | ${median(warm).toFixed(1)} / ${p95(warm).toFixed(1)} | ${median(pieceCounts)} | ${median(blockTokens)} |`);
+    console.log(
+      `| ${budget} | ${median(cold).toFixed(1)} / ${Math.max(...cold).toFixed(1)} | ${median(warm).toFixed(1)} / ${p95(warm).toFixed(1)} | ${median(pieceCounts)} | ${median(blockTokens)} |`,
+    );
   }
 }
 
 async function main(): Promise<void> {
   const cpu = cpus();
   console.log(`# bench:context — ${cpu.length} × ${cpu[0]?.model ?? 'cpu'}, node ${process.version}, no GPU`);
-  console.log(`tokenizer: ${join('test/fixtures/qwen2-tiny-random', 'tokenizer.json')} (1,024-entry BPE: ~2-3x the tokens of a real Qwen2.5 vocabulary)`);
+  console.log(
+    `tokenizer: ${join('test/fixtures/qwen2-tiny-random', 'tokenizer.json')} (1,024-entry BPE: ~2-3x the tokens of a real Qwen2.5 vocabulary)`,
+  );
   await recall();
   await speed();
 }
 
-main().catch((err) => { console.error(err); process.exit(1); });
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

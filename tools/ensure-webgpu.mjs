@@ -15,10 +15,18 @@ const sh = (cmd) => execSync(cmd, { stdio: ['ignore', 'pipe', 'pipe'], encoding:
 function install() {
   if (process.getuid?.() !== 0) return 'not root: cannot apt-get the Vulkan loader';
   if (!existsSync('/usr/bin/apt-get')) return 'no apt-get on this machine';
-  const hasLoader = () => { try { return sh('ldconfig -p').includes('libvulkan.so.1'); } catch { return false; } };
+  const hasLoader = () => {
+    try {
+      return sh('ldconfig -p').includes('libvulkan.so.1');
+    } catch {
+      return false;
+    }
+  };
   if (!hasLoader()) {
     console.log('[webgpu] installing the Vulkan loader (libvulkan1) ...');
-    sh('apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libvulkan1');
+    sh(
+      'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libvulkan1',
+    );
   }
   const lists = join(LAVAPIPE_DIR, 'lists');
   mkdirSync(join(lists, 'partial'), { recursive: true });
@@ -34,7 +42,10 @@ function install() {
   sh(`dpkg -x ${join(LAVAPIPE_DIR, deb)} ${join(LAVAPIPE_DIR, 'root')}`);
   const lib = join(LAVAPIPE_DIR, 'root/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so');
   if (!existsSync(lib)) return `lavapipe library missing after unpacking (${lib})`;
-  writeFileSync(ICD_FILE, JSON.stringify({ file_format_version: '1.0.0', ICD: { library_path: lib, api_version: '1.4.305' } }));
+  writeFileSync(
+    ICD_FILE,
+    JSON.stringify({ file_format_version: '1.0.0', ICD: { library_path: lib, api_version: '1.4.305' } }),
+  );
   return undefined;
 }
 
@@ -46,9 +57,18 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   } else {
     try {
       const why = install();
-      console.log(why ? `[webgpu] not installed: ${why}; WebGPU tests will be skipped` : `[webgpu] lavapipe installed (${ICD_FILE})`);
+      console.log(
+        why
+          ? `[webgpu] not installed: ${why}; WebGPU tests will be skipped`
+          : `[webgpu] lavapipe installed (${ICD_FILE})`,
+      );
     } catch (e) {
-      console.log(`[webgpu] install failed: ${String(e.stderr ?? e.message).trim().split('\n').pop()}; WebGPU tests will be skipped`);
+      console.log(
+        `[webgpu] install failed: ${String(e.stderr ?? e.message)
+          .trim()
+          .split('\n')
+          .pop()}; WebGPU tests will be skipped`,
+      );
     }
   }
 }

@@ -22,7 +22,10 @@ import { basename, join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 
 const argv = process.argv.slice(2);
-const opt = (name, fallback) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? argv[i + 1] : fallback; };
+const opt = (name, fallback) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : fallback;
+};
 const modelDir = opt('model', 'models/squeeze-coder-4m');
 const dataDir = opt('data', '/tmp/squeeze-train');
 const perPackage = +opt('per-package', 20);
@@ -37,39 +40,120 @@ const packagesFile = join(dataDir, 'packages.jsonl');
 if (!existsSync(packagesFile)) {
   console.error(`[eval] ${packagesFile} missing: building the corpus (tools/train/build_corpus.py)`);
   const extra = existsSync(join(dataDir, 'npm', 'node_modules')) ? [join(dataDir, 'npm', 'node_modules')] : [];
-  const r = spawnSync('python3', ['tools/train/build_corpus.py', '--out', dataDir, '--node-modules', 'node_modules', ...extra], { stdio: 'inherit' });
+  const r = spawnSync(
+    'python3',
+    ['tools/train/build_corpus.py', '--out', dataDir, '--node-modules', 'node_modules', ...extra],
+    { stdio: 'inherit' },
+  );
   if (r.status !== 0) process.exit(1);
 }
-const heldout = readFileSync(packagesFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((p) => p.split === 'heldout');
+const heldout = readFileSync(packagesFile, 'utf8')
+  .split('\n')
+  .filter(Boolean)
+  .map((l) => JSON.parse(l))
+  .filter((p) => p.split === 'heldout');
 
-const tok = new Tokenizer(JSON.parse(readFileSync(join(modelDir, 'tokenizer.json'), 'utf8')), JSON.parse(readFileSync(join(modelDir, 'tokenizer_config.json'), 'utf8')));
+const tok = new Tokenizer(
+  JSON.parse(readFileSync(join(modelDir, 'tokenizer.json'), 'utf8')),
+  JSON.parse(readFileSync(join(modelDir, 'tokenizer_config.json'), 'utf8')),
+);
 const countCache = new Map();
 const countTokens = (s) => {
   let n = countCache.get(s);
-  if (n === undefined) { n = tok.encode(s, { add_special_tokens: false }).ids.length; countCache.set(s, n); }
+  if (n === undefined) {
+    n = tok.encode(s, { add_special_tokens: false }).ids.length;
+    countCache.set(s, n);
+  }
   return n;
 };
 
 // mulberry32: a seeded shuffle, so the case list is reproducible.
 let st = seed >>> 0;
-const rand = () => { st = (st + 0x6d2b79f5) >>> 0; let t = st; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
-const shuffle = (a) => { for (let i = a.length - 1; i > 0; i--) { const j = Math.floor(rand() * (i + 1)); [a[i], a[j]] = [a[j], a[i]]; } return a; };
+const rand = () => {
+  st = (st + 0x6d2b79f5) >>> 0;
+  let t = st;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+};
+const shuffle = (a) => {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+};
 
 const family = (lang) => (lang === 'python' ? 'python' : 'js');
-const COMMON = new Set(['self', 'this', 'init', 'main', 'name', 'value', 'values', 'data', 'test', 'options', 'index', 'result', 'default',
-  'args', 'kwargs', 'type', 'path', 'config', 'error', 'string', 'number', 'object', 'function', 'return', 'true', 'false', 'null',
-  'undefined', 'none', 'length', 'state', 'action', 'source', 'target', 'input', 'output', 'item', 'items', 'key', 'keys', 'next']);
+const COMMON = new Set([
+  'self',
+  'this',
+  'init',
+  'main',
+  'name',
+  'value',
+  'values',
+  'data',
+  'test',
+  'options',
+  'index',
+  'result',
+  'default',
+  'args',
+  'kwargs',
+  'type',
+  'path',
+  'config',
+  'error',
+  'string',
+  'number',
+  'object',
+  'function',
+  'return',
+  'true',
+  'false',
+  'null',
+  'undefined',
+  'none',
+  'length',
+  'state',
+  'action',
+  'source',
+  'target',
+  'input',
+  'output',
+  'item',
+  'items',
+  'key',
+  'keys',
+  'next',
+]);
 const DEF_PATTERNS = {
-  python: [/^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)/gm, /^\s*class\s+([A-Za-z_]\w*)/gm, /^([A-Za-z_]\w*)\s*(?::[^=\n]*)?=(?!=)/gm],
-  js: [/^\s*(?:export\s+)?(?:default\s+)?(?:declare\s+)?(?:abstract\s+)?(?:async\s+)?(?:function\*?|class|interface|type|enum|const|let|var)\s+([A-Za-z_$][\w$]*)/gm,
-    /^\s*(?:module\.)?exports\.([A-Za-z_$][\w$]*)\s*=/gm],
+  python: [
+    /^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)/gm,
+    /^\s*class\s+([A-Za-z_]\w*)/gm,
+    /^([A-Za-z_]\w*)\s*(?::[^=\n]*)?=(?!=)/gm,
+  ],
+  js: [
+    /^\s*(?:export\s+)?(?:default\s+)?(?:declare\s+)?(?:abstract\s+)?(?:async\s+)?(?:function\*?|class|interface|type|enum|const|let|var)\s+([A-Za-z_$][\w$]*)/gm,
+    /^\s*(?:module\.)?exports\.([A-Za-z_$][\w$]*)\s*=/gm,
+  ],
 };
 function definitions(text, fam) {
   const out = new Set();
-  for (const re of DEF_PATTERNS[fam]) for (const m of text.matchAll(re)) if (m[1].length >= 4 && !COMMON.has(m[1].toLowerCase())) out.add(m[1]);
+  for (const re of DEF_PATTERNS[fam])
+    for (const m of text.matchAll(re)) if (m[1].length >= 4 && !COMMON.has(m[1].toLowerCase())) out.add(m[1]);
   return out;
 }
-const SPECIALS = ['<|endoftext|>', '<|fim_prefix|>', '<|fim_middle|>', '<|fim_suffix|>', '<|fim_pad|>', '<|repo_name|>', '<|file_sep|>'];
+const SPECIALS = [
+  '<|endoftext|>',
+  '<|fim_prefix|>',
+  '<|fim_middle|>',
+  '<|fim_suffix|>',
+  '<|fim_pad|>',
+  '<|repo_name|>',
+  '<|file_sep|>',
+];
 const repoName = (name) => (name.startsWith('debian:') ? name.split('/').slice(1).join('/') : name);
 /** File name without folders and extensions: copies of one module in several build folders share it. */
 const stem = (p) => p.split('/').pop().replace(/\..*$/, '');
@@ -89,12 +173,15 @@ for (const pkg of heldout) {
     const fam = family(f.lang);
     const own = defs.get(f.path);
     const definedElsewhere = new Map(); // identifier -> defining file
-    for (const g of files) if (g !== f && family(g.lang) === fam && stem(g.path) !== stem(f.path)) for (const id of defs.get(g.path)) if (!own.has(id) && !definedElsewhere.has(id)) definedElsewhere.set(id, g);
+    for (const g of files)
+      if (g !== f && family(g.lang) === fam && stem(g.path) !== stem(f.path))
+        for (const id of defs.get(g.path)) if (!own.has(id) && !definedElsewhere.has(id)) definedElsewhere.set(id, g);
     if (!definedElsewhere.size) continue;
     const lines = f.text.split('\n');
     let offset = 0;
     for (let i = 0; i < lines.length; i++) {
-      const line = lines[i], trimmed = line.trim();
+      const line = lines[i],
+        trimmed = line.trim();
       const start = offset;
       offset += line.length + 1;
       if (trimmed.length < 6 || trimmed.length > 100 || isComment(trimmed)) continue;
@@ -113,38 +200,64 @@ for (const pkg of heldout) {
     const indent = target.slice(0, target.length - target.trimStart().length);
     // The file up to the line (trimmed from the top at a line boundary to the prefix budget).
     let prefix = f.text.slice(0, start);
-    while (countTokens(prefix) > maxPrefixTokens) prefix = prefix.slice(prefix.indexOf('\n', Math.floor(prefix.length / 8)) + 1);
+    while (countTokens(prefix) > maxPrefixTokens)
+      prefix = prefix.slice(prefix.indexOf('\n', Math.floor(prefix.length / 8)) + 1);
     const head = `<|repo_name|>${repoName(pkg.name)}\n`;
     const tail = `<|file_sep|>${f.path}\n${prefix}${indent}`;
-    let budget = maxTokens - 64 - countTokens(head.replace(/<\|[a-z_]+\|>/g, ' ')) - countTokens(tail.replace(/<\|[a-z_]+\|>/g, ' '));
+    let budget =
+      maxTokens -
+      64 -
+      countTokens(head.replace(/<\|[a-z_]+\|>/g, ' ')) -
+      countTokens(tail.replace(/<\|[a-z_]+\|>/g, ' '));
     const body = (g, text) => `<|file_sep|>${g.path}\n${text.endsWith('\n') ? text : text + '\n'}`;
     // The defining file goes last (nearest the target); cut to the lines around the definition if long.
     let defText = definer.text;
     if (countTokens(defText) + 4 > budget) {
       const dl = definer.text.split('\n');
       const at = dl.findIndex((l) => wordRe(identifier).test(l));
-      let lo = Math.max(0, at - 10), hi = Math.min(dl.length, at + 30);
-      while (hi - lo > 4 && countTokens(dl.slice(lo, hi).join('\n')) + 4 > budget) { hi -= 2; lo = Math.min(at, lo + 1); }
+      let lo = Math.max(0, at - 10),
+        hi = Math.min(dl.length, at + 30);
+      while (hi - lo > 4 && countTokens(dl.slice(lo, hi).join('\n')) + 4 > budget) {
+        hi -= 2;
+        lo = Math.min(at, lo + 1);
+      }
       defText = dl.slice(lo, hi).join('\n');
     }
     budget -= countTokens(defText) + 4;
     const others = [];
     // Never a copy of the target itself (dist/browser/x.js next to dist/react-native/x.js, x.d.ts).
-    for (const g of shuffle(files.filter((g) => g !== f && g !== definer && family(g.lang) === family(f.lang) && stem(g.path) !== stem(f.path)))) {
+    for (const g of shuffle(
+      files.filter(
+        (g) => g !== f && g !== definer && family(g.lang) === family(f.lang) && stem(g.path) !== stem(f.path),
+      ),
+    )) {
       const n = countTokens(g.text) + 4;
-      if (n <= budget) { others.push(body(g, g.text)); budget -= n; }
+      if (n <= budget) {
+        others.push(body(g, g.text));
+        budget -= n;
+      }
     }
     cases.push({
-      package: pkg.name, path: f.path, line: line + 1, lang: family(f.lang), identifier, definer: definer.path, target: target.trim(),
+      package: pkg.name,
+      path: f.path,
+      line: line + 1,
+      lang: family(f.lang),
+      identifier,
+      definer: definer.path,
+      target: target.trim(),
       withContext: head + others.join('') + body(definer, defText) + tail,
       withoutContext: head + tail,
     });
   }
 }
-if (!cases.length) { console.error('[eval] no cases: are there held-out packages with several files?'); process.exit(1); }
+if (!cases.length) {
+  console.error('[eval] no cases: are there held-out packages with several files?');
+  process.exit(1);
+}
 
 if (argv.includes('--dry-run')) {
-  for (const c of cases.slice(0, 40)) console.log(`${c.package}:${c.path}:${c.line} [${c.identifier} from ${c.definer}] ${c.target}`);
+  for (const c of cases.slice(0, 40))
+    console.log(`${c.package}:${c.path}:${c.line} [${c.identifier} from ${c.definer}] ${c.target}`);
   const per = {};
   for (const c of cases) per[c.package] = (per[c.package] ?? 0) + 1;
   console.log(cases.length, 'cases', JSON.stringify(per));
@@ -154,13 +267,34 @@ if (argv.includes('--dry-run')) {
 // ----------------------------------------------------------------------------------------- run
 const work = mkdtempSync(join(tmpdir(), 'sq-eval-'));
 function complete(kind) {
-  const inFile = join(work, `${kind}.jsonl`), outFile = join(work, `${kind}.out.jsonl`);
+  const inFile = join(work, `${kind}.jsonl`),
+    outFile = join(work, `${kind}.out.jsonl`);
   writeFileSync(inFile, cases.map((c, i) => JSON.stringify({ id: i, prompt: c[kind] })).join('\n') + '\n');
   console.error(`[eval] ${cases.length} cases, ${kind}`);
-  const r = spawnSync(process.execPath, ['dist/cli.js', 'batch', '--model', modelDir, '--ep', 'cpu', '--cases', inFile, '--out', outFile,
-    '--stop-at-newline', '--max-new-tokens', '48'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const r = spawnSync(
+    process.execPath,
+    [
+      'dist/cli.js',
+      'batch',
+      '--model',
+      modelDir,
+      '--ep',
+      'cpu',
+      '--cases',
+      inFile,
+      '--out',
+      outFile,
+      '--stop-at-newline',
+      '--max-new-tokens',
+      '48',
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
   if (r.status !== 0) process.exit(r.status ?? 1);
-  const rows = readFileSync(outFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const rows = readFileSync(outFile, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const byId = new Map(rows.map((r) => [r.id, r]));
   return cases.map((_, i) => byId.get(i));
 }
@@ -184,20 +318,44 @@ const scored = cases.map((c, i) => {
   const row = {};
   for (const k of ['with', 'without']) {
     const gen = results[k][i].text.split('\n')[0].trim();
-    row[k] = { text: gen, em: gen === c.target ? 1 : 0, es: editSim(gen, c.target), idHit: wordRe(c.identifier).test(gen) ? 1 : 0, promptTokens: results[k][i].promptTokens };
+    row[k] = {
+      text: gen,
+      em: gen === c.target ? 1 : 0,
+      es: editSim(gen, c.target),
+      idHit: wordRe(c.identifier).test(gen) ? 1 : 0,
+      promptTokens: results[k][i].promptTokens,
+    };
   }
   const { withContext: _a, withoutContext: _b, ...meta } = c;
   return { ...meta, ...row };
 });
 
-const groups = [['all', () => true], ['Python', (c) => c.lang === 'python'], ['JS/TS', (c) => c.lang === 'js']];
+const groups = [
+  ['all', () => true],
+  ['Python', (c) => c.lang === 'python'],
+  ['JS/TS', (c) => c.lang === 'js'],
+];
 const mean = (xs) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 const pct = (x) => (Number.isNaN(x) ? '–' : (100 * x).toFixed(1));
 const table = groups.map(([name, pred]) => {
   const sel = scored.filter(pred);
   const m = (k, f) => mean(sel.map((s) => s[k][f]));
-  return { group: name, cases: sel.length, with: { em: m('with', 'em'), es: m('with', 'es'), idHit: m('with', 'idHit'), promptTokens: m('with', 'promptTokens') },
-    without: { em: m('without', 'em'), es: m('without', 'es'), idHit: m('without', 'idHit'), promptTokens: m('without', 'promptTokens') } };
+  return {
+    group: name,
+    cases: sel.length,
+    with: {
+      em: m('with', 'em'),
+      es: m('with', 'es'),
+      idHit: m('with', 'idHit'),
+      promptTokens: m('with', 'promptTokens'),
+    },
+    without: {
+      em: m('without', 'em'),
+      es: m('without', 'es'),
+      idHit: m('without', 'idHit'),
+      promptTokens: m('without', 'promptTokens'),
+    },
+  };
 });
 const pkgCounts = {};
 for (const s of scored) pkgCounts[s.package] = (pkgCounts[s.package] ?? 0) + 1;
@@ -214,16 +372,29 @@ const md = [
   '',
   '| cases | n | EM with | EM without | ES with | ES without | id with | id without | prompt tokens with / without |',
   '|---|---|---|---|---|---|---|---|---|',
-  ...table.map((t) => `| ${t.group} | ${t.cases} | ${pct(t.with.em)}% | ${pct(t.without.em)}% | ${pct(t.with.es)}% | ${pct(t.without.es)}% | ${pct(t.with.idHit)}% | ${pct(t.without.idHit)}% | ${Math.round(t.with.promptTokens)} / ${Math.round(t.without.promptTokens)} |`),
+  ...table.map(
+    (t) =>
+      `| ${t.group} | ${t.cases} | ${pct(t.with.em)}% | ${pct(t.without.em)}% | ${pct(t.with.es)}% | ${pct(t.without.es)}% | ${pct(t.with.idHit)}% | ${pct(t.without.idHit)}% | ${Math.round(t.with.promptTokens)} / ${Math.round(t.without.promptTokens)} |`,
+  ),
   '',
-  `Packages (cases): ${Object.entries(pkgCounts).map(([p, n]) => `${p} (${n})`).join(', ')}.`,
+  `Packages (cases): ${Object.entries(pkgCounts)
+    .map(([p, n]) => `${p} (${n})`)
+    .join(', ')}.`,
   '',
   'Examples (target → with context | without):',
   '',
-  ...scored.slice(0, 12).map((s) => `- \`${s.package}:${s.path}:${s.line}\` (\`${s.identifier}\` from ${s.definer}): \`${s.target}\` → \`${s.with.text}\` | \`${s.without.text}\``),
+  ...scored
+    .slice(0, 12)
+    .map(
+      (s) =>
+        `- \`${s.package}:${s.path}:${s.line}\` (\`${s.identifier}\` from ${s.definer}): \`${s.target}\` → \`${s.with.text}\` | \`${s.without.text}\``,
+    ),
   '',
 ];
 writeFileSync(outMd, md.join('\n'));
-writeFileSync(outJson, JSON.stringify({ model: basename(modelDir), maxTokens, perPackage, seed, table, cases: scored }, null, 1));
+writeFileSync(
+  outJson,
+  JSON.stringify({ model: basename(modelDir), maxTokens, perPackage, seed, table, cases: scored }, null, 1),
+);
 console.log(md.slice(9, 9 + 2 + table.length).join('\n'));
 console.error(`[eval] wrote ${outMd} and ${outJson}`);

@@ -24,11 +24,18 @@ const out = `${name}-${version}-${target}.vsix`;
 await copyRuntimeAssets(plat);
 try {
   const vsce = join('node_modules', '@vscode', 'vsce', 'vsce');
-  const r = spawnSync(process.execPath, [vsce, 'package', '--target', target, '--no-dependencies', '--allow-missing-repository', '-o', out], { stdio: 'inherit' });
+  const r = spawnSync(
+    process.execPath,
+    [vsce, 'package', '--target', target, '--no-dependencies', '--allow-missing-repository', '-o', out],
+    { stdio: 'inherit' },
+  );
   if (r.status !== 0) process.exit(r.status ?? 1);
 } finally {
   await copyRuntimeAssets({ platform: process.platform, arch: process.arch });
 }
 const mb = statSync(out).size / 1e6;
 console.log(`VSIX: ${out} ${mb.toFixed(1)} MB (target ${target})`);
-if (mb > 80) { console.error('package-vsix: the VSIX exceeds the 80 MB limit'); process.exit(1); }
+if (mb > 80) {
+  console.error('package-vsix: the VSIX exceeds the 80 MB limit');
+  process.exit(1);
+}

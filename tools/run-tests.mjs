@@ -10,7 +10,10 @@ import { ICD_FILE } from './ensure-webgpu.mjs';
 
 function collect(path, out) {
   const st = statSync(path);
-  if (st.isFile()) { if (path.endsWith('.test.ts')) out.push(path); return; }
+  if (st.isFile()) {
+    if (path.endsWith('.test.ts')) out.push(path);
+    return;
+  }
   for (const name of readdirSync(path).sort()) {
     const p = join(path, name);
     if (relative('test', p) === 'e2e' || name === 'fixtures' || name === 'node_modules') continue;
@@ -32,5 +35,8 @@ if (!env.VK_DRIVER_FILES && existsSync(ICD_FILE)) {
   env.VK_DRIVER_FILES = ICD_FILE;
   env.XDG_RUNTIME_DIR ??= mkdtempSync(join(tmpdir(), 'squeeze-xdg-'));
 }
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...extra, ...files], { stdio: 'inherit', env });
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...extra, ...files], {
+  stdio: 'inherit',
+  env,
+});
 process.exit(r.status ?? 1);

@@ -31,16 +31,27 @@ export async function copyRuntimeAssets({ platform, arch, outDir = join(root, 'd
   const binDir = `/bin/napi-v6/${platform}/${arch}`;
   // Keep package.json, dist/ (the JS API) and the one platform's binaries; drop the install
   // scripts, sources and every other platform.
-  copyPackage('onnxruntime-node', join(nm, 'onnxruntime-node'), (rel) =>
-    rel === '' || rel === '/package.json' || rel === '/LICENSE' || rel.startsWith('/dist') ||
-    rel === '/bin' || rel === '/bin/napi-v6' || rel === `/bin/napi-v6/${platform}` ||
-    rel === binDir || rel.startsWith(binDir + '/'),
+  copyPackage(
+    'onnxruntime-node',
+    join(nm, 'onnxruntime-node'),
+    (rel) =>
+      rel === '' ||
+      rel === '/package.json' ||
+      rel === '/LICENSE' ||
+      rel.startsWith('/dist') ||
+      rel === '/bin' ||
+      rel === '/bin/napi-v6' ||
+      rel === `/bin/napi-v6/${platform}` ||
+      rel === binDir ||
+      rel.startsWith(binDir + '/'),
   );
   if (!existsSync(join(nm, 'onnxruntime-node', binDir.slice(1)))) {
     throw new Error(`onnxruntime-node ships no binaries for ${platform}/${arch}`);
   }
-  copyPackage('onnxruntime-common', join(nm, 'onnxruntime-common'), (rel) =>
-    rel === '' || rel === '/package.json' || rel === '/LICENSE' || rel.startsWith('/dist'),
+  copyPackage(
+    'onnxruntime-common',
+    join(nm, 'onnxruntime-common'),
+    (rel) => rel === '' || rel === '/package.json' || rel === '/LICENSE' || rel.startsWith('/dist'),
   );
   cpSync(join(root, 'node_modules/web-tree-sitter/web-tree-sitter.wasm'), join(outDir, 'web-tree-sitter.wasm'));
   const grammarSrc = join(root, 'node_modules/@vscode/tree-sitter-wasm/wasm');

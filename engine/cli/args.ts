@@ -28,7 +28,8 @@ export function parseOptions(argv: string[], spec: Record<string, OptionSpec>): 
       out[name] = true;
     } else {
       const value = eq !== -1 ? arg.slice(eq + 1) : argv[++i];
-      if (value === undefined || (eq === -1 && value.startsWith('--'))) throw new CliUsageError(`--${name} needs a value`);
+      if (value === undefined || (eq === -1 && value.startsWith('--')))
+        throw new CliUsageError(`--${name} needs a value`);
       out[name] = value;
     }
   }
@@ -36,7 +37,13 @@ export function parseOptions(argv: string[], spec: Record<string, OptionSpec>): 
 }
 
 /** Reads an integer option, checking its range; `fallback` when absent. */
-export function intOption(opts: ParsedOptions, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+export function intOption(
+  opts: ParsedOptions,
+  name: string,
+  fallback: number,
+  min = 0,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const raw = opts[name];
   if (raw === undefined) return fallback;
   const n = Number(raw);
@@ -48,6 +55,8 @@ export function intOption(opts: ParsedOptions, name: string, fallback: number, m
 
 /** Formats the option table for a command's --help. */
 export function formatHelp(usageLine: string, spec: Record<string, OptionSpec>): string {
-  const rows = Object.entries(spec).map(([name, o]) => `  --${(name + (o.type === 'string' ? ' <value>' : '')).padEnd(24)} ${o.description}`);
+  const rows = Object.entries(spec).map(
+    ([name, o]) => `  --${(name + (o.type === 'string' ? ' <value>' : '')).padEnd(24)} ${o.description}`,
+  );
   return [`Usage: ${usageLine}`, '', 'Options:', ...rows].join('\n');
 }

@@ -27,10 +27,23 @@ const spec: Record<string, OptionSpec> = {
   tokens: { type: 'string', description: 'prompt length in tokens (default 4096)' },
   steps: { type: 'string', description: 'teacher-forced steps compared per case (default 16)' },
   'out-tokens': { type: 'string', description: 'most tokens of the greedy line / needle output (default 24)' },
-  policies: { type: 'string', description: `comma-separated policies, name[:key=value;...] (default ${DEFAULT_POLICIES.join(',')})` },
-  budgets: { type: 'string', description: `comma-separated fractions of the fp16 cache (default ${DEFAULT_BUDGETS.join(',')})` },
-  packages: { type: 'string', description: 'comma-separated source folders of multi-file packages (default: some under node_modules)' },
-  depths: { type: 'string', description: 'needle depths as fractions (default: evenly spaced over 0…1 for ≤ 5 needles, else 0,0.25,0.5,0.75,1 cycled)' },
+  policies: {
+    type: 'string',
+    description: `comma-separated policies, name[:key=value;...] (default ${DEFAULT_POLICIES.join(',')})`,
+  },
+  budgets: {
+    type: 'string',
+    description: `comma-separated fractions of the fp16 cache (default ${DEFAULT_BUDGETS.join(',')})`,
+  },
+  packages: {
+    type: 'string',
+    description: 'comma-separated source folders of multi-file packages (default: some under node_modules)',
+  },
+  depths: {
+    type: 'string',
+    description:
+      'needle depths as fractions (default: evenly spaced over 0…1 for ≤ 5 needles, else 0,0.25,0.5,0.75,1 cycled)',
+  },
   seed: { type: 'string', description: 'case selection seed (default 1)' },
   out: { type: 'string', description: 'write the markdown report here (it is always printed)' },
   json: { type: 'string', description: 'write every per-case, per-setting result as JSON here' },
@@ -40,15 +53,29 @@ const spec: Record<string, OptionSpec> = {
   'prefill-chunk': MODEL_OPTIONS['prefill-chunk']!,
   'kv-group': KV_OPTIONS['kv-group']!,
   'kv-window': KV_OPTIONS['kv-window']!,
-  'teacher-forcing': { type: 'string', description: 'auto|batch|step: all tokens in one forward (needs every row\'s logits) or one per token (default auto: batch when the vocabulary ≤ 65536)' },
-  'compress-on': { type: 'string', description: 'device|host: decoder.compress (default) or the host KvStore reference path' },
+  'teacher-forcing': {
+    type: 'string',
+    description:
+      "auto|batch|step: all tokens in one forward (needs every row's logits) or one per token (default auto: batch when the vocabulary ≤ 65536)",
+  },
+  'compress-on': {
+    type: 'string',
+    description: 'device|host: decoder.compress (default) or the host KvStore reference path',
+  },
   help: { type: 'boolean', description: 'show this help' },
 };
-const help = formatHelp('npm run eval:kv -- --model DIR [--cases 3] [--tokens 4096] [--steps 16] [--policies ...] [--budgets 0.5,0.25,0.125,0.0625] [--out results.md]', spec);
+const help = formatHelp(
+  'npm run eval:kv -- --model DIR [--cases 3] [--tokens 4096] [--steps 16] [--policies ...] [--budgets 0.5,0.25,0.125,0.0625] [--out results.md]',
+  spec,
+);
 
 /** Policy specs are comma-separated; their own options use ';' (`dbudget:threshold=0.01;ranking=position`). */
 export function splitPolicies(text: string): string[] {
-  return text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => s.replace(/;/g, ','));
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => s.replace(/;/g, ','));
 }
 
 /** Needle depths: evenly spaced over [0, 1] for up to 5 needles (one needle: the middle), else quarters cycled. */
@@ -60,7 +87,8 @@ export function defaultDepths(n: number): number[] {
 
 function numberList(text: string, what: string): number[] {
   const xs = text.split(',').map((s) => Number(s.trim()));
-  if (xs.some((x) => !Number.isFinite(x))) throw new CliUsageError(`--${what} must be comma-separated numbers, got "${text}"`);
+  if (xs.some((x) => !Number.isFinite(x)))
+    throw new CliUsageError(`--${what} must be comma-separated numbers, got "${text}"`);
   return xs;
 }
 
@@ -75,7 +103,10 @@ export const evalKvCommand: CliCommand = {
   help,
   async run(argv) {
     const opts = parseOptions(argv, spec);
-    if (opts.help) { console.log(help); return 0; }
+    if (opts.help) {
+      console.log(help);
+      return 0;
+    }
     if (typeof opts.model !== 'string') throw new CliUsageError('--model DIR is required');
     const nRepo = intOption(opts, 'cases', 3, 0, 10000);
     const nNeedle = intOption(opts, 'needles', nRepo, 0, 10000);
@@ -87,15 +118,21 @@ export const evalKvCommand: CliCommand = {
     const window = intOption(opts, 'kv-window', KV_DEFAULTS.window, 1, 1024);
     const prefillChunk = intOption(opts, 'prefill-chunk', 512, 1, 1 << 20);
     const tf = (opts['teacher-forcing'] as string | undefined) ?? 'auto';
-    if (!['auto', 'batch', 'step'].includes(tf)) throw new CliUsageError(`--teacher-forcing must be auto, batch or step, got "${tf}"`);
+    if (!['auto', 'batch', 'step'].includes(tf))
+      throw new CliUsageError(`--teacher-forcing must be auto, batch or step, got "${tf}"`);
     const compressOn = (opts['compress-on'] as string | undefined) ?? 'device';
-    if (compressOn !== 'device' && compressOn !== 'host') throw new CliUsageError(`--compress-on must be device or host, got "${compressOn}"`);
+    if (compressOn !== 'device' && compressOn !== 'host')
+      throw new CliUsageError(`--compress-on must be device or host, got "${compressOn}"`);
     const policies = opts.policies ? splitPolicies(opts.policies as string) : DEFAULT_POLICIES;
     const budgets = opts.budgets ? numberList(opts.budgets as string, 'budgets') : DEFAULT_BUDGETS;
     const depths = opts.depths ? numberList(opts.depths as string, 'depths') : defaultDepths(nNeedle);
     if (depths.some((d) => !(d >= 0 && d <= 1))) throw new CliUsageError('--depths must be fractions in [0, 1]');
     let settings;
-    try { settings = buildSettings(policies, budgets); } catch (e) { throw new CliUsageError((e as Error).message); }
+    try {
+      settings = buildSettings(policies, budgets);
+    } catch (e) {
+      throw new CliUsageError((e as Error).message);
+    }
 
     const t0 = performance.now();
     const dir = resolve(opts.model);
@@ -104,23 +141,43 @@ export const evalKvCommand: CliCommand = {
     const preSpec = loadModelConfig(dir);
     const batch = tf === 'batch' || (tf === 'auto' && preSpec.vocabSize <= 65536);
     const model = await loadModel(dir, {
-      provider: ep, observationWindow: window, kvDtype: 'float16', quantBits: [8, 4, 2], group, allLogits: batch,
+      provider: ep,
+      observationWindow: window,
+      kvDtype: 'float16',
+      quantBits: [8, 4, 2],
+      group,
+      allLogits: batch,
       threads: opts.threads === undefined ? undefined : intOption(opts, 'threads', 0, 1, 256),
     });
     const count = (t: string) => model.tokenizer.count(t);
     const format = repoFormatFor((t) => model.tokenizer.tokenId(t));
 
     // Cases.
-    const roots = opts.packages ? (opts.packages as string).split(',').map((s) => s.trim()).filter(Boolean) : DEFAULT_PACKAGE_ROOTS;
+    const roots = opts.packages
+      ? (opts.packages as string)
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : DEFAULT_PACKAGE_ROOTS;
     const pkgs: SourcePackage[] = [];
     for (const r of roots) {
-      try { pkgs.push(loadSourcePackage(r)); } catch (e) { if (opts.packages) throw new CliUsageError((e as Error).message); }
+      try {
+        pkgs.push(loadSourcePackage(r));
+      } catch (e) {
+        if (opts.packages) throw new CliUsageError((e as Error).message);
+      }
     }
-    if (pkgs.length === 0 && nRepo + nNeedle > 0) throw new CliUsageError(`no source packages found (${roots.join(', ')}); pass --packages DIR,...`);
+    if (pkgs.length === 0 && nRepo + nNeedle > 0)
+      throw new CliUsageError(`no source packages found (${roots.join(', ')}); pass --packages DIR,...`);
     const cases: EvalCase[] = [...buildRepoCases(pkgs, nRepo, { tokens, count, format, seed })];
-    if (nRepo > 0 && cases.length < nRepo) process.stderr.write(`eval-kv: only ${cases.length} repository cases could be built from ${pkgs.map((p) => p.name).join(', ')}\n`);
+    if (nRepo > 0 && cases.length < nRepo)
+      process.stderr.write(
+        `eval-kv: only ${cases.length} repository cases could be built from ${pkgs.map((p) => p.name).join(', ')}\n`,
+      );
     if (nNeedle > 0) {
-      const filler = pkgs.flatMap((p) => p.files.map((f) => ({ path: `${p.name.replace(/@[^@/]*$/, '')}/${f.path}`, text: f.text })));
+      const filler = pkgs.flatMap((p) =>
+        p.files.map((f) => ({ path: `${p.name.replace(/@[^@/]*$/, '')}/${f.path}`, text: f.text })),
+      );
       cases.push(...buildNeedleCases(filler, 'needle-haystack', nNeedle, { tokens, count, format, seed }, depths));
     }
     if (cases.length === 0) throw new CliUsageError('no cases to run (--cases 0 --needles 0?)');
@@ -129,9 +186,24 @@ export const evalKvCommand: CliCommand = {
     const bar = new ProgressBar(cases.length * (settings.length + 1), 'runs');
     const results: CaseResult[] = [];
     for (const c of cases) {
-      results.push(await evaluateCase(model.decoder, { encode: (t) => model.tokenizer.encode(t), decode: (ids) => model.tokenizer.decode(ids) }, c, settings, {
-        steps, outTokens, prefillChunk, group, window, teacherForcing: batch ? 'auto' : 'step', compressOn, onProgress: () => bar.tick(),
-      }));
+      results.push(
+        await evaluateCase(
+          model.decoder,
+          { encode: (t) => model.tokenizer.encode(t), decode: (ids) => model.tokenizer.decode(ids) },
+          c,
+          settings,
+          {
+            steps,
+            outTokens,
+            prefillChunk,
+            group,
+            window,
+            teacherForcing: batch ? 'auto' : 'step',
+            compressOn,
+            onProgress: () => bar.tick(),
+          },
+        ),
+      );
     }
     bar.done();
     await model.decoder.release();
@@ -154,11 +226,11 @@ export const evalKvCommand: CliCommand = {
       '',
       markdownTable(aggregate(settings, results)),
       '',
-      'agree % = top-1 of the compressed cache equals the full cache\'s, pooled over all teacher-forced steps of all cases (95% CI: bootstrap over cases); '
-        + 'mean KL = KL(full ‖ compressed) in nats per step; EM = first generated line equals the target line (repository cases); '
-        + '= full = greedy output (line or needle) identical to the full cache\'s; needle = output starts with the 8 hex digits; '
-        + 'KV bytes = bytes of the cache tensors held after compression (scales and residuals included), of fp16 = that over the uncompressed fp16 cache; '
-        + 'pruned % = evicted (layer, KV head, token) slots.',
+      "agree % = top-1 of the compressed cache equals the full cache's, pooled over all teacher-forced steps of all cases (95% CI: bootstrap over cases); " +
+        'mean KL = KL(full ‖ compressed) in nats per step; EM = first generated line equals the target line (repository cases); ' +
+        "= full = greedy output (line or needle) identical to the full cache's; needle = output starts with the 8 hex digits; " +
+        'KV bytes = bytes of the cache tensors held after compression (scales and residuals included), of fp16 = that over the uncompressed fp16 cache; ' +
+        'pruned % = evicted (layer, KV head, token) slots.',
       '',
       '### Claims',
       '',
@@ -172,15 +244,21 @@ export const evalKvCommand: CliCommand = {
     const report = lines.join('\n');
     console.log(report);
     if (typeof opts.out === 'string') writeFileSync(opts.out, report);
-    if (typeof opts.json === 'string') writeFileSync(opts.json, JSON.stringify({ model: dir, settings, cases: results }, null, 1));
+    if (typeof opts.json === 'string')
+      writeFileSync(opts.json, JSON.stringify({ model: dir, settings, cases: results }, null, 1));
     return 0;
   },
 };
 
 if (require.main === module) {
-  evalKvCommand.run(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err) => {
-    if (err instanceof CliUsageError) console.error(`eval-kv: ${err.message}\n\n${help}`);
-    else console.error(`eval-kv: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-    process.exitCode = err instanceof CliUsageError ? 2 : 1;
-  });
+  evalKvCommand.run(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      if (err instanceof CliUsageError) console.error(`eval-kv: ${err.message}\n\n${help}`);
+      else console.error(`eval-kv: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      process.exitCode = err instanceof CliUsageError ? 2 : 1;
+    },
+  );
 }

@@ -10,12 +10,17 @@ const spec: Record<string, OptionSpec> = {
 };
 const help = formatHelp('squeeze info [--json]', spec);
 
-interface BackendInfo { name: string; bundled: boolean }
+interface BackendInfo {
+  name: string;
+  bundled: boolean;
+}
 
 function listBackends(): BackendInfo[] {
   // The binding lists the execution providers compiled into this onnxruntime build.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { binding } = require('onnxruntime-node/dist/binding') as { binding: { listSupportedBackends(): BackendInfo[] } };
+  const { binding } = require('onnxruntime-node/dist/binding') as {
+    binding: { listSupportedBackends(): BackendInfo[] };
+  };
   return binding.listSupportedBackends();
 }
 
@@ -24,7 +29,10 @@ export const infoCommand: CliCommand = {
   help,
   async run(argv) {
     const opts = parseOptions(argv, spec);
-    if (opts.help) { console.log(help); return 0; }
+    if (opts.help) {
+      console.log(help);
+      return 0;
+    }
     const info = {
       version: SQUEEZE_VERSION,
       platform: `${process.platform}-${process.arch}`,
@@ -34,7 +42,8 @@ export const infoCommand: CliCommand = {
     if (opts.json) console.log(JSON.stringify(info));
     else {
       console.log(`squeeze ${info.version} on ${info.platform} (node ${info.node})`);
-      for (const b of info.backends) console.log(`  ${b.name.padEnd(10)} ${b.bundled ? 'bundled' : 'needs provider libraries'}`);
+      for (const b of info.backends)
+        console.log(`  ${b.name.padEnd(10)} ${b.bundled ? 'bundled' : 'needs provider libraries'}`);
     }
     return 0;
   },

@@ -6,7 +6,15 @@ import { prefill } from '../completion/generator';
 import { topKLogProbs } from '../completion/logprobs';
 
 const { model, ep, threads, help: helpOpt } = MODEL_OPTIONS;
-const spec = { model: model!, ep: ep!, threads: threads!, 'prompt-ids': PROMPT_OPTIONS['prompt-ids']!, prompt: PROMPT_OPTIONS.prompt!, 'top-k': { type: 'string' as const, description: 'how many ids (default 10)' }, help: helpOpt! };
+const spec = {
+  model: model!,
+  ep: ep!,
+  threads: threads!,
+  'prompt-ids': PROMPT_OPTIONS['prompt-ids']!,
+  prompt: PROMPT_OPTIONS.prompt!,
+  'top-k': { type: 'string' as const, description: 'how many ids (default 10)' },
+  help: helpOpt!,
+};
 const help = formatHelp('squeeze logits --model DIR --prompt-ids F.json [--top-k K]', spec);
 
 export const logitsCommand: CliCommand = {
@@ -14,14 +22,19 @@ export const logitsCommand: CliCommand = {
   help,
   async run(argv) {
     const opts = parseOptions(argv, spec);
-    if (opts.help) { console.log(help); return 0; }
+    if (opts.help) {
+      console.log(help);
+      return 0;
+    }
     const k = intOption(opts, 'top-k', 10, 1, 1 << 20);
     const loaded = await loadModelFromOptions(opts);
     const ids = promptIdsFromOptions(opts, loaded);
     const pre = await prefill(loaded.decoder, ids, loaded.decoder.emptyKv(), 0);
     loaded.decoder.disposeKv(pre.kv);
     const top = topKLogProbs(pre.lastLogits, k);
-    console.log(JSON.stringify({ ep: loaded.decoder.provider, promptTokens: ids.length, ids: top.ids, logprobs: top.logprobs }));
+    console.log(
+      JSON.stringify({ ep: loaded.decoder.provider, promptTokens: ids.length, ids: top.ids, logprobs: top.logprobs }),
+    );
     await loaded.decoder.release();
     return 0;
   },

@@ -5,7 +5,13 @@ import { COMMANDS } from './commands';
 import { CliUsageError } from './args';
 
 function usage(): string {
-  const lines = [`squeeze ${SQUEEZE_VERSION}: local code completion with a compressed KV cache`, '', 'Usage: squeeze <command> [options]', '', 'Commands:'];
+  const lines = [
+    `squeeze ${SQUEEZE_VERSION}: local code completion with a compressed KV cache`,
+    '',
+    'Usage: squeeze <command> [options]',
+    '',
+    'Commands:',
+  ];
   for (const [name, cmd] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(10)} ${cmd.summary}`);
   lines.push('', 'Run "squeeze <command> --help" for the options of one command.');
   return lines.join('\n');
@@ -39,5 +45,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
 }

@@ -13,14 +13,20 @@ export const MODEL_OPTIONS: Record<string, OptionSpec> = {
   ep: { type: 'string', description: 'execution provider: auto|cpu|webgpu|cuda|dml (default auto)' },
   'max-new-tokens': { type: 'string', description: 'tokens to generate (default 64)' },
   'stop-at-newline': { type: 'boolean', description: 'stop at the end of the first line' },
-  'prefill-chunk': { type: 'string', description: 'prompt tokens per prefill step (default 256 on CPU, 512 on GPU providers)' },
+  'prefill-chunk': {
+    type: 'string',
+    description: 'prompt tokens per prefill step (default 256 on CPU, 512 on GPU providers)',
+  },
   threads: { type: 'string', description: 'CPU threads for onnxruntime (default: all cores)' },
   json: { type: 'boolean', description: 'print one JSON object' },
   help: { type: 'boolean', description: 'show this help' },
 };
 
 export const KV_OPTIONS: Record<string, OptionSpec> = {
-  'kv-policy': { type: 'string', description: 'KV cache policy: full|streaming|snapkv|quant|qpruning|mikv|dbudget|kvcrush+<policy> (default full)' },
+  'kv-policy': {
+    type: 'string',
+    description: 'KV cache policy: full|streaming|snapkv|quant|qpruning|mikv|dbudget|kvcrush+<policy> (default full)',
+  },
   'kv-budget': { type: 'string', description: 'KV budget: a fraction of the fp16 cache (0.25) or megabytes (64mb)' },
   'kv-bits': { type: 'string', description: 'force the bit width of quantized tiers: 16|8|4|2' },
   'kv-group': { type: 'string', description: 'quantization group size G (default 64)' },
@@ -35,11 +41,15 @@ export const PROMPT_OPTIONS: Record<string, OptionSpec> = {
 
 export function providerOption(opts: ParsedOptions): ProviderChoice {
   const ep = (opts.ep as string | undefined) ?? 'auto';
-  if (!(PROVIDER_CHOICES as readonly string[]).includes(ep)) throw new CliUsageError(`--ep must be one of ${PROVIDER_CHOICES.join(', ')}, got "${ep}"`);
+  if (!(PROVIDER_CHOICES as readonly string[]).includes(ep))
+    throw new CliUsageError(`--ep must be one of ${PROVIDER_CHOICES.join(', ')}, got "${ep}"`);
   return ep as ProviderChoice;
 }
 
-export async function loadModelFromOptions(opts: ParsedOptions, extra: { allLogits?: boolean } = {}): Promise<LoadedModel> {
+export async function loadModelFromOptions(
+  opts: ParsedOptions,
+  extra: { allLogits?: boolean } = {},
+): Promise<LoadedModel> {
   const dir = opts.model;
   if (typeof dir !== 'string') throw new CliUsageError('--model DIR is required');
   const threads = opts.threads === undefined ? undefined : intOption(opts, 'threads', 0, 1, 256);
@@ -52,7 +62,9 @@ export async function loadModelFromOptions(opts: ParsedOptions, extra: { allLogi
     group: intOption(opts, 'kv-group', KV_DEFAULTS.group, 4, 1024),
     allLogits: extra.allLogits,
     threads,
-    log: (m) => { if (process.env.SQUEEZE_VERBOSE) process.stderr.write(`[squeeze] ${m}\n`); },
+    log: (m) => {
+      if (process.env.SQUEEZE_VERBOSE) process.stderr.write(`[squeeze] ${m}\n`);
+    },
   });
 }
 
@@ -63,7 +75,8 @@ export function readIdsFile(file: string): number[] {
   } catch (e) {
     throw new CliUsageError(`--prompt-ids ${file}: ${(e as Error).message}`);
   }
-  if (!Array.isArray(ids) || !ids.every((x) => Number.isInteger(x) && x >= 0)) throw new CliUsageError(`--prompt-ids ${file}: must be a JSON array of non-negative integers`);
+  if (!Array.isArray(ids) || !ids.every((x) => Number.isInteger(x) && x >= 0))
+    throw new CliUsageError(`--prompt-ids ${file}: must be a JSON array of non-negative integers`);
   return ids as number[];
 }
 
@@ -71,9 +84,12 @@ export function readIdsFile(file: string): number[] {
 export function promptIdsFromOptions(opts: ParsedOptions, model: LoadedModel): number[] {
   const given = ['prompt', 'prompt-file', 'prompt-ids'].filter((k) => opts[k] !== undefined);
   if (given.length !== 1) throw new CliUsageError('give exactly one of --prompt, --prompt-file, --prompt-ids');
-  const ids = opts['prompt-ids'] !== undefined
-    ? readIdsFile(opts['prompt-ids'] as string)
-    : model.tokenizer.encode(opts.prompt !== undefined ? (opts.prompt as string) : readFileSync(opts['prompt-file'] as string, 'utf8'));
+  const ids =
+    opts['prompt-ids'] !== undefined
+      ? readIdsFile(opts['prompt-ids'] as string)
+      : model.tokenizer.encode(
+          opts.prompt !== undefined ? (opts.prompt as string) : readFileSync(opts['prompt-file'] as string, 'utf8'),
+        );
   checkIds(ids, model);
   return ids;
 }
@@ -91,12 +107,19 @@ export function kvOptionsFrom(opts: ParsedOptions): KvCompressionOptions | undef
   const budgetText = opts['kv-budget'] as string | undefined;
   if (!budgetText) throw new CliUsageError(`--kv-policy ${policy} needs --kv-budget (e.g. 0.25 or 64mb)`);
   let budget;
-  try { budget = parseBudget(budgetText); } catch (e) { throw new CliUsageError((e as Error).message); }
+  try {
+    budget = parseBudget(budgetText);
+  } catch (e) {
+    throw new CliUsageError((e as Error).message);
+  }
   const bitsText = opts['kv-bits'];
   const bits = bitsText === undefined ? undefined : Number(bitsText);
-  if (bits !== undefined && !isBits(bits)) throw new CliUsageError(`--kv-bits must be 16, 8, 4 or 2, got "${String(bitsText)}"`);
+  if (bits !== undefined && !isBits(bits))
+    throw new CliUsageError(`--kv-bits must be 16, 8, 4 or 2, got "${String(bitsText)}"`);
   return {
-    policy, budget, bits,
+    policy,
+    budget,
+    bits,
     group: intOption(opts, 'kv-group', KV_DEFAULTS.group, 4, 1024),
     window: intOption(opts, 'kv-window', KV_DEFAULTS.window, 1, 1024),
   };

@@ -5,7 +5,11 @@ export class ProgressBar {
   private lastDecile = -1;
   private readonly start = performance.now();
 
-  constructor(private readonly total: number, private readonly unit: string, private readonly stream = process.stderr) {}
+  constructor(
+    private readonly total: number,
+    private readonly unit: string,
+    private readonly stream = process.stderr,
+  ) {}
 
   tick(): void {
     this.count++;

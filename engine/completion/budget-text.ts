@@ -5,8 +5,13 @@ import type { KvBudget } from '../kv/budget';
 
 export class BudgetSyntaxError extends Error {
   override name = 'BudgetSyntaxError';
-  constructor(readonly text: string, reason: string) {
-    super(`KV budget "${text}" ${reason}: write a percentage of the fp16 cache (e.g. "25%") or an amount of memory (e.g. "512MB", "1.5GB")`);
+  constructor(
+    readonly text: string,
+    reason: string,
+  ) {
+    super(
+      `KV budget "${text}" ${reason}: write a percentage of the fp16 cache (e.g. "25%") or an amount of memory (e.g. "512MB", "1.5GB")`,
+    );
   }
 }
 

@@ -26,7 +26,11 @@ export interface CompletionOutput {
   peakRssBytes: number;
 }
 
-export async function runCompletion<Kv>(decoder: Decoder<Kv>, decode: (ids: number[]) => string, req: CompletionRequest): Promise<CompletionOutput> {
+export async function runCompletion<Kv>(
+  decoder: Decoder<Kv>,
+  decode: (ids: number[]) => string,
+  req: CompletionRequest,
+): Promise<CompletionOutput> {
   if (req.promptIds.length === 0) throw new Error('the prompt is empty');
   const t0 = performance.now();
   const pre = await prefill(decoder, req.promptIds, decoder.emptyKv(), 0, req.prefillChunk, req.signal);
@@ -36,16 +40,28 @@ export async function runCompletion<Kv>(decoder: Decoder<Kv>, decode: (ids: numb
   // A handful of tokens is not worth compressing (and cannot fill one quantization group).
   const tooShort = req.promptIds.length < MIN_COMPRESSED_PREFIX;
   if (req.kv && req.kv.policy !== 'full' && !tooShort) {
-    if (pre.attnRows === 0) throw new Error('KV compression needs the observation-window attention: load the model with observationWindow > 0');
-    plan = planCompression(decoder.spec, attentionWindow(pre.attn, pre.attnRows, req.promptIds.length, decoder.spec.qHeads), req.kv, pre.scores);
+    if (pre.attnRows === 0)
+      throw new Error(
+        'KV compression needs the observation-window attention: load the model with observationWindow > 0',
+      );
+    plan = planCompression(
+      decoder.spec,
+      attentionWindow(pre.attn, pre.attnRows, req.promptIds.length, decoder.spec.qHeads),
+      req.kv,
+      pre.scores,
+    );
     kv = await decoder.compress(pre.kv, plan);
     decoder.disposeKv(pre.kv);
   }
   const report = kvReport(decoder.spec, req.promptIds.length, plan, decoder.kvStats(kv).bytes);
-  if (req.kv && req.kv.policy !== 'full' && tooShort) report.reason = `prompt of ${req.promptIds.length} tokens kept whole (compression starts at ${MIN_COMPRESSED_PREFIX})`;
+  if (req.kv && req.kv.policy !== 'full' && tooShort)
+    report.reason = `prompt of ${req.promptIds.length} tokens kept whole (compression starts at ${MIN_COMPRESSED_PREFIX})`;
   const compressMs = performance.now() - tc;
   const gen = await decodeGreedy(decoder, kv, pre.lastLogits, req.promptIds.length, {
-    maxNewTokens: req.maxNewTokens, stopAtNewline: req.stopAtNewline, signal: req.signal, decode,
+    maxNewTokens: req.maxNewTokens,
+    stopAtNewline: req.stopAtNewline,
+    signal: req.signal,
+    decode,
   });
   decoder.disposeKv(gen.kv);
   let text = decode(gen.ids);
@@ -55,7 +71,12 @@ export async function runCompletion<Kv>(decoder: Decoder<Kv>, decode: (ids: numb
     text,
     promptTokens: req.promptIds.length,
     stopReason: gen.stopReason,
-    timings: { prefillMs: pre.prefillMs, compressMs, decodeMsPerToken: gen.decodeMsPerToken, totalMs: performance.now() - t0 },
+    timings: {
+      prefillMs: pre.prefillMs,
+      compressMs,
+      decodeMsPerToken: gen.decodeMsPerToken,
+      totalMs: performance.now() - t0,
+    },
     kv: report,
     peakRssBytes: Math.max(pre.peakRssBytes, gen.peakRssBytes),
   };

@@ -59,10 +59,14 @@ export function chunkBounds(n: number, chunk: number, minLast: number): [number,
 }
 
 export function argmax(logits: Float32Array, row = 0, vocab = logits.length): number {
-  let best = 0, bestV = -Infinity;
+  let best = 0,
+    bestV = -Infinity;
   for (let i = 0; i < vocab; i++) {
     const v = logits[row * vocab + i]!;
-    if (v > bestV) { bestV = v; best = i; }
+    if (v > bestV) {
+      bestV = v;
+      best = i;
+    }
   }
   return best;
 }
@@ -79,7 +83,14 @@ export function defaultPrefillChunk(provider: string): number {
 }
 
 /** Runs the prompt through the model, continuing `past` (whose tokens occupy positions before `startPosition`). */
-export async function prefill<Kv>(decoder: Decoder<Kv>, ids: number[], past: Kv, startPosition: number, chunk = defaultPrefillChunk(decoder.provider), signal?: AbortSignal): Promise<PrefillResult<Kv>> {
+export async function prefill<Kv>(
+  decoder: Decoder<Kv>,
+  ids: number[],
+  past: Kv,
+  startPosition: number,
+  chunk = defaultPrefillChunk(decoder.provider),
+  signal?: AbortSignal,
+): Promise<PrefillResult<Kv>> {
   const t0 = performance.now();
   let kv = past;
   let peak = process.memoryUsage().rss;
@@ -117,7 +128,13 @@ export async function prefill<Kv>(decoder: Decoder<Kv>, ids: number[], past: Kv,
  * `nextPosition` the position of the first generated token (the original prompt length, even when
  * the cache was pruned).
  */
-export async function decodeGreedy<Kv>(decoder: Decoder<Kv>, kv: Kv, firstLogits: Float32Array, nextPosition: number, opts: GenerateOptions): Promise<Omit<GenerateResult<Kv>, 'prefillMs'>> {
+export async function decodeGreedy<Kv>(
+  decoder: Decoder<Kv>,
+  kv: Kv,
+  firstLogits: Float32Array,
+  nextPosition: number,
+  opts: GenerateOptions,
+): Promise<Omit<GenerateResult<Kv>, 'prefillMs'>> {
   const eos = new Set(decoder.spec.eosTokenIds);
   const stop = new Set(opts.stopIds ?? []);
   const ids: number[] = [];
@@ -127,12 +144,24 @@ export async function decodeGreedy<Kv>(decoder: Decoder<Kv>, kv: Kv, firstLogits
   const t0 = performance.now();
   let steps = 0;
   while (ids.length < opts.maxNewTokens) {
-    if (opts.signal?.aborted) { stopReason = 'aborted'; break; }
+    if (opts.signal?.aborted) {
+      stopReason = 'aborted';
+      break;
+    }
     const next = argmax(logits, 0, decoder.spec.vocabSize);
-    if (eos.has(next)) { stopReason = 'eos'; break; }
-    if (stop.has(next)) { stopReason = 'stop-id'; break; }
+    if (eos.has(next)) {
+      stopReason = 'eos';
+      break;
+    }
+    if (stop.has(next)) {
+      stopReason = 'stop-id';
+      break;
+    }
     ids.push(next);
-    if (opts.stopAtNewline && opts.decode && opts.decode(ids).includes('\n')) { stopReason = 'newline'; break; }
+    if (opts.stopAtNewline && opts.decode && opts.decode(ids).includes('\n')) {
+      stopReason = 'newline';
+      break;
+    }
     if (ids.length >= opts.maxNewTokens) break;
     const out = await decoder.forward([next], [nextPosition + ids.length - 1], kv);
     decoder.disposeKv(kv, out.present);

@@ -35,7 +35,12 @@ export interface KvReport {
   reason: string;
 }
 
-export const geometryOf = (spec: ModelSpec): KvGeometry => ({ layers: spec.layers, kvHeads: spec.kvHeads, qHeads: spec.qHeads, headDim: spec.headDim });
+export const geometryOf = (spec: ModelSpec): KvGeometry => ({
+  layers: spec.layers,
+  kvHeads: spec.kvHeads,
+  qHeads: spec.qHeads,
+  headDim: spec.headDim,
+});
 
 /** Parses a CLI/settings budget: a fraction of the fp16 size ("0.25") or megabytes ("64mb"). */
 export function parseBudget(text: string): KvBudget {
@@ -43,12 +48,20 @@ export function parseBudget(text: string): KvBudget {
   if (mb) return { kind: 'bytes', value: Math.round(Number(mb[1]) * 2 ** 20) };
   const r = Number(text);
   if (Number.isFinite(r) && r > 0 && r <= 1) return { kind: 'ratio', value: r };
-  throw new Error(`KV budget "${text}" must be a fraction of the fp16 cache in (0, 1] (e.g. 0.25) or megabytes (e.g. 64mb)`);
+  throw new Error(
+    `KV budget "${text}" must be a fraction of the fp16 cache in (0, 1] (e.g. 0.25) or megabytes (e.g. 64mb)`,
+  );
 }
 
 /** Views of the graph's per-layer attention output as the scoring module's AttentionWindow. */
 export function attentionWindow(attn: Float32Array[], rows: number, tokens: number, qHeads: number): AttentionWindow {
-  return { window: rows, tokens, probs: attn.map((a) => Array.from({ length: qHeads }, (_, h) => a.subarray(h * rows * tokens, (h + 1) * rows * tokens))) };
+  return {
+    window: rows,
+    tokens,
+    probs: attn.map((a) =>
+      Array.from({ length: qHeads }, (_, h) => a.subarray(h * rows * tokens, (h + 1) * rows * tokens)),
+    ),
+  };
 }
 
 /** Per-layer [kvHeads × tokens] device scores as the policies' [layer][kvHead] arrays. */
@@ -60,9 +73,16 @@ export function scoresFromDevice(flat: Float32Array[], kvHeads: number, tokens: 
  * Plans the compression of a prompt's cache. `deviceScores` (the decoder's pooled scores) are used
  * when given; otherwise SnapKV scores are computed on the host from the window attention.
  */
-export function planCompression(spec: ModelSpec, attn: AttentionWindow, opts: KvCompressionOptions, deviceScores?: Float32Array[]): KvPlan {
+export function planCompression(
+  spec: ModelSpec,
+  attn: AttentionWindow,
+  opts: KvCompressionOptions,
+  deviceScores?: Float32Array[],
+): KvPlan {
   const geometry = geometryOf(spec);
-  const scores = deviceScores?.length ? scoresFromDevice(deviceScores, spec.kvHeads, attn.tokens) : snapkvScores(attn, geometry);
+  const scores = deviceScores?.length
+    ? scoresFromDevice(deviceScores, spec.kvHeads, attn.tokens)
+    : snapkvScores(attn, geometry);
   return createPolicy(opts.policy).plan({
     geometry,
     tokens: attn.tokens,
@@ -87,13 +107,30 @@ export function kvReport(spec: ModelSpec, promptTokens: number, plan: KvPlan | n
   const heads = g.layers * g.kvHeads;
   const full = fp16Bytes(g, promptTokens);
   if (!plan) {
-    return { policy: 'full', bits: 16, promptTokens, tokens: promptTokens, tokensByTier: { fp16: promptTokens, q8: 0, q4: 0, q2: 0 }, bytes, fp16Bytes: full, prunedFraction: 0, reason: 'no compression' };
+    return {
+      policy: 'full',
+      bits: 16,
+      promptTokens,
+      tokens: promptTokens,
+      tokensByTier: { fp16: promptTokens, q8: 0, q4: 0, q2: 0 },
+      bytes,
+      fp16Bytes: full,
+      prunedFraction: 0,
+      reason: 'no compression',
+    };
   }
   const s = plan.summary;
   const byTier: Record<string, number> = {};
   for (const t of TIERS) byTier[t] = s.tokensPerTier[t] / heads;
   return {
-    policy: plan.policy, bits: s.bits, promptTokens, tokens: s.keptPerHead, tokensByTier: byTier, bytes, fp16Bytes: full,
-    prunedFraction: s.prunedFraction, reason: s.reason,
+    policy: plan.policy,
+    bits: s.bits,
+    promptTokens,
+    tokens: s.keptPerHead,
+    tokensByTier: byTier,
+    bytes,
+    fp16Bytes: full,
+    prunedFraction: s.prunedFraction,
+    reason: s.reason,
   };
 }

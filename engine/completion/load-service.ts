@@ -12,7 +12,10 @@ export interface LoadServiceOptions extends ServiceOptions {
   threads?: number;
 }
 
-export async function loadCompletionService(dir: string, options: LoadServiceOptions): Promise<CompletionService<KvState>> {
+export async function loadCompletionService(
+  dir: string,
+  options: LoadServiceOptions,
+): Promise<CompletionService<KvState>> {
   const group = options.group ?? KV_DEFAULTS.group;
   const model = await loadModel(dir, {
     provider: options.provider,

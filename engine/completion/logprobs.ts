@@ -14,6 +14,8 @@ export function logSoftmax(logits: ArrayLike<number>): Float64Array {
 /** The k largest entries, highest first (ties: lower id first). */
 export function topKLogProbs(logits: ArrayLike<number>, k: number): { ids: number[]; logprobs: number[] } {
   const lp = logSoftmax(logits);
-  const order = Array.from(lp.keys()).sort((a, b) => lp[b]! - lp[a]! || a - b).slice(0, k);
+  const order = Array.from(lp.keys())
+    .sort((a, b) => lp[b]! - lp[a]! || a - b)
+    .slice(0, k);
   return { ids: order, logprobs: order.map((i) => lp[i]!) };
 }

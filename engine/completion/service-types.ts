@@ -55,7 +55,16 @@ export interface CompletionRequest {
   timeCapMs?: number;
 }
 
-export type StopReason = 'eos' | 'stop-token' | 'newline' | 'bracket' | 'dedent' | 'blank-lines' | 'max-lines' | 'max-tokens' | 'time-cap';
+export type StopReason =
+  | 'eos'
+  | 'stop-token'
+  | 'newline'
+  | 'bracket'
+  | 'dedent'
+  | 'blank-lines'
+  | 'max-lines'
+  | 'max-tokens'
+  | 'time-cap';
 
 export type Tier = 'fp16' | 'q8' | 'q4' | 'q2';
 

@@ -13,9 +13,18 @@ import { AbortedError, argmax, prefill } from './generator';
 import { attentionWindow, kvReport, planCompression } from './kv-compression';
 import { StopRules } from './stop-rules';
 import {
-  DEFAULT_SERVICE_CONFIG, MIN_COMPRESSED_PREFIX,
-  type CompletionRequest, type CompletionResult, type KvSnapshot, type LayerBytes, type MemoryReport,
-  type ModelInfo, type RequestStats, type ServiceConfig, type StopReason, type Tier,
+  DEFAULT_SERVICE_CONFIG,
+  MIN_COMPRESSED_PREFIX,
+  type CompletionRequest,
+  type CompletionResult,
+  type KvSnapshot,
+  type LayerBytes,
+  type MemoryReport,
+  type ModelInfo,
+  type RequestStats,
+  type ServiceConfig,
+  type StopReason,
+  type Tier,
 } from './service-types';
 import { KV_DEFAULTS, countsBytes, countsOf, planBytes, type KvPlan } from '../kv/policy';
 import { createPolicy } from '../kv/policies';
@@ -52,7 +61,9 @@ export interface ServiceOptions {
 export class NoFimFormatError extends Error {
   override name = 'NoFimFormatError';
   constructor(dir: string) {
-    super(`${dir}: the tokenizer has none of the fill-in-the-middle tokens of ${MODEL_FAMILIES.join(', ')}; choose a code model with FIM training (e.g. Qwen2.5-Coder)`);
+    super(
+      `${dir}: the tokenizer has none of the fill-in-the-middle tokens of ${MODEL_FAMILIES.join(', ')}; choose a code model with FIM training (e.g. Qwen2.5-Coder)`,
+    );
   }
 }
 
@@ -97,17 +108,32 @@ export class CompletionService<Kv> {
   private chain: Promise<unknown> = Promise.resolve();
   private current: AbortController | null = null;
   private disposed = false;
-  private readonly counters = { requests: 0, aborted: 0, prefixBuilds: 0, prefixHits: 0, active: 0, maxActive: 0, liveKvStates: 0 };
+  private readonly counters = {
+    requests: 0,
+    aborted: 0,
+    prefixBuilds: 0,
+    prefixHits: 0,
+    active: 0,
+    maxActive: 0,
+    liveKvStates: 0,
+  };
 
-  constructor(readonly model: ServiceModel<Kv>, private readonly options: ServiceOptions = {}) {
+  constructor(
+    readonly model: ServiceModel<Kv>,
+    private readonly options: ServiceOptions = {},
+  ) {
     this.config = options.config ?? DEFAULT_SERVICE_CONFIG;
     this.group = options.group ?? KV_DEFAULTS.group;
     this.family = detectFamily(model.dir, model.tokenizer);
     this.eos = new Set(model.spec.eosTokenIds);
     // Any special token of the prompt format ends a fill-in-the-middle answer.
-    this.stopIds = new Set(SPECIAL_TOKENS[this.family].map((t) => model.tokenizer.tokenId(t)).filter((id): id is number => id !== undefined));
+    this.stopIds = new Set(
+      SPECIAL_TOKENS[this.family].map((t) => model.tokenizer.tokenId(t)).filter((id): id is number => id !== undefined),
+    );
     if (model.decoder.observationWindow < KV_DEFAULTS.window) {
-      throw new Error(`the decoder was loaded with observationWindow ${model.decoder.observationWindow}; KV compression needs at least ${KV_DEFAULTS.window}`);
+      throw new Error(
+        `the decoder was loaded with observationWindow ${model.decoder.observationWindow}; KV compression needs at least ${KV_DEFAULTS.window}`,
+      );
     }
     validateConfig(this.config);
   }
@@ -115,8 +141,15 @@ export class CompletionService<Kv> {
   get info(): ModelInfo {
     const { spec, decoder } = this.model;
     return {
-      dir: this.model.dir, family: this.family, provider: decoder.provider, skipped: decoder.target?.skipped ?? [],
-      layers: spec.layers, kvHeads: spec.kvHeads, headDim: spec.headDim, maxPositions: spec.maxPositions, loadMs: this.model.loadMs,
+      dir: this.model.dir,
+      family: this.family,
+      provider: decoder.provider,
+      skipped: decoder.target?.skipped ?? [],
+      layers: spec.layers,
+      kvHeads: spec.kvHeads,
+      headDim: spec.headDim,
+      maxPositions: spec.maxPositions,
+      loadMs: this.model.loadMs,
     };
   }
 
@@ -138,7 +171,10 @@ export class CompletionService<Kv> {
       this.dropPrefix();
       const entry = await this.ensurePrefix(old.cacheKey, old.stablePrefix);
       this.options.onPrefix?.(entry.snapshot);
-    }).catch((e: unknown) => { if (!(e instanceof AbortedError)) this.options.log?.(`rebuilding the cached block failed: ${(e as Error).message}`); });
+    }).catch((e: unknown) => {
+      if (!(e instanceof AbortedError))
+        this.options.log?.(`rebuilding the cached block failed: ${(e as Error).message}`);
+    });
   }
 
   /** Completes at the cursor. Aborts the request in flight; rejects with AbortedError when this one is aborted. */
@@ -152,13 +188,15 @@ export class CompletionService<Kv> {
     if (signal?.aborted) ctl.abort();
     signal?.addEventListener('abort', relay, { once: true });
     this.counters.requests++;
-    return this.serial(() => this.run(req, ctl.signal)).catch((e: unknown) => {
-      if (e instanceof AbortedError) this.counters.aborted++;
-      throw e;
-    }).finally(() => {
-      signal?.removeEventListener('abort', relay);
-      if (this.current === ctl) this.current = null;
-    });
+    return this.serial(() => this.run(req, ctl.signal))
+      .catch((e: unknown) => {
+        if (e instanceof AbortedError) this.counters.aborted++;
+        throw e;
+      })
+      .finally(() => {
+        signal?.removeEventListener('abort', relay);
+        if (this.current === ctl) this.current = null;
+      });
   }
 
   /** Drops the cached block (the next request rebuilds it). */
@@ -175,7 +213,12 @@ export class CompletionService<Kv> {
       config: this.config,
       prefix: p ? { ...p.snapshot, cacheKey: p.cacheKey, buildMs: p.buildMs, perLayer: p.perLayer } : null,
       counters: { ...this.counters },
-      memory: { rssBytes: m.rss, heapUsedBytes: m.heapUsed, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers },
+      memory: {
+        rssBytes: m.rss,
+        heapUsedBytes: m.heapUsed,
+        externalBytes: m.external,
+        arrayBuffersBytes: m.arrayBuffers,
+      },
     };
   }
 
@@ -226,7 +269,15 @@ export class CompletionService<Kv> {
     if (ids.length === 0) {
       const kv = decoder.emptyKv();
       this.counters.liveKvStates++;
-      return { cacheKey, stablePrefix, ids, kv, snapshot: fullSnapshot(spec, 0, 0, kvCfg.budget), perLayer: [], buildMs: now() - t0 };
+      return {
+        cacheKey,
+        stablePrefix,
+        ids,
+        kv,
+        snapshot: fullSnapshot(spec, 0, 0, kvCfg.budget),
+        perLayer: [],
+        buildMs: now() - t0,
+      };
     }
     const pre = await prefill(decoder, ids, decoder.emptyKv(), 0, this.config.prefillChunk, signal);
     this.counters.liveKvStates++;
@@ -235,11 +286,24 @@ export class CompletionService<Kv> {
       if (kvCfg.policy === 'full' || ids.length < MIN_COMPRESSED_PREFIX) {
         const bytes = decoder.kvStats(pre.kv).bytes;
         const snapshot = fullSnapshot(spec, ids.length, bytes, kvCfg.budget);
-        if (kvCfg.policy !== 'full') snapshot.reason = `block of ${ids.length} tokens kept whole (compression starts at ${MIN_COMPRESSED_PREFIX})`;
-        return { cacheKey, stablePrefix, ids, kv: pre.kv, snapshot, perLayer: denseLayers(spec, ids.length, bytes), buildMs: now() - t0 };
+        if (kvCfg.policy !== 'full')
+          snapshot.reason = `block of ${ids.length} tokens kept whole (compression starts at ${MIN_COMPRESSED_PREFIX})`;
+        return {
+          cacheKey,
+          stablePrefix,
+          ids,
+          kv: pre.kv,
+          snapshot,
+          perLayer: denseLayers(spec, ids.length, bytes),
+          buildMs: now() - t0,
+        };
       }
       const plan = planCompression(spec, attentionWindow(pre.attn, pre.attnRows, ids.length, spec.qHeads), {
-        policy: kvCfg.policy, budget: kvCfg.budget, bits: kvCfg.bits, group: this.group, window: KV_DEFAULTS.window,
+        policy: kvCfg.policy,
+        budget: kvCfg.budget,
+        bits: kvCfg.bits,
+        group: this.group,
+        window: KV_DEFAULTS.window,
       });
       // Compressed where the cache lives (on a GPU it never travels to the host).
       const kv = await decoder.compress(pre.kv, plan);
@@ -248,10 +312,17 @@ export class CompletionService<Kv> {
       const report = kvReport(spec, ids.length, plan, bytes);
       const byTier = planBytes(plan).byTier;
       const snapshot: KvSnapshot = {
-        policy: report.policy, bits: report.bits, promptTokens: ids.length, tokensHeld: report.tokens,
+        policy: report.policy,
+        bits: report.bits,
+        promptTokens: ids.length,
+        tokensHeld: report.tokens,
         tokensByTier: tierRecord((t) => report.tokensByTier[t] ?? 0),
-        bytes, bytesByTier: tierRecord((t) => totalOf(byTier[t])),
-        budgetBytes: plan.summary.budgetBytes, fp16Bytes: report.fp16Bytes, ratio: bytes ? report.fp16Bytes / bytes : 1, reason: report.reason,
+        bytes,
+        bytesByTier: tierRecord((t) => totalOf(byTier[t])),
+        budgetBytes: plan.summary.budgetBytes,
+        fp16Bytes: report.fp16Bytes,
+        ratio: bytes ? report.fp16Bytes / bytes : 1,
+        reason: report.reason,
       };
       this.options.log?.(`compressed a ${ids.length}-token block with ${plan.policy}: ${report.reason}`);
       return { cacheKey, stablePrefix, ids, kv, snapshot, perLayer: planLayers(plan), buildMs: now() - t0 };
@@ -287,7 +358,8 @@ export class CompletionService<Kv> {
     const deadline = tStart + (req.timeCapMs ?? cfg.timeCapMs);
     const maxTokens = req.maxTokens ?? cfg.maxTokens;
     const tailIds = tokenizer.encode(req.tail, false);
-    if (tailIds.length === 0) throw new Error('the completion request has an empty prompt tail (the current file part)');
+    if (tailIds.length === 0)
+      throw new Error('the completion request has an empty prompt tail (the current file part)');
     const P = prefix.ids.length;
     const pre = await prefill(decoder, tailIds, prefix.kv, P, cfg.prefillChunk, signal);
     this.counters.liveKvStates++;
@@ -306,14 +378,30 @@ export class CompletionService<Kv> {
         if (signal.aborted) throw new AbortedError();
         const next = argmax(logits, 0, spec.vocabSize);
         if (ids.length === 0) firstTokenMs = now() - t0;
-        if (this.eos.has(next)) { stopReason = 'eos'; break; }
-        if (this.stopIds.has(next)) { stopReason = 'stop-token'; break; }
+        if (this.eos.has(next)) {
+          stopReason = 'eos';
+          break;
+        }
+        if (this.stopIds.has(next)) {
+          stopReason = 'stop-token';
+          break;
+        }
         ids.push(next);
         text = tokenizer.decode(ids);
         const d = rules.check(text);
-        if (d.cut !== undefined) { text = text.slice(0, d.cut); stopReason = d.reason!; break; }
-        if (ids.length >= maxTokens) { stopReason = 'max-tokens'; break; }
-        if (now() >= deadline) { stopReason = 'time-cap'; break; }
+        if (d.cut !== undefined) {
+          text = text.slice(0, d.cut);
+          stopReason = d.reason!;
+          break;
+        }
+        if (ids.length >= maxTokens) {
+          stopReason = 'max-tokens';
+          break;
+        }
+        if (now() >= deadline) {
+          stopReason = 'time-cap';
+          break;
+        }
         const out = await decoder.forward([next], [position++], kv);
         decoder.disposeKv(kv, out.present);
         kv = out.present;
@@ -322,10 +410,22 @@ export class CompletionService<Kv> {
       const decodeMs = now() - tDecode;
       const peakKvBytes = decoder.kvStats(kv).bytes;
       const stats: RequestStats = {
-        promptTokens: P + tailIds.length, prefixTokens: P, tailTokens: tailIds.length,
-        reusedTokens: hit ? P : 0, recomputedTokens: (hit ? 0 : P) + tailIds.length, prefixHit: hit,
-        prefixBuildMs, tailPrefillMs, decodeMs, firstTokenMs, totalMs: now() - t0,
-        generatedTokens: ids.length, mode: rules.mode, stopReason, kv: prefix.snapshot, peakKvBytes,
+        promptTokens: P + tailIds.length,
+        prefixTokens: P,
+        tailTokens: tailIds.length,
+        reusedTokens: hit ? P : 0,
+        recomputedTokens: (hit ? 0 : P) + tailIds.length,
+        prefixHit: hit,
+        prefixBuildMs,
+        tailPrefillMs,
+        decodeMs,
+        firstTokenMs,
+        totalMs: now() - t0,
+        generatedTokens: ids.length,
+        mode: rules.mode,
+        stopReason,
+        kv: prefix.snapshot,
+        peakKvBytes,
       };
       return { text: rules.finalize(text.replace(/\uFFFD+$/, '')), stats };
     } finally {
@@ -348,20 +448,39 @@ export function validateConfig(c: ServiceConfig): void {
   if (!(c.kv.budget.value > 0)) throw new RangeError(`the KV budget must be above 0, got ${c.kv.budget.value}`);
 }
 
-const tierRecord = (f: (t: Tier) => number): Record<Tier, number> => Object.fromEntries(TIERS.map((t) => [t, f(t)])) as Record<Tier, number>;
+const tierRecord = (f: (t: Tier) => number): Record<Tier, number> =>
+  Object.fromEntries(TIERS.map((t) => [t, f(t)])) as Record<Tier, number>;
 
-function fullSnapshot(spec: ModelSpec, tokens: number, bytes: number, budget: ServiceConfig['kv']['budget']): KvSnapshot {
-  const full = fp16Bytes({ layers: spec.layers, kvHeads: spec.kvHeads, qHeads: spec.qHeads, headDim: spec.headDim }, tokens);
+function fullSnapshot(
+  spec: ModelSpec,
+  tokens: number,
+  bytes: number,
+  budget: ServiceConfig['kv']['budget'],
+): KvSnapshot {
+  const full = fp16Bytes(
+    { layers: spec.layers, kvHeads: spec.kvHeads, qHeads: spec.qHeads, headDim: spec.headDim },
+    tokens,
+  );
   return {
-    policy: 'full', bits: 16, promptTokens: tokens, tokensHeld: tokens, tokensByTier: { ...zeroTiers(), fp16: tokens },
-    bytes, bytesByTier: { ...zeroTiers(), fp16: bytes },
+    policy: 'full',
+    bits: 16,
+    promptTokens: tokens,
+    tokensHeld: tokens,
+    tokensByTier: { ...zeroTiers(), fp16: tokens },
+    bytes,
+    bytesByTier: { ...zeroTiers(), fp16: bytes },
     budgetBytes: budget.kind === 'ratio' ? budget.value * full : budget.value,
-    fp16Bytes: full, ratio: bytes ? full / bytes : 1, reason: 'no compression',
+    fp16Bytes: full,
+    ratio: bytes ? full / bytes : 1,
+    reason: 'no compression',
   };
 }
 
 function denseLayers(spec: ModelSpec, tokens: number, bytes: number): LayerBytes[] {
-  return Array.from({ length: spec.layers }, (_, layer) => ({ layer, bytes: { ...zeroTiers(), fp16: tokens ? bytes / spec.layers : 0 } }));
+  return Array.from({ length: spec.layers }, (_, layer) => ({
+    layer,
+    bytes: { ...zeroTiers(), fp16: tokens ? bytes / spec.layers : 0 },
+  }));
 }
 
 /** Bytes per layer and tier of what the plan keeps (planBytes is the byte maths' single source;

@@ -70,7 +70,10 @@ export class StopRules {
   readonly mode: CompletionMode;
   private readonly baseIndent: string;
 
-  constructor(readonly ctx: CursorContext, readonly maxLines = 16) {
+  constructor(
+    readonly ctx: CursorContext,
+    readonly maxLines = 16,
+  ) {
     this.mode = completionMode(ctx);
     this.baseIndent = indentOf(ctx.linePrefix);
   }
@@ -83,7 +86,10 @@ export class StopRules {
       // A closer that the rest of the line already has: the completion ends right before it.
       const after = this.ctx.lineSuffix.trimStart();
       scanBrackets(text, (i, ch) => {
-        if (after.startsWith(ch)) { cut = i; reason = 'bracket'; }
+        if (after.startsWith(ch)) {
+          cut = i;
+          reason = 'bracket';
+        }
         return true;
       });
       const nl = text.indexOf('\n');
@@ -95,7 +101,9 @@ export class StopRules {
 
   private checkBlock(text: string): StopDecision {
     let best: StopDecision = {};
-    const take = (d: StopDecision) => { if (best.cut === undefined || d.cut! < best.cut) best = d; };
+    const take = (d: StopDecision) => {
+      if (best.cut === undefined || d.cut! < best.cut) best = d;
+    };
     // A bracket closing one opened before the cursor ends the block: cut at its line's start when
     // only indentation precedes it there (the closer is already in the document).
     scanBrackets(text, (i) => {
@@ -109,9 +117,18 @@ export class StopRules {
     for (let n = 0; n < lines.length; n++) {
       const line = lines[n]!;
       const complete = n < lines.length - 1;
-      if (n > 0 && !isBlank(line) && indentOf(line).length < this.baseIndent.length) { take({ cut: offset - 1, reason: 'dedent' }); break; }
-      if (n > 0 && complete && isBlank(line) && n + 1 < lines.length - 1 && isBlank(lines[n + 1]!)) { take({ cut: offset - 1, reason: 'blank-lines' }); break; }
-      if (n >= this.maxLines) { take({ cut: offset - 1, reason: 'max-lines' }); break; }
+      if (n > 0 && !isBlank(line) && indentOf(line).length < this.baseIndent.length) {
+        take({ cut: offset - 1, reason: 'dedent' });
+        break;
+      }
+      if (n > 0 && complete && isBlank(line) && n + 1 < lines.length - 1 && isBlank(lines[n + 1]!)) {
+        take({ cut: offset - 1, reason: 'blank-lines' });
+        break;
+      }
+      if (n >= this.maxLines) {
+        take({ cut: offset - 1, reason: 'max-lines' });
+        break;
+      }
       offset += line.length + 1;
     }
     return best;

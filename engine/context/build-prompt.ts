@@ -27,28 +27,58 @@ export interface CompletionPrompt {
   stats: GatherStats | undefined;
 }
 
-export async function buildCompletionPrompt(gatherer: ContextGatherer, req: CompletionPromptRequest): Promise<CompletionPrompt> {
+export async function buildCompletionPrompt(
+  gatherer: ContextGatherer,
+  req: CompletionPromptRequest,
+): Promise<CompletionPrompt> {
   const t0 = performance.now();
   const cur = await analyzeCurrentFile(req.path, req.text, req.position);
   const analyzeMs = performance.now() - t0;
   const total = Math.max(0, Math.floor(req.budgetTokens));
   const windowBudget = Math.min(total, Math.max(256, Math.min(8192, Math.round(total * (req.windowFraction ?? 0.25)))));
   const suffixBudget = Math.floor(windowBudget / 4);
-  const window = currentFileWindow(cur.text, cur.offset, gatherer.tokens, windowBudget - suffixBudget, suffixBudget, cur.scopes);
+  const window = currentFileWindow(
+    cur.text,
+    cur.offset,
+    gatherer.tokens,
+    windowBudget - suffixBudget,
+    suffixBudget,
+    cur.scopes,
+  );
   // Format tokens: a few specials, the current path header and the repository name.
-  const repoName = req.repoName ?? (gatherer.index.root.replace(/[\\/]+$/, '').split(/[\\/]/).pop() || 'repo');
+  const repoName =
+    req.repoName ??
+    (gatherer.index.root
+      .replace(/[\\/]+$/, '')
+      .split(/[\\/]/)
+      .pop() ||
+      'repo');
   const formatOverhead = 8 + gatherer.tokens.count(req.path) + gatherer.tokens.count(repoName);
   // The repository block's budget must not move while the user types, or pieces at the edge of
   // the budget would come and go: the whole window budget stays reserved when the window is cut;
   // a file that fits entirely gives back what it does not use, in 512-token steps.
   const used = window.prefixTokens + window.suffixTokens;
-  const complete = window.prefixStartLine === 0 && window.scopeHeads.length === 0 && cur.offset + window.suffix.length >= cur.text.length;
+  const complete =
+    window.prefixStartLine === 0 &&
+    window.scopeHeads.length === 0 &&
+    cur.offset + window.suffix.length >= cur.text.length;
   const reserved = complete ? Math.min(windowBudget, Math.ceil((used + 1) / 512) * 512) : windowBudget;
   const context = Math.max(0, total - reserved - formatOverhead);
   const pieces = await gatherer.gatherFor(cur, { ...req, budgetTokens: context }, analyzeMs);
   const assembleInput = {
-    family: req.family, repoName, pieces, path: req.path, prefix: window.prefix, suffix: window.suffix,
+    family: req.family,
+    repoName,
+    pieces,
+    path: req.path,
+    prefix: window.prefix,
+    suffix: window.suffix,
     extraSpecialTokens: req.extraSpecialTokens ?? [],
   };
-  return { prompt: assemblePrompt(assembleInput), pieces, window, budget: { total, window: windowBudget, context }, stats: gatherer.lastStats };
+  return {
+    prompt: assemblePrompt(assembleInput),
+    pieces,
+    window,
+    budget: { total, window: windowBudget, context },
+    stats: gatherer.lastStats,
+  };
 }

@@ -28,6 +28,9 @@ export interface Candidate {
 export function rangeOf(ranges: readonly LineRange[]): LineRange {
   let startLine = Infinity;
   let endLine = -1;
-  for (const r of ranges) { startLine = Math.min(startLine, r.startLine); endLine = Math.max(endLine, r.endLine); }
+  for (const r of ranges) {
+    startLine = Math.min(startLine, r.startLine);
+    endLine = Math.max(endLine, r.endLine);
+  }
   return startLine === Infinity ? { startLine: 0, endLine: 0 } : { startLine, endLine };
 }

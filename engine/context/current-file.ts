@@ -33,7 +33,11 @@ export async function analyzeCurrentFile(path: string, text: string, position: P
   const language = languageForPath(path);
   let outline: FileOutline | undefined;
   if (language) {
-    try { outline = await outlineFile(language, text); } catch { outline = undefined; }
+    try {
+      outline = await outlineFile(language, text);
+    } catch {
+      outline = undefined;
+    }
   }
   const lineStarts = [0];
   for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lineStarts.push(i + 1);
@@ -76,6 +80,8 @@ export async function analyzeCurrentFile(path: string, text: string, position: P
 
 function note(map: Map<string, Usage>, name: string, distance: number): void {
   const u = map.get(name);
-  if (u) { u.count++; if (distance < u.distance) u.distance = distance; }
-  else map.set(name, { count: 1, distance });
+  if (u) {
+    u.count++;
+    if (distance < u.distance) u.distance = distance;
+  } else map.set(name, { count: 1, distance });
 }

@@ -61,7 +61,11 @@ export class ContextGatherer {
   private readonly shares: Record<PieceKind, number>;
   lastStats: GatherStats | undefined;
 
-  constructor(readonly index: RepoIndex, tokens: TokenCounter, private readonly options: GathererOptions = {}) {
+  constructor(
+    readonly index: RepoIndex,
+    tokens: TokenCounter,
+    private readonly options: GathererOptions = {},
+  ) {
     this.tokens = tokens instanceof CachingTokenCounter ? tokens : new CachingTokenCounter(tokens);
     this.shares = { ...DEFAULT_SHARES, ...options.shares };
   }
@@ -87,14 +91,21 @@ export class ContextGatherer {
       ...(await siblingCandidates(this.index, cur)).filter((c) => !imported.has(c.path)),
       ...recentCandidates(this.index, cur, request.recentFiles ?? []),
       // More similar chunks are worth considering when the budget can hold them (~300 tokens each).
-      ...similarCandidates(this.index, cur, this.options.similarLimit ?? Math.min(128, Math.max(32, Math.floor(request.budgetTokens / 300)))),
+      ...similarCandidates(
+        this.index,
+        cur,
+        this.options.similarLimit ?? Math.min(128, Math.max(32, Math.floor(request.budgetTokens / 300))),
+      ),
     ];
     const t2 = performance.now();
     const pieces = this.select(candidates, request);
     const t3 = performance.now();
     this.lastStats = {
-      candidates: candidates.length, usedTokens: pieces.reduce((n, p) => n + p.tokens + this.overhead(p.path), 0),
-      analyzeMs, candidatesMs: t2 - t1, selectMs: t3 - t2,
+      candidates: candidates.length,
+      usedTokens: pieces.reduce((n, p) => n + p.tokens + this.overhead(p.path), 0),
+      analyzeMs,
+      candidatesMs: t2 - t1,
+      selectMs: t3 - t2,
     };
     return pieces;
   }
@@ -105,7 +116,8 @@ export class ContextGatherer {
     const sticky = this.options.stickiness ?? 1.5;
     const pieceCap = Math.max(64, Math.floor(budget * (this.options.maxPieceFraction ?? 0.35)));
     // Imports are the most useful pieces: one may take the whole import share.
-    const capOf = (kind: PieceKind) => (kind === 'import' ? Math.max(pieceCap, Math.floor(budget * this.shares.import)) : pieceCap);
+    const capOf = (kind: PieceKind) =>
+      kind === 'import' ? Math.max(pieceCap, Math.floor(budget * this.shares.import)) : pieceCap;
     const byKind = new Map<PieceKind, Candidate[]>();
     for (const c of candidates) {
       const score = previous.has(c.id) ? c.score * sticky : c.score;
@@ -113,7 +125,8 @@ export class ContextGatherer {
       list.push({ ...c, score });
       byKind.set(c.kind, list);
     }
-    for (const list of byKind.values()) list.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const list of byKind.values())
+      list.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 
     const chosen: ContextPiece[] = [];
     const chosenCandidates: Candidate[] = [];
@@ -146,7 +159,10 @@ export class ContextGatherer {
     for (const kind of PIECE_KIND_ORDER) fill(byKind.get(kind) ?? [], Math.floor(budget * (this.shares[kind] ?? 0)));
     for (const kind of LEFTOVER_ORDER) fill(byKind.get(kind) ?? [], remaining);
     // Upgrades (definitions → whole file) with what is left, best candidates first.
-    const order = chosenCandidates.map((_, i) => i).filter((i) => chosenCandidates[i]!.upgrade).sort((a, b) => chosenCandidates[b]!.score - chosenCandidates[a]!.score);
+    const order = chosenCandidates
+      .map((_, i) => i)
+      .filter((i) => chosenCandidates[i]!.upgrade)
+      .sort((a, b) => chosenCandidates[b]!.score - chosenCandidates[a]!.score);
     for (const i of order) {
       const c = chosenCandidates[i]!;
       const up = c.upgrade!;
@@ -162,7 +178,16 @@ export class ContextGatherer {
 }
 
 function toPiece(c: Candidate, v: Variant, tokens: number): ContextPiece {
-  return { id: c.id, kind: c.kind, path: c.path, text: v.text, reason: `${c.reason} [${v.label}]`, score: Math.round(c.score * 1000) / 1000, tokens, range: v.range };
+  return {
+    id: c.id,
+    kind: c.kind,
+    path: c.path,
+    text: v.text,
+    reason: `${c.reason} [${v.label}]`,
+    score: Math.round(c.score * 1000) / 1000,
+    tokens,
+    range: v.range,
+  };
 }
 
 /** Block order: pieces kept from `previous` in their old order, then new ones by kind (stable
@@ -177,7 +202,11 @@ export function orderPieces(pieces: ContextPiece[], previous: ReadonlyMap<string
       if (pb === undefined) return -1;
       return pa - pb;
     }
-    return kindRank(a.kind) - kindRank(b.kind) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0) || a.range.startLine - b.range.startLine;
+    return (
+      kindRank(a.kind) - kindRank(b.kind) ||
+      (a.path < b.path ? -1 : a.path > b.path ? 1 : 0) ||
+      a.range.startLine - b.range.startLine
+    );
   });
 }
 
@@ -188,13 +217,17 @@ function overlaps(have: LineRange[] | 'file' | undefined, covers: Variant['cover
   let covered = 0;
   for (const r of covers) {
     total += r.endLine - r.startLine + 1;
-    for (const h of have) covered += Math.max(0, Math.min(r.endLine, h.endLine) - Math.max(r.startLine, h.startLine) + 1);
+    for (const h of have)
+      covered += Math.max(0, Math.min(r.endLine, h.endLine) - Math.max(r.startLine, h.startLine) + 1);
   }
   return covered * 2 > total;
 }
 
 function cover(coverage: Map<string, LineRange[] | 'file'>, path: string, covers: Variant['covers']): void {
   const have = coverage.get(path);
-  if (covers === 'file' || have === 'file') { coverage.set(path, 'file'); return; }
+  if (covers === 'file' || have === 'file') {
+    coverage.set(path, 'file');
+    return;
+  }
   coverage.set(path, [...(have ?? []), ...covers]);
 }

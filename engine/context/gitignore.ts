@@ -15,7 +15,10 @@ interface Rule {
 /** The rules of one ignore file, relative to `base` ('' for the root, else 'a/b'). */
 export class GitignoreRules {
   readonly rules: Rule[] = [];
-  constructor(readonly base: string, content: string) {
+  constructor(
+    readonly base: string,
+    content: string,
+  ) {
     for (const raw of content.split(/\r?\n/)) {
       const rule = compileRule(raw);
       if (rule) this.rules.push(rule);
@@ -44,10 +47,15 @@ function compileRule(line: string): Rule | null {
   let p = line.replace(/(?<!\\)\s+$/, '');
   if (!p || p.startsWith('#')) return null;
   let negate = false;
-  if (p.startsWith('!')) { negate = true; p = p.slice(1); }
-  else if (p.startsWith('\\!') || p.startsWith('\\#')) p = p.slice(1);
+  if (p.startsWith('!')) {
+    negate = true;
+    p = p.slice(1);
+  } else if (p.startsWith('\\!') || p.startsWith('\\#')) p = p.slice(1);
   let dirOnly = false;
-  if (p.endsWith('/') && !p.endsWith('\\/')) { dirOnly = true; p = p.slice(0, -1); }
+  if (p.endsWith('/') && !p.endsWith('\\/')) {
+    dirOnly = true;
+    p = p.slice(0, -1);
+  }
   if (!p) return null;
   // A slash at the start or in the middle anchors the pattern to the ignore file's directory.
   const anchored = p.includes('/');
@@ -69,21 +77,36 @@ function globToRegex(glob: string): string {
       if (glob[i + 1] === '*') {
         const atStart = i === 0 || glob[i - 1] === '/';
         const atEnd = i + 2 === glob.length;
-        if (atStart && glob[i + 2] === '/') { out += '(?:.*/)?'; i += 2; continue; }   // **/x
-        if (atStart && atEnd) { out += '.*'; i += 1; continue; }                      // x/**
-        out += '[^/]*'; i += 1; continue;                                              // a**b = a*b
+        if (atStart && glob[i + 2] === '/') {
+          out += '(?:.*/)?';
+          i += 2;
+          continue;
+        } // **/x
+        if (atStart && atEnd) {
+          out += '.*';
+          i += 1;
+          continue;
+        } // x/**
+        out += '[^/]*';
+        i += 1;
+        continue; // a**b = a*b
       }
       out += '[^/]*';
     } else if (c === '?') out += '[^/]';
     else if (c === '[') {
       const close = glob.indexOf(']', i + 2);
-      if (close === -1) { out += '\\['; continue; }
+      if (close === -1) {
+        out += '\\[';
+        continue;
+      }
       let cls = glob.slice(i + 1, close);
       if (cls.startsWith('!')) cls = '^' + cls.slice(1);
       out += '[' + cls.replace(/\\/g, '\\\\') + ']';
       i = close;
-    } else if (c === '\\' && i + 1 < glob.length) { out += escapeRegex(glob[i + 1]!); i++; }
-    else out += escapeRegex(c);
+    } else if (c === '\\' && i + 1 < glob.length) {
+      out += escapeRegex(glob[i + 1]!);
+      i++;
+    } else out += escapeRegex(c);
   }
   return out;
 }
@@ -98,10 +121,17 @@ export class IgnoreTree {
   private readonly extra: GitignoreRules[];
 
   /** `extraPatterns` act like a root .gitignore that comes first (lower precedence). */
-  constructor(private readonly root: string, extraPatterns: string[] = []) {
+  constructor(
+    private readonly root: string,
+    extraPatterns: string[] = [],
+  ) {
     this.extra = extraPatterns.length ? [new GitignoreRules('', extraPatterns.join('\n'))] : [];
     // .git/info/exclude has the root's precedence, below the root .gitignore.
-    try { this.extra.push(new GitignoreRules('', readFileSync(join(root, '.git/info/exclude'), 'utf8'))); } catch { /* none */ }
+    try {
+      this.extra.push(new GitignoreRules('', readFileSync(join(root, '.git/info/exclude'), 'utf8')));
+    } catch {
+      /* none */
+    }
   }
 
   /** Rules of `dir`'s own .gitignore (dir relative to the root, '' for the root). */
@@ -127,7 +157,10 @@ export class IgnoreTree {
    *  whether an ancestor directory is ignored: the walker never descends into those). */
   matches(path: string, isDir: boolean): boolean {
     let result = false;
-    for (const r of this.extra) { const m = r.match(path, isDir); if (m !== undefined) result = m; }
+    for (const r of this.extra) {
+      const m = r.match(path, isDir);
+      if (m !== undefined) result = m;
+    }
     const parts = path.split('/');
     for (let i = 0; i < parts.length; i++) {
       const rules = this.rulesFor(parts.slice(0, i).join('/'));

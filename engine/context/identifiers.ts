@@ -6,7 +6,8 @@
 const IDENT = /[A-Za-z_$][A-Za-z0-9_$]*/g;
 
 /** Keywords and ubiquitous words of the supported languages: they carry no similarity signal. */
-const STOPWORDS = new Set(`
+const STOPWORDS = new Set(
+  `
 abstract and any as assert async await bool boolean break byte case catch char class const continue
 crate def default defer del delete do double dyn elif else enum except export extends extern false
 final finally float fn for from func function get global go goto if impl implements import in instanceof
@@ -15,7 +16,10 @@ object of or override package pass private protected pub public raise readonly r
 set short static str string struct super switch this throw throws true True False try type typeof
 uint unsafe use using var void where while with yield undefined let constructor require exports
 usize isize u8 u16 u32 u64 i8 i16 i32 i64 f32 f64 err error fmt len nullptr auto template typename
-include define endif ifdef ifndef std`.split(/\s+/).filter(Boolean));
+include define endif ifdef ifndef std`
+    .split(/\s+/)
+    .filter(Boolean),
+);
 
 /** Lines per similarity chunk (llama.vscode uses 64-line chunks, Tabby 500-char chunks). */
 export const CHUNK_LINES = 20;
@@ -39,7 +43,10 @@ export class Vocabulary {
   }
   id(word: string): number {
     let id = this.ids.get(word);
-    if (id === undefined) { id = this.ids.size; this.ids.set(word, id); }
+    if (id === undefined) {
+      id = this.ids.size;
+      this.ids.set(word, id);
+    }
     return id;
   }
   lookup(word: string): number | undefined {
@@ -79,7 +86,11 @@ export interface ChunkHit {
  *  file i (undefined to skip it). Returns the best `limit` hits with score ≥ minScore, best first,
  *  ties broken by file index then chunk so the result is deterministic. */
 export function topSimilarChunks(
-  query: Set<number>, files: readonly (readonly Int32Array[] | undefined)[], vocabSize: number, limit: number, minScore = 0.05,
+  query: Set<number>,
+  files: readonly (readonly Int32Array[] | undefined)[],
+  vocabSize: number,
+  limit: number,
+  minScore = 0.05,
 ): ChunkHit[] {
   if (query.size === 0 || limit <= 0) return [];
   const mark = new Uint8Array(vocabSize + 1);

@@ -5,7 +5,9 @@ import { getQuery } from './parser';
 import type { ImportInfo, LanguageId } from './types';
 
 const IMPORT_QUERIES: Record<LanguageId, string> = {
-  typescript: '', tsx: '', javascript: '', // statements are read from the top level; calls below
+  typescript: '',
+  tsx: '',
+  javascript: '', // statements are read from the top level; calls below
   python: '(import_statement) @import (import_from_statement) @import',
   go: '(import_spec) @import',
   rust: '(use_declaration) @import (mod_item name: (identifier) @name !body) @mod',
@@ -23,8 +25,12 @@ const JS_CALLS = `
 export function readImports(language: LanguageId, root: Node): ImportInfo[] {
   try {
     switch (language) {
-      case 'typescript': case 'tsx': case 'javascript': return jsImports(language, root);
-      default: return otherImports(language, root);
+      case 'typescript':
+      case 'tsx':
+      case 'javascript':
+        return jsImports(language, root);
+      default:
+        return otherImports(language, root);
     }
   } catch {
     return [];
@@ -42,7 +48,10 @@ export function readPackageName(language: LanguageId, root: Node): string | unde
 
 function stringContent(node: Node | null): string | undefined {
   if (!node) return undefined;
-  const frag = node.namedChildren.find((c) => c?.type === 'string_fragment' || c?.type === 'string_content' || c?.type === 'interpreted_string_literal_content');
+  const frag = node.namedChildren.find(
+    (c) =>
+      c?.type === 'string_fragment' || c?.type === 'string_content' || c?.type === 'interpreted_string_literal_content',
+  );
   if (frag) return frag.text;
   return node.text.replace(/^["'`<]|["'`>]$/g, '');
 }
@@ -59,7 +68,8 @@ function jsImports(language: LanguageId, root: Node): ImportInfo[] {
       for (const part of clause?.namedChildren ?? []) {
         if (!part) continue;
         if (part.type === 'identifier') names.push({ local: part.text, imported: 'default' });
-        else if (part.type === 'namespace_import') names.push({ local: part.namedChild(0)?.text ?? '*', imported: '*' });
+        else if (part.type === 'namespace_import')
+          names.push({ local: part.namedChild(0)?.text ?? '*', imported: '*' });
         else if (part.type === 'named_imports') {
           for (const spec of part.namedChildren) {
             const name = spec?.childForFieldName('name')?.text;
@@ -91,14 +101,24 @@ function jsImports(language: LanguageId, root: Node): ImportInfo[] {
     let holder: Node | null = call.parent;
     // Climb through wrappers: __importStar(require(…)), await import(…), (require(…)).
     for (let i = 0; i < 4 && holder && holder.type !== 'variable_declarator'; i++) {
-      if (!['arguments', 'call_expression', 'await_expression', 'parenthesized_expression'].includes(holder.type)) break;
+      if (!['arguments', 'call_expression', 'await_expression', 'parenthesized_expression'].includes(holder.type))
+        break;
       holder = holder.parent;
     }
     const names: ImportInfo['names'] = [];
     // Compiled TypeScript barrels: `__exportStar(require("./x"), exports)` re-exports everything.
     const wrapper = call.parent?.type === 'arguments' ? call.parent.parent : null;
-    if (wrapper?.type === 'call_expression' && /(^|\.)__export(Star)?$/.test(wrapper.childForFieldName('function')?.text ?? '')) {
-      out.push({ source, names: [{ local: '*', imported: '*' }], reexport: true, line: statementOf(call).startPosition.row, endLine: statementOf(call).endPosition.row });
+    if (
+      wrapper?.type === 'call_expression' &&
+      /(^|\.)__export(Star)?$/.test(wrapper.childForFieldName('function')?.text ?? '')
+    ) {
+      out.push({
+        source,
+        names: [{ local: '*', imported: '*' }],
+        reexport: true,
+        line: statementOf(call).startPosition.row,
+        endLine: statementOf(call).endPosition.row,
+      });
       continue;
     }
     const binding = holder?.type === 'variable_declarator' ? holder.childForFieldName('name') : null;
@@ -115,9 +135,16 @@ function jsImports(language: LanguageId, root: Node): ImportInfo[] {
     } else if (call.parent?.type === 'member_expression') {
       const prop = call.parent.childForFieldName('property')?.text;
       const decl = call.parent.parent;
-      if (prop && decl?.type === 'variable_declarator') names.push({ local: decl.childForFieldName('name')?.text ?? prop, imported: prop });
+      if (prop && decl?.type === 'variable_declarator')
+        names.push({ local: decl.childForFieldName('name')?.text ?? prop, imported: prop });
     }
-    out.push({ source, names, reexport: false, line: statementOf(call).startPosition.row, endLine: statementOf(call).endPosition.row });
+    out.push({
+      source,
+      names,
+      reexport: false,
+      line: statementOf(call).startPosition.row,
+      endLine: statementOf(call).endPosition.row,
+    });
   }
   return out;
 }
@@ -137,47 +164,76 @@ function otherImports(language: LanguageId, root: Node): ImportInfo[] {
     const line = node.startPosition.row;
     const before = out.length;
     switch (language) {
-      case 'python': out.push(...pythonImport(node)); break;
+      case 'python':
+        out.push(...pythonImport(node));
+        break;
       case 'go': {
         const source = stringContent(node.childForFieldName('path'));
         if (source === undefined) break;
         const alias = node.childForFieldName('name')?.text;
-        out.push({ source, names: [{ local: alias ?? source.split('/').pop()!, imported: '*' }], reexport: false, line, endLine: line });
+        out.push({
+          source,
+          names: [{ local: alias ?? source.split('/').pop()!, imported: '*' }],
+          reexport: false,
+          line,
+          endLine: line,
+        });
         break;
       }
       case 'rust':
         if (m.captures.some((c) => c.name === 'mod')) {
           const name = m.captures.find((c) => c.name === 'name')!.node.text;
-          out.push({ source: 'self::' + name, names: [{ local: name, imported: '*' }], reexport: false, line, endLine: line });
+          out.push({
+            source: 'self::' + name,
+            names: [{ local: name, imported: '*' }],
+            reexport: false,
+            line,
+            endLine: line,
+          });
         } else {
           const reexport = node.namedChildren.some((c) => c?.type === 'visibility_modifier');
           const arg = node.childForFieldName('argument');
-          if (arg) for (const [path, local] of rustUsePaths(arg, [])) {
-            const last = path[path.length - 1]!;
-            out.push({ source: path.join('::'), names: [{ local, imported: last }], reexport, line, endLine: line });
-          }
+          if (arg)
+            for (const [path, local] of rustUsePaths(arg, [])) {
+              const last = path[path.length - 1]!;
+              out.push({ source: path.join('::'), names: [{ local, imported: last }], reexport, line, endLine: line });
+            }
         }
         break;
       case 'java': {
-        const text = node.text.replace(/^import\s+(static\s+)?/, '').replace(/;\s*$/, '').replace(/\s+/g, '');
+        const text = node.text
+          .replace(/^import\s+(static\s+)?/, '')
+          .replace(/;\s*$/, '')
+          .replace(/\s+/g, '');
         const last = text.split('.').pop()!;
         out.push({ source: text, names: [{ local: last, imported: last }], reexport: false, line, endLine: line });
         break;
       }
       case 'csharp': {
-        const text = node.text.replace(/^(global\s+)?using\s+(static\s+)?/, '').replace(/;\s*$/, '').trim();
+        const text = node.text
+          .replace(/^(global\s+)?using\s+(static\s+)?/, '')
+          .replace(/;\s*$/, '')
+          .trim();
         const [alias, target] = text.includes('=') ? text.split('=').map((s) => s.trim()) : [undefined, text];
-        out.push({ source: target!, names: [{ local: alias ?? '*', imported: '*' }], reexport: false, line, endLine: line });
+        out.push({
+          source: target!,
+          names: [{ local: alias ?? '*', imported: '*' }],
+          reexport: false,
+          line,
+          endLine: line,
+        });
         break;
       }
-      case 'c': case 'cpp': {
+      case 'c':
+      case 'cpp': {
         const path = m.captures.find((c) => c.name === 'path')?.node;
         if (!path) break;
-        const source = path.type === 'system_lib_string' ? path.text : stringContent(path) ?? path.text;
+        const source = path.type === 'system_lib_string' ? path.text : (stringContent(path) ?? path.text);
         out.push({ source, names: [], reexport: false, line, endLine: line });
         break;
       }
-      default: break;
+      default:
+        break;
     }
     for (let i = before; i < out.length; i++) out[i]!.endLine = node.endPosition.row;
   }
@@ -188,12 +244,20 @@ function pythonImport(node: Node): ImportInfo[] {
   const line = node.startPosition.row;
   if (node.type === 'import_statement') {
     // `import a.b.c` binds `a.b.c` for attribute access; `import a.b as x` binds x.
-    return node.namedChildren.filter((c) => c !== null).map((c) => {
-      if (c!.type === 'aliased_import') {
-        return { source: c!.childForFieldName('name')!.text, names: [{ local: c!.childForFieldName('alias')!.text, imported: '*' }], reexport: false, line, endLine: line };
-      }
-      return { source: c!.text, names: [{ local: c!.text, imported: '*' }], reexport: false, line, endLine: line };
-    });
+    return node.namedChildren
+      .filter((c) => c !== null)
+      .map((c) => {
+        if (c!.type === 'aliased_import') {
+          return {
+            source: c!.childForFieldName('name')!.text,
+            names: [{ local: c!.childForFieldName('alias')!.text, imported: '*' }],
+            reexport: false,
+            line,
+            endLine: line,
+          };
+        }
+        return { source: c!.text, names: [{ local: c!.text, imported: '*' }], reexport: false, line, endLine: line };
+      });
   }
   const moduleNode = node.childForFieldName('module_name');
   if (!moduleNode) return [];
@@ -201,7 +265,8 @@ function pythonImport(node: Node): ImportInfo[] {
   for (const c of node.namedChildren) {
     if (!c || c.id === moduleNode.id) continue;
     if (c.type === 'wildcard_import') names.push({ local: '*', imported: '*' });
-    else if (c.type === 'aliased_import') names.push({ local: c.childForFieldName('alias')!.text, imported: c.childForFieldName('name')!.text });
+    else if (c.type === 'aliased_import')
+      names.push({ local: c.childForFieldName('alias')!.text, imported: c.childForFieldName('name')!.text });
     else if (c.type === 'dotted_name' || c.type === 'identifier') names.push({ local: c.text, imported: c.text });
   }
   return [{ source: moduleNode.text.replace(/\s+/g, ''), names, reexport: false, line, endLine: line }];
@@ -210,8 +275,14 @@ function pythonImport(node: Node): ImportInfo[] {
 /** Flattens a Rust `use` tree into (path segments, local name) pairs. */
 function rustUsePaths(node: Node, prefix: string[]): [string[], string][] {
   switch (node.type) {
-    case 'identifier': case 'crate': case 'self': case 'super': case 'metavariable':
-      return node.text === 'self' && prefix.length ? [[prefix, prefix[prefix.length - 1]!]] : [[[...prefix, node.text], node.text]];
+    case 'identifier':
+    case 'crate':
+    case 'self':
+    case 'super':
+    case 'metavariable':
+      return node.text === 'self' && prefix.length
+        ? [[prefix, prefix[prefix.length - 1]!]]
+        : [[[...prefix, node.text], node.text]];
     case 'scoped_identifier': {
       const path = node.childForFieldName('path');
       const name = node.childForFieldName('name')?.text ?? '';

@@ -9,8 +9,15 @@ export { RepoIndex, type RepoIndexOptions, type IndexedFile, type IndexStats, ty
 export { ContextGatherer, orderPieces, type ContextRequest, type GathererOptions, type GatherStats } from './gatherer';
 export { buildCompletionPrompt, type CompletionPromptRequest, type CompletionPrompt } from './build-prompt';
 export {
-  assemblePrompt, escapeSpecialTokens, familyFromModelName, cacheKeyOf, MODEL_FAMILIES, SPECIAL_TOKENS,
-  type ModelFamily, type AssembleInput, type AssembledPrompt,
+  assemblePrompt,
+  escapeSpecialTokens,
+  familyFromModelName,
+  cacheKeyOf,
+  MODEL_FAMILIES,
+  SPECIAL_TOKENS,
+  type ModelFamily,
+  type AssembleInput,
+  type AssembledPrompt,
 } from './prompt';
 export { currentFileWindow, type FileWindow } from './window';
 export { approxTokenCounter, CachingTokenCounter, type TokenCounter } from './token-counter';
@@ -19,4 +26,15 @@ export { outlineFile } from './outline';
 export { languageForPath, LANGUAGES } from './languages';
 export { setGrammarDir } from './parser';
 export { silentLogger, PIECE_KIND_ORDER } from './types';
-export type { ContextLogger, ContextPiece, FileOutline, ImportInfo, LanguageId, LineRange, PieceKind, Position, SymbolInfo, SymbolKind } from './types';
+export type {
+  ContextLogger,
+  ContextPiece,
+  FileOutline,
+  ImportInfo,
+  LanguageId,
+  LineRange,
+  PieceKind,
+  Position,
+  SymbolInfo,
+  SymbolKind,
+} from './types';

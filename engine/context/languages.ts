@@ -25,23 +25,71 @@ export const LANGUAGES: Record<LanguageId, LanguageSpec> = {
 };
 
 const BY_EXTENSION: Record<string, LanguageId> = {
-  '.ts': 'typescript', '.mts': 'typescript', '.cts': 'typescript',
+  '.ts': 'typescript',
+  '.mts': 'typescript',
+  '.cts': 'typescript',
   '.tsx': 'tsx',
-  '.js': 'javascript', '.mjs': 'javascript', '.cjs': 'javascript', '.jsx': 'javascript',
-  '.py': 'python', '.pyi': 'python',
+  '.js': 'javascript',
+  '.mjs': 'javascript',
+  '.cjs': 'javascript',
+  '.jsx': 'javascript',
+  '.py': 'python',
+  '.pyi': 'python',
   '.go': 'go',
   '.rs': 'rust',
   '.java': 'java',
-  '.c': 'c', '.h': 'c',
-  '.cc': 'cpp', '.cpp': 'cpp', '.cxx': 'cpp', '.c++': 'cpp', '.hpp': 'cpp', '.hh': 'cpp', '.hxx': 'cpp', '.h++': 'cpp', '.ipp': 'cpp', '.inl': 'cpp',
+  '.c': 'c',
+  '.h': 'c',
+  '.cc': 'cpp',
+  '.cpp': 'cpp',
+  '.cxx': 'cpp',
+  '.c++': 'cpp',
+  '.hpp': 'cpp',
+  '.hh': 'cpp',
+  '.hxx': 'cpp',
+  '.h++': 'cpp',
+  '.ipp': 'cpp',
+  '.inl': 'cpp',
   '.cs': 'csharp',
 };
 
 /** Source files without a grammar here: indexed as text so similarity search can still use them. */
 const PLAIN_SOURCE = new Set([
-  '.rb', '.php', '.sh', '.bash', '.zsh', '.ps1', '.kt', '.kts', '.swift', '.scala', '.lua', '.dart', '.r',
-  '.m', '.mm', '.vue', '.svelte', '.css', '.scss', '.less', '.html', '.sql', '.ex', '.exs', '.erl', '.hs',
-  '.ml', '.clj', '.groovy', '.pl', '.jl', '.zig', '.nim', '.proto', '.graphql',
+  '.rb',
+  '.php',
+  '.sh',
+  '.bash',
+  '.zsh',
+  '.ps1',
+  '.kt',
+  '.kts',
+  '.swift',
+  '.scala',
+  '.lua',
+  '.dart',
+  '.r',
+  '.m',
+  '.mm',
+  '.vue',
+  '.svelte',
+  '.css',
+  '.scss',
+  '.less',
+  '.html',
+  '.sql',
+  '.ex',
+  '.exs',
+  '.erl',
+  '.hs',
+  '.ml',
+  '.clj',
+  '.groovy',
+  '.pl',
+  '.jl',
+  '.zig',
+  '.nim',
+  '.proto',
+  '.graphql',
 ]);
 
 /** Lower-cased extension including the dot (`.d.ts` counts as `.ts`); '' when there is none. */
@@ -66,6 +114,9 @@ export function lineCommentFor(path: string): string {
   const lang = languageForPath(path);
   if (lang) return LANGUAGES[lang].lineComment;
   const ext = extensionOf(path);
-  return ['.rb', '.sh', '.bash', '.zsh', '.ps1', '.r', '.pl', '.ex', '.exs', '.jl', '.nim'].includes(ext) ? '#'
-    : ['.sql', '.lua', '.hs'].includes(ext) ? '--' : '//';
+  return ['.rb', '.sh', '.bash', '.zsh', '.ps1', '.r', '.pl', '.ex', '.exs', '.jl', '.nim'].includes(ext)
+    ? '#'
+    : ['.sql', '.lua', '.hs'].includes(ext)
+      ? '--'
+      : '//';
 }

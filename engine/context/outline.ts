@@ -11,17 +11,41 @@ const MAX_SIGNATURE_CHARS = 300;
 
 /** Node types whose inside is a function body: definitions nested in them are local, not symbols. */
 const FUNCTION_NODES = new Set([
-  'function_declaration', 'generator_function_declaration', 'function_expression', 'generator_function',
-  'arrow_function', 'method_definition', 'function_definition', 'function_item', 'method_declaration',
-  'constructor_declaration', 'func_literal', 'lambda', 'lambda_expression', 'local_function_statement',
-  'closure_expression', 'accessor_declaration',
+  'function_declaration',
+  'generator_function_declaration',
+  'function_expression',
+  'generator_function',
+  'arrow_function',
+  'method_definition',
+  'function_definition',
+  'function_item',
+  'method_declaration',
+  'constructor_declaration',
+  'func_literal',
+  'lambda',
+  'lambda_expression',
+  'local_function_statement',
+  'closure_expression',
+  'accessor_declaration',
 ]);
 
 /** Class-like containers (their name becomes `container`; functions inside become methods). */
 const CLASS_NODES = new Set([
-  'class_declaration', 'abstract_class_declaration', 'class', 'interface_declaration', 'class_definition',
-  'impl_item', 'trait_item', 'record_declaration', 'enum_declaration', 'struct_declaration',
-  'class_specifier', 'struct_specifier', 'annotation_type_declaration', 'object_type', 'type_spec',
+  'class_declaration',
+  'abstract_class_declaration',
+  'class',
+  'interface_declaration',
+  'class_definition',
+  'impl_item',
+  'trait_item',
+  'record_declaration',
+  'enum_declaration',
+  'struct_declaration',
+  'class_specifier',
+  'struct_specifier',
+  'annotation_type_declaration',
+  'object_type',
+  'type_spec',
 ]);
 /** Named scopes that are not classes (functions inside stay functions). */
 const MODULE_NODES = new Set(['internal_module', 'mod_item', 'namespace_definition']);
@@ -42,7 +66,9 @@ export function outlineWith(parser: Parser, language: LanguageId, text: string):
     let matches: QueryMatch[] = [];
     try {
       matches = getQuery(language, SYMBOL_QUERIES[language]).matches(root, { matchLimit: 4096 });
-    } catch { /* a query that fails at run time leaves the symbols empty */ }
+    } catch {
+      /* a query that fails at run time leaves the symbols empty */
+    }
     const symbols = collectSymbols(language, text, matches);
     const outline: FileOutline = { language, symbols, imports: readImports(language, root), hasErrors: root.hasError };
     const pkg = readPackageName(language, root);
@@ -75,7 +101,10 @@ function collectSymbols(language: LanguageId, text: string, matches: QueryMatch[
     if (def.name === 'export') {
       // CommonJS: `exports.X = <value>`. A plain identifier marks a local definition as exported.
       const value = m.captures.find((c) => c.name === 'value')?.node;
-      if (value?.type === 'identifier') { exportedNames.add(value.text); continue; }
+      if (value?.type === 'identifier') {
+        exportedNames.add(value.text);
+        continue;
+      }
       kind = value && /function|arrow/.test(value.type) ? 'function' : value?.type === 'class' ? 'class' : 'constant';
     }
     if (!kind || insideFunction(node)) continue;
@@ -92,13 +121,23 @@ function insideFunction(node: Node): boolean {
   return false;
 }
 
-function makeSymbol(language: LanguageId, text: string, node: Node, nameNode: Node, kindIn: SymbolKind): SymbolInfo | null {
+function makeSymbol(
+  language: LanguageId,
+  text: string,
+  node: Node,
+  nameNode: Node,
+  kindIn: SymbolKind,
+): SymbolInfo | null {
   let kind = kindIn;
   let name = nameNode.text;
   let container: string | undefined;
   // Qualified names (C++ `A::out`, Rust `impl<T> Point<T>`): the last plain segment is the name.
   if (/[:<\s]/.test(name)) {
-    const parts = name.replace(/<[^]*$/, '').split('::').map((s) => s.trim()).filter(Boolean);
+    const parts = name
+      .replace(/<[^]*$/, '')
+      .split('::')
+      .map((s) => s.trim())
+      .filter(Boolean);
     name = parts.pop() ?? name;
     if (parts.length) container = parts[parts.length - 1];
   }
@@ -106,16 +145,29 @@ function makeSymbol(language: LanguageId, text: string, node: Node, nameNode: No
   if (!name) return null;
   const containerNode = findContainer(node);
   if (containerNode) {
-    container = CLASS_NODES.has(containerNode.type) ? containerName(containerNode) ?? container : container ?? containerName(containerNode);
+    container = CLASS_NODES.has(containerNode.type)
+      ? (containerName(containerNode) ?? container)
+      : (container ?? containerName(containerNode));
     if (CLASS_NODES.has(containerNode.type) && kind === 'function') kind = 'method';
   }
   if (language === 'go' && node.type === 'method_declaration') container = goReceiverType(node) ?? container;
-  if (language === 'java' && kind === 'constant' && !/\bstatic\b[^]*\bfinal\b|\bfinal\b[^]*\bstatic\b/.test(modifiersText(node))) return null;
-  if (language === 'csharp' && kind === 'constant' && !/\bconst\b|\bstatic\s+readonly\b|\breadonly\s+static\b/.test(modifiersText(node))) return null;
+  if (
+    language === 'java' &&
+    kind === 'constant' &&
+    !/\bstatic\b[^]*\bfinal\b|\bfinal\b[^]*\bstatic\b/.test(modifiersText(node))
+  )
+    return null;
+  if (
+    language === 'csharp' &&
+    kind === 'constant' &&
+    !/\bconst\b|\bstatic\s+readonly\b|\breadonly\s+static\b/.test(modifiersText(node))
+  )
+    return null;
 
   // The declaration head: include `export`/`export default` and Python decorators.
   let decl = node;
-  if (node.parent && (node.parent.type === 'export_statement' || node.parent.type === 'decorated_definition')) decl = node.parent;
+  if (node.parent && (node.parent.type === 'export_statement' || node.parent.type === 'decorated_definition'))
+    decl = node.parent;
   let start = decl;
   for (let prev = start.previousNamedSibling; prev && DOC_NODES.has(prev.type); prev = prev.previousNamedSibling) {
     if (prev.endPosition.row < start.startPosition.row - 1) break;
@@ -132,14 +184,20 @@ function makeSymbol(language: LanguageId, text: string, node: Node, nameNode: No
   }
   const bodyIndex = body ? body.startIndex : decl.endIndex;
   let signature = collapse(text.slice(declStart, bodyIndex));
-  if (language === 'go' && (node.type === 'type_spec' || node.type === 'type_alias') && !signature.startsWith('type ')) signature = 'type ' + signature;
+  if (language === 'go' && (node.type === 'type_spec' || node.type === 'type_alias') && !signature.startsWith('type '))
+    signature = 'type ' + signature;
   if (language === 'python') signature = signature.replace(/:$/, '');
   signature = signature.replace(/\s*[{=]$/, '').replace(/\s*=>$/, ' =>');
   if (signature.length > MAX_SIGNATURE_CHARS) signature = signature.slice(0, MAX_SIGNATURE_CHARS - 1) + '…';
   const sym: SymbolInfo = {
-    name, kind, signature,
+    name,
+    kind,
+    signature,
     range: { startLine: start.startPosition.row, endLine: decl.endPosition.row },
-    startIndex: start.startIndex, declIndex: declStart, bodyIndex, endIndex: decl.endIndex,
+    startIndex: start.startIndex,
+    declIndex: declStart,
+    bodyIndex,
+    endIndex: decl.endIndex,
     exported: isExported(language, node, decl, name, kind),
   };
   if (container) sym.container = container;
@@ -185,14 +243,27 @@ function modifiersText(node: Node): string {
 
 function isExported(language: LanguageId, node: Node, decl: Node, name: string, kind: SymbolKind): boolean {
   switch (language) {
-    case 'typescript': case 'tsx': case 'javascript':
+    case 'typescript':
+    case 'tsx':
+    case 'javascript':
       if (kind === 'method') return !name.startsWith('#') && !/^\s*private\b/.test(node.text);
-      return decl.type === 'export_statement' || node.parent?.type === 'export_statement' || node.type === 'expression_statement';
-    case 'python': return !name.startsWith('_') || (name.startsWith('__') && name.endsWith('__'));
-    case 'go': return /^[A-Z]/.test(name);
-    case 'rust': return node.namedChildren.some((c) => c?.type === 'visibility_modifier') || node.type === 'impl_item';
-    case 'java': case 'csharp': return !/\bprivate\b/.test(modifiersText(node));
-    case 'c': case 'cpp': return !/^\s*static\b/.test(node.text);
+      return (
+        decl.type === 'export_statement' ||
+        node.parent?.type === 'export_statement' ||
+        node.type === 'expression_statement'
+      );
+    case 'python':
+      return !name.startsWith('_') || (name.startsWith('__') && name.endsWith('__'));
+    case 'go':
+      return /^[A-Z]/.test(name);
+    case 'rust':
+      return node.namedChildren.some((c) => c?.type === 'visibility_modifier') || node.type === 'impl_item';
+    case 'java':
+    case 'csharp':
+      return !/\bprivate\b/.test(modifiersText(node));
+    case 'c':
+    case 'cpp':
+      return !/^\s*static\b/.test(node.text);
   }
 }
 

@@ -13,9 +13,48 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = ['qwen2.5-coder', 'deepsee
 
 /** Special tokens of each family whose text must not appear verbatim in user code. */
 export const SPECIAL_TOKENS: Record<ModelFamily, readonly string[]> = {
-  'qwen2.5-coder': ['<|endoftext|>', '<|fim_prefix|>', '<|fim_middle|>', '<|fim_suffix|>', '<|fim_pad|>', '<|repo_name|>', '<|file_sep|>', '<|im_start|>', '<|im_end|>'],
-  'deepseek-coder': ['<｜fim▁begin｜>', '<｜fim▁hole｜>', '<｜fim▁end｜>', '<｜begin▁of▁sentence｜>', '<｜end▁of▁sentence｜>', '<|EOT|>'],
-  starcoder2: ['<|endoftext|>', '<fim_prefix>', '<fim_middle>', '<fim_suffix>', '<fim_pad>', '<repo_name>', '<file_sep>', '<filename>', '<gh_stars>', '<issue_start>', '<issue_comment>', '<issue_closed>', '<jupyter_start>', '<jupyter_text>', '<jupyter_code>', '<jupyter_output>', '<empty_output>', '<commit_before>', '<commit_msg>', '<commit_after>', '<reponame>'],
+  'qwen2.5-coder': [
+    '<|endoftext|>',
+    '<|fim_prefix|>',
+    '<|fim_middle|>',
+    '<|fim_suffix|>',
+    '<|fim_pad|>',
+    '<|repo_name|>',
+    '<|file_sep|>',
+    '<|im_start|>',
+    '<|im_end|>',
+  ],
+  'deepseek-coder': [
+    '<｜fim▁begin｜>',
+    '<｜fim▁hole｜>',
+    '<｜fim▁end｜>',
+    '<｜begin▁of▁sentence｜>',
+    '<｜end▁of▁sentence｜>',
+    '<|EOT|>',
+  ],
+  starcoder2: [
+    '<|endoftext|>',
+    '<fim_prefix>',
+    '<fim_middle>',
+    '<fim_suffix>',
+    '<fim_pad>',
+    '<repo_name>',
+    '<file_sep>',
+    '<filename>',
+    '<gh_stars>',
+    '<issue_start>',
+    '<issue_comment>',
+    '<issue_closed>',
+    '<jupyter_start>',
+    '<jupyter_text>',
+    '<jupyter_code>',
+    '<jupyter_output>',
+    '<empty_output>',
+    '<commit_before>',
+    '<commit_msg>',
+    '<commit_after>',
+    '<reponame>',
+  ],
   codellama: ['<PRE>', '<SUF>', '<MID>', '<EOT>', '<s>', '</s>'],
 };
 
@@ -78,12 +117,15 @@ export function assemblePrompt(input: AssembleInput): AssembledPrompt {
   let tail: string;
   switch (input.family) {
     case 'qwen2.5-coder':
-      stable = `<|repo_name|>${esc(input.repoName)}\n` + input.pieces.map((p) => `<|file_sep|>${esc(p.path)}\n${body(p)}`).join('');
+      stable =
+        `<|repo_name|>${esc(input.repoName)}\n` +
+        input.pieces.map((p) => `<|file_sep|>${esc(p.path)}\n${body(p)}`).join('');
       tail = `<|file_sep|>${path}\n<|fim_prefix|>${prefix}<|fim_suffix|>${suffix}<|fim_middle|>`;
       break;
     case 'starcoder2':
       // StarCoder2's repository format; the FIM file starts with <fim_prefix> before its path.
-      stable = `<repo_name>${esc(input.repoName)}` + input.pieces.map((p) => `<file_sep>${esc(p.path)}\n${body(p)}`).join('');
+      stable =
+        `<repo_name>${esc(input.repoName)}` + input.pieces.map((p) => `<file_sep>${esc(p.path)}\n${body(p)}`).join('');
       tail = `<file_sep><fim_prefix>${path}\n${prefix}<fim_suffix>${suffix}<fim_middle>`;
       break;
     case 'deepseek-coder':
@@ -96,7 +138,12 @@ export function assemblePrompt(input: AssembleInput): AssembledPrompt {
       tail = `${header(input.path)}${prefix} <SUF>${suffix} <MID>`;
       break;
   }
-  return { family: input.family, text: stable + tail, stablePrefix: stable, cacheKey: cacheKeyOf(input.family, stable) };
+  return {
+    family: input.family,
+    text: stable + tail,
+    stablePrefix: stable,
+    cacheKey: cacheKeyOf(input.family, stable),
+  };
 }
 
 export function cacheKeyOf(family: ModelFamily, stablePrefix: string): string {

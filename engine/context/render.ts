@@ -9,15 +9,28 @@ export type RenderMode = 'full' | 'outline' | 'signatures';
 const FUNCTION_KINDS = new Set(['function', 'method']);
 
 /** The text of `symbols` (from a file with `text`), in source order, nested duplicates dropped. */
-export function renderSymbols(path: string, text: string, all: readonly SymbolInfo[], symbols: readonly SymbolInfo[], mode: RenderMode): string {
+export function renderSymbols(
+  path: string,
+  text: string,
+  all: readonly SymbolInfo[],
+  symbols: readonly SymbolInfo[],
+  mode: RenderMode,
+): string {
   const chosen = outermost(symbols);
   if (mode === 'signatures') return chosen.map((s) => signatures(path, all, s)).join('\n');
-  const parts = chosen.map((s) => (mode === 'full' ? text.slice(s.startIndex, s.endIndex) : elided(path, text, all, s)));
+  const parts = chosen.map((s) =>
+    mode === 'full' ? text.slice(s.startIndex, s.endIndex) : elided(path, text, all, s),
+  );
   return parts.join(`\n${lineCommentFor(path)} ...\n`);
 }
 
 /** Every top-level symbol of the file in outline form: what a reader needs to call into it. */
-export function renderFileOutline(path: string, text: string, all: readonly SymbolInfo[], exportedOnly = false): string {
+export function renderFileOutline(
+  path: string,
+  text: string,
+  all: readonly SymbolInfo[],
+  exportedOnly = false,
+): string {
   const top = all.filter((s) => !s.container && (!exportedOnly || s.exported));
   return renderSymbols(path, text, all, top, 'outline');
 }
@@ -38,7 +51,13 @@ function outermost(symbols: readonly SymbolInfo[]): SymbolInfo[] {
 function elided(path: string, text: string, all: readonly SymbolInfo[], s: SymbolInfo): string {
   const python = path.endsWith('.py') || path.endsWith('.pyi');
   const bodies = all
-    .filter((m) => FUNCTION_KINDS.has(m.kind) && m.bodyIndex < m.endIndex && m.declIndex >= s.declIndex && m.endIndex <= s.endIndex)
+    .filter(
+      (m) =>
+        FUNCTION_KINDS.has(m.kind) &&
+        m.bodyIndex < m.endIndex &&
+        m.declIndex >= s.declIndex &&
+        m.endIndex <= s.endIndex,
+    )
     .filter((m) => python || text[m.bodyIndex] === '{')
     .sort((a, b) => a.bodyIndex - b.bodyIndex);
   let out = '';
@@ -60,8 +79,11 @@ function signatures(path: string, all: readonly SymbolInfo[], s: SymbolInfo): st
   const python = path.endsWith('.py') || path.endsWith('.pyi');
   const head = python && s.kind !== 'constant' ? s.signature + ':' : s.signature;
   if (!CONTAINER_KINDS.has(s.kind)) return python && s.kind !== 'constant' ? `${head} ...` : head;
-  const members = all.filter((m) => m !== s && m.declIndex > s.declIndex && m.endIndex <= s.endIndex && m.container === s.name);
-  if (python) return [head, ...members.map((m) => `    ${m.signature}: ...`)].join('\n') + (members.length ? '' : ' ...');
+  const members = all.filter(
+    (m) => m !== s && m.declIndex > s.declIndex && m.endIndex <= s.endIndex && m.container === s.name,
+  );
+  if (python)
+    return [head, ...members.map((m) => `    ${m.signature}: ...`)].join('\n') + (members.length ? '' : ' ...');
   if (!members.length) return head;
   return [head + ' {', ...members.map((m) => `  ${m.signature.replace(/;$/, '')};`), '}'].join('\n');
 }

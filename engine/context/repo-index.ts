@@ -7,7 +7,14 @@ import { chunkIdentifiers, topSimilarChunks, CHUNK_LINES, Vocabulary } from './i
 import { languageForPath } from './languages';
 import { outlineWith } from './outline';
 import { getParser, loadedParser } from './parser';
-import { contentSkipReason, DEFAULT_EXCLUDED_DIRS, errText, nameSkipReason, walkRepository, type SkipReport } from './walker';
+import {
+  contentSkipReason,
+  DEFAULT_EXCLUDED_DIRS,
+  errText,
+  nameSkipReason,
+  walkRepository,
+  type SkipReport,
+} from './walker';
 import { silentLogger, type ContextLogger, type FileOutline, type LanguageId } from './types';
 import { IgnoreTree } from './gitignore';
 
@@ -67,11 +74,15 @@ export class RepoIndex {
   private totalChars = 0;
   private capWarned = false;
   private versionCounter = 0;
-  private readonly opts: Required<Omit<RepoIndexOptions, 'logger' | 'excludedDirs' | 'ignorePatterns'>> & RepoIndexOptions;
+  private readonly opts: Required<Omit<RepoIndexOptions, 'logger' | 'excludedDirs' | 'ignorePatterns'>> &
+    RepoIndexOptions;
   private ignoreTree: IgnoreTree;
   private readonly auxCache = new Map<string, string | null>();
 
-  constructor(readonly root: string, options: RepoIndexOptions = {}) {
+  constructor(
+    readonly root: string,
+    options: RepoIndexOptions = {},
+  ) {
     this.logger = options.logger ?? silentLogger;
     this.opts = { maxFiles: 20_000, maxTotalBytes: 96 * 1024 * 1024, maxFileBytes: 1024 * 1024, ...options };
     this.ignoreTree = new IgnoreTree(root, options.ignorePatterns ?? []);
@@ -97,7 +108,10 @@ export class RepoIndex {
       onSkip: (r) => this.recordSkip(r),
     })) {
       if (options.signal?.aborted) break;
-      if (this.files.size >= this.opts.maxFiles) { this.capReached(`file cap ${this.opts.maxFiles}`); break; }
+      if (this.files.size >= this.opts.maxFiles) {
+        this.capReached(`file cap ${this.opts.maxFiles}`);
+        break;
+      }
       let buf: Buffer;
       try {
         buf = readFileSync(f.absPath);
@@ -106,7 +120,10 @@ export class RepoIndex {
         continue;
       }
       this.addFromBuffer(f.path, buf, f.mtimeMs);
-      if (performance.now() - lastYield > 15) { await yieldToEventLoop(); lastYield = performance.now(); }
+      if (performance.now() - lastYield > 15) {
+        await yieldToEventLoop();
+        lastYield = performance.now();
+      }
     }
     const t1 = performance.now();
     let parsed = 0;
@@ -114,11 +131,23 @@ export class RepoIndex {
       for (const path of this.paths()) {
         if (options.signal?.aborted) break;
         if (await this.outline(path)) parsed++;
-        if (performance.now() - lastYield > 15) { await yieldToEventLoop(); lastYield = performance.now(); }
+        if (performance.now() - lastYield > 15) {
+          await yieldToEventLoop();
+          lastYield = performance.now();
+        }
       }
     }
-    const stats = { files: this.files.size, chars: this.totalChars, parsed, skipped: this.skipped.size, walkMs: t1 - t0, parseMs: performance.now() - t1 };
-    this.logger.info(`indexed ${stats.files} files (${stats.chars} chars) in ${stats.walkMs.toFixed(0)} ms, parsed ${parsed} in ${stats.parseMs.toFixed(0)} ms, skipped ${stats.skipped}`);
+    const stats = {
+      files: this.files.size,
+      chars: this.totalChars,
+      parsed,
+      skipped: this.skipped.size,
+      walkMs: t1 - t0,
+      parseMs: performance.now() - t1,
+    };
+    this.logger.info(
+      `indexed ${stats.files} files (${stats.chars} chars) in ${stats.walkMs.toFixed(0)} ms, parsed ${parsed} in ${stats.parseMs.toFixed(0)} ms, skipped ${stats.skipped}`,
+    );
     return stats;
   }
 
@@ -182,12 +211,24 @@ export class RepoIndex {
   /** Re-indexes one file after a change on disk, or with `text` (an unsaved editor buffer).
    *  Returns false when the file is not indexable (it is then removed from the index). */
   update(path: string, text?: string): boolean {
-    if (path === '.gitignore' || path.endsWith('/.gitignore')) { this.ignoreTree.invalidate(dirOf(path)); return false; }
+    if (path === '.gitignore' || path.endsWith('/.gitignore')) {
+      this.ignoreTree.invalidate(dirOf(path));
+      return false;
+    }
     const excluded = new Set(this.opts.excludedDirs ?? DEFAULT_EXCLUDED_DIRS);
-    const reason = nameSkipReason(path)
-      ?? (path.split('/').slice(0, -1).some((d) => excluded.has(d)) ? 'excluded directory' : null)
-      ?? (this.ignoreTree.ignores(path) ? 'ignored by .gitignore' : null);
-    if (reason) { this.remove(path); return false; }
+    const reason =
+      nameSkipReason(path) ??
+      (path
+        .split('/')
+        .slice(0, -1)
+        .some((d) => excluded.has(d))
+        ? 'excluded directory'
+        : null) ??
+      (this.ignoreTree.ignores(path) ? 'ignored by .gitignore' : null);
+    if (reason) {
+      this.remove(path);
+      return false;
+    }
     if (text !== undefined) {
       this.removeOne(path);
       return this.addText(path, text, Date.now());
@@ -196,13 +237,22 @@ export class RepoIndex {
     let mtimeMs: number;
     try {
       const st = statSync(join(this.root, path));
-      if (!st.isFile()) { this.remove(path); this.recordSkip({ path, reason: 'not a regular file', level: 'warn' }); return false; }
-      if (st.size > this.opts.maxFileBytes) { this.remove(path); this.recordSkip({ path, reason: `too large (${st.size} bytes > ${this.opts.maxFileBytes})`, level: 'info' }); return false; }
+      if (!st.isFile()) {
+        this.remove(path);
+        this.recordSkip({ path, reason: 'not a regular file', level: 'warn' });
+        return false;
+      }
+      if (st.size > this.opts.maxFileBytes) {
+        this.remove(path);
+        this.recordSkip({ path, reason: `too large (${st.size} bytes > ${this.opts.maxFileBytes})`, level: 'info' });
+        return false;
+      }
       buf = readFileSync(join(this.root, path));
       mtimeMs = st.mtimeMs;
     } catch (err) {
       this.remove(path);
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.recordSkip({ path, reason: `unreadable: ${errText(err)}`, level: 'warn' });
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.recordSkip({ path, reason: `unreadable: ${errText(err)}`, level: 'warn' });
       return false;
     }
     this.removeOne(path);
@@ -211,7 +261,10 @@ export class RepoIndex {
 
   /** Removes a file, or every file under a removed directory. */
   remove(path: string): void {
-    if (this.files.has(path)) { this.removeOne(path); return; }
+    if (this.files.has(path)) {
+      this.removeOne(path);
+      return;
+    }
     const prefix = path.endsWith('/') ? path : path + '/';
     for (const p of [...this.files.keys()]) if (p.startsWith(prefix)) this.removeOne(p);
   }
@@ -219,13 +272,21 @@ export class RepoIndex {
   /** Chunks most similar to `query` (identifier strings), excluding `excludePath`. */
   similarChunks(query: Set<string>, excludePath: string | undefined, limit: number, minScore?: number): SimilarChunk[] {
     const ids = new Set<number>();
-    for (const w of query) { const id = this.vocab.lookup(w); if (id !== undefined) ids.add(id); }
+    for (const w of query) {
+      const id = this.vocab.lookup(w);
+      if (id !== undefined) ids.add(id);
+    }
     const paths = this.paths();
     const chunkLists = paths.map((p) => (p === excludePath ? undefined : this.files.get(p)!.chunks));
     return topSimilarChunks(ids, chunkLists, this.vocab.size, limit, minScore).map((h) => {
       const f = this.files.get(paths[h.fileIndex]!)!;
       const lines = lineStartsOf(f).length;
-      return { path: f.path, startLine: h.chunk * CHUNK_LINES, endLine: Math.min(lines - 1, (h.chunk + 1) * CHUNK_LINES - 1), score: h.score };
+      return {
+        path: f.path,
+        startLine: h.chunk * CHUNK_LINES,
+        endLine: Math.min(lines - 1, (h.chunk + 1) * CHUNK_LINES - 1),
+        score: h.score,
+      };
     });
   }
 
@@ -246,18 +307,31 @@ export class RepoIndex {
 
   private addFromBuffer(path: string, buf: Buffer, mtimeMs: number): boolean {
     const reason = contentSkipReason(buf);
-    if (reason) { this.recordSkip({ path, reason, level: 'info' }); return false; }
+    if (reason) {
+      this.recordSkip({ path, reason, level: 'info' });
+      return false;
+    }
     return this.addText(path, buf.toString('utf8'), mtimeMs);
   }
 
   private addText(path: string, text: string, mtimeMs: number): boolean {
-    if (this.files.size >= this.opts.maxFiles) { this.capReached(`file cap ${this.opts.maxFiles}`); this.recordSkip({ path, reason: 'index file cap reached', level: 'warn' }); return false; }
+    if (this.files.size >= this.opts.maxFiles) {
+      this.capReached(`file cap ${this.opts.maxFiles}`);
+      this.recordSkip({ path, reason: 'index file cap reached', level: 'warn' });
+      return false;
+    }
     if (this.totalChars + text.length > this.opts.maxTotalBytes) {
       this.capReached(`byte cap ${this.opts.maxTotalBytes}`);
       this.recordSkip({ path, reason: 'index byte cap reached', level: 'warn' });
       return false;
     }
-    const file: IndexedFile = { path, text, mtimeMs, version: ++this.versionCounter, chunks: chunkIdentifiers(text, this.vocab) };
+    const file: IndexedFile = {
+      path,
+      text,
+      mtimeMs,
+      version: ++this.versionCounter,
+      chunks: chunkIdentifiers(text, this.vocab),
+    };
     const language = languageForPath(path);
     if (language) file.language = language;
     this.files.set(path, file);

@@ -18,13 +18,23 @@ const JS_EXTS = ['.ts', '.tsx', '.d.ts', '.js', '.jsx', '.mjs', '.cjs', '.mts', 
 export function resolveImport(index: RepoIndex, fromPath: string, language: LanguageId, imp: ImportInfo): string[] {
   try {
     switch (language) {
-      case 'typescript': case 'tsx': case 'javascript': return resolveJs(index, fromPath, imp.source);
-      case 'python': return resolvePython(index, fromPath, imp);
-      case 'go': return resolveGo(index, fromPath, imp.source);
-      case 'rust': return resolveRust(index, fromPath, imp.source);
-      case 'java': return resolveJava(index, fromPath, imp.source);
-      case 'c': case 'cpp': return resolveInclude(index, fromPath, imp.source);
-      case 'csharp': return [];
+      case 'typescript':
+      case 'tsx':
+      case 'javascript':
+        return resolveJs(index, fromPath, imp.source);
+      case 'python':
+        return resolvePython(index, fromPath, imp);
+      case 'go':
+        return resolveGo(index, fromPath, imp.source);
+      case 'rust':
+        return resolveRust(index, fromPath, imp.source);
+      case 'java':
+        return resolveJava(index, fromPath, imp.source);
+      case 'c':
+      case 'cpp':
+        return resolveInclude(index, fromPath, imp.source);
+      case 'csharp':
+        return [];
     }
   } catch {
     return [];
@@ -67,7 +77,12 @@ function resolveJs(index: RepoIndex, from: string, spec: string): string[] {
   for (const [pattern, targets] of Object.entries(co.paths ?? {})) {
     const star = pattern.indexOf('*');
     const [pre, post] = star === -1 ? [pattern, ''] : [pattern.slice(0, star), pattern.slice(star + 1)];
-    if (star === -1 ? spec !== pattern : !(spec.startsWith(pre) && spec.endsWith(post) && spec.length >= pre.length + post.length)) continue;
+    if (
+      star === -1
+        ? spec !== pattern
+        : !(spec.startsWith(pre) && spec.endsWith(post) && spec.length >= pre.length + post.length)
+    )
+      continue;
     const middle = star === -1 ? '' : spec.slice(pre.length, spec.length - post.length);
     for (const t of targets) {
       const base = inRepo(posix.join(co.baseUrl ?? '.', t.replace('*', middle)));
@@ -81,7 +96,11 @@ function resolveJs(index: RepoIndex, from: string, spec: string): string[] {
 function readJsonc(text: string | undefined): Record<string, unknown> | undefined {
   if (!text) return undefined;
   try {
-    return JSON.parse(text.replace(/\/\*[^]*?\*\/|("(?:\\.|[^"\\])*")|\/\/[^\n]*/g, (_m, str: string | undefined) => str ?? '').replace(/,\s*([}\]])/g, '$1')) as Record<string, unknown>;
+    return JSON.parse(
+      text
+        .replace(/\/\*[^]*?\*\/|("(?:\\.|[^"\\])*")|\/\/[^\n]*/g, (_m, str: string | undefined) => str ?? '')
+        .replace(/,\s*([}\]])/g, '$1'),
+    ) as Record<string, unknown>;
   } catch {
     return undefined;
   }
@@ -94,7 +113,8 @@ function resolvePython(index: RepoIndex, from: string, imp: ImportInfo): string[
   const dots = /^\.*/.exec(src)![0].length;
   const rest = src.slice(dots).split('.').filter(Boolean);
   const out: string[] = [];
-  const moduleFiles = (base: string) => firstExisting(index, base ? [base + '.py', base + '/__init__.py', base + '.pyi'] : ['__init__.py']);
+  const moduleFiles = (base: string) =>
+    firstExisting(index, base ? [base + '.py', base + '/__init__.py', base + '.pyi'] : ['__init__.py']);
   const subModules = (pkgDir: string) => {
     // `from pkg import mod`: names that are modules of the package.
     for (const n of imp.names) {
@@ -114,7 +134,11 @@ function resolvePython(index: RepoIndex, from: string, imp: ImportInfo): string[
   const rel = rest.join('/');
   for (const root of ['', 'src/', 'lib/', 'python/']) {
     const hit = moduleFiles(root + rel);
-    if (hit.length) { out.push(...hit); subModules(root + rel); return dedupe(out); }
+    if (hit.length) {
+      out.push(...hit);
+      subModules(root + rel);
+      return dedupe(out);
+    }
   }
   // Any directory that ends with the dotted path (monorepos, nested source roots).
   const hit = bySuffix(index, from, [rel + '.py', rel + '/__init__.py']);
@@ -159,7 +183,8 @@ function rustModule(from: string): { srcDir: string; mod: string[] } {
   const srcDir = srcAt === -1 ? dirOf(from) : parts.slice(0, srcAt + 1).join('/');
   const inner = parts.slice(srcAt === -1 ? parts.length - 1 : srcAt + 1);
   const file = inner.pop()!.replace(/\.rs$/, '');
-  const mod = ['lib', 'main', 'mod'].includes(file) && (inner.length === 0 || file === 'mod') ? inner : [...inner, file];
+  const mod =
+    ['lib', 'main', 'mod'].includes(file) && (inner.length === 0 || file === 'mod') ? inner : [...inner, file];
   return { srcDir, mod };
 }
 
@@ -175,11 +200,18 @@ function resolveRust(index: RepoIndex, from: string, source: string): string[] {
   let base: string[];
   let crateSrc = srcDir;
   let path = segs;
-  if (segs[0] === 'crate') { base = []; path = segs.slice(1); }
-  else if (segs[0] === 'self') { base = mod; path = segs.slice(1); }
-  else if (segs[0] === 'super') {
+  if (segs[0] === 'crate') {
+    base = [];
+    path = segs.slice(1);
+  } else if (segs[0] === 'self') {
     base = mod;
-    while (path[0] === 'super') { base = base.slice(0, -1); path = path.slice(1); }
+    path = segs.slice(1);
+  } else if (segs[0] === 'super') {
+    base = mod;
+    while (path[0] === 'super') {
+      base = base.slice(0, -1);
+      path = path.slice(1);
+    }
   } else {
     // `use name::…`: a module of the crate root (2018 paths), else a workspace crate of that name.
     base = [];
@@ -222,7 +254,10 @@ function resolveInclude(index: RepoIndex, from: string, source: string): string[
   const system = source.startsWith('<');
   const spec = source.replace(/^[<"]|[>"]$/g, '');
   const local = system ? [] : [posix.join(dirOf(from), spec)];
-  const direct = firstExisting(index, [...local, spec, 'include/' + spec, 'src/' + spec].map((p) => inRepo(p)).filter((p): p is string => p !== null));
+  const direct = firstExisting(
+    index,
+    [...local, spec, 'include/' + spec, 'src/' + spec].map((p) => inRepo(p)).filter((p): p is string => p !== null),
+  );
   if (direct.length) return direct;
   return spec.includes('/') || !system ? bySuffix(index, from, [spec]).slice(0, 1) : [];
 }

@@ -48,12 +48,14 @@ export async function importCandidates(index: RepoIndex, cur: CurrentFile): Prom
           // Namespace or wildcard: members read through the binding, or any used exported name.
           const members = n.local === '*' ? cur.uses : cur.members(n.local);
           for (const [member, usage] of members) {
-            for (const hit of await findExported(index, target, member, 0)) want(hit.path, hit.symbol, usage, imp.source, hit.path === target);
+            for (const hit of await findExported(index, target, member, 0))
+              want(hit.path, hit.symbol, usage, imp.source, hit.path === target);
           }
         } else {
           const usage = cur.uses.get(n.local) ?? { count: 0, distance: Infinity };
-          const name = n.imported === 'default' ? defaultExportName(tOutline) ?? n.local : n.imported;
-          for (const hit of await findExported(index, target, name, 0)) want(hit.path, hit.symbol, usage, imp.source, hit.path === target);
+          const name = n.imported === 'default' ? (defaultExportName(tOutline) ?? n.local) : n.imported;
+          for (const hit of await findExported(index, target, name, 0))
+            want(hit.path, hit.symbol, usage, imp.source, hit.path === target);
         }
       }
     }
@@ -87,8 +89,10 @@ export async function importCandidates(index: RepoIndex, cur: CurrentFile): Prom
     const via = [...w.via].sort().join(', ');
     const variants: Variant[] = [];
     const lines = file.text.split('\n').length;
-    const whole: Variant | undefined = file.text.length <= WHOLE_FILE_MAX_CHARS
-      ? { label: 'whole file', text: file.text, range: { startLine: 0, endLine: lines - 1 }, covers: 'file' } : undefined;
+    const whole: Variant | undefined =
+      file.text.length <= WHOLE_FILE_MAX_CHARS
+        ? { label: 'whole file', text: file.text, range: { startLine: 0, endLine: lines - 1 }, covers: 'file' }
+        : undefined;
     let upgrade: Variant | undefined;
     if (syms.length && o) {
       const ranges = syms.map((s) => s.range);
@@ -98,25 +102,56 @@ export async function importCandidates(index: RepoIndex, cur: CurrentFile): Prom
       if (whole && file.text.length <= Math.max(2 * defs.length, 1500)) variants.push(whole);
       else if (whole) upgrade = whole;
       variants.push({ label: 'definitions', text: defs, range: rangeOf(ranges), covers: ranges });
-      variants.push({ label: 'outline', text: renderSymbols(path, file.text, o.symbols, syms, 'outline'), range: rangeOf(ranges), covers: ranges });
-      variants.push({ label: 'signatures', text: renderSymbols(path, file.text, o.symbols, syms, 'signatures'), range: rangeOf(ranges), covers: ranges });
+      variants.push({
+        label: 'outline',
+        text: renderSymbols(path, file.text, o.symbols, syms, 'outline'),
+        range: rangeOf(ranges),
+        covers: ranges,
+      });
+      variants.push({
+        label: 'signatures',
+        text: renderSymbols(path, file.text, o.symbols, syms, 'signatures'),
+        range: rangeOf(ranges),
+        covers: ranges,
+      });
       // Still too big: the most used half of the symbols, as signatures.
       if (syms.length > 2) {
-        const top = [...w.symbols].sort((a, b) => symbolScore(b[1]) - symbolScore(a[1]) || a[0].declIndex - b[0].declIndex).slice(0, Math.ceil(syms.length / 2)).map(([s]) => s);
+        const top = [...w.symbols]
+          .sort((a, b) => symbolScore(b[1]) - symbolScore(a[1]) || a[0].declIndex - b[0].declIndex)
+          .slice(0, Math.ceil(syms.length / 2))
+          .map(([s]) => s);
         const r = top.map((s) => s.range);
-        variants.push({ label: 'signatures of the most used', text: renderSymbols(path, file.text, o.symbols, top, 'signatures'), range: rangeOf(r), covers: r });
+        variants.push({
+          label: 'signatures of the most used',
+          text: renderSymbols(path, file.text, o.symbols, top, 'signatures'),
+          range: rangeOf(r),
+          covers: r,
+        });
       }
     } else if (whole) {
       variants.push(whole);
     }
     if (!syms.length && o && o.symbols.length) {
       const top = o.symbols.filter((s) => !s.container && s.exported);
-      if (top.length) variants.push({ label: 'outline', text: renderFileOutline(path, file.text, o.symbols, true), range: rangeOf(top.map((s) => s.range)), covers: top.map((s) => s.range) });
+      if (top.length)
+        variants.push({
+          label: 'outline',
+          text: renderFileOutline(path, file.text, o.symbols, true),
+          range: rangeOf(top.map((s) => s.range)),
+          covers: top.map((s) => s.range),
+        });
     }
     if (!variants.length) continue;
-    const what = names.length ? `${names.slice(0, 6).join(', ')}${names.length > 6 ? ` (+${names.length - 6})` : ''}` : 'module';
+    const what = names.length
+      ? `${names.slice(0, 6).join(', ')}${names.length > 6 ? ` (+${names.length - 6})` : ''}`
+      : 'module';
     out.push({
-      id: `import:${path}`, kind: 'import', path, score, variants, ...(upgrade ? { upgrade } : {}),
+      id: `import:${path}`,
+      kind: 'import',
+      path,
+      score,
+      variants,
+      ...(upgrade ? { upgrade } : {}),
       reason: `${what} from ${via === 'same package' ? 'the same package' : `import ${via}`}${uses ? `, used ${uses}x` : ''}`,
     });
   }
@@ -129,10 +164,16 @@ export async function importCandidates(index: RepoIndex, cur: CurrentFile): Prom
  *  Rust `use super::util`, Go packages named differently from their directory). */
 function bindings(imp: ImportInfo, target: string, tOutline: FileOutline): ImportInfo['names'] {
   if (imp.names.length === 0) return [{ local: '*', imported: '*' }]; // #include, side-effect imports
-  const stem = target.replace(/\/(mod|__init__)\.[a-z]+$/, '').replace(/\.[a-z]+$/, '').split('/').pop();
+  const stem = target
+    .replace(/\/(mod|__init__)\.[a-z]+$/, '')
+    .replace(/\.[a-z]+$/, '')
+    .split('/')
+    .pop();
   return imp.names.map((n) => {
-    if (n.imported !== '*' && n.imported === stem && !tOutline.symbols.some((s) => s.name === n.imported)) return { local: n.local, imported: '*' };
-    if (tOutline.packageName && n.imported === '*' && n.local === imp.source.split('/').pop() && n.local !== '.') return { local: tOutline.packageName, imported: '*' };
+    if (n.imported !== '*' && n.imported === stem && !tOutline.symbols.some((s) => s.name === n.imported))
+      return { local: n.local, imported: '*' };
+    if (tOutline.packageName && n.imported === '*' && n.local === imp.source.split('/').pop() && n.local !== '.')
+      return { local: tOutline.packageName, imported: '*' };
     if (n.local === '.' || n.local === '_') return { local: '*', imported: '*' }; // Go dot import
     return n;
   });
@@ -149,7 +190,12 @@ function defaultExportName(o: FileOutline): string | undefined {
 }
 
 /** Top-level symbols named `name` in `path`, or where its re-exports lead. */
-async function findExported(index: RepoIndex, path: string, name: string, depth: number): Promise<{ path: string; symbol: SymbolInfo }[]> {
+async function findExported(
+  index: RepoIndex,
+  path: string,
+  name: string,
+  depth: number,
+): Promise<{ path: string; symbol: SymbolInfo }[]> {
   const o = await index.outline(path);
   if (!o) return [];
   const own = o.symbols.filter((s) => s.name === name && (!s.container || s.kind === 'class'));
@@ -181,7 +227,12 @@ function scopeTypeNames(cur: CurrentFile, local: Set<string>): Set<string> {
 }
 
 /** Definitions of scope type names that no import explains, found by name in the index. */
-async function scopeCandidates(index: RepoIndex, cur: CurrentFile, names: Set<string>, taken: Set<string>): Promise<Candidate[]> {
+async function scopeCandidates(
+  index: RepoIndex,
+  cur: CurrentFile,
+  names: Set<string>,
+  taken: Set<string>,
+): Promise<Candidate[]> {
   const out: Candidate[] = [];
   // Files next to the current one are the likeliest definers: make sure they are parsed.
   for (const p of index.filesInDir(dirOf(cur.path))) if (p !== cur.path) await index.outline(p);
@@ -189,7 +240,9 @@ async function scopeCandidates(index: RepoIndex, cur: CurrentFile, names: Set<st
   for (const name of [...names].sort()) {
     const definers = index.definersOf(name).filter((p) => p !== cur.path);
     if (!definers.length || definers.some((p) => taken.has(p))) continue;
-    const nearest = definers.sort((a, b) => pathDistance(cur.path, a) - pathDistance(cur.path, b) || (a < b ? -1 : 1))[0]!;
+    const nearest = definers.sort(
+      (a, b) => pathDistance(cur.path, a) - pathDistance(cur.path, b) || (a < b ? -1 : 1),
+    )[0]!;
     const syms = (index.outlineSync(nearest)?.symbols ?? []).filter((s) => s.name === name && !s.container);
     if (syms.length) byFile.set(nearest, [...(byFile.get(nearest) ?? []), ...syms]);
   }
@@ -199,12 +252,30 @@ async function scopeCandidates(index: RepoIndex, cur: CurrentFile, names: Set<st
     const ranges = syms.map((s) => s.range);
     const names = [...new Set(syms.map((s) => s.name))].sort();
     out.push({
-      id: `scope:${path}`, kind: 'scope', path, score: 1 + syms.length * 0.5,
+      id: `scope:${path}`,
+      kind: 'scope',
+      path,
+      score: 1 + syms.length * 0.5,
       reason: `${names.join(', ')}: named in the signature of the enclosing ${cur.scopes.map((s) => s.name).join(' > ')}`,
       variants: [
-        { label: 'definitions', text: renderSymbols(path, file.text, all, syms, 'full'), range: rangeOf(ranges), covers: ranges },
-        { label: 'outline', text: renderSymbols(path, file.text, all, syms, 'outline'), range: rangeOf(ranges), covers: ranges },
-        { label: 'signatures', text: renderSymbols(path, file.text, all, syms, 'signatures'), range: rangeOf(ranges), covers: ranges },
+        {
+          label: 'definitions',
+          text: renderSymbols(path, file.text, all, syms, 'full'),
+          range: rangeOf(ranges),
+          covers: ranges,
+        },
+        {
+          label: 'outline',
+          text: renderSymbols(path, file.text, all, syms, 'outline'),
+          range: rangeOf(ranges),
+          covers: ranges,
+        },
+        {
+          label: 'signatures',
+          text: renderSymbols(path, file.text, all, syms, 'signatures'),
+          range: rangeOf(ranges),
+          covers: ranges,
+        },
       ],
     });
   }

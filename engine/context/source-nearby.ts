@@ -49,7 +49,10 @@ export async function siblingCandidates(index: RepoIndex, cur: CurrentFile): Pro
     let shared = 0;
     for (const w of identifierSet(text)) if (mine.has(w)) shared++;
     out.push({
-      id: `sibling:${path}`, kind: 'sibling', path, score: 0.2 + Math.log2(1 + shared) / 4,
+      id: `sibling:${path}`,
+      kind: 'sibling',
+      path,
+      score: 0.2 + Math.log2(1 + shared) / 4,
       reason: `sibling file in ${dirOf(path) || 'the root'} (${shared} shared identifiers)`,
       variants: [{ label: 'outline', text, range, covers }],
     });
@@ -76,11 +79,20 @@ export function recentCandidates(index: RepoIndex, cur: CurrentFile, recent: rea
       const start = Math.max(0, Math.floor((center - radius) / 10) * 10);
       const end = Math.min(lines - 1, start + 2 * radius - 1);
       const range = { startLine: start, endLine: end };
-      variants.push({ label: `lines ${start + 1}-${end + 1}`, text: sliceLines(file, start, end), range, covers: [range] });
+      variants.push({
+        label: `lines ${start + 1}-${end + 1}`,
+        text: sliceLines(file, start, end),
+        range,
+        covers: [range],
+      });
     }
     out.push({
-      id: `recent:${r.path}`, kind: 'recent', path: r.path, score: Math.pow(0.8, i),
-      reason: `recently ${r.line !== undefined ? 'edited' : 'opened'} (#${i + 1})`, variants,
+      id: `recent:${r.path}`,
+      kind: 'recent',
+      path: r.path,
+      score: Math.pow(0.8, i),
+      reason: `recently ${r.line !== undefined ? 'edited' : 'opened'} (#${i + 1})`,
+      variants,
     });
   });
   return out;
@@ -102,9 +114,19 @@ export function similarCandidates(index: RepoIndex, cur: CurrentFile, limit: num
     const file = index.get(hit.path)!;
     const range = { startLine: hit.startLine, endLine: hit.endLine };
     return {
-      id: `similar:${hit.path}:${hit.startLine}`, kind: 'similar' as const, path: hit.path, score: hit.score,
+      id: `similar:${hit.path}:${hit.startLine}`,
+      kind: 'similar' as const,
+      path: hit.path,
+      score: hit.score,
       reason: `similar to the code around the cursor (Jaccard ${hit.score.toFixed(2)} over identifiers, ${CHUNK_LINES}-line chunk)`,
-      variants: [{ label: `lines ${hit.startLine + 1}-${hit.endLine + 1}`, text: sliceLines(file, hit.startLine, hit.endLine), range, covers: [range] }],
+      variants: [
+        {
+          label: `lines ${hit.startLine + 1}-${hit.endLine + 1}`,
+          text: sliceLines(file, hit.startLine, hit.endLine),
+          range,
+          covers: [range],
+        },
+      ],
     };
   });
 }

@@ -18,15 +18,24 @@ export class CachingTokenCounter implements TokenCounter {
   private chars = 0;
   hits = 0;
   misses = 0;
-  constructor(readonly inner: TokenCounter, private readonly maxChars = 32 * 1024 * 1024) {}
+  constructor(
+    readonly inner: TokenCounter,
+    private readonly maxChars = 32 * 1024 * 1024,
+  ) {}
 
   count(text: string): number {
     if (text.length < 16) return this.inner.count(text);
     const hit = this.cache.get(text);
-    if (hit !== undefined) { this.hits++; return hit; }
+    if (hit !== undefined) {
+      this.hits++;
+      return hit;
+    }
     this.misses++;
     const n = this.inner.count(text);
-    if (this.chars + text.length > this.maxChars) { this.cache.clear(); this.chars = 0; }
+    if (this.chars + text.length > this.maxChars) {
+      this.cache.clear();
+      this.chars = 0;
+    }
     this.cache.set(text, n);
     this.chars += text.length;
     return n;

@@ -4,7 +4,16 @@
 /** Languages with a tree-sitter grammar and symbol queries. C is parsed with the C++ grammar
  *  (@vscode/tree-sitter-wasm ships no C grammar; C++'s grammar is a superset for declarations). */
 export type LanguageId =
-  | 'typescript' | 'tsx' | 'javascript' | 'python' | 'go' | 'rust' | 'java' | 'c' | 'cpp' | 'csharp';
+  | 'typescript'
+  | 'tsx'
+  | 'javascript'
+  | 'python'
+  | 'go'
+  | 'rust'
+  | 'java'
+  | 'c'
+  | 'cpp'
+  | 'csharp';
 
 /** Where a component reports what it skipped and why. Pass `silentLogger` to drop everything. */
 export interface ContextLogger {

@@ -8,14 +8,47 @@ import { isIndexableSource } from './languages';
 
 /** Directory names never descended into (generated output, dependencies, VCS metadata). */
 export const DEFAULT_EXCLUDED_DIRS: readonly string[] = [
-  '.git', '.hg', '.svn', 'node_modules', 'dist', 'out', 'build', 'target', 'bin', 'obj', '.next', '.nuxt',
-  'coverage', '__pycache__', '.venv', 'venv', '.tox', '.mypy_cache', '.pytest_cache', '.gradle', '.idea',
-  '.vscode-test', 'vendor', 'Pods', '.cache', '.turbo', '.yarn',
+  '.git',
+  '.hg',
+  '.svn',
+  'node_modules',
+  'dist',
+  'out',
+  'build',
+  'target',
+  'bin',
+  'obj',
+  '.next',
+  '.nuxt',
+  'coverage',
+  '__pycache__',
+  '.venv',
+  'venv',
+  '.tox',
+  '.mypy_cache',
+  '.pytest_cache',
+  '.gradle',
+  '.idea',
+  '.vscode-test',
+  'vendor',
+  'Pods',
+  '.cache',
+  '.turbo',
+  '.yarn',
 ];
 
 const LOCKFILES = new Set([
-  'package-lock.json', 'yarn.lock', 'pnpm-lock.yaml', 'Cargo.lock', 'poetry.lock', 'go.sum', 'composer.lock',
-  'Gemfile.lock', 'Pipfile.lock', 'bun.lockb', 'uv.lock',
+  'package-lock.json',
+  'yarn.lock',
+  'pnpm-lock.yaml',
+  'Cargo.lock',
+  'poetry.lock',
+  'go.sum',
+  'composer.lock',
+  'Gemfile.lock',
+  'Pipfile.lock',
+  'bun.lockb',
+  'uv.lock',
 ]);
 
 export interface SkipReport {
@@ -64,7 +97,8 @@ export function contentSkipReason(buf: Buffer): string | null {
   }
   if (buf.length - start > longest) longest = buf.length - start;
   if (longest > 5000) return `minified or generated (a line of ${longest} bytes)`;
-  if (buf.length > 2000 && buf.length / lines > 300) return `minified or generated (${Math.round(buf.length / lines)} bytes per line)`;
+  if (buf.length > 2000 && buf.length / lines > 300)
+    return `minified or generated (${Math.round(buf.length / lines)} bytes per line)`;
   return null;
 }
 
@@ -100,16 +134,35 @@ export function* walkRepository(root: string, opts: WalkOptions): Generator<Walk
         st = e.isSymbolicLink() ? statSync(abs) : lstatSync(abs);
       } catch (err) {
         const dangling = e.isSymbolicLink() && (err as NodeJS.ErrnoException).code === 'ENOENT';
-        opts.onSkip({ path: rel, reason: dangling ? 'dangling symlink' : `cannot stat: ${errText(err)}`, level: 'warn' });
+        opts.onSkip({
+          path: rel,
+          reason: dangling ? 'dangling symlink' : `cannot stat: ${errText(err)}`,
+          level: 'warn',
+        });
         continue;
       }
       if (st.isDirectory()) {
-        if (excluded.has(e.name)) { opts.onSkip({ path: rel, reason: 'excluded directory', level: 'info' }); continue; }
-        if (ignore.matches(rel, true)) { opts.onSkip({ path: rel, reason: 'ignored by .gitignore', level: 'info' }); continue; }
+        if (excluded.has(e.name)) {
+          opts.onSkip({ path: rel, reason: 'excluded directory', level: 'info' });
+          continue;
+        }
+        if (ignore.matches(rel, true)) {
+          opts.onSkip({ path: rel, reason: 'ignored by .gitignore', level: 'info' });
+          continue;
+        }
         let real: string;
-        try { real = realpathSync(abs); } catch (err) { opts.onSkip({ path: rel, reason: `cannot resolve: ${errText(err)}`, level: 'warn' }); continue; }
+        try {
+          real = realpathSync(abs);
+        } catch (err) {
+          opts.onSkip({ path: rel, reason: `cannot resolve: ${errText(err)}`, level: 'warn' });
+          continue;
+        }
         if (visited.has(real)) {
-          opts.onSkip({ path: rel, reason: `symlink loop or duplicate (resolves to an already indexed directory ${real})`, level: 'warn' });
+          opts.onSkip({
+            path: rel,
+            reason: `symlink loop or duplicate (resolves to an already indexed directory ${real})`,
+            level: 'warn',
+          });
           continue;
         }
         if (e.isSymbolicLink() && real !== rootReal && !real.startsWith(rootReal + '/')) {
@@ -121,7 +174,8 @@ export function* walkRepository(root: string, opts: WalkOptions): Generator<Walk
         continue;
       }
       if (!st.isFile()) {
-        if (isIndexableSource(rel)) opts.onSkip({ path: rel, reason: `not a regular file (${kindOf(st)})`, level: 'warn' });
+        if (isIndexableSource(rel))
+          opts.onSkip({ path: rel, reason: `not a regular file (${kindOf(st)})`, level: 'warn' });
         continue;
       }
       const nameReason = nameSkipReason(rel);
@@ -129,7 +183,10 @@ export function* walkRepository(root: string, opts: WalkOptions): Generator<Walk
         if (nameReason !== 'not a source file') opts.onSkip({ path: rel, reason: nameReason, level: 'info' });
         continue;
       }
-      if (ignore.matches(rel, false)) { opts.onSkip({ path: rel, reason: 'ignored by .gitignore', level: 'info' }); continue; }
+      if (ignore.matches(rel, false)) {
+        opts.onSkip({ path: rel, reason: 'ignored by .gitignore', level: 'info' });
+        continue;
+      }
       if (st.size > opts.maxFileBytes) {
         opts.onSkip({ path: rel, reason: `too large (${st.size} bytes > ${opts.maxFileBytes})`, level: 'info' });
         continue;

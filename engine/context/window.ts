@@ -17,7 +17,12 @@ export interface FileWindow {
 }
 
 export function currentFileWindow(
-  text: string, offset: number, tokens: TokenCounter, prefixBudget: number, suffixBudget: number, scopes: readonly SymbolInfo[] = [],
+  text: string,
+  offset: number,
+  tokens: TokenCounter,
+  prefixBudget: number,
+  suffixBudget: number,
+  scopes: readonly SymbolInfo[] = [],
 ): FileWindow {
   const lineStart = text.lastIndexOf('\n', offset - 1) + 1;
   const typed = text.slice(lineStart, offset);
@@ -29,7 +34,10 @@ export function currentFileWindow(
     const head = text.slice(headStart, Math.min(bodyLineEnd === -1 ? text.length : bodyLineEnd + 1, lineStart));
     return { start: headStart, head: head.endsWith('\n') ? head : head + '\n' };
   };
-  const candidates = scopes.filter((s) => s.declIndex < lineStart).map(headOf).filter((h) => h.start < lineStart);
+  const candidates = scopes
+    .filter((s) => s.declIndex < lineStart)
+    .map(headOf)
+    .filter((h) => h.start < lineStart);
   let reserved = 0;
   const costs = candidates.map((h) => tokens.count(h.head));
   for (const c of costs) reserved += c;
@@ -63,7 +71,14 @@ export function currentFileWindow(
     end = next;
   }
   const prefixStartLine = start === 0 ? 0 : countLines(text, start);
-  return { prefix: heads.join('') + text.slice(start, offset), suffix: text.slice(offset, end), prefixTokens, suffixTokens, prefixStartLine, scopeHeads: heads };
+  return {
+    prefix: heads.join('') + text.slice(start, offset),
+    suffix: text.slice(offset, end),
+    prefixTokens,
+    suffixTokens,
+    prefixStartLine,
+    scopeHeads: heads,
+  };
 }
 
 function countLines(text: string, upTo: number): number {

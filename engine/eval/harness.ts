@@ -102,7 +102,13 @@ function disposeAll<Kv>(decoder: Decoder<Kv>, kvs: Kv[], base: Kv): void {
   for (const kv of kvs) decoder.disposeKv(kv, base);
 }
 
-export async function evaluateCase<Kv>(decoder: Decoder<Kv>, codec: TextCodec, c: EvalCase, settings: Setting[], opts: HarnessOptions): Promise<CaseResult> {
+export async function evaluateCase<Kv>(
+  decoder: Decoder<Kv>,
+  codec: TextCodec,
+  c: EvalCase,
+  settings: Setting[],
+  opts: HarnessOptions,
+): Promise<CaseResult> {
   const spec = decoder.spec;
   const V = spec.vocabSize;
   const eos = new Set(spec.eosTokenIds);
@@ -121,7 +127,8 @@ export async function evaluateCase<Kv>(decoder: Decoder<Kv>, codec: TextCodec, c
   };
 
   const pre = await prefill(decoder, ids, decoder.emptyKv(), 0, opts.prefillChunk);
-  if (pre.attnRows === 0) throw new Error('the evaluation needs the observation-window attention: load the model with observationWindow > 0');
+  if (pre.attnRows === 0)
+    throw new Error('the evaluation needs the observation-window attention: load the model with observationWindow > 0');
   const attn = attentionWindow(pre.attn, pre.attnRows, n, spec.qHeads);
   const geometry = geometryOf(spec);
   const scores = snapkvScores(attn, geometry);
@@ -168,7 +175,10 @@ export async function evaluateCase<Kv>(decoder: Decoder<Kv>, codec: TextCodec, c
   let mode: 'batch' | 'step' = opts.teacherForcing === 'step' ? 'step' : 'batch';
   let reference = mode === 'batch' ? await teacherForce(pre.kv, 'batch') : stepLogits;
   if (!reference) {
-    if (opts.teacherForcing === 'batch') throw new Error('batch teacher forcing needs a decoder that returns the logits of every position (load it with allLogits)');
+    if (opts.teacherForcing === 'batch')
+      throw new Error(
+        'batch teacher forcing needs a decoder that returns the logits of every position (load it with allLogits)',
+      );
     mode = 'step';
     reference = stepLogits;
   }
@@ -183,20 +193,39 @@ export async function evaluateCase<Kv>(decoder: Decoder<Kv>, codec: TextCodec, c
     let plan;
     try {
       plan = createPolicy(s.policy, s.options).plan({
-        geometry, tokens: n, budget: ratioBudget(s), group: opts.group ?? KV_DEFAULTS.group,
-        window: Math.min(opts.window ?? KV_DEFAULTS.window, attn.window), bits: s.bits, scores, attention: attn,
+        geometry,
+        tokens: n,
+        budget: ratioBudget(s),
+        group: opts.group ?? KV_DEFAULTS.group,
+        window: Math.min(opts.window ?? KV_DEFAULTS.window, attn.window),
+        bits: s.bits,
+        scores,
+        attention: attn,
       });
     } catch (e) {
       results.push({
-        ...base, error: (e as Error).message.split('\n')[0]!, agree: 0, steps: 0, kl: [], output: '', sameAsFull: false, hit: false,
-        bytes: 0, fp16Bytes: 0, prunedFraction: 0, bits: 0, reason: '', ms: performance.now() - t0,
+        ...base,
+        error: (e as Error).message.split('\n')[0]!,
+        agree: 0,
+        steps: 0,
+        kl: [],
+        output: '',
+        sameAsFull: false,
+        hit: false,
+        bytes: 0,
+        fp16Bytes: 0,
+        prunedFraction: 0,
+        bits: 0,
+        reason: '',
+        ms: performance.now() - t0,
       });
       progress(s.label);
       continue;
     }
-    const kv = opts.compressOn === 'host'
-      ? decoder.kvFromStore(storeFromPlan(spec, plan, (dense ??= await decoder.hostKv(pre.kv)).keys, dense.values))
-      : await decoder.compress(pre.kv, plan);
+    const kv =
+      opts.compressOn === 'host'
+        ? decoder.kvFromStore(storeFromPlan(spec, plan, (dense ??= await decoder.hostKv(pre.kv)).keys, dense.values))
+        : await decoder.compress(pre.kv, plan);
     const report = kvReport(spec, n, plan, decoder.kvStats(kv).bytes);
     const logits = (await teacherForce(kv, mode))!;
     const steps = Math.min(opts.steps, G);
@@ -224,15 +253,33 @@ export async function evaluateCase<Kv>(decoder: Decoder<Kv>, codec: TextCodec, c
     const text = textOf(out);
     const output = scoredOutput(c, text);
     results.push({
-      ...base, agree: cmp.agree, steps, kl: cmp.kl, output, sameAsFull: output === fullOutput, hit: isHit(c, text),
-      bytes: report.bytes, fp16Bytes: report.fp16Bytes, prunedFraction: report.prunedFraction, bits: report.bits, reason: report.reason,
+      ...base,
+      agree: cmp.agree,
+      steps,
+      kl: cmp.kl,
+      output,
+      sameAsFull: output === fullOutput,
+      hit: isHit(c, text),
+      bytes: report.bytes,
+      fp16Bytes: report.fp16Bytes,
+      prunedFraction: report.prunedFraction,
+      bits: report.bits,
+      reason: report.reason,
       ms: performance.now() - t0,
     });
     progress(s.label);
   }
   decoder.disposeKv(pre.kv);
   return {
-    id: c.id, kind: c.kind, promptTokens: n, depth: c.depth, expected: c.expected, fullOutput, fullHit: isHit(c, fullText),
-    prefillMs: pre.prefillMs, teacherForcing: mode, settings: results,
+    id: c.id,
+    kind: c.kind,
+    promptTokens: n,
+    depth: c.depth,
+    expected: c.expected,
+    fullOutput,
+    fullHit: isHit(c, fullText),
+    prefillMs: pre.prefillMs,
+    teacherForcing: mode,
+    settings: results,
   };
 }

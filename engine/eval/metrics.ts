@@ -5,10 +5,14 @@ import { logSoftmax } from '../completion/logprobs';
 
 /** Index of the largest entry of row `row` of a [rows, vocab] matrix (ties: lowest id, like argmax in generator.ts). */
 export function argmaxRow(logits: ArrayLike<number>, row: number, vocab: number): number {
-  let best = 0, bestV = -Infinity;
+  let best = 0,
+    bestV = -Infinity;
   for (let i = 0; i < vocab; i++) {
     const v = logits[row * vocab + i]!;
-    if (v > bestV) { bestV = v; best = i; }
+    if (v > bestV) {
+      bestV = v;
+      best = i;
+    }
   }
   return best;
 }
@@ -20,7 +24,8 @@ export function argmaxRow(logits: ArrayLike<number>, row: number, vocab: number)
  */
 export function klFromLogits(p: ArrayLike<number>, q: ArrayLike<number>): number {
   if (p.length !== q.length) throw new Error(`klFromLogits: rows of ${p.length} and ${q.length} entries`);
-  const lp = logSoftmax(p), lq = logSoftmax(q);
+  const lp = logSoftmax(p),
+    lq = logSoftmax(q);
   let kl = 0;
   for (let i = 0; i < lp.length; i++) {
     const pi = Math.exp(lp[i]!);
@@ -56,12 +61,21 @@ export interface StepComparison {
  * Compares two [steps, vocab] logits matrices produced by teacher forcing the same tokens through the
  * full and the compressed cache: top-1 agreement and KL(full ‖ compressed) at every step.
  */
-export function compareSteps(full: Float32Array, compressed: Float32Array, steps: number, vocab: number): StepComparison {
-  if (full.length < steps * vocab || compressed.length < steps * vocab) throw new Error(`compareSteps: need ${steps}×${vocab} logits, got ${full.length} and ${compressed.length}`);
-  const fullTop1: number[] = [], top1: number[] = [], kl: number[] = [];
+export function compareSteps(
+  full: Float32Array,
+  compressed: Float32Array,
+  steps: number,
+  vocab: number,
+): StepComparison {
+  if (full.length < steps * vocab || compressed.length < steps * vocab)
+    throw new Error(`compareSteps: need ${steps}×${vocab} logits, got ${full.length} and ${compressed.length}`);
+  const fullTop1: number[] = [],
+    top1: number[] = [],
+    kl: number[] = [];
   let agree = 0;
   for (let s = 0; s < steps; s++) {
-    const a = argmaxRow(full, s, vocab), b = argmaxRow(compressed, s, vocab);
+    const a = argmaxRow(full, s, vocab),
+      b = argmaxRow(compressed, s, vocab);
     fullTop1.push(a);
     top1.push(b);
     if (a === b) agree++;

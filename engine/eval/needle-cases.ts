@@ -18,7 +18,10 @@ export interface NeedleOptions {
   seed: number;
 }
 
-export interface Needle { name: string; value: string }
+export interface Needle {
+  name: string;
+  value: string;
+}
 
 /** A fresh identifier and 8-hex-digit value from the seed. */
 export function makeNeedle(seed: number): Needle {
@@ -37,7 +40,12 @@ export const needleQuestion = (n: Needle) => `assert(${n.name} === "`;
  * One needle case. Filler: whole files (seeded order) as a repository, cut to fit; the needle line is
  * inserted before the top-level line nearest to the requested depth.
  */
-export function buildNeedleCase(files: SourceFile[], repo: string, opts: NeedleOptions, id = `needle-${opts.tokens}-d${Math.round(opts.depth * 100)}-s${opts.seed}`): EvalCase {
+export function buildNeedleCase(
+  files: SourceFile[],
+  repo: string,
+  opts: NeedleOptions,
+  id = `needle-${opts.tokens}-d${Math.round(opts.depth * 100)}-s${opts.seed}`,
+): EvalCase {
   const { tokens: L, count, format } = opts;
   if (!(opts.depth >= 0 && opts.depth <= 1)) throw new Error(`needle depth must be in [0, 1], got ${opts.depth}`);
   const needle = makeNeedle(opts.seed);
@@ -75,8 +83,14 @@ export function buildNeedleCase(files: SourceFile[], repo: string, opts: NeedleO
     const up = at + d <= lines.length && Math.abs(before[at + d]! - goal) <= slack;
     const down = at - d >= 1 && Math.abs(before[at - d]! - goal) <= slack;
     if (!up && !down) break;
-    if (up && topLevel(at + d)) { at += d; break; }
-    if (down && topLevel(at - d)) { at -= d; break; }
+    if (up && topLevel(at + d)) {
+      at += d;
+      break;
+    }
+    if (down && topLevel(at - d)) {
+      at -= d;
+      break;
+    }
   }
   const build = () => head + [...lines.slice(0, at), needleLine(needle), ...lines.slice(at)].join('\n') + question;
   let prompt = build();
@@ -89,12 +103,25 @@ export function buildNeedleCase(files: SourceFile[], repo: string, opts: NeedleO
   }
   const prefix = head + lines.slice(0, at).join('\n') + (at > 0 ? '\n' : '');
   return {
-    id, kind: 'needle', prompt, expected: needle.value, depth: count(prefix) / total, tokens: total,
+    id,
+    kind: 'needle',
+    prompt,
+    expected: needle.value,
+    depth: count(prefix) / total,
+    tokens: total,
     meta: { identifier: needle.name, requestedDepth: opts.depth, repo },
   };
 }
 
 /** n needle cases over the depths 0, 25, 50, 75, 100 % (cycled), each with its own needle and filler order. */
-export function buildNeedleCases(files: SourceFile[], repo: string, n: number, opts: Omit<NeedleOptions, 'depth'>, depths: number[] = [0, 0.25, 0.5, 0.75, 1]): EvalCase[] {
-  return Array.from({ length: n }, (_, i) => buildNeedleCase(files, repo, { ...opts, depth: depths[i % depths.length]!, seed: opts.seed + 101 * i }));
+export function buildNeedleCases(
+  files: SourceFile[],
+  repo: string,
+  n: number,
+  opts: Omit<NeedleOptions, 'depth'>,
+  depths: number[] = [0, 0.25, 0.5, 0.75, 1],
+): EvalCase[] {
+  return Array.from({ length: n }, (_, i) =>
+    buildNeedleCase(files, repo, { ...opts, depth: depths[i % depths.length]!, seed: opts.seed + 101 * i }),
+  );
 }

@@ -28,9 +28,50 @@ const DEFINITION = [
 ];
 /** Names too generic to say anything about retrieval. */
 const GENERIC = new Set([
-  'default', 'module', 'exports', 'require', 'this', 'self', 'undefined', 'null', 'true', 'false', 'async', 'await', 'function', 'return',
-  'const', 'class', 'type', 'interface', 'value', 'values', 'options', 'result', 'error', 'data', 'name', 'index', 'length', 'string', 'number',
-  'Object', 'Array', 'String', 'Number', 'Boolean', 'Promise', 'Error', 'Symbol', 'Map', 'Set', 'JSON', 'Math', 'Date', 'Buffer', 'RegExp',
+  'default',
+  'module',
+  'exports',
+  'require',
+  'this',
+  'self',
+  'undefined',
+  'null',
+  'true',
+  'false',
+  'async',
+  'await',
+  'function',
+  'return',
+  'const',
+  'class',
+  'type',
+  'interface',
+  'value',
+  'values',
+  'options',
+  'result',
+  'error',
+  'data',
+  'name',
+  'index',
+  'length',
+  'string',
+  'number',
+  'Object',
+  'Array',
+  'String',
+  'Number',
+  'Boolean',
+  'Promise',
+  'Error',
+  'Symbol',
+  'Map',
+  'Set',
+  'JSON',
+  'Math',
+  'Date',
+  'Buffer',
+  'RegExp',
 ]);
 /** Lines that are not completions worth scoring: imports, re-exports, comments, bare braces. */
 const SKIP_LINE = /^\s*(?:import\b|export\s*\{|export\s*\*|\/\/|\/\*|\*|[})\]];?\s*$)|require\(/;
@@ -69,15 +110,23 @@ export function definitions(text: string): Map<string, number> {
 export function findTargets(pkg: SourcePackage): RepoTarget[] {
   const defs = pkg.files.map((f) => definitions(f.text));
   const definers = new Map<string, number[]>();
-  defs.forEach((d, fi) => { for (const name of d.keys()) definers.set(name, [...(definers.get(name) ?? []), fi]); });
+  defs.forEach((d, fi) => {
+    for (const name of d.keys()) definers.set(name, [...(definers.get(name) ?? []), fi]);
+  });
   const targets: RepoTarget[] = [];
   pkg.files.forEach((file, fi) => {
     const lines = file.text.split('\n');
     let inList = false; // inside a multi-line `import {` / `export {` list
     for (let i = 0; i < lines.length; i++) {
       const text = lines[i]!;
-      if (inList) { if (text.includes('}')) inList = false; continue; }
-      if (/^\s*(?:import|export)(?:\s+type)?\s*\{[^}]*$/.test(text)) { inList = true; continue; }
+      if (inList) {
+        if (text.includes('}')) inList = false;
+        continue;
+      }
+      if (/^\s*(?:import|export)(?:\s+type)?\s*\{[^}]*$/.test(text)) {
+        inList = true;
+        continue;
+      }
       const body = text.trim();
       if (i < 2 || body.length < 8 || body.length > 160 || SKIP_LINE.test(text)) continue;
       // A bare list entry (`Name,`) or a lone string says little; a line needs some structure.
@@ -90,7 +139,14 @@ export function findTargets(pkg: SourcePackage): RepoTarget[] {
         const before = text.slice(0, m.index);
         if (before.endsWith('.') && !/\w+_\d+\.$/.test(before)) continue;
         const defFile = pkg.files[where[0]!]!;
-        targets.push({ path: file.path, line: i, text, identifier: name, defPath: defFile.path, defLine: defs[where[0]!]!.get(name)! });
+        targets.push({
+          path: file.path,
+          line: i,
+          text,
+          identifier: name,
+          defPath: defFile.path,
+          defLine: defs[where[0]!]!.get(name)!,
+        });
         break;
       }
     }
@@ -106,7 +162,11 @@ export interface RepoCaseOptions {
   seed: number;
 }
 
-interface Piece { path: string; header: string; lines: string[] }
+interface Piece {
+  path: string;
+  header: string;
+  lines: string[];
+}
 
 const render = (p: Piece) => p.header + (p.lines.length ? p.lines.join('\n') + '\n' : '');
 
@@ -126,7 +186,12 @@ function windowOf(file: SourceFile, budget: number, count: CountTokens, around =
 }
 
 /** One case: context files around the defining file, then the target file up to the target line. */
-export function buildRepoCase(pkg: SourcePackage, target: RepoTarget, opts: RepoCaseOptions, id = `${pkg.name}:${target.path}:${target.line + 1}`): EvalCase {
+export function buildRepoCase(
+  pkg: SourcePackage,
+  target: RepoTarget,
+  opts: RepoCaseOptions,
+  id = `${pkg.name}:${target.path}:${target.line + 1}`,
+): EvalCase {
   const { tokens: L, count, format } = opts;
   const rand = rng(opts.seed);
   const byPath = new Map(pkg.files.map((f) => [f.path, f]));
@@ -147,15 +212,21 @@ export function buildRepoCase(pkg: SourcePackage, target: RepoTarget, opts: Repo
   const defHeader = format.fileHeader(target.defPath);
   const defFits = count(defHeader + defFile.text) <= L / 3;
   const def: Piece = {
-    path: target.defPath, header: defHeader,
-    lines: defFits ? defFile.text.replace(/\n+$/, '').split('\n') : windowOf(defFile, L / 3 - count(defHeader), count, target.defLine),
+    path: target.defPath,
+    header: defHeader,
+    lines: defFits
+      ? defFile.text.replace(/\n+$/, '').split('\n')
+      : windowOf(defFile, L / 3 - count(defHeader), count, target.defLine),
   };
   // Trimming may shorten the defining file but never past its definition line.
   const defKeep = (defFits ? target.defLine : target.defLine - Math.max(0, target.defLine - 4)) + 1;
   // Other files in seeded order, whole while they fit, then the head of the next one.
   let room = L - count(head) - tailTokens - count(render(def)) - 8;
   const fillers: Piece[] = [];
-  for (const f of shuffled(pkg.files.filter((x) => x.path !== target.path && x.path !== target.defPath), rand)) {
+  for (const f of shuffled(
+    pkg.files.filter((x) => x.path !== target.path && x.path !== target.defPath),
+    rand,
+  )) {
     if (room < 48) break;
     const header = format.fileHeader(f.path);
     const whole = count(header + f.text.replace(/\n+$/, '') + '\n');
@@ -164,7 +235,10 @@ export function buildRepoCase(pkg: SourcePackage, target: RepoTarget, opts: Repo
       room -= whole;
     } else if (room >= 96) {
       const lines = windowOf(f, room - count(header), count);
-      if (lines.length) { fillers.push({ path: f.path, header, lines }); room = 0; }
+      if (lines.length) {
+        fillers.push({ path: f.path, header, lines });
+        room = 0;
+      }
     }
   }
   const at = Math.floor(rand() * (fillers.length + 1));
@@ -185,8 +259,20 @@ export function buildRepoCase(pkg: SourcePackage, target: RepoTarget, opts: Repo
   }
   const before = head + pieces.slice(0, pieces.indexOf(def)).map(render).join('');
   return {
-    id, kind: 'repo', prompt, expected: target.text, depth: count(before) / total, tokens: total,
-    meta: { package: pkg.name, path: target.path, line: target.line + 1, identifier: target.identifier, defPath: target.defPath, files: pieces.length + 1 },
+    id,
+    kind: 'repo',
+    prompt,
+    expected: target.text,
+    depth: count(before) / total,
+    tokens: total,
+    meta: {
+      package: pkg.name,
+      path: target.path,
+      line: target.line + 1,
+      identifier: target.identifier,
+      defPath: target.defPath,
+      files: pieces.length + 1,
+    },
   };
 }
 

@@ -24,7 +24,18 @@ export interface Setting {
  * The policies of a default run: every registered method, two KVCrush wrappings, and DBudgetKV at
  * both thresholds kv-methods.md §4 says to sweep (0.05, the code's CLI default, and 0.01).
  */
-export const DEFAULT_POLICIES = ['full', 'streaming', 'snapkv', 'quant', 'qpruning', 'mikv', 'dbudget', 'dbudget:threshold=0.01', 'kvcrush+snapkv', 'kvcrush+qpruning'];
+export const DEFAULT_POLICIES = [
+  'full',
+  'streaming',
+  'snapkv',
+  'quant',
+  'qpruning',
+  'mikv',
+  'dbudget',
+  'dbudget:threshold=0.01',
+  'kvcrush+snapkv',
+  'kvcrush+qpruning',
+];
 export const DEFAULT_BUDGETS = [0.5, 0.25, 0.125, 0.0625];
 
 const num = (k: string, v: string) => {
@@ -49,27 +60,41 @@ export function parsePolicySpec(spec: string): Omit<Setting, 'budget'> {
         bits = b;
         break;
       }
-      case 'threshold': options.dbudget = { ...options.dbudget, threshold: num(k, v) }; break;
+      case 'threshold':
+        options.dbudget = { ...options.dbudget, threshold: num(k, v) };
+        break;
       case 'ranking':
-        if (v !== 'attention' && v !== 'position') throw new Error(`policy "${spec}": ranking must be attention or position`);
+        if (v !== 'attention' && v !== 'position')
+          throw new Error(`policy "${spec}": ranking must be attention or position`);
         options.dbudget = { ...options.dbudget, ranking: v };
         break;
       case 'sinks':
         if (base === 'dbudget') options.dbudget = { ...options.dbudget, sinks: num(k, v) };
         else options.streaming = { sinks: num(k, v) };
         break;
-      case 'fHi': options.mikv = { ...options.mikv, fHi: num(k, v) }; break;
+      case 'fHi':
+        options.mikv = { ...options.mikv, fHi: num(k, v) };
+        break;
       case 'selector':
-        if (v !== 'score' && v !== 'streaming') throw new Error(`policy "${spec}": selector must be score or streaming`);
+        if (v !== 'score' && v !== 'streaming')
+          throw new Error(`policy "${spec}": selector must be score or streaming`);
         options.qpruning = { ...options.qpruning, selector: v };
         break;
-      case 'ratio': options.kvcrush = { ...options.kvcrush, ratio: num(k, v) }; break;
-      case 'block': options.kvcrush = { ...options.kvcrush, block: num(k, v) }; break;
+      case 'ratio':
+        options.kvcrush = { ...options.kvcrush, ratio: num(k, v) };
+        break;
+      case 'block':
+        options.kvcrush = { ...options.kvcrush, block: num(k, v) };
+        break;
       case 'anchor':
-        if (!ANCHORS.includes(v as KvCrushAnchor)) throw new Error(`policy "${spec}": anchor must be one of ${ANCHORS.join(', ')}`);
+        if (!ANCHORS.includes(v as KvCrushAnchor))
+          throw new Error(`policy "${spec}": anchor must be one of ${ANCHORS.join(', ')}`);
         options.kvcrush = { ...options.kvcrush, anchor: v as KvCrushAnchor };
         break;
-      default: throw new Error(`policy "${spec}": unknown option "${k}" (bits, threshold, ranking, sinks, fHi, selector, ratio, block, anchor)`);
+      default:
+        throw new Error(
+          `policy "${spec}": unknown option "${k}" (bits, threshold, ranking, sinks, fHi, selector, ratio, block, anchor)`,
+        );
     }
   }
   createPolicy(name, options); // unknown names fail here, before any model work
@@ -86,11 +111,17 @@ export function buildSettings(policies: string[], budgets: number[]): Setting[] 
   const seen = new Set<string>();
   const add = (s: Setting) => {
     const key = `${s.label}@${s.budget}`;
-    if (!seen.has(key)) { seen.add(key); out.push(s); }
+    if (!seen.has(key)) {
+      seen.add(key);
+      out.push(s);
+    }
   };
   for (const spec of policies) {
     const p = parsePolicySpec(spec);
-    if (p.policy === 'full') { add({ ...p, budget: 1 }); continue; }
+    if (p.policy === 'full') {
+      add({ ...p, budget: 1 });
+      continue;
+    }
     for (const b of budgets) add({ ...p, budget: b });
     if (p.policy === 'dbudget') add({ ...p, budget: 1 });
   }

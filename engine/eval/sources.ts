@@ -47,7 +47,9 @@ function packageName(root: string): string {
       try {
         const j = JSON.parse(readFileSync(pj, 'utf8')) as { name?: string; version?: string };
         if (j.name) return j.version ? `${j.name}@${j.version}` : j.name;
-      } catch { /* fall through to the folder name */ }
+      } catch {
+        /* fall through to the folder name */
+      }
     }
     const up = dirname(dir);
     if (up === dir) break;
@@ -64,7 +66,10 @@ export function loadSourcePackage(root: string): SourcePackage {
     for (const name of readdirSync(dir).sort()) {
       const p = join(dir, name);
       const st = statSync(p);
-      if (st.isDirectory()) { if (!SKIP_DIR.has(name)) walk(p); continue; }
+      if (st.isDirectory()) {
+        if (!SKIP_DIR.has(name)) walk(p);
+        continue;
+      }
       if (!SOURCE_EXT.test(name) || SKIP_FILE.test(name) || st.size > MAX_FILE_BYTES || st.size === 0) continue;
       const text = readFileSync(p, 'utf8').replace(/\r\n/g, '\n');
       if (text.split('\n').some((l) => l.length > MAX_LINE)) continue; // bundled or minified
@@ -98,5 +103,7 @@ export const COMMENT_FORMAT: RepoFormat = {
 
 /** The Qwen format when the tokenizer has both repository tokens as single ids, else comments. */
 export function repoFormatFor(tokenId: (text: string) => number | undefined): RepoFormat {
-  return tokenId('<|repo_name|>') !== undefined && tokenId('<|file_sep|>') !== undefined ? QWEN_REPO_FORMAT : COMMENT_FORMAT;
+  return tokenId('<|repo_name|>') !== undefined && tokenId('<|file_sep|>') !== undefined
+    ? QWEN_REPO_FORMAT
+    : COMMENT_FORMAT;
 }

@@ -13,7 +13,12 @@
 // powerOfTwo rounds s to a power of two, which makes the rescaling exact in binary floating point.
 
 /** Per-channel balance factors from Q [qRows][D] and K [kRows][D] (row-major). Channels where either max is 0 get s = 1. */
-export function channelBalance(q: ArrayLike<number>, k: ArrayLike<number>, headDim: number, opts: { powerOfTwo?: boolean } = {}): Float64Array {
+export function channelBalance(
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  headDim: number,
+  opts: { powerOfTwo?: boolean } = {},
+): Float64Array {
   const D = headDim;
   if (q.length % D !== 0 || k.length % D !== 0) throw new Error(`channelBalance: inputs are not whole rows of ${D}`);
   const s = new Float64Array(D);

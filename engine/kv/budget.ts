@@ -27,11 +27,16 @@ export function tierBits(t: Tier): Bits {
 
 export function tierOf(bits: Bits): Tier {
   switch (bits) {
-    case 16: return 'fp16';
-    case 8: return 'q8';
-    case 4: return 'q4';
-    case 2: return 'q2';
-    default: throw new Error(`unsupported bit width ${String(bits)} (use 16, 8, 4 or 2)`);
+    case 16:
+      return 'fp16';
+    case 8:
+      return 'q8';
+    case 4:
+      return 'q4';
+    case 2:
+      return 'q2';
+    default:
+      throw new Error(`unsupported bit width ${String(bits)} (use 16, 8, 4 or 2)`);
   }
 }
 
@@ -104,7 +109,13 @@ export function headBytes(counts: TierCounts, L: QuantLayout): number {
  * n for quantized tiers (a filling group turns fp16 residual into cheap codes), so instead of
  * dividing, this tries every residual r < G with the most full groups that fit: O(G).
  */
-export function maxTokensAt(t: Tier, budget: number, L: QuantLayout, cap: number, base: TierCounts = emptyCounts()): number {
+export function maxTokensAt(
+  t: Tier,
+  budget: number,
+  L: QuantLayout,
+  cap: number,
+  base: TierCounts = emptyCounts(),
+): number {
   if (cap <= 0) return 0;
   const room = budget - headBytes({ ...base, [t]: 0 }, L);
   if (room < 0) return 0;
@@ -130,7 +141,8 @@ export type KvBudget = { kind: 'ratio'; value: number } | { kind: 'bytes'; value
 
 /** Budget in bytes for the whole cache of a T-token prompt. */
 export function budgetBytes(budget: KvBudget, g: KvGeometry, tokens: number): number {
-  if (!(budget.value >= 0) || !Number.isFinite(budget.value)) throw new Error(`budget value must be a finite number ≥ 0, got ${budget.value}`);
+  if (!(budget.value >= 0) || !Number.isFinite(budget.value))
+    throw new Error(`budget value must be a finite number ≥ 0, got ${budget.value}`);
   return budget.kind === 'ratio' ? budget.value * fp16Bytes(g, tokens) : budget.value;
 }
 

@@ -15,10 +15,13 @@ export interface KvGeometry {
 /** Throws unless the geometry is usable. headDim % 4 keeps every quantized row byte-aligned at 2 bits. */
 export function validateGeometry(g: KvGeometry): void {
   for (const k of ['layers', 'kvHeads', 'qHeads', 'headDim'] as const) {
-    if (!Number.isInteger(g[k]) || g[k] <= 0) throw new Error(`KvGeometry.${k} must be a positive integer, got ${g[k]}`);
+    if (!Number.isInteger(g[k]) || g[k] <= 0)
+      throw new Error(`KvGeometry.${k} must be a positive integer, got ${g[k]}`);
   }
-  if (g.qHeads % g.kvHeads !== 0) throw new Error(`KvGeometry: qHeads ${g.qHeads} is not a multiple of kvHeads ${g.kvHeads}`);
-  if (g.headDim % 4 !== 0) throw new Error(`KvGeometry: headDim ${g.headDim} must be a multiple of 4 (2-bit codes pack 4 per byte)`);
+  if (g.qHeads % g.kvHeads !== 0)
+    throw new Error(`KvGeometry: qHeads ${g.qHeads} is not a multiple of kvHeads ${g.kvHeads}`);
+  if (g.headDim % 4 !== 0)
+    throw new Error(`KvGeometry: headDim ${g.headDim} must be a multiple of 4 (2-bit codes pack 4 per byte)`);
 }
 
 /** Query heads per KV head (GQA group size g = Hq / Hkv). */

@@ -20,7 +20,8 @@ export function packCodes(codes: ArrayLike<number>, bits: CodeBits, out?: Uint8A
   const maxCode = (1 << bits) - 1;
   for (let i = 0; i < codes.length; i++) {
     const c = codes[i]!;
-    if (!(c >= 0 && c <= maxCode && Number.isInteger(c))) throw new Error(`packCodes: code ${c} at ${i} does not fit ${bits} bits`);
+    if (!(c >= 0 && c <= maxCode && Number.isInteger(c)))
+      throw new Error(`packCodes: code ${c} at ${i} does not fit ${bits} bits`);
     const byte = outOffset + Math.floor(i / perByte);
     const shift = (i % perByte) * bits;
     if (shift === 0) dst[byte] = c;

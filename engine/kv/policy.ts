@@ -6,8 +6,22 @@
 import { KvGeometry, fp16Bytes, validateGeometry } from './geometry';
 import { AttentionWindow } from './scoring';
 import {
-  Bits, KvBudget, QuantLayout, TIERS, Tier, TierBytes, TierCounts, ZERO_BYTES, addBytes, budgetBytes,
-  emptyCounts, formatBytes, quantLayout, tierBits, tierBytes, totalOf,
+  Bits,
+  KvBudget,
+  QuantLayout,
+  TIERS,
+  Tier,
+  TierBytes,
+  TierCounts,
+  ZERO_BYTES,
+  addBytes,
+  budgetBytes,
+  emptyCounts,
+  formatBytes,
+  quantLayout,
+  tierBits,
+  tierBytes,
+  totalOf,
 } from './budget';
 
 /** Defaults shared by the policies, with where they come from (see docs/kv-methods.md). */
@@ -114,12 +128,20 @@ export interface PlanBytes {
 
 /** Exact bytes of a plan once stored (see budget.ts for the formula). The store's typed arrays must sum to this. */
 export function planBytes(plan: KvPlan, geometry: KvGeometry = plan.geometry, group: number = plan.group): PlanBytes {
-  return countsBytes(plan.heads.map((layer) => layer.map(countsOf)), quantLayout(geometry.headDim, group));
+  return countsBytes(
+    plan.heads.map((layer) => layer.map(countsOf)),
+    quantLayout(geometry.headDim, group),
+  );
 }
 
 /** Bytes of per-[layer][kvHead] tier counts. */
 export function countsBytes(counts: TierCounts[][], layout: QuantLayout): PlanBytes {
-  const byTier = { fp16: { ...ZERO_BYTES }, q8: { ...ZERO_BYTES }, q4: { ...ZERO_BYTES }, q2: { ...ZERO_BYTES } } as Record<Tier, TierBytes>;
+  const byTier = {
+    fp16: { ...ZERO_BYTES },
+    q8: { ...ZERO_BYTES },
+    q4: { ...ZERO_BYTES },
+    q2: { ...ZERO_BYTES },
+  } as Record<Tier, TierBytes>;
   const perLayer: number[] = [];
   let total = 0;
   for (const layer of counts) {
@@ -142,13 +164,20 @@ export function countsBytes(counts: TierCounts[][], layout: QuantLayout): PlanBy
 export function validatePlanInput(input: PlanInput): QuantLayout {
   validateGeometry(input.geometry);
   const { tokens, window } = input;
-  if (!Number.isInteger(tokens) || tokens <= 0) throw new Error(`PlanInput.tokens must be a positive integer, got ${tokens}`);
-  if (!Number.isInteger(window) || window < 0) throw new Error(`PlanInput.window must be an integer ≥ 0, got ${window}`);
+  if (!Number.isInteger(tokens) || tokens <= 0)
+    throw new Error(`PlanInput.tokens must be a positive integer, got ${tokens}`);
+  if (!Number.isInteger(window) || window < 0)
+    throw new Error(`PlanInput.window must be an integer ≥ 0, got ${window}`);
   if (input.scores) {
-    if (input.scores.length !== input.geometry.layers) throw new Error(`scores have ${input.scores.length} layers, expected ${input.geometry.layers}`);
+    if (input.scores.length !== input.geometry.layers)
+      throw new Error(`scores have ${input.scores.length} layers, expected ${input.geometry.layers}`);
     for (const layer of input.scores) {
-      if (layer.length !== input.geometry.kvHeads) throw new Error(`scores have ${layer.length} heads in a layer, expected ${input.geometry.kvHeads} (one per KV head)`);
-      for (const s of layer) if (s.length !== tokens) throw new Error(`a score row has ${s.length} entries, expected ${tokens}`);
+      if (layer.length !== input.geometry.kvHeads)
+        throw new Error(
+          `scores have ${layer.length} heads in a layer, expected ${input.geometry.kvHeads} (one per KV head)`,
+        );
+      for (const s of layer)
+        if (s.length !== tokens) throw new Error(`a score row has ${s.length} entries, expected ${tokens}`);
     }
   }
   return quantLayout(input.geometry.headDim, input.group);
@@ -166,14 +195,16 @@ export function validatePlan(plan: KvPlan): void {
   if (plan.heads.length !== layers) throw new Error(`plan has ${plan.heads.length} layers, expected ${layers}`);
   const seen = new Uint8Array(plan.tokens);
   for (let l = 0; l < layers; l++) {
-    if (plan.heads[l]!.length !== kvHeads) throw new Error(`plan layer ${l} has ${plan.heads[l]!.length} heads, expected ${kvHeads}`);
+    if (plan.heads[l]!.length !== kvHeads)
+      throw new Error(`plan layer ${l} has ${plan.heads[l]!.length} heads, expected ${kvHeads}`);
     for (let h = 0; h < kvHeads; h++) {
       seen.fill(0);
       for (const t of TIERS) {
         const idx = plan.heads[l]![h]![t];
         for (let i = 0; i < idx.length; i++) {
           const j = idx[i]!;
-          if (!(j >= 0 && j < plan.tokens)) throw new Error(`plan ${l}/${h}/${t}: index ${j} outside [0, ${plan.tokens})`);
+          if (!(j >= 0 && j < plan.tokens))
+            throw new Error(`plan ${l}/${h}/${t}: index ${j} outside [0, ${plan.tokens})`);
           if (i > 0 && idx[i - 1]! >= j) throw new Error(`plan ${l}/${h}/${t}: indices not strictly ascending at ${i}`);
           if (seen[j]) throw new Error(`plan ${l}/${h}: token ${j} is in two tiers`);
           seen[j] = 1;
@@ -192,7 +223,15 @@ export function makePlan(
   appendTier: Tier = 'fp16',
 ): KvPlan {
   const { geometry: g, tokens } = input;
-  const plan: KvPlan = { policy, geometry: g, tokens, group: input.group, heads, appendTier, summary: undefined as unknown as PlanSummary };
+  const plan: KvPlan = {
+    policy,
+    geometry: g,
+    tokens,
+    group: input.group,
+    heads,
+    appendTier,
+    summary: undefined as unknown as PlanSummary,
+  };
   validatePlan(plan);
   const bytes = planBytes(plan);
   const tokensPerTier = emptyCounts();
@@ -200,7 +239,11 @@ export function makePlan(
   let kept = 0;
   for (const layer of heads) {
     let lk = 0;
-    for (const h of layer) for (const t of TIERS) { tokensPerTier[t] += h[t].length; lk += h[t].length; }
+    for (const h of layer)
+      for (const t of TIERS) {
+        tokensPerTier[t] += h[t].length;
+        lk += h[t].length;
+      }
     keptPerLayer.push(lk / g.kvHeads);
     kept += lk;
   }

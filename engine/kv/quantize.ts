@@ -72,7 +72,8 @@ export function valueGroupSize(headDim: number, group: number): number {
 
 /** Throws unless G is usable as the key token group (a multiple of 4 keeps packed rows byte-aligned). */
 export function validateGroup(group: number): void {
-  if (!Number.isInteger(group) || group < 4 || group % 4 !== 0) throw new Error(`quantization group G must be a multiple of 4 and ≥ 4, got ${group}`);
+  if (!Number.isInteger(group) || group < 4 || group % 4 !== 0)
+    throw new Error(`quantization group G must be a multiple of 4 and ≥ 4, got ${group}`);
 }
 
 export interface QuantizedKeys {
@@ -92,7 +93,15 @@ export interface QuantizedKeys {
  * returns its parameters. Keys and values differ only in how a group lies in x (keys: one channel
  * across G tokens, stride headDim; values: Gv consecutive channels of one token, stride 1).
  */
-function quantizeGroup(x: ArrayLike<number>, offset: number, stride: number, count: number, bits: QuantBits, out: Uint8Array, outOffset: number): GroupParams {
+function quantizeGroup(
+  x: ArrayLike<number>,
+  offset: number,
+  stride: number,
+  count: number,
+  bits: QuantBits,
+  out: Uint8Array,
+  outOffset: number,
+): GroupParams {
   let min = Infinity;
   let max = -Infinity;
   for (let i = 0; i < count; i++) {
@@ -106,10 +115,17 @@ function quantizeGroup(x: ArrayLike<number>, offset: number, stride: number, cou
 }
 
 /** Quantize keys x (row-major [tokens][headDim]) per channel in groups of G tokens; tokens must be a multiple of G. */
-export function quantizeKeys(x: ArrayLike<number>, tokens: number, headDim: number, bits: QuantBits, group: number): QuantizedKeys {
+export function quantizeKeys(
+  x: ArrayLike<number>,
+  tokens: number,
+  headDim: number,
+  bits: QuantBits,
+  group: number,
+): QuantizedKeys {
   validateGroup(group);
   if (tokens % group !== 0) throw new Error(`quantizeKeys: ${tokens} tokens is not a multiple of the group ${group}`);
-  if (x.length < tokens * headDim) throw new Error(`quantizeKeys: input has ${x.length} values, need ${tokens * headDim}`);
+  if (x.length < tokens * headDim)
+    throw new Error(`quantizeKeys: input has ${x.length} values, need ${tokens * headDim}`);
   const groups = tokens / group;
   const codes = new Uint8Array(packedLength(tokens * headDim, bits));
   const scale = new Uint16Array(groups * headDim);
@@ -158,9 +174,17 @@ export interface QuantizedValues {
 }
 
 /** Quantize values x (row-major [tokens][headDim]) per token in groups of Gv channels (Gv must divide headDim). */
-export function quantizeValues(x: ArrayLike<number>, tokens: number, headDim: number, bits: QuantBits, channelGroup: number): QuantizedValues {
-  if (headDim % channelGroup !== 0) throw new Error(`quantizeValues: channel group ${channelGroup} does not divide headDim ${headDim}`);
-  if (x.length < tokens * headDim) throw new Error(`quantizeValues: input has ${x.length} values, need ${tokens * headDim}`);
+export function quantizeValues(
+  x: ArrayLike<number>,
+  tokens: number,
+  headDim: number,
+  bits: QuantBits,
+  channelGroup: number,
+): QuantizedValues {
+  if (headDim % channelGroup !== 0)
+    throw new Error(`quantizeValues: channel group ${channelGroup} does not divide headDim ${headDim}`);
+  if (x.length < tokens * headDim)
+    throw new Error(`quantizeValues: input has ${x.length} values, need ${tokens * headDim}`);
   const perToken = headDim / channelGroup;
   const codes = new Uint8Array(packedLength(tokens * headDim, bits));
   const scale = new Uint16Array(tokens * perToken);

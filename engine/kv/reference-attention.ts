@@ -14,7 +14,8 @@ export interface HeadKv {
 /** out[q·D …] = softmax(q·Kᵀ/√D)·V for every query head; q is [qHeads][headDim] row-major. */
 export function decodeAttention(q: ArrayLike<number>, heads: HeadKv[], g: KvGeometry): Float64Array {
   const D = g.headDim;
-  if (q.length !== g.qHeads * D) throw new Error(`decodeAttention: query has ${q.length} values, expected ${g.qHeads}·${D}`);
+  if (q.length !== g.qHeads * D)
+    throw new Error(`decodeAttention: query has ${q.length} values, expected ${g.qHeads}·${D}`);
   if (heads.length !== g.kvHeads) throw new Error(`decodeAttention: ${heads.length} KV heads, expected ${g.kvHeads}`);
   const out = new Float64Array(g.qHeads * D);
   const scale = 1 / Math.sqrt(D);
@@ -30,7 +31,10 @@ export function decodeAttention(q: ArrayLike<number>, heads: HeadKv[], g: KvGeom
       if (logits[t]! > max) max = logits[t]!;
     }
     let z = 0;
-    for (let t = 0; t < kv.count; t++) { logits[t] = Math.exp(logits[t]! - max); z += logits[t]!; }
+    for (let t = 0; t < kv.count; t++) {
+      logits[t] = Math.exp(logits[t]! - max);
+      z += logits[t]!;
+    }
     for (let t = 0; t < kv.count; t++) {
       const p = logits[t]! / z;
       for (let c = 0; c < D; c++) out[qh * D + c] += p * kv.values[t * D + c]!;
@@ -40,7 +44,14 @@ export function decodeAttention(q: ArrayLike<number>, heads: HeadKv[], g: KvGeom
 }
 
 /** Rows `indices` of one KV head of a [kvHeads][T][D] tensor, as a HeadKv (all rows when indices is omitted). */
-export function gatherHead(keys: ArrayLike<number>, values: ArrayLike<number>, kvHead: number, T: number, D: number, indices?: ArrayLike<number>): HeadKv {
+export function gatherHead(
+  keys: ArrayLike<number>,
+  values: ArrayLike<number>,
+  kvHead: number,
+  T: number,
+  D: number,
+  indices?: ArrayLike<number>,
+): HeadKv {
   const n = indices ? indices.length : T;
   const k = new Float64Array(n * D);
   const v = new Float64Array(n * D);

@@ -25,7 +25,8 @@ export interface AttentionWindow {
 /** Views into one flat [layers][qHeads][window][tokens] tensor (no copy). */
 export function attentionFromFlat(flat: Float32Array, g: KvGeometry, window: number, tokens: number): AttentionWindow {
   const per = window * tokens;
-  if (flat.length !== g.layers * g.qHeads * per) throw new Error(`attention tensor has ${flat.length} values, expected ${g.layers}·${g.qHeads}·${window}·${tokens}`);
+  if (flat.length !== g.layers * g.qHeads * per)
+    throw new Error(`attention tensor has ${flat.length} values, expected ${g.layers}·${g.qHeads}·${window}·${tokens}`);
   const probs: Float32Array[][] = [];
   for (let l = 0; l < g.layers; l++) {
     const row: Float32Array[] = [];
@@ -117,13 +118,18 @@ export function snapkvScores(attn: AttentionWindow, g: KvGeometry, opts: SnapKvS
  * more queries, so by default each sum is divided by the number of queries that can see it, T − j
  * (kvpress ObservedAttentionPress), removing H2O's bias toward the start. Mean over the GQA group.
  */
-export function accumulatedScores(colSums: Float32Array[][], g: KvGeometry, opts: { normalize?: boolean } = {}): Float32Array[][] {
+export function accumulatedScores(
+  colSums: Float32Array[][],
+  g: KvGeometry,
+  opts: { normalize?: boolean } = {},
+): Float32Array[][] {
   const normalize = opts.normalize ?? true;
   const group = queriesPerKvHead(g);
   if (colSums.length !== g.layers) throw new Error(`accumulatedScores: ${colSums.length} layers, expected ${g.layers}`);
   const out: Float32Array[][] = [];
   for (let l = 0; l < g.layers; l++) {
-    if (colSums[l]!.length !== g.qHeads) throw new Error(`accumulatedScores: layer ${l} has ${colSums[l]!.length} query heads, expected ${g.qHeads}`);
+    if (colSums[l]!.length !== g.qHeads)
+      throw new Error(`accumulatedScores: layer ${l} has ${colSums[l]!.length} query heads, expected ${g.qHeads}`);
     const T = colSums[l]![0]!.length;
     const layer: Float32Array[] = [];
     for (let kv = 0; kv < g.kvHeads; kv++) {
@@ -141,11 +147,14 @@ export function accumulatedScores(colSums: Float32Array[][], g: KvGeometry, opts
 
 /** Throws unless attn matches the geometry. */
 export function checkAttention(attn: AttentionWindow, g: KvGeometry): void {
-  if (attn.probs.length !== g.layers) throw new Error(`attention has ${attn.probs.length} layers, expected ${g.layers}`);
+  if (attn.probs.length !== g.layers)
+    throw new Error(`attention has ${attn.probs.length} layers, expected ${g.layers}`);
   for (let l = 0; l < g.layers; l++) {
-    if (attn.probs[l]!.length !== g.qHeads) throw new Error(`attention layer ${l} has ${attn.probs[l]!.length} query heads, expected ${g.qHeads}`);
+    if (attn.probs[l]!.length !== g.qHeads)
+      throw new Error(`attention layer ${l} has ${attn.probs[l]!.length} query heads, expected ${g.qHeads}`);
     for (const p of attn.probs[l]!) {
-      if (p.length !== attn.window * attn.tokens) throw new Error(`attention rows have ${p.length} values, expected ${attn.window}·${attn.tokens}`);
+      if (p.length !== attn.window * attn.tokens)
+        throw new Error(`attention rows have ${p.length} values, expected ${attn.window}·${attn.tokens}`);
     }
   }
   if (attn.window > attn.tokens) throw new Error(`attention window ${attn.window} exceeds the ${attn.tokens} tokens`);

@@ -34,7 +34,13 @@ export function topIndices(scores: ArrayLike<number>, from: number, to: number, 
  * (the observation window; if n < W only the newest n) and the first `sinks` tokens (attention sinks),
  * the rest by score among the tokens in between.
  */
-export function selectWithWindow(scores: ArrayLike<number>, T: number, n: number, window: number, sinks = 0): Int32Array {
+export function selectWithWindow(
+  scores: ArrayLike<number>,
+  T: number,
+  n: number,
+  window: number,
+  sinks = 0,
+): Int32Array {
   n = Math.max(0, Math.min(n, T));
   if (n === T) return range(0, T);
   const w = Math.min(window, n, T);
@@ -46,11 +52,16 @@ export function selectWithWindow(scores: ArrayLike<number>, T: number, n: number
 /** Sorted union of two sorted index lists. */
 export function union(a: Int32Array, b: Int32Array): Int32Array {
   const out = new Int32Array(a.length + b.length);
-  let i = 0, j = 0, k = 0;
+  let i = 0,
+    j = 0,
+    k = 0;
   while (i < a.length || j < b.length) {
     if (j >= b.length || (i < a.length && a[i]! < b[j]!)) out[k++] = a[i++]!;
     else if (i >= a.length || b[j]! < a[i]!) out[k++] = b[j++]!;
-    else { out[k++] = a[i++]!; j++; }
+    else {
+      out[k++] = a[i++]!;
+      j++;
+    }
   }
   return out.slice(0, k);
 }

@@ -13,7 +13,18 @@
 import { KvGeometry, validateGeometry } from './geometry';
 import { decodeFp16, encodeFp16, fp16Table } from './fp16';
 import { QuantBits, dequantizeKeys, dequantizeValues, quantizeKeys, quantizeValues } from './quantize';
-import { QuantLayout, TIERS, Tier, TierBytes, TierCounts, ZERO_BYTES, addBytes, emptyCounts, quantLayout, totalOf } from './budget';
+import {
+  QuantLayout,
+  TIERS,
+  Tier,
+  TierBytes,
+  TierCounts,
+  ZERO_BYTES,
+  addBytes,
+  emptyCounts,
+  quantLayout,
+  totalOf,
+} from './budget';
 import { KvPlan, PlanBytes, validatePlan } from './policy';
 
 /** K or V of one layer, [kvHeads][tokens][headDim] row-major: float32 values or fp16 bits. */
@@ -63,9 +74,14 @@ function emptyFp16(): Fp16Part {
 
 function emptyQuant(bits: QuantBits): QuantPart {
   return {
-    bits, positions: new Int32Array(0),
-    kCodes: new Uint8Array(0), kScale: new Uint16Array(0), kZero: new Uint16Array(0),
-    vCodes: new Uint8Array(0), vScale: new Uint16Array(0), vZero: new Uint16Array(0),
+    bits,
+    positions: new Int32Array(0),
+    kCodes: new Uint8Array(0),
+    kScale: new Uint16Array(0),
+    kZero: new Uint16Array(0),
+    vCodes: new Uint8Array(0),
+    vScale: new Uint16Array(0),
+    vZero: new Uint16Array(0),
     residual: emptyFp16(),
   };
 }
@@ -96,7 +112,8 @@ function rowsOf(x: KvTensor, kvHead: number, T: number, D: number, rows: ArrayLi
 function fp16RowsOf(x: KvTensor, kvHead: number, T: number, D: number, rows: ArrayLike<number>): Uint16Array {
   if (x instanceof Uint16Array) {
     const out = new Uint16Array(rows.length * D);
-    for (let i = 0; i < rows.length; i++) out.set(x.subarray((kvHead * T + rows[i]!) * D, (kvHead * T + rows[i]! + 1) * D), i * D);
+    for (let i = 0; i < rows.length; i++)
+      out.set(x.subarray((kvHead * T + rows[i]!) * D, (kvHead * T + rows[i]! + 1) * D), i * D);
     return out;
   }
   return encodeFp16(rowsOf(x, kvHead, T, D, rows));
@@ -120,7 +137,9 @@ export class KvStore {
   }
 
   reset(): void {
-    this.heads = Array.from({ length: this.geometry.layers }, () => Array.from({ length: this.geometry.kvHeads }, emptyHeadStore));
+    this.heads = Array.from({ length: this.geometry.layers }, () =>
+      Array.from({ length: this.geometry.kvHeads }, emptyHeadStore),
+    );
     this.nextPosition = 0;
   }
 
@@ -132,8 +151,10 @@ export class KvStore {
     const g = this.geometry;
     const T = plan.tokens;
     const D = g.headDim;
-    if (plan.geometry.layers !== g.layers || plan.geometry.kvHeads !== g.kvHeads || plan.geometry.headDim !== D) throw new Error('KvStore.apply: the plan is for another geometry');
-    if (plan.group !== this.layout.group) throw new Error(`KvStore.apply: plan group ${plan.group} ≠ store group ${this.layout.group}`);
+    if (plan.geometry.layers !== g.layers || plan.geometry.kvHeads !== g.kvHeads || plan.geometry.headDim !== D)
+      throw new Error('KvStore.apply: the plan is for another geometry');
+    if (plan.group !== this.layout.group)
+      throw new Error(`KvStore.apply: plan group ${plan.group} ≠ store group ${this.layout.group}`);
     validatePlan(plan);
     this.checkTensors(keys, values, T, 'apply');
     const pos = positions ?? Int32Array.from({ length: T }, (_, i) => i);
@@ -145,15 +166,28 @@ export class KvStore {
         const hp = plan.heads[l]![h]!;
         const hs = this.heads[l]![h]!;
         const fpIdx = hp.fp16;
-        hs.fp16 = { positions: gatherPositions(pos, fpIdx), k: fp16RowsOf(keys[l]!, h, T, D, fpIdx), v: fp16RowsOf(values[l]!, h, T, D, fpIdx) };
+        hs.fp16 = {
+          positions: gatherPositions(pos, fpIdx),
+          k: fp16RowsOf(keys[l]!, h, T, D, fpIdx),
+          v: fp16RowsOf(values[l]!, h, T, D, fpIdx),
+        };
         for (const t of QUANT_TIERS) {
           const idx = hp[t];
           if (idx.length === 0) continue;
           const part = hs.quant[t];
           const q = Math.floor(idx.length / this.layout.group) * this.layout.group;
-          this.quantizeInto(part, rowsOf(keys[l]!, h, T, D, idx.subarray(0, q)), rowsOf(values[l]!, h, T, D, idx.subarray(0, q)), gatherPositions(pos, idx.subarray(0, q)));
+          this.quantizeInto(
+            part,
+            rowsOf(keys[l]!, h, T, D, idx.subarray(0, q)),
+            rowsOf(values[l]!, h, T, D, idx.subarray(0, q)),
+            gatherPositions(pos, idx.subarray(0, q)),
+          );
           const rest = idx.subarray(q);
-          part.residual = { positions: gatherPositions(pos, rest), k: fp16RowsOf(keys[l]!, h, T, D, rest), v: fp16RowsOf(values[l]!, h, T, D, rest) };
+          part.residual = {
+            positions: gatherPositions(pos, rest),
+            k: fp16RowsOf(keys[l]!, h, T, D, rest),
+            v: fp16RowsOf(values[l]!, h, T, D, rest),
+          };
         }
       }
     }
@@ -178,15 +212,27 @@ export class KvStore {
     for (let l = 0; l < g.layers; l++) {
       for (let h = 0; h < g.kvHeads; h++) {
         const hs = this.heads[l]![h]!;
-        const add: Fp16Part = { positions: pos.slice(), k: fp16RowsOf(newK[l]!, h, n, D, all), v: fp16RowsOf(newV[l]!, h, n, D, all) };
-        if (this.appendTier === 'fp16') { hs.fp16 = appendFp16(hs.fp16, add); continue; }
+        const add: Fp16Part = {
+          positions: pos.slice(),
+          k: fp16RowsOf(newK[l]!, h, n, D, all),
+          v: fp16RowsOf(newV[l]!, h, n, D, all),
+        };
+        if (this.appendTier === 'fp16') {
+          hs.fp16 = appendFp16(hs.fp16, add);
+          continue;
+        }
         const part = hs.quant[this.appendTier];
         part.residual = appendFp16(part.residual, add);
         // A key group of G tokens has filled: quantize it (KIVI's streaming step).
         const G = this.layout.group;
         while (part.residual.positions.length >= G) {
           const r = part.residual;
-          this.quantizeInto(part, decodeFp16(r.k.subarray(0, G * D)), decodeFp16(r.v.subarray(0, G * D)), r.positions.slice(0, G));
+          this.quantizeInto(
+            part,
+            decodeFp16(r.k.subarray(0, G * D)),
+            decodeFp16(r.v.subarray(0, G * D)),
+            r.positions.slice(0, G),
+          );
           part.residual = { positions: r.positions.slice(G), k: r.k.slice(G * D), v: r.v.slice(G * D) };
         }
       }
@@ -212,41 +258,60 @@ export class KvStore {
 
   private checkTensors(k: KvTensor[], v: KvTensor[], T: number, what: string): void {
     const g = this.geometry;
-    if (k.length !== g.layers || v.length !== g.layers) throw new Error(`KvStore.${what}: need one K and one V tensor per layer (${g.layers})`);
+    if (k.length !== g.layers || v.length !== g.layers)
+      throw new Error(`KvStore.${what}: need one K and one V tensor per layer (${g.layers})`);
     const want = g.kvHeads * T * g.headDim;
     for (let l = 0; l < g.layers; l++) {
-      if (k[l]!.length !== want || v[l]!.length !== want) throw new Error(`KvStore.${what}: layer ${l} K/V have ${k[l]!.length}/${v[l]!.length} values, expected ${g.kvHeads}·${T}·${g.headDim}`);
+      if (k[l]!.length !== want || v[l]!.length !== want)
+        throw new Error(
+          `KvStore.${what}: layer ${l} K/V have ${k[l]!.length}/${v[l]!.length} values, expected ${g.kvHeads}·${T}·${g.headDim}`,
+        );
     }
   }
 
   /** Tokens per tier of every (layer, KV head); a quantized tier's residual counts in its tier. */
   counts(): TierCounts[][] {
-    return this.heads.map((layer) => layer.map((hs) => {
-      const c = emptyCounts();
-      c.fp16 = hs.fp16.positions.length;
-      for (const t of QUANT_TIERS) c[t] = hs.quant[t].positions.length + hs.quant[t].residual.positions.length;
-      return c;
-    }));
+    return this.heads.map((layer) =>
+      layer.map((hs) => {
+        const c = emptyCounts();
+        c.fp16 = hs.fp16.positions.length;
+        for (const t of QUANT_TIERS) c[t] = hs.quant[t].positions.length + hs.quant[t].residual.positions.length;
+        return c;
+      }),
+    );
   }
 
   /** Bytes actually held, from the typed arrays' byteLength (positions excluded, as in planBytes). */
   bytesByTier(): PlanBytes {
-    const byTier = { fp16: { ...ZERO_BYTES }, q8: { ...ZERO_BYTES }, q4: { ...ZERO_BYTES }, q2: { ...ZERO_BYTES } } as Record<Tier, TierBytes>;
+    const byTier = {
+      fp16: { ...ZERO_BYTES },
+      q8: { ...ZERO_BYTES },
+      q4: { ...ZERO_BYTES },
+      q2: { ...ZERO_BYTES },
+    } as Record<Tier, TierBytes>;
     const perLayer: number[] = [];
     let total = 0;
     for (const layer of this.heads) {
       let lb = 0;
       for (const hs of layer) {
-        const parts: [Tier, TierBytes][] = [['fp16', { codes: 0, scales: 0, fp16: hs.fp16.k.byteLength + hs.fp16.v.byteLength }]];
+        const parts: [Tier, TierBytes][] = [
+          ['fp16', { codes: 0, scales: 0, fp16: hs.fp16.k.byteLength + hs.fp16.v.byteLength }],
+        ];
         for (const t of QUANT_TIERS) {
           const p = hs.quant[t];
-          parts.push([t, {
-            codes: p.kCodes.byteLength + p.vCodes.byteLength,
-            scales: p.kScale.byteLength + p.kZero.byteLength + p.vScale.byteLength + p.vZero.byteLength,
-            fp16: p.residual.k.byteLength + p.residual.v.byteLength,
-          }]);
+          parts.push([
+            t,
+            {
+              codes: p.kCodes.byteLength + p.vCodes.byteLength,
+              scales: p.kScale.byteLength + p.kZero.byteLength + p.vScale.byteLength + p.vZero.byteLength,
+              fp16: p.residual.k.byteLength + p.residual.v.byteLength,
+            },
+          ]);
         }
-        for (const [t, b] of parts) { byTier[t] = addBytes(byTier[t], b); lb += totalOf(b); }
+        for (const [t, b] of parts) {
+          byTier[t] = addBytes(byTier[t], b);
+          lb += totalOf(b);
+        }
       }
       perLayer.push(lb);
       total += lb;
@@ -257,10 +322,11 @@ export class KvStore {
   /** Bytes of the position arrays (metadata, not counted in the budget). */
   positionBytes(): number {
     let n = 0;
-    for (const layer of this.heads) for (const hs of layer) {
-      n += hs.fp16.positions.byteLength;
-      for (const t of QUANT_TIERS) n += hs.quant[t].positions.byteLength + hs.quant[t].residual.positions.byteLength;
-    }
+    for (const layer of this.heads)
+      for (const hs of layer) {
+        n += hs.fp16.positions.byteLength;
+        for (const t of QUANT_TIERS) n += hs.quant[t].positions.byteLength + hs.quant[t].residual.positions.byteLength;
+      }
     return n;
   }
 
@@ -276,17 +342,44 @@ export class KvStore {
         const rows = p.positions.length;
         if (rows > 0) {
           const bits = p.bits;
-          const k = dequantizeKeys({ bits, tokens: rows, headDim: D, group: this.layout.group, codes: p.kCodes, scale: p.kScale, zero: p.kZero });
-          const v = dequantizeValues({ bits, tokens: rows, headDim: D, group: this.layout.valueGroup, codes: p.vCodes, scale: p.vScale, zero: p.vZero });
+          const k = dequantizeKeys({
+            bits,
+            tokens: rows,
+            headDim: D,
+            group: this.layout.group,
+            codes: p.kCodes,
+            scale: p.kScale,
+            zero: p.kZero,
+          });
+          const v = dequantizeValues({
+            bits,
+            tokens: rows,
+            headDim: D,
+            group: this.layout.valueGroup,
+            codes: p.vCodes,
+            scale: p.vScale,
+            zero: p.vZero,
+          });
           pieces.push({ positions: p.positions, k, v, tier });
         }
-        pieces.push({ positions: p.residual.positions, k: decodeFp16(p.residual.k), v: decodeFp16(p.residual.v), tier });
+        pieces.push({
+          positions: p.residual.positions,
+          k: decodeFp16(p.residual.k),
+          v: decodeFp16(p.residual.v),
+          tier,
+        });
       }
       const order: [number, number, number][] = []; // [position, piece, row]
       pieces.forEach((pc, pi) => pc.positions.forEach((pos, r) => order.push([pos, pi, r])));
       order.sort((a, b) => a[0] - b[0]);
       const n = order.length;
-      const out: MaterializedHead = { positions: new Int32Array(n), keys: new Float32Array(n * D), values: new Float32Array(n * D), tiers: new Uint8Array(n), count: n };
+      const out: MaterializedHead = {
+        positions: new Int32Array(n),
+        keys: new Float32Array(n * D),
+        values: new Float32Array(n * D),
+        tiers: new Uint8Array(n),
+        count: n,
+      };
       order.forEach(([pos, pi, r], i) => {
         const pc = pieces[pi]!;
         out.positions[i] = pos;

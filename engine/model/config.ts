@@ -46,7 +46,8 @@ function num(raw: Raw, field: string, fallback?: number): number {
     if (fallback !== undefined) return fallback;
     throw new UnsupportedModelError(field, 'is required but missing');
   }
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new UnsupportedModelError(field, `must be a number, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw new UnsupportedModelError(field, `must be a number, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -60,7 +61,10 @@ function parseDtype(raw: Raw): WeightDtype {
   const field = raw.dtype !== undefined ? 'dtype' : 'torch_dtype';
   const v = raw[field] ?? 'float32';
   if (v === 'float32' || v === 'float16' || v === 'bfloat16') return v;
-  throw new UnsupportedModelError(field, `weights of type ${JSON.stringify(v)} are not supported (float32, float16 or bfloat16)`);
+  throw new UnsupportedModelError(
+    field,
+    `weights of type ${JSON.stringify(v)} are not supported (float32, float16 or bfloat16)`,
+  );
 }
 
 function parseRope(raw: Raw): { theta: number; scaling: RopeScaling } {
@@ -87,7 +91,10 @@ function parseRope(raw: Raw): { theta: number; scaling: RopeScaling } {
         },
       };
     default:
-      throw new UnsupportedModelError(`${field}.rope_type`, `RoPE scaling "${String(type)}" is not implemented (supported: default, linear, llama3)`);
+      throw new UnsupportedModelError(
+        `${field}.rope_type`,
+        `RoPE scaling "${String(type)}" is not implemented (supported: default, linear, llama3)`,
+      );
   }
 }
 
@@ -95,7 +102,8 @@ function eosIds(raw: Raw): number[] {
   const v = raw.eos_token_id;
   if (v === undefined || v === null) return [];
   const ids = Array.isArray(v) ? v : [v];
-  if (!ids.every((x) => Number.isInteger(x))) throw new UnsupportedModelError('eos_token_id', 'must be an integer or a list of integers');
+  if (!ids.every((x) => Number.isInteger(x)))
+    throw new UnsupportedModelError('eos_token_id', 'must be an integer or a list of integers');
   return ids as number[];
 }
 
@@ -103,20 +111,33 @@ function eosIds(raw: Raw): number[] {
 export function parseModelConfig(raw: Raw): ModelSpec {
   const modelType = raw.model_type;
   if (typeof modelType !== 'string' || !(SUPPORTED as readonly string[]).includes(modelType)) {
-    throw new UnsupportedModelError('model_type', `${JSON.stringify(modelType)} is not supported (supported: ${SUPPORTED.join(', ')})`);
+    throw new UnsupportedModelError(
+      'model_type',
+      `${JSON.stringify(modelType)} is not supported (supported: ${SUPPORTED.join(', ')})`,
+    );
   }
   const family = modelType as ModelSpec['family'];
   // Sliding-window attention changes which keys each query sees; we only implement full attention.
-  const usesSlidingWindow = family === 'qwen2' ? raw.use_sliding_window === true : raw.sliding_window !== undefined && raw.sliding_window !== null;
-  if (usesSlidingWindow) throw new UnsupportedModelError(family === 'qwen2' ? 'use_sliding_window' : 'sliding_window', 'sliding-window attention is not supported');
+  const usesSlidingWindow =
+    family === 'qwen2'
+      ? raw.use_sliding_window === true
+      : raw.sliding_window !== undefined && raw.sliding_window !== null;
+  if (usesSlidingWindow)
+    throw new UnsupportedModelError(
+      family === 'qwen2' ? 'use_sliding_window' : 'sliding_window',
+      'sliding-window attention is not supported',
+    );
   const act = raw.hidden_act ?? 'silu';
-  if (act !== 'silu') throw new UnsupportedModelError('hidden_act', `activation ${JSON.stringify(act)} is not supported (only silu)`);
-  if (raw.pretraining_tp !== undefined && raw.pretraining_tp !== 1) throw new UnsupportedModelError('pretraining_tp', 'must be 1');
+  if (act !== 'silu')
+    throw new UnsupportedModelError('hidden_act', `activation ${JSON.stringify(act)} is not supported (only silu)`);
+  if (raw.pretraining_tp !== undefined && raw.pretraining_tp !== 1)
+    throw new UnsupportedModelError('pretraining_tp', 'must be 1');
 
   const hiddenSize = posInt(raw, 'hidden_size');
   const qHeads = posInt(raw, 'num_attention_heads');
   const kvHeads = posInt(raw, 'num_key_value_heads', qHeads);
-  if (qHeads % kvHeads !== 0) throw new UnsupportedModelError('num_key_value_heads', `${kvHeads} does not divide num_attention_heads ${qHeads}`);
+  if (qHeads % kvHeads !== 0)
+    throw new UnsupportedModelError('num_key_value_heads', `${kvHeads} does not divide num_attention_heads ${qHeads}`);
   const headDim = posInt(raw, 'head_dim', hiddenSize / qHeads);
   if (headDim % 2 !== 0) throw new UnsupportedModelError('head_dim', `must be even for RoPE, got ${headDim}`);
   const rope = parseRope(raw);
@@ -152,7 +173,10 @@ export function loadModelConfig(dir: string): ModelSpec {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ModelLoadError(file, `cannot read the model config (${(e as NodeJS.ErrnoException).code ?? String(e)}); is this a Hugging Face model folder?`);
+    throw new ModelLoadError(
+      file,
+      `cannot read the model config (${(e as NodeJS.ErrnoException).code ?? String(e)}); is this a Hugging Face model folder?`,
+    );
   }
   let raw: unknown;
   try {
@@ -160,6 +184,7 @@ export function loadModelConfig(dir: string): ModelSpec {
   } catch (e) {
     throw new ModelLoadError(file, `is not valid JSON (${(e as Error).message})`);
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ModelLoadError(file, 'must contain a JSON object');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ModelLoadError(file, 'must contain a JSON object');
   return parseModelConfig(raw as Raw);
 }

@@ -4,7 +4,10 @@
 /** The model folder or one of its files cannot be used. */
 export class ModelLoadError extends Error {
   override name = 'ModelLoadError';
-  constructor(readonly file: string, message: string) {
+  constructor(
+    readonly file: string,
+    message: string,
+  ) {
     super(`${file}: ${message}`);
   }
 }
@@ -12,7 +15,10 @@ export class ModelLoadError extends Error {
 /** config.json asks for something the runtime does not implement. */
 export class UnsupportedModelError extends Error {
   override name = 'UnsupportedModelError';
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(`config.json field "${field}": ${message}`);
   }
 }

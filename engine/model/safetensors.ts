@@ -7,7 +7,18 @@ import { ModelLoadError } from './errors';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I8' | 'U8' | 'BOOL' | 'F64' | 'I16';
 
-const DTYPE_BYTES: Record<SafetensorsDtype, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+const DTYPE_BYTES: Record<SafetensorsDtype, number> = {
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+};
 
 export interface TensorEntry {
   name: string;
@@ -35,12 +46,19 @@ export function readSafetensorsHeader(file: string): TensorEntry[] {
   }
   try {
     const size = fstatSync(fd).size;
-    if (size < 8) throw new ModelLoadError(file, `is truncated (${size} bytes; a safetensors file starts with an 8-byte header length)`);
+    if (size < 8)
+      throw new ModelLoadError(
+        file,
+        `is truncated (${size} bytes; a safetensors file starts with an 8-byte header length)`,
+      );
     const lenBuf = Buffer.alloc(8);
     readSync(fd, lenBuf, 0, 8, 0);
     const headerLen = Number(lenBuf.readBigUInt64LE(0));
     if (headerLen <= 0 || headerLen > MAX_HEADER_BYTES || 8 + headerLen > size) {
-      throw new ModelLoadError(file, `is corrupt or truncated: header length ${headerLen} does not fit the file size ${size}`);
+      throw new ModelLoadError(
+        file,
+        `is corrupt or truncated: header length ${headerLen} does not fit the file size ${size}`,
+      );
     }
     const headerBuf = Buffer.alloc(headerLen);
     readSync(fd, headerBuf, 0, headerLen, 8);
@@ -54,14 +72,27 @@ export function readSafetensorsHeader(file: string): TensorEntry[] {
     const entries: TensorEntry[] = [];
     for (const [name, info] of Object.entries(header)) {
       if (name === '__metadata__') continue;
-      const { dtype, shape, data_offsets: offs } = (info ?? {}) as { dtype?: string; shape?: number[]; data_offsets?: number[] };
-      if (!dtype || !(dtype in DTYPE_BYTES)) throw new ModelLoadError(file, `tensor "${name}" has unsupported dtype ${JSON.stringify(dtype)}`);
-      if (!Array.isArray(shape) || !Array.isArray(offs) || offs.length !== 2) throw new ModelLoadError(file, `tensor "${name}" has a malformed header entry`);
+      const {
+        dtype,
+        shape,
+        data_offsets: offs,
+      } = (info ?? {}) as { dtype?: string; shape?: number[]; data_offsets?: number[] };
+      if (!dtype || !(dtype in DTYPE_BYTES))
+        throw new ModelLoadError(file, `tensor "${name}" has unsupported dtype ${JSON.stringify(dtype)}`);
+      if (!Array.isArray(shape) || !Array.isArray(offs) || offs.length !== 2)
+        throw new ModelLoadError(file, `tensor "${name}" has a malformed header entry`);
       const [b, e] = offs as [number, number];
       const expected = shape.reduce((a, d) => a * d, 1) * DTYPE_BYTES[dtype as SafetensorsDtype];
-      if (e - b !== expected) throw new ModelLoadError(file, `tensor "${name}" spans ${e - b} bytes but its shape [${shape}] needs ${expected}`);
+      if (e - b !== expected)
+        throw new ModelLoadError(
+          file,
+          `tensor "${name}" spans ${e - b} bytes but its shape [${shape}] needs ${expected}`,
+        );
       if (dataStart + e > size) {
-        throw new ModelLoadError(file, `is truncated: tensor "${name}" ends at byte ${dataStart + e} but the file has ${size} bytes`);
+        throw new ModelLoadError(
+          file,
+          `is truncated: tensor "${name}" ends at byte ${dataStart + e} but the file has ${size} bytes`,
+        );
       }
       entries.push({ name, file, dtype: dtype as SafetensorsDtype, shape, offset: dataStart + b, byteLength: e - b });
     }
@@ -88,7 +119,10 @@ export function loadWeightIndex(dir: string): WeightIndex {
   } else if (existsSync(single)) {
     files = [single];
   } else {
-    throw new ModelLoadError(single, 'not found (nor model.safetensors.index.json): the model folder has no safetensors weights');
+    throw new ModelLoadError(
+      single,
+      'not found (nor model.safetensors.index.json): the model folder has no safetensors weights',
+    );
   }
   const index: WeightIndex = new Map();
   for (const f of files) for (const t of readSafetensorsHeader(f)) index.set(t.name, t);

@@ -6,14 +6,25 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { ModelLoadError } from './errors';
 
 /** Special tokens of the Qwen2.5-Coder prompt format, looked up by text. */
-export const FIM_SPECIALS = ['<|endoftext|>', '<|fim_prefix|>', '<|fim_middle|>', '<|fim_suffix|>', '<|fim_pad|>', '<|repo_name|>', '<|file_sep|>'] as const;
+export const FIM_SPECIALS = [
+  '<|endoftext|>',
+  '<|fim_prefix|>',
+  '<|fim_middle|>',
+  '<|fim_suffix|>',
+  '<|fim_pad|>',
+  '<|repo_name|>',
+  '<|file_sep|>',
+] as const;
 
 function readJson(file: string, what: string): object {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ModelLoadError(file, `missing ${what} (${(e as NodeJS.ErrnoException).code ?? String(e)}); the model folder needs tokenizer.json and tokenizer_config.json`);
+    throw new ModelLoadError(
+      file,
+      `missing ${what} (${(e as NodeJS.ErrnoException).code ?? String(e)}); the model folder needs tokenizer.json and tokenizer_config.json`,
+    );
   }
   try {
     return JSON.parse(text) as object;

@@ -16,10 +16,14 @@ export interface LoadedWeight {
 function toFloat32(t: TensorEntry, raw: Buffer): Float32Array {
   const aligned = new Uint8Array(raw).buffer; // copy: safetensors offsets need not be aligned
   switch (t.dtype) {
-    case 'F32': return new Float32Array(aligned);
-    case 'F16': return decodeFp16(new Uint16Array(aligned));
-    case 'BF16': return bf16ToFloat32(new Uint16Array(aligned));
-    default: throw new ModelLoadError(t.file, `tensor "${t.name}" has dtype ${t.dtype}; expected F32, F16 or BF16`);
+    case 'F32':
+      return new Float32Array(aligned);
+    case 'F16':
+      return decodeFp16(new Uint16Array(aligned));
+    case 'BF16':
+      return bf16ToFloat32(new Uint16Array(aligned));
+    default:
+      throw new ModelLoadError(t.file, `tensor "${t.name}" has dtype ${t.dtype}; expected F32, F16 or BF16`);
   }
 }
 
@@ -30,7 +34,10 @@ function transpose2d(src: Float32Array, rows: number, cols: number): Float32Arra
 }
 
 export class WeightReader {
-  constructor(private readonly index: WeightIndex, private readonly dtype: ComputeDtype) {}
+  constructor(
+    private readonly index: WeightIndex,
+    private readonly dtype: ComputeDtype,
+  ) {}
 
   has(name: string): boolean {
     return this.index.has(name);
@@ -40,7 +47,10 @@ export class WeightReader {
     const t = this.index.get(name);
     if (!t) throw new ModelLoadError('model.safetensors', `weight "${name}" is missing`);
     if (expectedShape && (t.shape.length !== expectedShape.length || t.shape.some((d, i) => d !== expectedShape[i]))) {
-      throw new ModelLoadError(t.file, `weight "${name}" has shape [${t.shape}] but config.json implies [${expectedShape}]`);
+      throw new ModelLoadError(
+        t.file,
+        `weight "${name}" has shape [${t.shape}] but config.json implies [${expectedShape}]`,
+      );
     }
     return t;
   }

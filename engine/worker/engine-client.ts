@@ -6,7 +6,11 @@ import type { EngineEvent, MethodName, ParamsOf, ResultOf, HostMessage, WorkerMe
 
 /** An engine failure on the host side; `kind` is the worker-side error class name (see WireError). */
 export class EngineError extends Error {
-  constructor(readonly kind: string, message: string, readonly workerStack?: string) {
+  constructor(
+    readonly kind: string,
+    message: string,
+    readonly workerStack?: string,
+  ) {
     super(message);
     this.name = kind;
   }
@@ -39,13 +43,20 @@ export class EngineClient {
    * Starts the worker from `entry`: the bundle (dist/engine-worker.js) in the extension; a .ts
    * source is loaded through tsx, for tests and development.
    */
-  constructor(entry: string, private readonly options: EngineClientOptions = {}) {
+  constructor(
+    entry: string,
+    private readonly options: EngineClientOptions = {},
+  ) {
     this.worker = entry.endsWith('.ts')
       ? new Worker(`require('tsx/cjs'); require(${JSON.stringify(entry)});`, { eval: true })
       : new Worker(entry);
     this.worker.on('message', (m: WorkerMessage) => this.onMessage(m));
-    this.worker.on('error', (e) => this.fail(new EngineError('WorkerCrashed', `the engine worker crashed: ${e.message}`, e.stack)));
-    this.worker.on('exit', (code) => this.fail(new EngineError('WorkerExited', `the engine worker exited (code ${code})`)));
+    this.worker.on('error', (e) =>
+      this.fail(new EngineError('WorkerCrashed', `the engine worker crashed: ${e.message}`, e.stack)),
+    );
+    this.worker.on('exit', (code) =>
+      this.fail(new EngineError('WorkerExited', `the engine worker exited (code ${code})`)),
+    );
   }
 
   get alive(): boolean {
@@ -65,8 +76,14 @@ export class EngineClient {
         reject(new EngineError('AbortedError', `${method} was cancelled`));
       };
       this.pending.set(id, {
-        resolve: (v) => { signal?.removeEventListener('abort', onAbort); resolve(v as ResultOf<M>); },
-        reject: (e) => { signal?.removeEventListener('abort', onAbort); reject(e); },
+        resolve: (v) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(v as ResultOf<M>);
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
       });
       signal?.addEventListener('abort', onAbort, { once: true });
       this.post({ type: 'call', id, method, params } as HostMessage);
@@ -86,7 +103,9 @@ export class EngineClient {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         this.call('unload', null).catch(() => undefined),
-        new Promise<void>((r) => { timer = setTimeout(r, graceMs); }),
+        new Promise<void>((r) => {
+          timer = setTimeout(r, graceMs);
+        }),
       ]);
       clearTimeout(timer);
     }
@@ -98,7 +117,10 @@ export class EngineClient {
   }
 
   private onMessage(m: WorkerMessage): void {
-    if (m.type === 'event') { this.options.onEvent?.(m.event); return; }
+    if (m.type === 'event') {
+      this.options.onEvent?.(m.event);
+      return;
+    }
     const p = this.pending.get(m.id);
     if (!p) return; // aborted on this side already
     this.pending.delete(m.id);

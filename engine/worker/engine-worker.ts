@@ -41,7 +41,10 @@ async function handle(msg: CallMessage, signal: AbortSignal): Promise<unknown> {
         await old?.dispose();
         const p = msg.params;
         service = await loadCompletionService(p.modelDir, {
-          provider: p.provider, threads: p.threads, config: p.config, log,
+          provider: p.provider,
+          threads: p.threads,
+          config: p.config,
+          log,
           onPrefix: (snapshot) => emit({ kind: 'prefix', snapshot }),
         });
         return service.info;
@@ -67,11 +70,16 @@ async function handle(msg: CallMessage, signal: AbortSignal): Promise<unknown> {
 }
 
 port.on('message', (msg: HostMessage) => {
-  if (msg.type === 'abort') { inFlight.get(msg.id)?.abort(); return; }
+  if (msg.type === 'abort') {
+    inFlight.get(msg.id)?.abort();
+    return;
+  }
   const controller = new AbortController();
   inFlight.set(msg.id, controller);
-  handle(msg, controller.signal).then(
-    (result) => post({ type: 'result', id: msg.id, result }),
-    (e: unknown) => post({ type: 'error', id: msg.id, error: toWireError(e) }),
-  ).finally(() => inFlight.delete(msg.id));
+  handle(msg, controller.signal)
+    .then(
+      (result) => post({ type: 'result', id: msg.id, result }),
+      (e: unknown) => post({ type: 'error', id: msg.id, error: toWireError(e) }),
+    )
+    .finally(() => inFlight.delete(msg.id));
 });

@@ -6,7 +6,12 @@
 //   worker → host   { type: 'result', id, result }            { type: 'error', id, error }
 //                   { type: 'event', event }
 import type {
-  CompletionRequest, CompletionResult, KvSnapshot, MemoryReport, ModelInfo, ServiceConfig,
+  CompletionRequest,
+  CompletionResult,
+  KvSnapshot,
+  MemoryReport,
+  ModelInfo,
+  ServiceConfig,
 } from '../completion/service-types';
 
 export type ProviderSetting = 'auto' | 'cpu' | 'cuda' | 'dml' | 'webgpu';
@@ -36,7 +41,9 @@ export type MethodName = keyof EngineMethods;
 export type ParamsOf<M extends MethodName> = EngineMethods[M]['params'];
 export type ResultOf<M extends MethodName> = EngineMethods[M]['result'];
 
-export type CallMessage = { [M in MethodName]: { type: 'call'; id: number; method: M; params: ParamsOf<M> } }[MethodName];
+export type CallMessage = {
+  [M in MethodName]: { type: 'call'; id: number; method: M; params: ParamsOf<M> };
+}[MethodName];
 export type HostMessage = CallMessage | { type: 'abort'; id: number };
 
 /** An error as it crosses the thread boundary: its class name tells the host what went wrong. */

@@ -28,7 +28,13 @@ import type { ModelSpec } from '../../engine/model/config';
 import type { WeightReader, ComputeDtype } from '../../engine/model/weights';
 import { GraphBuilder, type BuiltModel } from '../onnx/graph-builder';
 import { DataType } from '../onnx/onnx-proto';
-import { dequantizeKeysTransposed, dequantizeValues, keyTierScores, valueTierContext, type CodeBits } from '../kernels/tier-reads';
+import {
+  dequantizeKeysTransposed,
+  dequantizeValues,
+  keyTierScores,
+  valueTierContext,
+  type CodeBits,
+} from '../kernels/tier-reads';
 import { snapkvScoreKernel } from '../kernels/score-pooling';
 
 export interface DecoderOptions {
@@ -78,7 +84,8 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
 
   const scalar = (v: number) => g.scalar(T, v);
   const f32Scalar = (v: number) => g.scalar(DataType.FLOAT, v);
-  const cast = (x: string, from: number, to: number, on: GraphBuilder = g) => (from === to ? x : on.op('Cast', [x], { attrs: { to } }));
+  const cast = (x: string, from: number, to: number, on: GraphBuilder = g) =>
+    from === to ? x : on.op('Cast', [x], { attrs: { to } });
   const toCompute = (x: string) => cast(x, DataType.FLOAT, T);
   const toF32 = (x: string) => cast(x, T, DataType.FLOAT);
   const w = (name: string, shape: number[], transpose = false) => {
@@ -106,14 +113,18 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
 
   // RoPE, rotate-half convention: x·cos + [-x2, x1]·sin, x of shape [heads, S, D].
   const half = D / 2;
-  const lo = g.int64([0]), mid = g.int64([half]), hi = g.int64([D]), lastAxis = g.int64([-1]);
+  const lo = g.int64([0]),
+    mid = g.int64([half]),
+    hi = g.int64([D]),
+    lastAxis = g.int64([-1]);
   const rope = (x: string) => {
     const x1 = g.op('Slice', [x, lo, mid, lastAxis]);
     const x2 = g.op('Slice', [x, mid, hi, lastAxis]);
     const rotated = g.op('Concat', [g.op('Neg', [x2]), x1], { attrs: { axis: -1 } });
     return g.op('Add', [g.op('Mul', [x, cos]), g.op('Mul', [rotated, sin])]);
   };
-  const heads = (x: string, count: number) => g.op('Transpose', [g.op('Reshape', [x, g.int64([-1, count, D])])], { attrs: { perm: [1, 0, 2] } });
+  const heads = (x: string, count: number) =>
+    g.op('Transpose', [g.op('Reshape', [x, g.int64([-1, count, D])])], { attrs: { perm: [1, 0, 2] } });
   /** [Hkv, N, D] → [Hkv, D, N] (Kᵀ), on the graph or branch `on`. */
   const transposeKeys = (k: string, on: GraphBuilder = g) => on.op('Transpose', [k], { attrs: { perm: [0, 2, 1] } });
 
@@ -132,7 +143,12 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
     return { codes: q('codes'), scale: q('scale'), zero: q('zero') };
   };
   /** `inPlace` on fp16 graphs; on float32 graphs an If of both ways on few_query_rows. */
-  const eitherWay = (name: string, dims: (number | string)[], inPlace: (sub: GraphBuilder) => string, concatenated: (sub: GraphBuilder) => string) => {
+  const eitherWay = (
+    name: string,
+    dims: (number | string)[],
+    inPlace: (sub: GraphBuilder) => string,
+    concatenated: (sub: GraphBuilder) => string,
+  ) => {
     if (!few) return inPlace(g);
     const branch = (way: string, build: (sub: GraphBuilder) => string) => {
       const sub = g.branch(`${name}_${way}`);
@@ -145,7 +161,8 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
   /** Raw scores q·k [Hkv, group·S, cached keys] over the layer's cached tiers: fp, each quantized, recent. */
   const cachedScores = (l: number, qGrouped: string, pastK: string, recentK: string) => {
     for (const b of opts.quantBits) {
-      const k = quantTier('k', b, l), v = quantTier('v', b, l);
+      const k = quantTier('k', b, l),
+        v = quantTier('v', b, l);
       g.input(k.codes, DataType.UINT8, [Hkv, `gk${b}_${l}`, D, (opts.group * b) / 8]);
       g.input(k.scale, DataType.FLOAT16, [Hkv, `gk${b}_${l}`, D, 1]);
       g.input(k.zero, DataType.FLOAT16, [Hkv, `gk${b}_${l}`, D, 1]);
@@ -153,42 +170,62 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
       g.input(v.scale, DataType.FLOAT16, [Hkv, `nv${b}_${l}`, D / opts.valueGroup, 1]);
       g.input(v.zero, DataType.FLOAT16, [Hkv, `nv${b}_${l}`, D / opts.valueGroup, 1]);
     }
-    return eitherWay(`keys${l}`, [Hkv, 'rows', `cached${l}`], (sub) => {
-      const scores = [
-        sub.op('MatMul', [qGrouped, transposeKeys(cast(pastK, TK, T, sub), sub)]),
-        ...opts.quantBits.map((b) => keyTierScores(sub, qGrouped, quantTier('k', b, l), b, D, opts.group, T)),
-        sub.op('MatMul', [qGrouped, transposeKeys(cast(recentK, TK, T, sub), sub)]),
-      ];
-      return sub.op('Concat', scores, { attrs: { axis: -1 } });
-    }, (sub) => {
-      const keysT = [
-        transposeKeys(cast(pastK, TK, T, sub), sub),
-        ...opts.quantBits.map((b) => dequantizeKeysTransposed(sub, quantTier('k', b, l), b, D, opts.group, T)),
-        transposeKeys(cast(recentK, TK, T, sub), sub),
-      ];
-      return sub.op('MatMul', [qGrouped, sub.op('Concat', keysT, { attrs: { axis: -1 } })]);
-    });
+    return eitherWay(
+      `keys${l}`,
+      [Hkv, 'rows', `cached${l}`],
+      (sub) => {
+        const scores = [
+          sub.op('MatMul', [qGrouped, transposeKeys(cast(pastK, TK, T, sub), sub)]),
+          ...opts.quantBits.map((b) => keyTierScores(sub, qGrouped, quantTier('k', b, l), b, D, opts.group, T)),
+          sub.op('MatMul', [qGrouped, transposeKeys(cast(recentK, TK, T, sub), sub)]),
+        ];
+        return sub.op('Concat', scores, { attrs: { axis: -1 } });
+      },
+      (sub) => {
+        const keysT = [
+          transposeKeys(cast(pastK, TK, T, sub), sub),
+          ...opts.quantBits.map((b) => dequantizeKeysTransposed(sub, quantTier('k', b, l), b, D, opts.group, T)),
+          transposeKeys(cast(recentK, TK, T, sub), sub),
+        ];
+        return sub.op('MatMul', [qGrouped, sub.op('Concat', keysT, { attrs: { axis: -1 } })]);
+      },
+    );
   };
 
   /** P·V [Hkv, group·S, D] for probabilities over every slot (fp tier, quantized tiers, recent, new). */
   const cachedContext = (l: number, probs: string, pastV: string, recentV: string, v: string) => {
     const concatenated = (sub: GraphBuilder) => {
-      const values = [cast(pastV, TK, T, sub), ...opts.quantBits.map((b) => dequantizeValues(sub, quantTier('v', b, l), b, D, opts.valueGroup, T)), cast(recentV, TK, T, sub), v];
+      const values = [
+        cast(pastV, TK, T, sub),
+        ...opts.quantBits.map((b) => dequantizeValues(sub, quantTier('v', b, l), b, D, opts.valueGroup, T)),
+        cast(recentV, TK, T, sub),
+        v,
+      ];
       return sub.op('MatMul', [probs, sub.op('Concat', values, { attrs: { axis: 1 } })]);
     };
     if (!few) return concatenated(g);
     // In place: P is split at the tiers' boundaries, fed per layer as value_split_L since slot
     // counts differ per layer; only the recent and new tokens, a few, are joined.
     const split = g.input(n.valueSplit(l), DataType.INT64, [opts.quantBits.length + 2]);
-    return eitherWay(`values${l}`, [Hkv, 'rows', D], (sub) => {
-      const parts = sub.opMulti('Split', [probs, split], { attrs: { axis: -1 }, outputs: opts.quantBits.length + 2 });
-      const terms = [
-        sub.op('MatMul', [parts[0]!, cast(pastV, TK, T, sub)]),
-        ...opts.quantBits.map((b, i) => valueTierContext(sub, parts[i + 1]!, quantTier('v', b, l), b, D, opts.valueGroup)),
-        sub.op('MatMul', [parts[parts.length - 1]!, sub.op('Concat', [cast(recentV, TK, T, sub), v], { attrs: { axis: 1 } })]),
-      ];
-      return terms.reduce((x, y) => sub.op('Add', [x, y]));
-    }, concatenated);
+    return eitherWay(
+      `values${l}`,
+      [Hkv, 'rows', D],
+      (sub) => {
+        const parts = sub.opMulti('Split', [probs, split], { attrs: { axis: -1 }, outputs: opts.quantBits.length + 2 });
+        const terms = [
+          sub.op('MatMul', [parts[0]!, cast(pastV, TK, T, sub)]),
+          ...opts.quantBits.map((b, i) =>
+            valueTierContext(sub, parts[i + 1]!, quantTier('v', b, l), b, D, opts.valueGroup),
+          ),
+          sub.op('MatMul', [
+            parts[parts.length - 1]!,
+            sub.op('Concat', [cast(recentV, TK, T, sub), v], { attrs: { axis: 1 } }),
+          ]),
+        ];
+        return terms.reduce((x, y) => sub.op('Add', [x, y]));
+      },
+      concatenated,
+    );
   };
 
   const embedName = 'model.embed_tokens.weight';
@@ -223,16 +260,27 @@ export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: 
     const qGrouped = g.op('Mul', [g.op('Reshape', [q, g.int64([Hkv, -1, D])]), invSqrtD]);
     const scorePast = g.op('Add', [toF32(cachedScores(l, qGrouped, pastK, recentK)), pastBias]);
     const scoreNew = toF32(g.op('MatMul', [qGrouped, transposeKeys(k)]));
-    const scoreNewMasked = g.op('Reshape', [g.op('Add', [g.op('Reshape', [scoreNew, g.int64([Hq, -1, 0])]), causal]), g.int64([Hkv, -1, 0])]);
-    const probs = g.op('Softmax', [g.op('Concat', [scorePast, scoreNewMasked], { attrs: { axis: -1 } })], { attrs: { axis: -1 } });
+    const scoreNewMasked = g.op('Reshape', [
+      g.op('Add', [g.op('Reshape', [scoreNew, g.int64([Hq, -1, 0])]), causal]),
+      g.int64([Hkv, -1, 0]),
+    ]);
+    const probs = g.op('Softmax', [g.op('Concat', [scorePast, scoreNewMasked], { attrs: { axis: -1 } })], {
+      attrs: { axis: -1 },
+    });
     if (opts.observationWindow > 0) {
       const perHead = g.op('Reshape', [probs, g.int64([Hq, -1, 0])]);
       const lastW = g.op('Slice', [perHead, g.int64([-opts.observationWindow]), g.int64([INT64_MAX]), g.int64([1])]);
       g.output(lastW, n.attn(l), DataType.FLOAT, [Hq, 'W', `keys${l}`]);
-      g.output(snapkvScoreKernel(g, lastW, opts.observationWindow, Hq, Hkv), n.scores(l), DataType.FLOAT, [Hkv, `keys${l}`]);
+      g.output(snapkvScoreKernel(g, lastW, opts.observationWindow, Hq, Hkv), n.scores(l), DataType.FLOAT, [
+        Hkv,
+        `keys${l}`,
+      ]);
     }
     const ctx = cachedContext(l, toCompute(probs), pastV, recentV, v);
-    const merged = g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [ctx, g.int64([Hq, -1, D])])], { attrs: { perm: [1, 0, 2] } }), g.int64([-1, Hq * D])]);
+    const merged = g.op('Reshape', [
+      g.op('Transpose', [g.op('Reshape', [ctx, g.int64([Hq, -1, D])])], { attrs: { perm: [1, 0, 2] } }),
+      g.int64([-1, Hq * D]),
+    ]);
     x = g.op('Add', [x, linear(merged, `${p}.self_attn.o_proj`, Hq * D, H, spec.oBias)]);
 
     const h2 = rmsNorm(x, `${p}.post_attention_layernorm.weight`);

@@ -12,7 +12,8 @@ export function gatherTokens(g: GraphBuilder, x: string, flatIndices: string, he
 export function flatIndices(perHead: ArrayLike<number>[], tokens: number, n: number): BigInt64Array {
   const out = new BigInt64Array(perHead.length * n);
   perHead.forEach((idx, h) => {
-    for (let i = 0; i < n; i++) out[h * n + i] = BigInt(h * tokens + (idx.length ? idx[Math.min(i, idx.length - 1)]! : 0));
+    for (let i = 0; i < n; i++)
+      out[h * n + i] = BigInt(h * tokens + (idx.length ? idx[Math.min(i, idx.length - 1)]! : 0));
   });
   return out;
 }

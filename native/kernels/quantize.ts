@@ -15,7 +15,8 @@ import { DataType } from '../onnx/onnx-proto';
 import type { CodeBits } from './tier-reads';
 
 const f32 = (g: GraphBuilder, v: number) => g.scalar(DataType.FLOAT, v);
-const toF16AndBack = (g: GraphBuilder, x: string) => g.op('Cast', [g.op('Cast', [x], { attrs: { to: DataType.FLOAT16 } })], { attrs: { to: DataType.FLOAT } });
+const toF16AndBack = (g: GraphBuilder, x: string) =>
+  g.op('Cast', [g.op('Cast', [x], { attrs: { to: DataType.FLOAT16 } })], { attrs: { to: DataType.FLOAT } });
 
 /** The largest fp16 value ≤ x (x float32), as float32. */
 export function fp16RoundDown(g: GraphBuilder, x: string): string {
@@ -59,7 +60,11 @@ function quantizeLastAxis(g: GraphBuilder, x: string, bits: CodeBits): { codes: 
   const safe = g.op('Where', [isZero, f32(g, 1), scale]);
   const q = roundHalfEven(g, g.op('Div', [g.op('Sub', [x, zero]), safe]));
   const clipped = g.op('Clip', [g.op('Where', [isZero, f32(g, 0), q]), f32(g, 0), f32(g, levels)]);
-  return { codes: clipped, scale: g.op('Cast', [scale], { attrs: { to: DataType.FLOAT16 } }), zero: g.op('Cast', [zero], { attrs: { to: DataType.FLOAT16 } }) };
+  return {
+    codes: clipped,
+    scale: g.op('Cast', [scale], { attrs: { to: DataType.FLOAT16 } }),
+    zero: g.op('Cast', [zero], { attrs: { to: DataType.FLOAT16 } }),
+  };
 }
 
 /** Packs float codes along the last axis (length n, a multiple of 8/b) into uint8 [..., n·b/8]. */
@@ -67,7 +72,11 @@ export function packCodes(g: GraphBuilder, codes: string, bits: CodeBits, lead: 
   if (bits === 8) return g.op('Cast', [codes], { attrs: { to: DataType.UINT8 } });
   const per = 8 / bits;
   const grouped = g.op('Reshape', [codes, g.int64([...lead, n / per, per])]);
-  const weights = g.floats(DataType.FLOAT, [per], Array.from({ length: per }, (_, i) => 2 ** (i * bits)));
+  const weights = g.floats(
+    DataType.FLOAT,
+    [per],
+    Array.from({ length: per }, (_, i) => 2 ** (i * bits)),
+  );
   const bytes = g.op('ReduceSum', [g.op('Mul', [grouped, weights]), g.int64([-1])], { attrs: { keepdims: 0 } });
   return g.op('Cast', [bytes], { attrs: { to: DataType.UINT8 } });
 }
@@ -75,7 +84,9 @@ export function packCodes(g: GraphBuilder, codes: string, bits: CodeBits, lead: 
 /** Keys [Hkv, N, D] (N a multiple of G) → codes [Hkv, N/G, D, G·b/8], scale/zero [Hkv, N/G, D, 1] fp16. */
 export function quantizeKeys(g: GraphBuilder, keys: string, bits: CodeBits, headDim: number, group: number) {
   const x = g.op('Cast', [keys], { attrs: { to: DataType.FLOAT } });
-  const channelMajor = g.op('Transpose', [g.op('Reshape', [x, g.int64([0, -1, group, headDim])])], { attrs: { perm: [0, 1, 3, 2] } });
+  const channelMajor = g.op('Transpose', [g.op('Reshape', [x, g.int64([0, -1, group, headDim])])], {
+    attrs: { perm: [0, 1, 3, 2] },
+  });
   const q = quantizeLastAxis(g, channelMajor, bits);
   return { codes: packCodes(g, q.codes, bits, [0, 0, headDim], group), scale: q.scale, zero: q.zero };
 }

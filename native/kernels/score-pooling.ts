@@ -9,7 +9,14 @@ import { DataType } from '../onnx/onnx-proto';
 const f32 = (g: GraphBuilder, v: number) => g.scalar(DataType.FLOAT, v);
 
 /** probs [Hq, W, K] (float32, W = the window rows) → scores [Hkv, K]. */
-export function snapkvScoreKernel(g: GraphBuilder, probs: string, window: number, qHeads: number, kvHeads: number, kernel = 7): string {
+export function snapkvScoreKernel(
+  g: GraphBuilder,
+  probs: string,
+  window: number,
+  qHeads: number,
+  kvHeads: number,
+  kernel = 7,
+): string {
   const sums = g.op('ReduceSum', [probs, g.int64([1])], { attrs: { keepdims: 0 } }); // [Hq, K]
   // Prefix = all keys but the last W (negative slice bounds: no shape arithmetic on the device).
   const prefix = g.op('Slice', [sums, g.int64([0]), g.int64([-window]), g.int64([1])]);
@@ -21,7 +28,9 @@ export function snapkvScoreKernel(g: GraphBuilder, probs: string, window: number
   const sentinel = g.op('Add', [g.op('Mul', [firstColumn, f32(g, 0)]), f32(g, -1e30)]);
   const padded = g.op('Concat', [prefix, sentinel], { attrs: { axis: -1 } });
   const pooledPadded = g.op('Squeeze', [
-    g.op('MaxPool', [g.op('Unsqueeze', [padded, g.int64([0])])], { attrs: { kernel_shape: [kernel], pads: [half, half], strides: [1] } }),
+    g.op('MaxPool', [g.op('Unsqueeze', [padded, g.int64([0])])], {
+      attrs: { kernel_shape: [kernel], pads: [half, half], strides: [1] },
+    }),
     g.int64([0]),
   ]);
   const pooled = g.op('Slice', [pooledPadded, g.int64([0]), g.int64([-1]), g.int64([1])]);

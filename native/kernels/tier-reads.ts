@@ -23,7 +23,11 @@ export type CodeBits = 2 | 4 | 8;
 /** The dtype the kernels compute in. */
 export type KernelDtype = typeof DataType.FLOAT | typeof DataType.FLOAT16;
 
-export interface QuantTierInputs { codes: string; scale: string; zero: string }
+export interface QuantTierInputs {
+  codes: string;
+  scale: string;
+  zero: string;
+}
 
 const castTo = (g: GraphBuilder, x: string, T: KernelDtype) => g.op('Cast', [x], { attrs: { to: T } });
 
@@ -50,11 +54,21 @@ export function codeParts(g: GraphBuilder, codes: string, bits: CodeBits, T: Ker
  */
 function interleave(g: GraphBuilder, parts: string[]): string {
   if (parts.length === 1) return parts[0]!;
-  return g.op('Concat', parts.map((p) => g.op('Unsqueeze', [p, g.int64([-1])])), { attrs: { axis: -1 } });
+  return g.op(
+    'Concat',
+    parts.map((p) => g.op('Unsqueeze', [p, g.int64([-1])])),
+    { attrs: { axis: -1 } },
+  );
 }
 
 /** Codes unpacked and reshaped to `groupedShape`, then ·scale + zero (fp16 inputs cast to T). */
-function dequantizeGrouped(g: GraphBuilder, inputs: QuantTierInputs, bits: CodeBits, T: KernelDtype, groupedShape: number[]): string {
+function dequantizeGrouped(
+  g: GraphBuilder,
+  inputs: QuantTierInputs,
+  bits: CodeBits,
+  T: KernelDtype,
+  groupedShape: number[],
+): string {
   const grouped = g.op('Reshape', [interleave(g, codeParts(g, inputs.codes, bits, T)), g.int64(groupedShape)]);
   return g.op('Add', [g.op('Mul', [grouped, castTo(g, inputs.scale, T)]), castTo(g, inputs.zero, T)]);
 }
@@ -63,10 +77,21 @@ function dequantizeGrouped(g: GraphBuilder, inputs: QuantTierInputs, bits: CodeB
  * Raw scores q·k [Hkv, M, groups·G] (not yet divided by √D) of queries q [Hkv, M, D] against every
  * token of a b-bit key tier, tokens in their stored order.
  */
-export function keyTierScores(g: GraphBuilder, q: string, inputs: QuantTierInputs, bits: CodeBits, headDim: number, group: number, T: KernelDtype): string {
+export function keyTierScores(
+  g: GraphBuilder,
+  q: string,
+  inputs: QuantTierInputs,
+  bits: CodeBits,
+  headDim: number,
+  group: number,
+  T: KernelDtype,
+): string {
   const toT = (p: string) => castTo(g, p, T);
   // q ⊙ s per group: [Hkv, 1, M, D] × [Hkv, groups, 1, D] → [Hkv, groups, M, D].
-  const scaledQ = g.op('Mul', [g.op('Unsqueeze', [q, g.int64([1])]), g.op('Reshape', [toT(inputs.scale), g.int64([0, 0, 1, headDim])])]);
+  const scaledQ = g.op('Mul', [
+    g.op('Unsqueeze', [q, g.int64([1])]),
+    g.op('Reshape', [toT(inputs.scale), g.int64([0, 0, 1, headDim])]),
+  ]);
   // Each byte position's codes as they lie, [Hkv, groups, D, bytes], are that position's Kᵀ:
   // [Hkv, groups, M, D] × [Hkv, groups, D, bytes] → [Hkv, groups, M, bytes]. Token t of a group is
   // byte t·b/8, position t mod 8/b, so interleaving the positions gives the group's G tokens in order.
@@ -76,7 +101,9 @@ export function keyTierScores(g: GraphBuilder, q: string, inputs: QuantTierInput
   // transposes are many times slower than this).
   const perToken = g.op('Transpose', [perGroup], { attrs: { perm: [0, 2, 1, 3] } });
   // Zero points: one product of q with zᵀ [Hkv, D, groups] for all groups, [Hkv, M, groups, 1].
-  const zeroT = g.op('Transpose', [g.op('Reshape', [toT(inputs.zero), g.int64([0, 0, headDim])])], { attrs: { perm: [0, 2, 1] } });
+  const zeroT = g.op('Transpose', [g.op('Reshape', [toT(inputs.zero), g.int64([0, 0, headDim])])], {
+    attrs: { perm: [0, 2, 1] },
+  });
   const zeroTerm = g.op('Unsqueeze', [g.op('MatMul', [q, zeroT]), g.int64([-1])]);
   return g.op('Reshape', [g.op('Add', [perToken, zeroTerm]), g.int64([0, 0, -1])]);
 }
@@ -89,23 +116,41 @@ export function keyTierScores(g: GraphBuilder, q: string, inputs: QuantTierInput
  * multiply it as they lie. float32 only: in fp16, P_t·s_tg over a long context (1e-4 × 1e-2) falls
  * into the subnormal range, so fp16 graphs dequantize values instead (dequantizeValues).
  */
-export function valueTierContext(g: GraphBuilder, probs: string, inputs: QuantTierInputs, bits: CodeBits, headDim: number, valueGroup: number): string {
+export function valueTierContext(
+  g: GraphBuilder,
+  probs: string,
+  inputs: QuantTierInputs,
+  bits: CodeBits,
+  headDim: number,
+  valueGroup: number,
+): string {
   const T = DataType.FLOAT;
-  const groups = headDim / valueGroup, perByte = 8 / bits, bytesPerGroup = valueGroup / perByte;
+  const groups = headDim / valueGroup,
+    perByte = 8 / bits,
+    bytesPerGroup = valueGroup / perByte;
   const byGroup = (p: string) => g.op('Reshape', [castTo(g, p, T), g.int64([0, 0, groups])]); // [Hkv, N, groups]
   // P ⊙ s per channel group: [Hkv, 1, M, N] × [Hkv, groups, 1, N] → [Hkv, groups, M, N].
-  const scaleT = g.op('Unsqueeze', [g.op('Transpose', [byGroup(inputs.scale)], { attrs: { perm: [0, 2, 1] } }), g.int64([2])]);
+  const scaleT = g.op('Unsqueeze', [
+    g.op('Transpose', [byGroup(inputs.scale)], { attrs: { perm: [0, 2, 1] } }),
+    g.int64([2]),
+  ]);
   const scaledP = g.op('Mul', [g.op('Unsqueeze', [probs, g.int64([1])]), scaleT]);
   // Byte position j holds channels byte·(8/b)+j: per group, [Hkv, groups, N, bytes/group].
   const parts = codeParts(g, inputs.codes, bits, T).map((c) => {
-    const grouped = groups === 1
-      ? g.op('Unsqueeze', [c, g.int64([1])])
-      : g.op('Transpose', [g.op('Reshape', [c, g.int64([0, 0, groups, bytesPerGroup])])], { attrs: { perm: [0, 2, 1, 3] } });
+    const grouped =
+      groups === 1
+        ? g.op('Unsqueeze', [c, g.int64([1])])
+        : g.op('Transpose', [g.op('Reshape', [c, g.int64([0, 0, groups, bytesPerGroup])])], {
+            attrs: { perm: [0, 2, 1, 3] },
+          });
     return g.op('MatMul', [scaledP, grouped]); // [Hkv, groups, M, bytes/group]
   });
   const perGroup = g.op('Reshape', [interleave(g, parts), g.int64([0, 0, 0, valueGroup])]); // [Hkv, groups, M, Gv]
   // Zero points: P·z [Hkv, M, groups] → [Hkv, groups, M, 1].
-  const zeroTerm = g.op('Unsqueeze', [g.op('Transpose', [g.op('MatMul', [probs, byGroup(inputs.zero)])], { attrs: { perm: [0, 2, 1] } }), g.int64([-1])]);
+  const zeroTerm = g.op('Unsqueeze', [
+    g.op('Transpose', [g.op('MatMul', [probs, byGroup(inputs.zero)])], { attrs: { perm: [0, 2, 1] } }),
+    g.int64([-1]),
+  ]);
   const ctx = g.op('Transpose', [g.op('Add', [perGroup, zeroTerm])], { attrs: { perm: [0, 2, 1, 3] } }); // [Hkv, M, groups, Gv]
   return g.op('Reshape', [ctx, g.int64([0, 0, headDim])]);
 }
@@ -114,7 +159,14 @@ export function valueTierContext(g: GraphBuilder, probs: string, inputs: QuantTi
  * Dequantized values [Hkv, N, D] in dtype T from per-token codes and fp16 scale/zero: the fp16
  * graphs' read, one layer's tier at a time.
  */
-export function dequantizeValues(g: GraphBuilder, inputs: QuantTierInputs, bits: CodeBits, headDim: number, valueGroup: number, T: KernelDtype): string {
+export function dequantizeValues(
+  g: GraphBuilder,
+  inputs: QuantTierInputs,
+  bits: CodeBits,
+  headDim: number,
+  valueGroup: number,
+  T: KernelDtype,
+): string {
   const x = dequantizeGrouped(g, inputs, bits, T, [0, 0, headDim / valueGroup, valueGroup]); // [Hkv, N, D/Gv, Gv]
   return g.op('Reshape', [x, g.int64([0, 0, headDim])]);
 }
@@ -125,7 +177,14 @@ export function dequantizeValues(g: GraphBuilder, inputs: QuantTierInputs, bits:
  * more than scaling the tier once. Codes are channel-major per group, so only whole G-token rows
  * move.
  */
-export function dequantizeKeysTransposed(g: GraphBuilder, inputs: QuantTierInputs, bits: CodeBits, headDim: number, group: number, T: KernelDtype): string {
+export function dequantizeKeysTransposed(
+  g: GraphBuilder,
+  inputs: QuantTierInputs,
+  bits: CodeBits,
+  headDim: number,
+  group: number,
+  T: KernelDtype,
+): string {
   const x = dequantizeGrouped(g, inputs, bits, T, [0, 0, headDim, group]); // [Hkv, groups, D, G]
   return g.op('Reshape', [g.op('Transpose', [x], { attrs: { perm: [0, 2, 1, 3] } }), g.int64([0, headDim, -1])]);
 }

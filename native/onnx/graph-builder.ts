@@ -2,8 +2,15 @@
 // and weights handed to onnxruntime as in-memory external data (so no large .onnx is written and
 // the protobuf stays far below its 2 GB limit).
 import {
-  DataType, encodeExternalTensor, encodeGraph, encodeModel, encodeNode, encodeTensor, encodeValueInfo,
-  type AttrValue, type DataTypeId,
+  DataType,
+  encodeExternalTensor,
+  encodeGraph,
+  encodeModel,
+  encodeNode,
+  encodeTensor,
+  encodeValueInfo,
+  type AttrValue,
+  type DataTypeId,
 } from './onnx-proto';
 import type { Bytes } from './protobuf';
 import { encodeFp16 } from '../../engine/kv/fp16';
@@ -37,7 +44,10 @@ export class GraphBuilder {
   private counter = 0;
 
   /** `prefix` keeps a subgraph's generated names apart from its parent's. */
-  constructor(private readonly graphName: string, private readonly prefix = '') {}
+  constructor(
+    private readonly graphName: string,
+    private readonly prefix = '',
+  ) {}
 
   private fresh(hint: string): string {
     return `${this.prefix}${hint}_${this.counter++}`;
@@ -53,12 +63,22 @@ export class GraphBuilder {
 
   /** An If node: `cond` (a one-element bool) picks which branch's outputs become the results. */
   ifElse(cond: string, then: GraphBuilder, otherwise: GraphBuilder, outputs: number): string[] {
-    return this.opMulti('If', [cond], { outputs, attrs: { then_branch: { graph: then.graphBytes() }, else_branch: { graph: otherwise.graphBytes() } } });
+    return this.opMulti('If', [cond], {
+      outputs,
+      attrs: { then_branch: { graph: then.graphBytes() }, else_branch: { graph: otherwise.graphBytes() } },
+    });
   }
 
   private graphBytes(): Uint8Array {
-    if (this.external.length) throw new Error(`subgraph ${this.graphName} holds weights; declare them in the parent graph`);
-    return encodeGraph({ name: this.graphName, nodes: this.nodes, initializers: this.initializers, inputs: [], outputs: this.outputs });
+    if (this.external.length)
+      throw new Error(`subgraph ${this.graphName} holds weights; declare them in the parent graph`);
+    return encodeGraph({
+      name: this.graphName,
+      nodes: this.nodes,
+      initializers: this.initializers,
+      inputs: [],
+      outputs: this.outputs,
+    });
   }
 
   input(name: string, type: DataTypeId, dims: (number | string)[]): string {
@@ -107,7 +127,12 @@ export class GraphBuilder {
   }
 
   /** A float32 or float16 constant from numbers (fp16: rounded to nearest), deduplicated. */
-  floats(type: typeof DataType.FLOAT | typeof DataType.FLOAT16, dims: number[], values: ArrayLike<number>, hint = 'c'): string {
+  floats(
+    type: typeof DataType.FLOAT | typeof DataType.FLOAT16,
+    dims: number[],
+    values: ArrayLike<number>,
+    hint = 'c',
+  ): string {
     const raw = type === DataType.FLOAT16 ? encodeFp16(values) : Float32Array.from(values);
     return this.constant(type, dims, new Uint8Array(raw.buffer), hint);
   }
@@ -127,7 +152,13 @@ export class GraphBuilder {
 
   build(opsets: Record<string, number>): BuiltModel {
     const model = encodeModel(
-      { name: this.graphName, nodes: this.nodes, initializers: this.initializers, inputs: this.inputs, outputs: this.outputs },
+      {
+        name: this.graphName,
+        nodes: this.nodes,
+        initializers: this.initializers,
+        inputs: this.inputs,
+        outputs: this.outputs,
+      },
       opsets,
     );
     return { model, externalData: this.external };

@@ -3,10 +3,26 @@
 import { concat, fBytes, fFloat, fInt, fString, type Bytes } from './protobuf';
 
 /** ONNX TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10, BFLOAT16: 16 } as const;
+export const DataType = {
+  FLOAT: 1,
+  UINT8: 2,
+  INT8: 3,
+  INT32: 6,
+  INT64: 7,
+  BOOL: 9,
+  FLOAT16: 10,
+  BFLOAT16: 16,
+} as const;
 export type DataTypeId = (typeof DataType)[keyof typeof DataType];
 
-export type AttrValue = number | number[] | string | { float: number } | { floats: number[] } | { tensor: Bytes } | { graph: Bytes };
+export type AttrValue =
+  | number
+  | number[]
+  | string
+  | { float: number }
+  | { floats: number[] }
+  | { tensor: Bytes }
+  | { graph: Bytes };
 
 export function encodeAttribute(name: string, v: AttrValue): Bytes {
   const parts: Bytes[] = [fString(1, name)];
@@ -55,7 +71,14 @@ export function encodeTensor(name: string, dataType: DataTypeId, dims: number[],
 }
 
 /** A tensor whose data lives in an external file (or an in-memory buffer keyed by `location`). */
-export function encodeExternalTensor(name: string, dataType: DataTypeId, dims: number[], location: string, offset: number, length: number): Bytes {
+export function encodeExternalTensor(
+  name: string,
+  dataType: DataTypeId,
+  dims: number[],
+  location: string,
+  offset: number,
+  length: number,
+): Bytes {
   const entry = (k: string, v: string) => fBytes(13, concat([fString(1, k), fString(2, v)]));
   return concat([
     ...dims.map((d) => fInt(1, d)),

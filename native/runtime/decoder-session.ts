@@ -11,7 +11,16 @@ import { KvCompressor } from './kv-compressor';
 import type { KvPlan } from '../../engine/kv/policy';
 import { toHost } from './readback';
 import { valueGroupSize } from '../../engine/kv/quantize';
-import { MASKED, disposeKvState, fpSlots, isDense, kvStateBytes, recentSlots, type KvState, type LayerKv } from './kv-state';
+import {
+  MASKED,
+  disposeKvState,
+  fpSlots,
+  isDense,
+  kvStateBytes,
+  recentSlots,
+  type KvState,
+  type LayerKv,
+} from './kv-state';
 import type { CodeBits } from '../kernels/tier-reads';
 import { loadWeightIndex } from '../../engine/model/safetensors';
 import { WeightReader } from '../../engine/model/weights';
@@ -22,8 +31,13 @@ import type { BuiltModel } from '../onnx/graph-builder';
 // Provider failures reach us as exceptions; onnxruntime's own error log would only repeat them.
 ort.env.logLevel = 'fatal';
 import {
-  candidateProviders, computeDtypeFor, providerUnavailableReason, sessionOptionsFor,
-  type ExecutionTarget, type ProviderChoice, type ProviderName,
+  candidateProviders,
+  computeDtypeFor,
+  providerUnavailableReason,
+  sessionOptionsFor,
+  type ExecutionTarget,
+  type ProviderChoice,
+  type ProviderName,
 } from './execution-target';
 
 export interface DecoderLoadOptions {
@@ -109,7 +123,10 @@ export class DecoderSession implements Decoder<KvState> {
           externalData: built.externalData,
         });
         const target: ExecutionTarget = { provider, dtype, skipped };
-        options.log?.(`model loaded on ${provider} (${dtype})` + (skipped.length ? `; skipped ${skipped.map((s) => `${s.provider}: ${s.reason}`).join('; ')}` : ''));
+        options.log?.(
+          `model loaded on ${provider} (${dtype})` +
+            (skipped.length ? `; skipped ${skipped.map((s) => `${s.provider}: ${s.reason}`).join('; ')}` : ''),
+        );
         return new DecoderSession(spec, target, session, options);
       } catch (e) {
         const reason = firstLine(e);
@@ -118,7 +135,10 @@ export class DecoderSession implements Decoder<KvState> {
         options.log?.(`execution provider ${provider} unavailable: ${reason}`);
       }
     }
-    throw new ProviderError(options.provider as ProviderName, `no execution provider worked: ${skipped.map((s) => `${s.provider}: ${s.reason}`).join('; ')}`);
+    throw new ProviderError(
+      options.provider as ProviderName,
+      `no execution provider worked: ${skipped.map((s) => `${s.provider}: ${s.reason}`).join('; ')}`,
+    );
   }
 
   /** dtype of the full-precision cache tier. */
@@ -144,7 +164,8 @@ export class DecoderSession implements Decoder<KvState> {
 
   async hostKv(kv: KvState): Promise<{ keys: KvTensor[]; values: KvTensor[] }> {
     const dense = this.settle(kv);
-    if (!isDense(kv) || dense.layers.some((l) => recentSlots(l) > 0)) throw new Error('hostKv needs a dense cache (before compression)');
+    if (!isDense(kv) || dense.layers.some((l) => recentSlots(l) > 0))
+      throw new Error('hostKv needs a dense cache (before compression)');
     return {
       keys: await Promise.all(dense.layers.map((l) => toHost(l.key))),
       values: await Promise.all(dense.layers.map((l) => toHost(l.value))),
@@ -159,7 +180,16 @@ export class DecoderSession implements Decoder<KvState> {
   settle(kv: KvState): KvState {
     if (!kv.layers.every((l) => fpSlots(l) === 0 && l.quant.length === 0 && !l.fpBias)) return kv;
     const empty = this.emptyKv().layers[0]!;
-    return { ...kv, layers: kv.layers.map((l) => ({ ...l, key: l.recentKey, value: l.recentValue, recentKey: empty.key, recentValue: empty.value })) };
+    return {
+      ...kv,
+      layers: kv.layers.map((l) => ({
+        ...l,
+        key: l.recentKey,
+        value: l.recentValue,
+        recentKey: empty.key,
+        recentValue: empty.value,
+      })),
+    };
   }
 
   kvFromStore(store: KvStore): KvState {
@@ -171,7 +201,14 @@ export class DecoderSession implements Decoder<KvState> {
   async compress(kv: KvState, plan: KvPlan): Promise<KvState> {
     const G = this.options.group ?? 64;
     if (plan.group !== G) throw new Error(`the plan uses group ${plan.group} but the session was built for ${G}`);
-    this.compressor ??= new KvCompressor(this.target.provider, this.kvDtype, this.spec.kvHeads, this.spec.headDim, G, valueGroupSize(this.spec.headDim, G));
+    this.compressor ??= new KvCompressor(
+      this.target.provider,
+      this.kvDtype,
+      this.spec.kvHeads,
+      this.spec.headDim,
+      G,
+      valueGroupSize(this.spec.headDim, G),
+    );
     return this.compressor.compress(kv, plan);
   }
 
@@ -183,21 +220,38 @@ export class DecoderSession implements Decoder<KvState> {
   /** An empty cache on the host; the provider moves it where it needs it. */
   emptyKv(): KvState {
     const { layers, kvHeads, headDim } = this.spec;
-    const empty = () => this.kvTensor(this.kvDtype === 'float16' ? new Uint16Array(0) : new Float32Array(0), [kvHeads, 0, headDim]);
-    return { layers: Array.from({ length: layers }, () => ({ key: empty(), value: empty(), fpBias: null, quant: [], recentKey: empty(), recentValue: empty() })), heldTokens: 0, nextPosition: 0 };
+    const empty = () =>
+      this.kvTensor(this.kvDtype === 'float16' ? new Uint16Array(0) : new Float32Array(0), [kvHeads, 0, headDim]);
+    return {
+      layers: Array.from({ length: layers }, () => ({
+        key: empty(),
+        value: empty(),
+        fpBias: null,
+        quant: [],
+        recentKey: empty(),
+        recentValue: empty(),
+      })),
+      heldTokens: 0,
+      nextPosition: 0,
+    };
   }
 
   private emptyQuant = new Map<string, ort.Tensor>();
   private emptyTensor(type: 'uint8' | 'float16', dims: number[]): ort.Tensor {
     const key = `${type}:${dims}`;
     let t = this.emptyQuant.get(key);
-    if (!t) this.emptyQuant.set(key, (t = new ort.Tensor(type, type === 'uint8' ? new Uint8Array(0) : new Uint16Array(0), dims)));
+    if (!t)
+      this.emptyQuant.set(
+        key,
+        (t = new ort.Tensor(type, type === 'uint8' ? new Uint8Array(0) : new Uint16Array(0), dims)),
+      );
     return t;
   }
 
   /** past_bias for one layer: per head the fp tier's slots, each quantized tier's, then the recent tokens' (0). */
   private pastBias(layer: LayerKv): ort.Tensor {
-    const Hkv = this.spec.kvHeads, P = fpSlots(layer);
+    const Hkv = this.spec.kvHeads,
+      P = fpSlots(layer);
     const tiers = (this.options.quantBits ?? []).map((b) => layer.quant.find((q) => q.bits === b));
     const K = P + tiers.reduce((n, q) => n + (q?.slots ?? 0), 0) + recentSlots(layer);
     const bias = new Float32Array(Hkv * K);
@@ -205,7 +259,11 @@ export class DecoderSession implements Decoder<KvState> {
       let o = h * K;
       if (layer.fpBias) bias.set(layer.fpBias.subarray(h * P, (h + 1) * P), o);
       o += P;
-      for (const q of tiers) if (q) { bias.set(q.bias.subarray(h * q.slots, (h + 1) * q.slots), o); o += q.slots; }
+      for (const q of tiers)
+        if (q) {
+          bias.set(q.bias.subarray(h * q.slots, (h + 1) * q.slots), o);
+          o += q.slots;
+        }
     }
     return new ort.Tensor('float32', bias, [Hkv, 1, K]);
   }
@@ -213,7 +271,11 @@ export class DecoderSession implements Decoder<KvState> {
   /** value_split for one layer: slot counts of the fp tier, each quantized tier, recent + new tokens. */
   private valueSplit(layer: LayerKv, newTokens: number): ort.Tensor {
     const tiers = (this.options.quantBits ?? []).map((b) => layer.quant.find((q) => q.bits === b)?.slots ?? 0);
-    return new ort.Tensor('int64', BigInt64Array.from([fpSlots(layer), ...tiers, recentSlots(layer) + newTokens], (v) => BigInt(v)), [tiers.length + 2]);
+    return new ort.Tensor(
+      'int64',
+      BigInt64Array.from([fpSlots(layer), ...tiers, recentSlots(layer) + newTokens], (v) => BigInt(v)),
+      [tiers.length + 2],
+    );
   }
 
   /**
@@ -230,12 +292,17 @@ export class DecoderSession implements Decoder<KvState> {
     const causal = new Float32Array(S * S);
     for (let i = 0; i < S; i++) for (let j = i + 1; j < S; j++) causal[i * S + j] = MASKED;
     const feeds: Record<string, ort.Tensor> = {
-      [N.inputIds]: new ort.Tensor('int64', BigInt64Array.from(ids, (v) => BigInt(v)), [S]),
+      [N.inputIds]: new ort.Tensor(
+        'int64',
+        BigInt64Array.from(ids, (v) => BigInt(v)),
+        [S],
+      ),
       [N.ropeCos]: new ort.Tensor('float32', cos, [S, D]),
       [N.ropeSin]: new ort.Tensor('float32', sin, [S, D]),
       [N.causalBias]: new ort.Tensor('float32', causal, [S, S]),
     };
-    const G = this.options.group ?? 64, Gv = valueGroupSize(D, G);
+    const G = this.options.group ?? 64,
+      Gv = valueGroupSize(D, G);
     if (this.picksWay) feeds[N.fewQueryRows] = new ort.Tensor('bool', [fewQueryRows(this.spec, S)], []);
     for (let l = 0; l < layers; l++) {
       const layer = past.layers[l]!;
@@ -255,7 +322,9 @@ export class DecoderSession implements Decoder<KvState> {
         feeds[N.quant('v', b, l, 'zero')] = q?.vZero ?? this.emptyTensor('float16', [Hkv, 0, D / Gv, 1]);
       }
       if (layer.quant.some((q) => !(this.options.quantBits ?? []).includes(q.bits))) {
-        throw new Error(`the cache holds a quantized tier this session was not built for (quantBits ${this.options.quantBits ?? []})`);
+        throw new Error(
+          `the cache holds a quantized tier this session was not built for (quantBits ${this.options.quantBits ?? []})`,
+        );
       }
     }
     const out = await this.session.run(feeds);
@@ -273,7 +342,11 @@ export class DecoderSession implements Decoder<KvState> {
     }
     const present: KvState = {
       // Settled and quantized tiers are shared with `past`; only the recent tokens are new tensors.
-      layers: past.layers.map((layer, l) => ({ ...layer, recentKey: out[N.presentKey(l)]!, recentValue: out[N.presentValue(l)]! })),
+      layers: past.layers.map((layer, l) => ({
+        ...layer,
+        recentKey: out[N.presentKey(l)]!,
+        recentValue: out[N.presentValue(l)]!,
+      })),
       heldTokens: past.heldTokens + S * layers * Hkv,
       nextPosition: Math.max(past.nextPosition, positions[S - 1]! + 1),
     };
@@ -301,7 +374,10 @@ export function fewQueryRows(spec: ModelSpec, newTokens: number): boolean {
 
 export class ProviderError extends Error {
   override name = 'ProviderError';
-  constructor(readonly provider: ProviderName, reason: string) {
+  constructor(
+    readonly provider: ProviderName,
+    reason: string,
+  ) {
     super(`execution provider "${provider}" failed: ${reason}`);
   }
 }

@@ -29,7 +29,10 @@ export function computeDtypeFor(provider: ProviderName): 'float32' | 'float16' {
   return provider === 'cpu' ? 'float32' : 'float16';
 }
 
-export function sessionOptionsFor(provider: ProviderName, extra: { gpuOutputs?: string[]; threads?: number } = {}): InferenceSession.SessionOptions {
+export function sessionOptionsFor(
+  provider: ProviderName,
+  extra: { gpuOutputs?: string[]; threads?: number } = {},
+): InferenceSession.SessionOptions {
   const opts: InferenceSession.SessionOptions = {
     executionProviders: [provider],
     graphOptimizationLevel: 'all',
@@ -56,7 +59,11 @@ export function sessionOptionsFor(provider: ProviderName, extra: { gpuOutputs?: 
  * a failed CUDA load prints native errors). Undefined when worth trying. Under `auto` (the provider
  * was not named), WebGPU on a software Vulkan driver is skipped too: it is slower than the CPU.
  */
-export function providerUnavailableReason(provider: ProviderName, auto: boolean, platform = process.platform): string | undefined {
+export function providerUnavailableReason(
+  provider: ProviderName,
+  auto: boolean,
+  platform = process.platform,
+): string | undefined {
   if (provider === 'dml' && platform !== 'win32') return 'DirectML exists only on Windows';
   if (provider === 'webgpu' && auto) return autoWebgpuSkipReason(platform);
   if (provider === 'cuda') {
@@ -64,7 +71,8 @@ export function providerUnavailableReason(provider: ProviderName, auto: boolean,
     const binding = require.resolve('onnxruntime-node/dist/binding');
     const binDir = join(dirname(binding), '..', 'bin', 'napi-v6', platform, process.arch);
     const lib = platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
-    if (!existsSync(join(binDir, lib))) return `CUDA provider libraries are not installed (${lib}); see the README's "CUDA on Linux" section`;
+    if (!existsSync(join(binDir, lib)))
+      return `CUDA provider libraries are not installed (${lib}); see the README's "CUDA on Linux" section`;
   }
   return undefined;
 }

@@ -13,7 +13,6 @@ import type { CodeBits } from '../kernels/tier-reads';
 import { MASKED, QUANT_TIERS, type KvState, type LayerKv, type QuantTierTensors } from './kv-state';
 import { sessionOptionsFor, type ProviderName } from './execution-target';
 
-
 export class KvCompressor {
   private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
 
@@ -31,7 +30,10 @@ export class KvCompressor {
     if (!s) {
       const g = new GraphBuilder(`kv-${key}`);
       const outputs = build(g);
-      s = ort.InferenceSession.create(g.build({ '': 17 }).model, sessionOptionsFor(this.provider, { gpuOutputs: outputs }));
+      s = ort.InferenceSession.create(
+        g.build({ '': 17 }).model,
+        sessionOptionsFor(this.provider, { gpuOutputs: outputs }),
+      );
       this.sessions.set(key, s);
     }
     return s;
@@ -39,7 +41,12 @@ export class KvCompressor {
 
   private inputs(g: GraphBuilder) {
     const T = this.kvDtype === 'float16' ? DataType.FLOAT16 : DataType.FLOAT;
-    return { T, k: g.input('k', T, [this.kvHeads, 'T', this.headDim]), v: g.input('v', T, [this.kvHeads, 'T', this.headDim]), idx: g.input('idx', DataType.INT64, [this.kvHeads, 'n']) };
+    return {
+      T,
+      k: g.input('k', T, [this.kvHeads, 'T', this.headDim]),
+      v: g.input('v', T, [this.kvHeads, 'T', this.headDim]),
+      idx: g.input('idx', DataType.INT64, [this.kvHeads, 'n']),
+    };
   }
 
   /** Gathered full-precision rows [Hkv, n, D] of K and V. */
@@ -56,7 +63,8 @@ export class KvCompressor {
   private quantSession(bits: CodeBits) {
     return this.session(`q${bits}`, (g) => {
       const { k, v, idx } = this.inputs(g);
-      const D = this.headDim, Hkv = this.kvHeads;
+      const D = this.headDim,
+        Hkv = this.kvHeads;
       const qk = quantizeKeys(g, gatherTokens(g, k, idx, D), bits, D, this.group);
       const qv = quantizeValues(g, gatherTokens(g, v, idx, D), bits, D, this.valueGroup);
       g.output(qk.codes, 'kc', DataType.UINT8, [Hkv, 'groups', D, (this.group * bits) / 8]);
@@ -71,21 +79,38 @@ export class KvCompressor {
 
   /** The plan applied to `dense` (a prefill's cache: every prompt token in the fp tier, in order). */
   async compress(dense: KvState, plan: KvPlan): Promise<KvState> {
-    const T = plan.tokens, G = this.group;
+    const T = plan.tokens,
+      G = this.group;
     let held = 0;
     const layers: LayerKv[] = [];
     for (let l = 0; l < dense.layers.length; l++) {
       const src = dense.layers[l]!;
-      if (src.quant.length || src.fpBias || src.key.dims[1] !== T || src.recentKey.dims[1] !== 0) throw new Error('KvCompressor.compress needs the settled dense cache of the planned prompt (as prefill returns it)');
+      if (src.quant.length || src.fpBias || src.key.dims[1] !== T || src.recentKey.dims[1] !== 0)
+        throw new Error(
+          'KvCompressor.compress needs the settled dense cache of the planned prompt (as prefill returns it)',
+        );
       const heads = plan.heads[l]!;
-      const feeds = (idx: ArrayLike<number>[], n: number) => ({ k: src.key, v: src.value, idx: new ort.Tensor('int64', flatIndices(idx, T, n), [this.kvHeads, n]) });
+      const feeds = (idx: ArrayLike<number>[], n: number) => ({
+        k: src.key,
+        v: src.value,
+        idx: new ort.Tensor('int64', flatIndices(idx, T, n), [this.kvHeads, n]),
+      });
       // Split each quantized tier into whole key groups and the fp16 residual of its newest tokens.
-      const grouped = QUANT_TIERS.map(({ tier }) => heads.map((h) => h[tier].subarray(0, Math.floor(h[tier].length / G) * G)));
-      const fpRows = heads.map((h) => [h.fp16, ...QUANT_TIERS.map(({ tier }) => h[tier].subarray(Math.floor(h[tier].length / G) * G))].flatMap((a) => Array.from(a)));
+      const grouped = QUANT_TIERS.map(({ tier }) =>
+        heads.map((h) => h[tier].subarray(0, Math.floor(h[tier].length / G) * G)),
+      );
+      const fpRows = heads.map((h) =>
+        [h.fp16, ...QUANT_TIERS.map(({ tier }) => h[tier].subarray(Math.floor(h[tier].length / G) * G))].flatMap((a) =>
+          Array.from(a),
+        ),
+      );
       const P = Math.max(0, ...fpRows.map((r) => r.length));
       const gathered = await (await this.gatherSession()).run(feeds(fpRows, P));
       const fpBias = new Float32Array(this.kvHeads * P);
-      fpRows.forEach((r, h) => { fpBias.fill(MASKED, h * P + r.length, (h + 1) * P); held += r.length; });
+      fpRows.forEach((r, h) => {
+        fpBias.fill(MASKED, h * P + r.length, (h + 1) * P);
+        held += r.length;
+      });
       const quant: QuantTierTensors[] = [];
       for (let t = 0; t < QUANT_TIERS.length; t++) {
         const idx = grouped[t]!;
@@ -93,10 +118,30 @@ export class KvCompressor {
         if (N === 0) continue;
         const o = await (await this.quantSession(QUANT_TIERS[t]!.bits)).run(feeds(idx, N));
         const bias = new Float32Array(this.kvHeads * N);
-        idx.forEach((a, h) => { bias.fill(MASKED, h * N + a.length, (h + 1) * N); held += a.length; });
-        quant.push({ bits: QUANT_TIERS[t]!.bits, slots: N, bias, kCodes: o.kc!, kScale: o.ks!, kZero: o.kz!, vCodes: o.vc!, vScale: o.vs!, vZero: o.vz! });
+        idx.forEach((a, h) => {
+          bias.fill(MASKED, h * N + a.length, (h + 1) * N);
+          held += a.length;
+        });
+        quant.push({
+          bits: QUANT_TIERS[t]!.bits,
+          slots: N,
+          bias,
+          kCodes: o.kc!,
+          kScale: o.ks!,
+          kZero: o.kz!,
+          vCodes: o.vc!,
+          vScale: o.vs!,
+          vZero: o.vz!,
+        });
       }
-      layers.push({ key: gathered.gk!, value: gathered.gv!, fpBias: fpRows.some((r) => r.length !== P) ? fpBias : null, quant, recentKey: src.recentKey, recentValue: src.recentValue });
+      layers.push({
+        key: gathered.gk!,
+        value: gathered.gv!,
+        fpBias: fpRows.some((r) => r.length !== P) ? fpBias : null,
+        quant,
+        recentKey: src.recentKey,
+        recentValue: src.recentValue,
+      });
     }
     return { layers, heldTokens: held, nextPosition: dense.nextPosition };
   }

@@ -5,7 +5,6 @@ import type { KvStore, Fp16Part } from '../../engine/kv/store';
 import { decodeFp16 } from '../../engine/kv/fp16';
 import { MASKED, QUANT_TIERS, type KvState, type LayerKv, type QuantTierTensors } from './kv-state';
 
-
 /** The fp16 rows a head holds at full precision: its fp16 tier and each quantized tier's residual. */
 function fpParts(head: KvStore['heads'][number][number]): Fp16Part[] {
   return [head.fp16, ...QUANT_TIERS.map((q) => head.quant[q.tier].residual)].filter((p) => p.positions.length > 0);
@@ -19,7 +18,8 @@ export function kvStateFromStore(store: KvStore, kvDtype: 'float32' | 'float16')
     // Full-precision tier.
     const counts = heads.map((h) => fpParts(h).reduce((n, p) => n + p.positions.length, 0));
     const P = Math.max(0, ...counts);
-    const k16 = new Uint16Array(Hkv * P * D), v16 = new Uint16Array(Hkv * P * D);
+    const k16 = new Uint16Array(Hkv * P * D),
+      v16 = new Uint16Array(Hkv * P * D);
     const fpBias = new Float32Array(Hkv * P);
     heads.forEach((h, hi) => {
       let row = 0;
@@ -31,16 +31,25 @@ export function kvStateFromStore(store: KvStore, kvDtype: 'float32' | 'float16')
       fpBias.fill(MASKED, hi * P + row, (hi + 1) * P);
       held += row;
     });
-    const toKv = (x: Uint16Array) => (kvDtype === 'float16' ? new ort.Tensor('float16', x, [Hkv, P, D]) : new ort.Tensor('float32', decodeFp16(x), [Hkv, P, D]));
+    const toKv = (x: Uint16Array) =>
+      kvDtype === 'float16'
+        ? new ort.Tensor('float16', x, [Hkv, P, D])
+        : new ort.Tensor('float32', decodeFp16(x), [Hkv, P, D]);
     const quant: QuantTierTensors[] = [];
     for (const { tier, bits } of QUANT_TIERS) {
       const parts = heads.map((h) => h.quant[tier]);
       const Ng = Math.max(0, ...parts.map((p) => p.positions.length / G));
       if (Ng === 0) continue;
       const N = Ng * G;
-      const kRow = (G * bits) / 8, vRow = (D * bits) / 8, vGroups = D / Gv;
-      const kCodes = new Uint8Array(Hkv * Ng * D * kRow), kScale = new Uint16Array(Hkv * Ng * D), kZero = new Uint16Array(Hkv * Ng * D);
-      const vCodes = new Uint8Array(Hkv * N * vRow), vScale = new Uint16Array(Hkv * N * vGroups), vZero = new Uint16Array(Hkv * N * vGroups);
+      const kRow = (G * bits) / 8,
+        vRow = (D * bits) / 8,
+        vGroups = D / Gv;
+      const kCodes = new Uint8Array(Hkv * Ng * D * kRow),
+        kScale = new Uint16Array(Hkv * Ng * D),
+        kZero = new Uint16Array(Hkv * Ng * D);
+      const vCodes = new Uint8Array(Hkv * N * vRow),
+        vScale = new Uint16Array(Hkv * N * vGroups),
+        vZero = new Uint16Array(Hkv * N * vGroups);
       const bias = new Float32Array(Hkv * N);
       parts.forEach((p, hi) => {
         kCodes.set(p.kCodes, hi * Ng * D * kRow);
@@ -53,7 +62,9 @@ export function kvStateFromStore(store: KvStore, kvDtype: 'float32' | 'float16')
         held += p.positions.length;
       });
       quant.push({
-        bits, slots: N, bias,
+        bits,
+        slots: N,
+        bias,
         kCodes: new ort.Tensor('uint8', kCodes, [Hkv, Ng, D, kRow]),
         kScale: new ort.Tensor('float16', kScale, [Hkv, Ng, D, 1]),
         kZero: new ort.Tensor('float16', kZero, [Hkv, Ng, D, 1]),
@@ -63,8 +74,18 @@ export function kvStateFromStore(store: KvStore, kvDtype: 'float32' | 'float16')
       });
     }
     const padded = counts.some((c) => c !== P);
-    const none = kvDtype === 'float16' ? new ort.Tensor('float16', new Uint16Array(0), [Hkv, 0, D]) : new ort.Tensor('float32', new Float32Array(0), [Hkv, 0, D]);
-    return { key: toKv(k16), value: toKv(v16), fpBias: padded ? fpBias : null, quant, recentKey: none, recentValue: none };
+    const none =
+      kvDtype === 'float16'
+        ? new ort.Tensor('float16', new Uint16Array(0), [Hkv, 0, D])
+        : new ort.Tensor('float32', new Float32Array(0), [Hkv, 0, D]);
+    return {
+      key: toKv(k16),
+      value: toKv(v16),
+      fpBias: padded ? fpBias : null,
+      quant,
+      recentKey: none,
+      recentValue: none,
+    };
   });
   return { layers, heldTokens: held, nextPosition: store.nextPosition };
 }

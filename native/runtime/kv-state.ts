@@ -42,7 +42,11 @@ export interface KvState {
 }
 
 /** The quantized tiers in the order the graph reads them (fp tier first, recent tokens last). */
-export const QUANT_TIERS: readonly { tier: 'q8' | 'q4' | 'q2'; bits: CodeBits }[] = [{ tier: 'q8', bits: 8 }, { tier: 'q4', bits: 4 }, { tier: 'q2', bits: 2 }];
+export const QUANT_TIERS: readonly { tier: 'q8' | 'q4' | 'q2'; bits: CodeBits }[] = [
+  { tier: 'q8', bits: 8 },
+  { tier: 'q4', bits: 4 },
+  { tier: 'q2', bits: 2 },
+];
 
 /** Large negative bias: exp() underflows to exactly 0 in float32, without inf−inf NaNs. */
 export const MASKED = -1e30;
@@ -62,13 +66,20 @@ export function kvStateBytes(kv: KvState): number {
   const size = (t: ort.Tensor) => t.size * (t.type === 'float32' ? 4 : t.type === 'float16' ? 2 : 1);
   for (const l of kv.layers) {
     bytes += size(l.key) + size(l.value) + size(l.recentKey) + size(l.recentValue);
-    for (const q of l.quant) bytes += size(q.kCodes) + size(q.kScale) + size(q.kZero) + size(q.vCodes) + size(q.vScale) + size(q.vZero);
+    for (const q of l.quant)
+      bytes += size(q.kCodes) + size(q.kScale) + size(q.kZero) + size(q.vCodes) + size(q.vScale) + size(q.vZero);
   }
   return bytes;
 }
 
 function tensorsOf(kv: KvState): ort.Tensor[] {
-  return kv.layers.flatMap((l) => [l.key, l.value, l.recentKey, l.recentValue, ...l.quant.flatMap((q) => [q.kCodes, q.kScale, q.kZero, q.vCodes, q.vScale, q.vZero])]);
+  return kv.layers.flatMap((l) => [
+    l.key,
+    l.value,
+    l.recentKey,
+    l.recentValue,
+    ...l.quant.flatMap((q) => [q.kCodes, q.kScale, q.kZero, q.vCodes, q.vScale, q.vZero]),
+  ]);
 }
 
 /**

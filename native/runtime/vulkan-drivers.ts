@@ -19,7 +19,11 @@ export function vulkanManifests(env: NodeJS.ProcessEnv = process.env): string[] 
   const explicit = env.VK_DRIVER_FILES ?? env.VK_ICD_FILENAMES;
   if (explicit) return explicit.split(':').filter((p) => p && existsSync(p));
   const dataDirs = (env.XDG_DATA_DIRS ?? '/usr/local/share:/usr/share').split(':');
-  const dirs = [join(env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share'), 'vulkan', 'icd.d'), '/etc/vulkan/icd.d', ...dataDirs.map((d) => join(d, 'vulkan', 'icd.d'))];
+  const dirs = [
+    join(env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share'), 'vulkan', 'icd.d'),
+    '/etc/vulkan/icd.d',
+    ...dataDirs.map((d) => join(d, 'vulkan', 'icd.d')),
+  ];
   const found: string[] = [];
   for (const dir of dirs) {
     if (!existsSync(dir)) continue;
@@ -31,7 +35,9 @@ export function vulkanManifests(env: NodeJS.ProcessEnv = process.env): string[] 
 export function vulkanDrivers(env: NodeJS.ProcessEnv = process.env): VulkanDriver[] {
   return vulkanManifests(env).flatMap((manifest) => {
     try {
-      const library = String((JSON.parse(readFileSync(manifest, 'utf8')) as { ICD?: { library_path?: unknown } }).ICD?.library_path ?? '');
+      const library = String(
+        (JSON.parse(readFileSync(manifest, 'utf8')) as { ICD?: { library_path?: unknown } }).ICD?.library_path ?? '',
+      );
       return [{ manifest, library, software: SOFTWARE.test(library) || SOFTWARE.test(manifest) }];
     } catch {
       return []; // an unreadable manifest is no driver
@@ -43,10 +49,14 @@ export function vulkanDrivers(env: NodeJS.ProcessEnv = process.env): VulkanDrive
  * Why `auto` should not try WebGPU on this machine, or undefined. Only Linux is judged (WebGPU uses
  * D3D12 on Windows and Metal on macOS); naming `webgpu` explicitly still runs it.
  */
-export function autoWebgpuSkipReason(platform = process.platform, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function autoWebgpuSkipReason(
+  platform = process.platform,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
   if (platform !== 'linux') return undefined;
   const drivers = vulkanDrivers(env);
   if (!drivers.length) return 'no Vulkan driver is installed';
-  if (drivers.every((d) => d.software)) return `only a software Vulkan driver is installed (${drivers.map((d) => d.library || d.manifest).join(', ')}), slower than the CPU provider`;
+  if (drivers.every((d) => d.software))
+    return `only a software Vulkan driver is installed (${drivers.map((d) => d.library || d.manifest).join(', ')}), slower than the CPU provider`;
   return undefined;
 }

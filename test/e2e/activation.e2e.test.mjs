@@ -6,8 +6,20 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
-  PACKAGE, STATUS_ITEM_ID, startVSCode, updateUserSettings, diagnoseFailure, openFile, readStatusBar, statusItem, runCommand,
-  readOutputPanel, screenshot, waitUntil, vsixPath, activationErrors,
+  PACKAGE,
+  STATUS_ITEM_ID,
+  startVSCode,
+  updateUserSettings,
+  diagnoseFailure,
+  openFile,
+  readStatusBar,
+  statusItem,
+  runCommand,
+  readOutputPanel,
+  screenshot,
+  waitUntil,
+  vsixPath,
+  activationErrors,
 } from './harness.mjs';
 
 const ACTIVATED = `Squeeze ${PACKAGE.version} activated`;
@@ -36,11 +48,14 @@ test('the Squeeze status bar item appears after opening a file', { timeout: 120_
     // onStartupFinished fires some seconds after the workbench appears; 60 s is generous. An
     // activation error in the extension host's log ends the wait at once.
     const item = statusItem(page);
-    await waitUntil(async () => {
-      const err = activationErrors(vsc.sb);
-      if (err) throw Object.assign(new Error(`the extension failed to activate:\n${err}`), { fatal: true });
-      return item.isVisible();
-    }, { timeout: 60_000, what: `a visible status bar item #${STATUS_ITEM_ID}` }).catch(async (e) => {
+    await waitUntil(
+      async () => {
+        const err = activationErrors(vsc.sb);
+        if (err) throw Object.assign(new Error(`the extension failed to activate:\n${err}`), { fatal: true });
+        return item.isVisible();
+      },
+      { timeout: 60_000, what: `a visible status bar item #${STATUS_ITEM_ID}` },
+    ).catch(async (e) => {
       const items = await readStatusBar(page).catch(() => []);
       throw new Error(`${e.message}\nstatus bar items: ${JSON.stringify(items)}`);
     });
@@ -49,7 +64,10 @@ test('the Squeeze status bar item appears after opening a file', { timeout: 120_
     assert.ok(shown.visible, 'status bar item is visible');
     assert.match(shown.text, /Squeeze/, 'its text names Squeeze');
     assert.match(shown.label, /Squeeze/, 'its accessible name names Squeeze');
-    assert.ok(await page.locator('.tabs-container .tab.active', { hasText: 'main.ts' }).isVisible(), 'src/main.ts is the active editor');
+    assert.ok(
+      await page.locator('.tabs-container .tab.active', { hasText: 'main.ts' }).isVisible(),
+      'src/main.ts is the active editor',
+    );
     console.log(`screenshot: ${await screenshot(page, 'activation-status-bar')}`);
   } catch (e) {
     await diagnose('activation-status-bar', e);
@@ -60,12 +78,15 @@ test('"Squeeze: Show Logs" shows the activation line', { timeout: 120_000 }, asy
   const { page } = vsc;
   try {
     await runCommand(page, 'Squeeze: Show Logs');
-    const text = await waitUntil(async () => {
-      const err = activationErrors(vsc.sb);
-      if (err) throw Object.assign(new Error(`the extension failed to activate:\n${err}`), { fatal: true });
-      const t = await readOutputPanel(page);
-      return t.includes(ACTIVATED) && t;
-    }, { timeout: 30_000, what: `"${ACTIVATED}" in the output panel` }).catch(async (e) => {
+    const text = await waitUntil(
+      async () => {
+        const err = activationErrors(vsc.sb);
+        if (err) throw Object.assign(new Error(`the extension failed to activate:\n${err}`), { fatal: true });
+        const t = await readOutputPanel(page);
+        return t.includes(ACTIVATED) && t;
+      },
+      { timeout: 30_000, what: `"${ACTIVATED}" in the output panel` },
+    ).catch(async (e) => {
       throw new Error(`${e.message}; panel shows: ${JSON.stringify(await readOutputPanel(page).catch(() => ''))}`);
     });
     assert.match(text, new RegExp(`\\[info\\] ${ACTIVATED.replace(/\./g, '\\.')}`));
@@ -81,14 +102,20 @@ test('without a model the status bar says so, and a click offers to select one',
     // squeeze.modelPath points at a folder without config.json: the extension must say "no model",
     // not fail.
     const item = statusItem(page);
-    await waitUntil(async () => /no model/.test((await item.textContent()) ?? ''), { timeout: 30_000, what: 'the "no model" status' });
+    await waitUntil(async () => /no model/.test((await item.textContent()) ?? ''), {
+      timeout: 30_000,
+      what: 'the "no model" status',
+    });
     await item.click();
     const picker = page.locator('.quick-input-widget');
     await picker.waitFor({ timeout: 30_000 });
-    await waitUntil(async () => {
-      const rows = await picker.locator('.monaco-list-row').allTextContents();
-      return rows.some((r) => r.includes('Browse…')) && rows.some((r) => r.includes('Download from Hugging Face…'));
-    }, { timeout: 30_000, what: 'the model picker with Browse… and Download entries' });
+    await waitUntil(
+      async () => {
+        const rows = await picker.locator('.monaco-list-row').allTextContents();
+        return rows.some((r) => r.includes('Browse…')) && rows.some((r) => r.includes('Download from Hugging Face…'));
+      },
+      { timeout: 30_000, what: 'the model picker with Browse… and Download entries' },
+    );
     console.log(`screenshot: ${await screenshot(page, 'activation-no-model-picker')}`);
     await page.keyboard.press('Escape');
     await picker.waitFor({ state: 'hidden', timeout: 10_000 });

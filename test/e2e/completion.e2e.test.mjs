@@ -11,8 +11,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  STATUS_ITEM_ID, startVSCode, diagnoseFailure, openFile, readStatusBar, runCommand, screenshot,
-  waitUntil, vsixPath, activationErrors, updateUserSettings,
+  STATUS_ITEM_ID,
+  startVSCode,
+  diagnoseFailure,
+  openFile,
+  readStatusBar,
+  runCommand,
+  screenshot,
+  waitUntil,
+  vsixPath,
+  activationErrors,
+  updateUserSettings,
 } from './harness.mjs';
 
 let vsc;
@@ -40,51 +49,78 @@ function kvFigures(text) {
   return m ? { held: Number(m[1]), budget: Number(m[2]) } : null;
 }
 /** The editor's rendered lines, top to bottom, without ghost text: the document as shown. */
-const lines = (page) => page.$$eval('.editor-group-container .monaco-editor .view-lines .view-line', (els) =>
-  els.map((e) => {
-    const copy = e.cloneNode(true);
-    for (const g of copy.querySelectorAll('.ghost-text-decoration, .ghost-text, .ghost-text-decoration-preview')) g.remove();
-    return { top: parseFloat(e.style.top) || 0, text: (copy.textContent ?? '').replace(/\u00a0/g, ' ') };
-  }).sort((a, b) => a.top - b.top).map((l) => l.text));
+const lines = (page) =>
+  page.$$eval('.editor-group-container .monaco-editor .view-lines .view-line', (els) =>
+    els
+      .map((e) => {
+        const copy = e.cloneNode(true);
+        for (const g of copy.querySelectorAll('.ghost-text-decoration, .ghost-text, .ghost-text-decoration-preview'))
+          g.remove();
+        return { top: parseFloat(e.style.top) || 0, text: (copy.textContent ?? '').replace(/\u00a0/g, ' ') };
+      })
+      .sort((a, b) => a.top - b.top)
+      .map((l) => l.text),
+  );
 
 test('typing shows ghost text, Tab accepts it, the status bar shows KV memory', { timeout: 240_000 }, async () => {
   const { page } = vsc;
   try {
     await openFile(page, 'src/main.ts');
     // The model loads in the background after activation: the item turns to "Squeeze · CPU".
-    await waitUntil(async () => {
-      const err = activationErrors(vsc.sb);
-      if (err) throw Object.assign(new Error(`the extension failed to activate:\n${err}`), { fatal: true });
-      const t = await statusText(page);
-      if (/error|no model/.test(t)) throw Object.assign(new Error(`the status bar shows a failure: ${t}`), { fatal: true });
-      return /Squeeze · CPU/.test(t);
-    }, { timeout: 90_000, what: 'the model to load (status bar "Squeeze · CPU")' });
+    await waitUntil(
+      async () => {
+        const err = activationErrors(vsc.sb);
+        if (err) throw Object.assign(new Error(`the extension failed to activate:\n${err}`), { fatal: true });
+        const t = await statusText(page);
+        if (/error|no model/.test(t))
+          throw Object.assign(new Error(`the status bar shows a failure: ${t}`), { fatal: true });
+        return /Squeeze · CPU/.test(t);
+      },
+      { timeout: 90_000, what: 'the model to load (status bar "Squeeze · CPU")' },
+    );
 
     await page.click('.editor-group-container .monaco-editor .view-lines');
     await page.keyboard.press('Control+End');
     await page.keyboard.press('Enter');
     const typed = 'const result = ';
     await page.keyboard.type(typed, { delay: 40 });
-    const ghost = await waitUntil(async () => {
-      const parts = await page.$$eval('.monaco-editor .view-lines .ghost-text-decoration', (els) => els.map((e) => e.textContent ?? ''));
-      return parts.length > 0 && parts.join('').replace(/\u00a0/g, ' ');
-    }, { timeout: 90_000, what: 'ghost text (.ghost-text-decoration)' });
+    const ghost = await waitUntil(
+      async () => {
+        const parts = await page.$$eval('.monaco-editor .view-lines .ghost-text-decoration', (els) =>
+          els.map((e) => e.textContent ?? ''),
+        );
+        return parts.length > 0 && parts.join('').replace(/\u00a0/g, ' ');
+      },
+      { timeout: 90_000, what: 'ghost text (.ghost-text-decoration)' },
+    );
     assert.ok(ghost.trim().length > 0, 'the ghost text is not blank');
     console.log(`ghost text: ${JSON.stringify(ghost)}`);
     console.log(`screenshot: ${await screenshot(page, 'completion-ghost-text')}`);
 
     const before = await lines(page);
-    assert.ok(before.some((l) => l === typed.trimEnd() || l === typed), `the typed line is in the editor: ${JSON.stringify(before.slice(-3))}`);
+    assert.ok(
+      before.some((l) => l === typed.trimEnd() || l === typed),
+      `the typed line is in the editor: ${JSON.stringify(before.slice(-3))}`,
+    );
     await page.keyboard.press('Tab');
-    const accepted = await waitUntil(async () => {
-      const after = await lines(page);
-      return after.find((l) => l.startsWith(typed) && l.length > typed.length);
-    }, { timeout: 10_000, what: 'the accepted completion in the document' });
+    const accepted = await waitUntil(
+      async () => {
+        const after = await lines(page);
+        return after.find((l) => l.startsWith(typed) && l.length > typed.length);
+      },
+      { timeout: 10_000, what: 'the accepted completion in the document' },
+    );
     assert.equal(accepted, typed + ghost, 'Tab inserted exactly the ghost text');
     console.log(`screenshot: ${await screenshot(page, 'completion-accepted')}`);
 
     // The completion left the compressed repository context's figures in the status bar.
-    const text = await waitUntil(async () => { const t = await statusText(page); return kvFigures(t) && t; }, { timeout: 30_000, what: 'KV memory in the status bar' });
+    const text = await waitUntil(
+      async () => {
+        const t = await statusText(page);
+        return kvFigures(t) && t;
+      },
+      { timeout: 30_000, what: 'KV memory in the status bar' },
+    );
     console.log(`status bar: ${text}`);
     const kv = kvFigures(text);
     assert.ok(kv.held > 0 && kv.held <= kv.budget + 0.01, `held ${kv.held} MB within the budget ${kv.budget} MB`);
@@ -96,7 +132,9 @@ test('typing shows ghost text, Tab accepts it, the status bar shows KV memory', 
   }
 });
 
-test('a KV budget change applies live: the status bar numbers change without a reload', { timeout: 120_000 }, async () => {
+test('a KV budget change applies live: the status bar numbers change without a reload', {
+  timeout: 120_000,
+}, async () => {
   const { page } = vsc;
   try {
     const before = kvFigures(await statusText(page));
@@ -108,23 +146,38 @@ test('a KV budget change applies live: the status bar numbers change without a r
     await page.keyboard.type('squeeze.kv.budget', { delay: 20 });
     // Each setting's input is labelled with its id. The list re-renders while the search settles,
     // so wait for it to show only the matches before typing into the row.
-    await page.locator('.settings-editor .settings-count-widget', { hasText: /^3 Settings Found$/ }).waitFor({ timeout: 30_000 });
+    await page
+      .locator('.settings-editor .settings-count-widget', { hasText: /^3 Settings Found$/ })
+      .waitFor({ timeout: 30_000 });
     const input = page.locator('.settings-editor input[aria-label="squeeze.kv.budget"]');
     await input.click();
     await page.keyboard.press('Control+A');
     await page.keyboard.type('50%', { delay: 30 });
-    await waitUntil(async () => (await input.inputValue()) === '50%', { timeout: 5_000, what: 'the typed budget in the settings editor' });
-    const after = await waitUntil(async () => {
-      const k = kvFigures(await statusText(page));
-      return k && k.budget !== before.budget && k;
-    }, { timeout: 60_000, what: 'new KV figures after the budget change' });
+    await waitUntil(async () => (await input.inputValue()) === '50%', {
+      timeout: 5_000,
+      what: 'the typed budget in the settings editor',
+    });
+    const after = await waitUntil(
+      async () => {
+        const k = kvFigures(await statusText(page));
+        return k && k.budget !== before.budget && k;
+      },
+      { timeout: 60_000, what: 'new KV figures after the budget change' },
+    );
     console.log(`KV before ${JSON.stringify(before)} MB, after ${JSON.stringify(after)} MB`);
     assert.ok(after.budget > before.budget * 1.5, 'the budget doubled');
     assert.ok(after.held > before.held, 'more of the context is held');
     console.log(`screenshot: ${await screenshot(page, 'completion-budget-changed')}`);
     // Close the Settings editor with its tab's close button.
-    await page.locator('.tabs-container .tab', { hasText: 'Settings' }).first().locator('.tab-actions .codicon-close').click();
-    await page.locator('.tabs-container .tab', { hasText: 'Settings' }).first().waitFor({ state: 'detached', timeout: 10_000 });
+    await page
+      .locator('.tabs-container .tab', { hasText: 'Settings' })
+      .first()
+      .locator('.tab-actions .codicon-close')
+      .click();
+    await page
+      .locator('.tabs-container .tab', { hasText: 'Settings' })
+      .first()
+      .waitFor({ state: 'detached', timeout: 10_000 });
   } catch (e) {
     await diagnose('completion-budget-change', e);
   }
@@ -137,12 +190,15 @@ test('the memory report draws the per-layer bytes and the request history', { ti
     await runCommand(page, 'Squeeze: Show KV Memory Report');
     await page.locator('.tabs-container .tab', { hasText: 'Squeeze: KV Memory' }).first().waitFor({ timeout: 30_000 });
     // The webview's content lives in nested iframes.
-    const frame = await waitUntil(async () => {
-      for (const f of page.frames()) {
-        if (await f.$('svg.chart.layers').catch(() => null)) return f;
-      }
-      return null;
-    }, { timeout: 30_000, what: 'the per-layer chart in the memory report webview' });
+    const frame = await waitUntil(
+      async () => {
+        for (const f of page.frames()) {
+          if (await f.$('svg.chart.layers').catch(() => null)) return f;
+        }
+        return null;
+      },
+      { timeout: 30_000, what: 'the per-layer chart in the memory report webview' },
+    );
     assert.ok(await frame.$('svg.chart.history'), 'the history chart is drawn');
     const layers = await frame.$$eval('svg.chart.layers text.label', (els) => els.map((e) => e.textContent));
     assert.ok(layers.includes('layer 0') && layers.includes('layer 1'), `the model's first layers: ${layers}`);

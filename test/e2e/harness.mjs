@@ -9,7 +9,19 @@
 // 127.0.0.1 only: the settings switch off VS Code's online features and chromium resolves
 // no host but loopback.
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
@@ -57,14 +69,23 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const live = new Set(); // { pgid?, dir? }
 function cleanupAllSync() {
   for (const item of live) {
-    if (item.pgid) { try { process.kill(-item.pgid, 'SIGKILL'); } catch { /* gone */ } }
+    if (item.pgid) {
+      try {
+        process.kill(-item.pgid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
     if (item.dir) rmSync(item.dir, { recursive: true, force: true });
   }
   live.clear();
 }
 process.on('exit', cleanupAllSync);
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.once(sig, () => { cleanupAllSync(); process.exit(128 + ({ SIGHUP: 1, SIGINT: 2, SIGTERM: 15 })[sig]); });
+  process.once(sig, () => {
+    cleanupAllSync();
+    process.exit(128 + { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 }[sig]);
+  });
 }
 
 /** A free TCP port on 127.0.0.1 (or `preferred` if given). */
@@ -74,7 +95,10 @@ export async function freePort(preferred) {
     const srv = createServer();
     srv.unref();
     srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => res(port)); });
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => res(port));
+    });
   });
 }
 
@@ -94,7 +118,10 @@ export function createSandbox({ workspace = FIXTURE_WORKSPACE, settings = {}, pr
     workspace: join(dir, workspaceName(workspace)),
     serverLog: join(dir, 'code-server.log'),
     config: join(dir, 'code-server-config.yaml'),
-    remove() { rmSync(dir, { recursive: true, force: true }); live.delete(entry); },
+    remove() {
+      rmSync(dir, { recursive: true, force: true });
+      live.delete(entry);
+    },
   };
   mkdirSync(join(sb.userData, 'User'), { recursive: true });
   mkdirSync(sb.extensions, { recursive: true });
@@ -106,7 +133,11 @@ export function createSandbox({ workspace = FIXTURE_WORKSPACE, settings = {}, pr
 }
 
 function workspaceName(workspace) {
-  try { return JSON.parse(readFileSync(join(workspace, 'package.json'), 'utf8')).name || basename(workspace); } catch { return basename(workspace); }
+  try {
+    return JSON.parse(readFileSync(join(workspace, 'package.json'), 'utf8')).name || basename(workspace);
+  } catch {
+    return basename(workspace);
+  }
 }
 
 /** The environment code-server runs with: no VS Code variables from an outer editor (a set
@@ -123,11 +154,28 @@ function serverEnv(sb) {
 /** `code-server --install-extension <vsix> --force` into the sandbox's extensions dir. */
 export function installExtension(bin, sb, vsix = vsixPath()) {
   if (!existsSync(vsix)) throw new Error(`VSIX not found: ${vsix} (run "npm run package")`);
-  const r = spawnSync(bin, ['--config', sb.config, '--user-data-dir', sb.userData, '--extensions-dir', sb.extensions, '--install-extension', vsix, '--force'], {
-    env: serverEnv(sb), encoding: 'utf8', timeout: 120_000,
-  });
+  const r = spawnSync(
+    bin,
+    [
+      '--config',
+      sb.config,
+      '--user-data-dir',
+      sb.userData,
+      '--extensions-dir',
+      sb.extensions,
+      '--install-extension',
+      vsix,
+      '--force',
+    ],
+    {
+      env: serverEnv(sb),
+      encoding: 'utf8',
+      timeout: 120_000,
+    },
+  );
   const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
-  if (r.status !== 0 || !/successfully installed/i.test(out)) throw new Error(`installing ${basename(vsix)} failed (exit ${r.status ?? r.signal}):\n${out}`);
+  if (r.status !== 0 || !/successfully installed/i.test(out))
+    throw new Error(`installing ${basename(vsix)} failed (exit ${r.status ?? r.signal}):\n${out}`);
   return out.trim();
 }
 
@@ -138,53 +186,91 @@ export function installExtension(bin, sb, vsix = vsixPath()) {
 export async function startCodeServer(bin, sb, { port, timeoutMs = 60_000 } = {}) {
   port = await freePort(port);
   const out = openSync(sb.serverLog, 'a');
-  const child = spawn(bin, [
-    '--config', sb.config,
-    '--bind-addr', `127.0.0.1:${port}`,
-    '--auth', 'none',
-    '--disable-telemetry',
-    '--disable-update-check',
-    '--disable-workspace-trust',
-    '--disable-getting-started-override',
-    '--user-data-dir', sb.userData,
-    '--extensions-dir', sb.extensions,
-    sb.workspace,
-  ], { detached: true, stdio: ['ignore', out, out], env: serverEnv(sb) });
+  const child = spawn(
+    bin,
+    [
+      '--config',
+      sb.config,
+      '--bind-addr',
+      `127.0.0.1:${port}`,
+      '--auth',
+      'none',
+      '--disable-telemetry',
+      '--disable-update-check',
+      '--disable-workspace-trust',
+      '--disable-getting-started-override',
+      '--user-data-dir',
+      sb.userData,
+      '--extensions-dir',
+      sb.extensions,
+      sb.workspace,
+    ],
+    { detached: true, stdio: ['ignore', out, out], env: serverEnv(sb) },
+  );
   closeSync(out);
   const entry = { pgid: child.pid };
   live.add(entry);
   let exited = null;
-  child.on('exit', (code, signal) => { exited = { code, signal }; });
+  child.on('exit', (code, signal) => {
+    exited = { code, signal };
+  });
 
   const base = `http://127.0.0.1:${port}`;
   const stop = async () => {
     if (!live.has(entry)) return;
     // The whole group: code-server, its server process, extension host(s), pty host, watchers.
-    try { process.kill(-child.pid, 'SIGTERM'); } catch { /* gone */ }
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
     for (let i = 0; i < 40 && groupAlive(child.pid); i++) await sleep(125);
-    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
     live.delete(entry);
   };
 
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (exited) { const tail = readTail(sb.serverLog); await stop(); throw new Error(`code-server exited early (${JSON.stringify(exited)}):\n${tail}`); }
+    if (exited) {
+      const tail = readTail(sb.serverLog);
+      await stop();
+      throw new Error(`code-server exited early (${JSON.stringify(exited)}):\n${tail}`);
+    }
     try {
       const r = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(2000) });
       if (r.ok) break;
-    } catch { /* not listening yet */ }
-    if (Date.now() > deadline) { await stop(); throw new Error(`code-server did not answer ${base}/healthz within ${timeoutMs} ms:\n${readTail(sb.serverLog)}`); }
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`code-server did not answer ${base}/healthz within ${timeoutMs} ms:\n${readTail(sb.serverLog)}`);
+    }
     await sleep(250);
   }
   return { port, base, url: `${base}/?folder=${encodeURI(sb.workspace)}`, pgid: child.pid, stop };
 }
 
 function groupAlive(pgid) {
-  try { process.kill(-pgid, 0); return true; } catch { return false; }
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function readTail(file, chars = 4000) {
-  try { const s = readFileSync(file, 'utf8'); return s.slice(-chars); } catch { return '(no log)'; }
+  try {
+    const s = readFileSync(file, 'utf8');
+    return s.slice(-chars);
+  } catch {
+    return '(no log)';
+  }
 }
 
 /** Headless Debian chromium via playwright-core (the playwright browser download can't work
@@ -194,10 +280,23 @@ export async function launchBrowser(sb) {
   return chromium.launch({
     executablePath: '/usr/bin/chromium',
     headless: true,
-    env: sb ? { ...process.env, HOME: join(sb.dir, 'browser-home'), XDG_CONFIG_HOME: join(sb.dir, 'xdg-config'), XDG_CACHE_HOME: join(sb.dir, 'xdg-cache') } : process.env,
+    env: sb
+      ? {
+          ...process.env,
+          HOME: join(sb.dir, 'browser-home'),
+          XDG_CONFIG_HOME: join(sb.dir, 'xdg-config'),
+          XDG_CACHE_HOME: join(sb.dir, 'xdg-cache'),
+        }
+      : process.env,
     args: [
-      '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-dev-shm-usage', '--disable-breakpad',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-dev-shm-usage',
+      '--disable-breakpad',
       // Loopback only: any other host fails to resolve instead of leaving the machine.
       '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost',
     ],
@@ -227,9 +326,12 @@ export async function waitForWorkbench(page, timeout = 60_000) {
 export async function openFile(page, relPath, timeout = 30_000) {
   const parts = relPath.split('/');
   for (let i = 0; i < parts.length; i++) {
-    const row = page.locator(`.explorer-folders-view .monaco-list-row[aria-level="${i + 1}"]`).filter({
-      has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRe(parts[i])}$`) }),
-    }).first();
+    const row = page
+      .locator(`.explorer-folders-view .monaco-list-row[aria-level="${i + 1}"]`)
+      .filter({
+        has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRe(parts[i])}$`) }),
+      })
+      .first();
     await row.waitFor({ timeout });
     const last = i === parts.length - 1;
     if (!last) {
@@ -247,12 +349,14 @@ const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Every status bar item: { id, text, label (aria-label), tooltip? } in DOM order. */
 export async function readStatusBar(page) {
-  return page.$$eval('.part.statusbar .statusbar-item', (els) => els.map((e) => ({
-    id: e.id,
-    text: (e.textContent ?? '').trim(),
-    label: e.querySelector('a')?.getAttribute('aria-label') ?? e.getAttribute('aria-label') ?? '',
-    visible: e.offsetParent !== null && !e.classList.contains('hidden'),
-  })));
+  return page.$$eval('.part.statusbar .statusbar-item', (els) =>
+    els.map((e) => ({
+      id: e.id,
+      text: (e.textContent ?? '').trim(),
+      label: e.querySelector('a')?.getAttribute('aria-label') ?? e.getAttribute('aria-label') ?? '',
+      visible: e.offsetParent !== null && !e.classList.contains('hidden'),
+    })),
+  );
 }
 
 /** Locator of one extension status bar item by its id (see STATUS_ITEM_ID). */
@@ -267,14 +371,19 @@ export async function runCommand(page, title, timeout = 30_000) {
   await input.waitFor({ timeout });
   await input.fill(`>${title}`);
   // Wait for the exact entry to be listed and focused before Enter, so a slow filter can't run another.
-  await page.locator('.quick-input-widget .quick-input-list .monaco-list-row.focused', { hasText: title }).first().waitFor({ timeout });
+  await page
+    .locator('.quick-input-widget .quick-input-list .monaco-list-row.focused', { hasText: title })
+    .first()
+    .waitFor({ timeout });
   await page.keyboard.press('Enter');
   await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout });
 }
 
 /** Text of the panel's visible output view (Output channel shown by e.g. squeeze.showLogs). */
 export async function readOutputPanel(page) {
-  return page.$$eval('.part.panel .output-view .monaco-editor .view-lines .view-line', (els) => els.map((e) => (e.textContent ?? '').replace(/\u00a0/g, ' ')).join('\n'));
+  return page.$$eval('.part.panel .output-view .monaco-editor .view-lines .view-line', (els) =>
+    els.map((e) => (e.textContent ?? '').replace(/\u00a0/g, ' ')).join('\n'),
+  );
 }
 
 /** Polls `fn` until it returns a truthy value, or throws with `what` after `timeout` ms. An error
@@ -283,8 +392,17 @@ export async function waitUntil(fn, { timeout = 30_000, interval = 250, what = '
   const deadline = Date.now() + timeout;
   let last;
   for (;;) {
-    try { last = await fn(); if (last) return last; } catch (e) { if (e.fatal) throw e; last = e; }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      if (e.fatal) throw e;
+      last = e;
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeout} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`,
+      );
     await sleep(interval);
   }
 }
@@ -311,7 +429,8 @@ export function extensionHostLogs(sb, chars = 20_000) {
   };
   if (existsSync(logsRoot)) walk(logsRoot);
   let text = '';
-  for (const p of parts.sort()) text += `\n----- ${relative(sb.dir, p)} (${statSync(p).size} bytes)\n${readFileSync(p, 'utf8').slice(-chars)}`;
+  for (const p of parts.sort())
+    text += `\n----- ${relative(sb.dir, p)} (${statSync(p).size} bytes)\n${readFileSync(p, 'utf8').slice(-chars)}`;
   text += `\n----- code-server.log\n${readTail(sb.serverLog, chars)}`;
   return text;
 }
@@ -329,7 +448,9 @@ export function activationErrors(sb, extensionId = `${PACKAGE.publisher}.${PACKA
       const file = join(sessionDir, host, 'remoteexthost.log');
       if (!existsSync(file)) continue;
       const lines = readFileSync(file, 'utf8').split('\n');
-      lines.forEach((l, i) => { if (l.includes(`Activating extension ${extensionId} failed`)) found.push(lines.slice(i, i + 3).join('\n')); });
+      lines.forEach((l, i) => {
+        if (l.includes(`Activating extension ${extensionId} failed`)) found.push(lines.slice(i, i + 3).join('\n'));
+      });
     }
   }
   return found.join('\n');
@@ -365,8 +486,16 @@ export async function startVSCode({ bin, vsix = vsixPath(), workspace, settings,
   if (setup) await setup(sb);
   let server, browser;
   const close = async () => {
-    try { await browser?.close(); } catch { /* already gone */ }
-    try { await server?.stop(); } finally { sb.remove(); }
+    try {
+      await browser?.close();
+    } catch {
+      /* already gone */
+    }
+    try {
+      await server?.stop();
+    } finally {
+      sb.remove();
+    }
   };
   try {
     if (!bin) bin = (await import('./install-code-server.mjs')).ensureCodeServer();
@@ -378,7 +507,11 @@ export async function startVSCode({ bin, vsix = vsixPath(), workspace, settings,
     log(`workbench ready after ${Date.now() - t0} ms`);
     return { sb, server, browser, page, close };
   } catch (e) {
-    try { console.error(extensionHostLogs(sb)); } catch { /* best effort */ }
+    try {
+      console.error(extensionHostLogs(sb));
+    } catch {
+      /* best effort */
+    }
     await close();
     throw e;
   }
@@ -387,7 +520,11 @@ export async function startVSCode({ bin, vsix = vsixPath(), workspace, settings,
 /** On a test's failure: a screenshot and the extension host's logs in test-results/e2e, then rethrow. */
 export async function diagnoseFailure(vsc, name, err) {
   if (!vsc) throw err;
-  try { console.error(`screenshot: ${await screenshot(vsc.page, `${name}-failure`)}`); } catch { /* page gone */ }
+  try {
+    console.error(`screenshot: ${await screenshot(vsc.page, `${name}-failure`)}`);
+  } catch {
+    /* page gone */
+  }
   console.error(`logs: ${saveLogs(vsc.sb, `${name}-failure`)}`);
   console.error(extensionHostLogs(vsc.sb, 6000));
   throw err;

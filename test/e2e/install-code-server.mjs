@@ -11,7 +11,16 @@
 // verified offline recipe, with checks that the native builds it depends on really happened
 // (npm 11 can skip install scripts with an "allowScripts" warning and still exit 0).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync, readFileSync, copyFileSync, chmodSync, readdirSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  rmSync,
+  writeFileSync,
+  readFileSync,
+  copyFileSync,
+  chmodSync,
+  readdirSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +29,15 @@ export const CODE_SERVER_VERSION = '4.100.3';
 const MARKER = '.squeeze-e2e-installed';
 // Step 1's Debian packages: kerberos/keytar/native-keymap headers for the native modules,
 // ripgrep (VS Code's search; its npm package would download it), chromium (the browser side).
-const APT_PACKAGES = ['libkrb5-dev', 'libxkbfile-dev', 'libsecret-1-dev', 'libx11-dev', 'pkg-config', 'ripgrep', 'chromium'];
+const APT_PACKAGES = [
+  'libkrb5-dev',
+  'libxkbfile-dev',
+  'libsecret-1-dev',
+  'libx11-dev',
+  'pkg-config',
+  'ripgrep',
+  'chromium',
+];
 // Needed to compile native modules; present on our machines, but cheap to check on a bare one.
 const BUILD_PACKAGES = { make: 'make', 'g++': 'g++', python3: 'python3' };
 
@@ -38,7 +55,11 @@ const t0 = Date.now();
 const log = (msg) => console.log(`[install-code-server +${((Date.now() - t0) / 1000).toFixed(0)}s] ${msg}`);
 
 function run(cmd, args, { cwd, env = {}, capture = false } = {}) {
-  log(`$ ${Object.entries(env).map(([k, v]) => `${k}=${v} `).join('')}${cmd} ${args.join(' ')}${cwd ? `   (in ${cwd})` : ''}`);
+  log(
+    `$ ${Object.entries(env)
+      .map(([k, v]) => `${k}=${v} `)
+      .join('')}${cmd} ${args.join(' ')}${cwd ? `   (in ${cwd})` : ''}`,
+  );
   const r = spawnSync(cmd, args, {
     cwd,
     // This project's .npmrc sets ignore-scripts, and npm hands it to child processes as
@@ -57,7 +78,8 @@ function run(cmd, args, { cwd, env = {}, capture = false } = {}) {
 }
 
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
-const dpkgHas = (pkg) => spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' }).stdout?.includes('install ok installed');
+const dpkgHas = (pkg) =>
+  spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' }).stdout?.includes('install ok installed');
 
 /** Step 1: Debian packages (only the missing ones; apt-get update first, as our machines need). */
 export function ensureAptPackages() {
@@ -85,7 +107,8 @@ function checkNativeBuilt(vscodeDir) {
     'node_modules/native-watchdog/build/Release/watchdog.node', // ext host watchdog
   ];
   const missing = want.filter((p) => !existsSync(join(vscodeDir, p)));
-  if (missing.length) throw new Error(`native builds missing after npm rebuild (install scripts skipped?): ${missing.join(', ')}`);
+  if (missing.length)
+    throw new Error(`native builds missing after npm rebuild (install scripts skipped?): ${missing.join(', ')}`);
 }
 
 function findFile(dir, name, depth = 6) {
@@ -93,7 +116,10 @@ function findFile(dir, name, depth = 6) {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isFile() && e.name === name) return p;
-    if (e.isDirectory()) { const f = findFile(p, name, depth - 1); if (f) return f; }
+    if (e.isDirectory()) {
+      const f = findFile(p, name, depth - 1);
+      if (f) return f;
+    }
   }
   return null;
 }
@@ -104,7 +130,9 @@ function versionOk(dir) {
   // --config and XDG_DATA_HOME: otherwise this first run writes ~/.config/code-server/config.yaml
   // and ~/.local/share/code-server/.
   const r = spawnSync(bin, ['--config', join(dir, '.version-check', 'config.yaml'), '--version'], {
-    encoding: 'utf8', timeout: 60_000, env: { ...process.env, XDG_DATA_HOME: join(dir, '.version-check') },
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, XDG_DATA_HOME: join(dir, '.version-check') },
   });
   const line = r.stdout?.split('\n').find((l) => l.startsWith(`${CODE_SERVER_VERSION} `));
   return r.status === 0 && line ? line.trim() : false;
@@ -115,18 +143,40 @@ function withLock(fn) {
   const lock = `${installDir()}.lock`;
   mkdirSync(dirname(lock), { recursive: true });
   for (let i = 0; ; i++) {
-    try { mkdirSync(lock); writeFileSync(join(lock, 'pid'), String(process.pid)); break; } catch (e) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+      break;
+    } catch (e) {
       if (e.code !== 'EEXIST') throw e;
       let pid = 0;
-      try { pid = Number(readFileSync(join(lock, 'pid'), 'utf8')); } catch { /* being created */ }
+      try {
+        pid = Number(readFileSync(join(lock, 'pid'), 'utf8'));
+      } catch {
+        /* being created */
+      }
       let alive = false;
-      try { if (pid) { process.kill(pid, 0); alive = true; } } catch { /* dead */ }
-      if (pid && !alive) { rmSync(lock, { recursive: true, force: true }); continue; }
+      try {
+        if (pid) {
+          process.kill(pid, 0);
+          alive = true;
+        }
+      } catch {
+        /* dead */
+      }
+      if (pid && !alive) {
+        rmSync(lock, { recursive: true, force: true });
+        continue;
+      }
       if (i % 30 === 0) log(`waiting for another install (lock ${lock}, pid ${pid || '?'})`);
       spawnSync('sleep', ['2']);
     }
   }
-  try { return fn(); } finally { rmSync(lock, { recursive: true, force: true }); }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
 }
 
 /** Installs if needed and returns the code-server binary path. */
@@ -135,24 +185,32 @@ export function ensureCodeServer() {
   const bin = codeServerBin(dir);
   if (existsSync(join(dir, MARKER)) && existsSync('/usr/bin/chromium')) return bin;
   return withLock(() => {
-    if (existsSync(join(dir, MARKER))) { ensureAptPackages(); return bin; } // another process finished it
+    if (existsSync(join(dir, MARKER))) {
+      ensureAptPackages();
+      return bin;
+    } // another process finished it
     log(`installing code-server ${CODE_SERVER_VERSION} into ${dir} (about 10 minutes on 2 cores)`);
     ensureAptPackages();
 
     // node-gyp would download Node's headers from the internet; point it at the local ones.
     const env = {};
     const prefix = dirname(dirname(process.execPath));
-    if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'common.gypi'))) env.npm_config_nodedir = prefix;
+    if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'common.gypi')))
+      env.npm_config_nodedir = prefix;
 
     // Anything left from an interrupted run is untrusted: start over.
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     // A package.json of our own, so npm installs here and doesn't look for a parent project.
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'squeeze-e2e-code-server', private: true }, null, 2));
+    writeFileSync(
+      join(dir, 'package.json'),
+      JSON.stringify({ name: 'squeeze-e2e-code-server', private: true }, null, 2),
+    );
 
     log('step 2/5: npm install --ignore-scripts code-server');
     run('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', `code-server@${CODE_SERVER_VERSION}`], {
-      cwd: dir, env: { ...env, npm_config_unsafe_perm: 'true' },
+      cwd: dir,
+      env: { ...env, npm_config_unsafe_perm: 'true' },
     });
 
     const cs = join(dir, 'node_modules', 'code-server');
@@ -168,7 +226,7 @@ export function ensureCodeServer() {
     run('npm', ['rebuild'], { cwd: vscodeDir, env: { ...env, npm_config_yes: 'true' } });
     checkNativeBuilt(vscodeDir);
 
-    log('step 4/5: code-server postinstall.sh (links, built-in extensions\' dependencies)');
+    log("step 4/5: code-server postinstall.sh (links, built-in extensions' dependencies)");
     // The script reads the Node major from the user agent (the recipe's bare "npm" makes its
     // version test print "Illegal number" and pass by accident) and wants unsafe_perm as root.
     const agent = `npm/${spawnSync('npm', ['-v'], { encoding: 'utf8' }).stdout.trim()} node/${process.version} ${process.platform} ${process.arch}`;

@@ -23,18 +23,29 @@ if (!existsSync(vsix)) {
 }
 
 const bin = ensureCodeServer();
-const sb = createSandbox({ workspace: process.env.SQUEEZE_WORKSPACE ? resolve(process.env.SQUEEZE_WORKSPACE) : FIXTURE_WORKSPACE, prefix: 'squeeze-launch-' });
+const sb = createSandbox({
+  workspace: process.env.SQUEEZE_WORKSPACE ? resolve(process.env.SQUEEZE_WORKSPACE) : FIXTURE_WORKSPACE,
+  prefix: 'squeeze-launch-',
+});
 let server;
 let stopping = false;
 async function shutdown(code) {
   if (stopping) return;
   stopping = true;
   console.log('\nSqueeze: stopping code-server and removing the temporary folder...');
-  try { await server?.stop(); } finally { sb.remove(); }
+  try {
+    await server?.stop();
+  } finally {
+    sb.remove();
+  }
   process.exit(code);
 }
 // Replaces the harness's plain handlers: those kill without a message and skip SIGTERM's grace.
-for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]]) {
+for (const [sig, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+]) {
   process.removeAllListeners(sig);
   process.on(sig, () => void shutdown(code));
 }
@@ -53,10 +64,14 @@ console.log('  Ctrl+C to stop.');
 // `npm start` runs us under `sh -c "npm run package && node launch.mjs"`: a SIGTERM to npm kills
 // npm and sh but never reaches us. Being re-parented means whoever started us is gone: stop too.
 const parent = process.ppid;
-setInterval(() => { if (process.ppid !== parent) void shutdown(143); }, 1000);
+setInterval(() => {
+  if (process.ppid !== parent) void shutdown(143);
+}, 1000);
 // Stay alive until a signal; notice if code-server dies on its own.
 const timer = setInterval(async () => {
-  try { await fetch(`${server.base}/healthz`, { signal: AbortSignal.timeout(5000) }); } catch {
+  try {
+    await fetch(`${server.base}/healthz`, { signal: AbortSignal.timeout(5000) });
+  } catch {
     console.error('launch: code-server stopped answering /healthz');
     clearInterval(timer);
     await shutdown(1);

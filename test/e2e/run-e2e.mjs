@@ -20,7 +20,9 @@ try {
 }
 const vsix = process.env.SQUEEZE_E2E_VSIX || vsixPath();
 if (!existsSync(vsix)) {
-  console.error(`run-e2e: ${relative(REPO, vsix)} is missing: run "npm run package" (or "npm run test:e2e", which does)`);
+  console.error(
+    `run-e2e: ${relative(REPO, vsix)} is missing: run "npm run package" (or "npm run test:e2e", which does)`,
+  );
   process.exit(1);
 }
 console.error(`run-e2e: code-server ready (${((Date.now() - t0) / 1000).toFixed(1)} s), VSIX ${relative(REPO, vsix)}`);
@@ -29,15 +31,24 @@ const args = process.argv.slice(2);
 let files = args.filter((a) => !a.startsWith('--'));
 if (files.length === 0) {
   const dir = join(REPO, 'test', 'e2e');
-  files = readdirSync(dir).filter((f) => f.endsWith('.e2e.test.mjs')).sort().map((f) => join('test', 'e2e', f));
+  files = readdirSync(dir)
+    .filter((f) => f.endsWith('.e2e.test.mjs'))
+    .sort()
+    .map((f) => join('test', 'e2e', f));
 }
 if (files.length === 0) {
   console.error('run-e2e: no test/e2e/*.e2e.test.mjs files');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, [
-  '--test', '--test-concurrency=1',
-  '--test-timeout=300000', // a hung test fails instead of eating CI's 90 minutes
-  ...args.filter((a) => a.startsWith('--')), ...files,
-], { stdio: 'inherit', cwd: REPO });
+const r = spawnSync(
+  process.execPath,
+  [
+    '--test',
+    '--test-concurrency=1',
+    '--test-timeout=300000', // a hung test fails instead of eating CI's 90 minutes
+    ...args.filter((a) => a.startsWith('--')),
+    ...files,
+  ],
+  { stdio: 'inherit', cwd: REPO },
+);
 process.exit(r.status ?? 1);

@@ -17,11 +17,16 @@ test('a new ticket aborts the previous one, also during its debounce', async () 
   assert.equal(await a.wait(0), false);
 });
 
-test('engine calls in flight are counted, and the signal is the ticket\'s', async () => {
+test("engine calls in flight are counted, and the signal is the ticket's", async () => {
   const gate = new CompletionGate();
   const t = gate.begin();
   let seen: AbortSignal | undefined;
-  const p = t.call(async (signal) => { seen = signal; assert.equal(gate.inFlight, 1); await new Promise((r) => setTimeout(r, 10)); return 7; });
+  const p = t.call(async (signal) => {
+    seen = signal;
+    assert.equal(gate.inFlight, 1);
+    await new Promise((r) => setTimeout(r, 10));
+    return 7;
+  });
   assert.equal(await p, 7);
   assert.equal(seen, t.signal);
   assert.equal(gate.inFlight, 0);

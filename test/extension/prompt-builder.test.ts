@@ -42,13 +42,19 @@ test('the request is the prompt split at the repository block, which holds the i
 test('the repository block stays the same while the user types a line', async () => {
   const keys = new Set<string>();
   const typed = 'const total = totalArea(shapes);';
-  for (let i = 1; i <= typed.length; i += 3) keys.add((await builder.build(typing(typed.slice(0, i)), 4096)).request.cacheKey);
+  for (let i = 1; i <= typed.length; i += 3)
+    keys.add((await builder.build(typing(typed.slice(0, i)), 4096)).request.cacheKey);
   assert.equal(keys.size, 1, 'one cache key for the whole line');
 });
 
 test('cursor context: the line split at the cursor, the line above, the lines below', () => {
   const c = cursorContextOf('function f() {\n\n  \n}\nnext();', 2, 2);
-  assert.deepEqual(c, { linePrefix: '  ', lineSuffix: '', previousLine: 'function f() {', nextLines: ['}', 'next();'] });
+  assert.deepEqual(c, {
+    linePrefix: '  ',
+    lineSuffix: '',
+    previousLine: 'function f() {',
+    nextLines: ['}', 'next();'],
+  });
 });
 
 test('recent files keep their order when their unsaved text is filled in', () => {

@@ -6,15 +6,47 @@ import { renderReport, layerChart, historyChart, escapeHtml, type RequestRecord 
 import type { KvSnapshot, MemoryReport, ModelInfo, RequestStats } from '../../engine/completion/service-types';
 import { DEFAULT_SERVICE_CONFIG } from '../../engine/completion/service-types';
 
-const info: ModelInfo = { dir: '/m/qwen', family: 'qwen2.5-coder', provider: 'cpu', skipped: [], layers: 2, kvHeads: 2, headDim: 16, maxPositions: 2048, loadMs: 120 };
+const info: ModelInfo = {
+  dir: '/m/qwen',
+  family: 'qwen2.5-coder',
+  provider: 'cpu',
+  skipped: [],
+  layers: 2,
+  kvHeads: 2,
+  headDim: 16,
+  maxPositions: 2048,
+  loadMs: 120,
+};
 const kv: KvSnapshot = {
-  policy: 'qpruning', bits: 4, promptTokens: 2016, tokensHeld: 1536, tokensByTier: { fp16: 0, q8: 0, q4: 1536, q2: 0 },
-  bytes: 129024, bytesByTier: { fp16: 0, q8: 0, q4: 129024, q2: 0 }, budgetBytes: 129024, fp16Bytes: 516096, ratio: 4, reason: 'r',
+  policy: 'qpruning',
+  bits: 4,
+  promptTokens: 2016,
+  tokensHeld: 1536,
+  tokensByTier: { fp16: 0, q8: 0, q4: 1536, q2: 0 },
+  bytes: 129024,
+  bytesByTier: { fp16: 0, q8: 0, q4: 129024, q2: 0 },
+  budgetBytes: 129024,
+  fp16Bytes: 516096,
+  ratio: 4,
+  reason: 'r',
 };
 const stats = (totalMs: number, reused: boolean): RequestStats => ({
-  promptTokens: 2041, prefixTokens: 2016, tailTokens: 25, reusedTokens: reused ? 2016 : 0, recomputedTokens: reused ? 25 : 2041, prefixHit: reused,
-  prefixBuildMs: reused ? 0 : 400, tailPrefillMs: 7, decodeMs: totalMs - 7 - (reused ? 0 : 400), firstTokenMs: 9, totalMs, generatedTokens: 12,
-  mode: 'line', stopReason: 'newline', kv, peakKvBytes: 140000,
+  promptTokens: 2041,
+  prefixTokens: 2016,
+  tailTokens: 25,
+  reusedTokens: reused ? 2016 : 0,
+  recomputedTokens: reused ? 25 : 2041,
+  prefixHit: reused,
+  prefixBuildMs: reused ? 0 : 400,
+  tailPrefillMs: 7,
+  decodeMs: totalMs - 7 - (reused ? 0 : 400),
+  firstTokenMs: 9,
+  totalMs,
+  generatedTokens: 12,
+  mode: 'line',
+  stopReason: 'newline',
+  kv,
+  peakKvBytes: 140000,
 });
 
 test('ready: KV held vs budget, tokens and precision, ratio, provider; spinner while busy', () => {
@@ -48,19 +80,32 @@ test('precision mix and compact counts', () => {
 });
 
 test('the report draws per-layer tier bars and the history, escaping everything', () => {
-  const chart = layerChart([{ layer: 0, bytes: { fp16: 100, q8: 0, q4: 300, q2: 0 } }, { layer: 1, bytes: { fp16: 0, q8: 0, q4: 200, q2: 0 } }]);
+  const chart = layerChart([
+    { layer: 0, bytes: { fp16: 100, q8: 0, q4: 300, q2: 0 } },
+    { layer: 1, bytes: { fp16: 0, q8: 0, q4: 200, q2: 0 } },
+  ]);
   assert.match(chart, /^<svg class="chart layers"/);
   assert.equal((chart.match(/class="tier-q4" x=/g) ?? []).length, 3, 'two layer segments + the legend');
   // The longest layer spans the bar width: fp16 100 then q4 300 of 400 bytes.
   assert.match(chart, /<rect class="tier-fp16" x="56" y="0" width="105"/);
-  const history: RequestRecord[] = [{ at: 1, stats: stats(450, false), chars: 5 }, { at: 2, stats: stats(60, true), chars: 7 }];
+  const history: RequestRecord[] = [
+    { at: 1, stats: stats(450, false), chars: 5 },
+    { at: 2, stats: stats(60, true), chars: 7 },
+  ];
   const h = historyChart(history);
   assert.equal((h.match(/<g>/g) ?? []).length, 2);
   assert.match(h, /class="lat-build"/);
   assert.match(h, /<polyline class="tokens-line" points="[\d., ]+"/);
   const report: MemoryReport = {
-    model: info, config: DEFAULT_SERVICE_CONFIG,
-    prefix: { ...kv, reason: '<script>alert(1)</script>', cacheKey: 'k', buildMs: 400, perLayer: [{ layer: 0, bytes: kv.bytesByTier }] },
+    model: info,
+    config: DEFAULT_SERVICE_CONFIG,
+    prefix: {
+      ...kv,
+      reason: '<script>alert(1)</script>',
+      cacheKey: 'k',
+      buildMs: 400,
+      perLayer: [{ layer: 0, bytes: kv.bytesByTier }],
+    },
     counters: { requests: 3, aborted: 1, prefixBuilds: 1, prefixHits: 2, active: 0, maxActive: 1, liveKvStates: 1 },
     memory: { rssBytes: 2 ** 28, heapUsedBytes: 2 ** 24, externalBytes: 0, arrayBuffersBytes: 2 ** 20 },
   };

@@ -40,16 +40,30 @@ before(async () => {
   const index = new RepoIndex(WORKSPACE);
   await index.build();
   builder = new PromptBuilder(index, ModelTokenizer.load(fixtureDir('qwen2')), 'qwen2.5-coder');
-  client = new EngineClient(WORKER_SOURCE, { onEvent: (e) => { if (e.kind === 'log' && e.level === 'error') engineErrors.push(e.message); } });
-  await client.call('load', { modelDir: fixtureDir('qwen2'), provider: 'cpu', config: DEFAULT_SERVICE_CONFIG, threads: 1 });
+  client = new EngineClient(WORKER_SOURCE, {
+    onEvent: (e) => {
+      if (e.kind === 'log' && e.level === 'error') engineErrors.push(e.message);
+    },
+  });
+  await client.call('load', {
+    modelDir: fixtureDir('qwen2'),
+    provider: 'cpu',
+    config: DEFAULT_SERVICE_CONFIG,
+    threads: 1,
+  });
 });
-after(async () => { await client.terminate(); });
+after(async () => {
+  await client.terminate();
+});
 
-test('200 characters at 20 chars/s: no errors, one generation at a time, stable memory', { timeout: 120_000 }, async () => {
+test('200 characters at 20 chars/s: no errors, one generation at a time, stable memory', {
+  timeout: 120_000,
+}, async () => {
   assert.equal(TYPED.length, 200);
   const flow = new CompletionFlow({
     builder: () => builder,
-    complete: (request, signal) => client.call('complete', request, signal).catch((e: unknown) => (isAborted(e) ? undefined : Promise.reject(e))),
+    complete: (request, signal) =>
+      client.call('complete', request, signal).catch((e: unknown) => (isAborted(e) ? undefined : Promise.reject(e))),
   });
   const outcomes: Promise<unknown>[] = [];
   const errors: unknown[] = [];
@@ -57,7 +71,11 @@ test('200 characters at 20 chars/s: no errors, one generation at a time, stable 
   const t0 = performance.now();
   for (let n = 1; n <= TYPED.length; n++) {
     // Like VS Code: a request per keystroke, none awaited before the next keystroke.
-    outcomes.push(flow.run(snapshot(n), { debounceMs: 25, manual: false, budgetTokens: 1800 }).catch((e: unknown) => { errors.push(e); }));
+    outcomes.push(
+      flow.run(snapshot(n), { debounceMs: 25, manual: false, budgetTokens: 1800 }).catch((e: unknown) => {
+        errors.push(e);
+      }),
+    );
     if (n === 40) warm = await client.call('report', null);
     const due = t0 + n * 50;
     await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
@@ -75,14 +93,19 @@ test('200 characters at 20 chars/s: no errors, one generation at a time, stable 
   assert.ok(c.requests >= 20, `keystrokes reached the engine (${c.requests} requests)`);
   assert.ok(c.aborted >= 1, `stale generations were aborted (${c.aborted})`);
   assert.ok(c.requests - c.aborted >= 1, 'completions finished');
-  assert.ok(c.prefixHits >= c.requests / 2, `the repository block was reused (${c.prefixHits} hits, ${c.prefixBuilds} builds)`);
+  assert.ok(
+    c.prefixHits >= c.requests / 2,
+    `the repository block was reused (${c.prefixHits} hits, ${c.prefixBuilds} builds)`,
+  );
   assert.equal(c.active, 0);
   assert.equal(c.liveKvStates, 1, 'only the cached block is held: no request leaked its cache');
   // Memory after 160 more keystrokes: the worker's heap and buffers have not grown with them.
   const grown = (m: MemoryReport['memory']) => m.heapUsedBytes + m.arrayBuffersBytes;
   const growthMB = (grown(end.memory) - grown(warm!.memory)) / 2 ** 20;
   assert.ok(growthMB < 24, `worker heap + buffers grew ${growthMB.toFixed(1)} MB over 160 keystrokes`);
-  console.log(`typing: ${c.requests} engine requests, ${c.aborted} aborted, ${c.prefixBuilds} block builds, ${c.prefixHits} reuses; ` +
-    `worker heap+buffers ${(grown(warm!.memory) / 2 ** 20).toFixed(1)} → ${(grown(end.memory) / 2 ** 20).toFixed(1)} MB, RSS ${(warm!.memory.rssBytes / 2 ** 20).toFixed(0)} → ${(end.memory.rssBytes / 2 ** 20).toFixed(0)} MB; ` +
-    `${results.filter(Boolean).length} completions shown`);
+  console.log(
+    `typing: ${c.requests} engine requests, ${c.aborted} aborted, ${c.prefixBuilds} block builds, ${c.prefixHits} reuses; ` +
+      `worker heap+buffers ${(grown(warm!.memory) / 2 ** 20).toFixed(1)} → ${(grown(end.memory) / 2 ** 20).toFixed(1)} MB, RSS ${(warm!.memory.rssBytes / 2 ** 20).toFixed(0)} → ${(end.memory.rssBytes / 2 ** 20).toFixed(0)} MB; ` +
+      `${results.filter(Boolean).length} completions shown`,
+  );
 });

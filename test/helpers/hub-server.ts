@@ -39,16 +39,30 @@ export async function startHubServer(o: HubServerOptions): Promise<HubServer> {
     const tree = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/([^/]+)$/.exec(url.pathname);
     if (tree) {
       const dir = o.repos[tree[1]!];
-      if (!dir) { record(404); res.writeHead(404).end('{"error":"Repository not found"}'); return; }
-      const list = readdirSync(dir).filter((f) => statSync(join(dir, f)).isFile()).map((f) => {
-        const data = readFileSync(join(dir, f));
-        const gitOid = createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex');
-        return isLfs(f)
-          ? { type: 'file', path: f, size: 134, oid: gitOid, lfs: { oid: createHash('sha256').update(data).digest('hex'), size: data.length, pointerSize: 134 } }
-          : { type: 'file', path: f, size: data.length, oid: gitOid };
-      });
+      if (!dir) {
+        record(404);
+        res.writeHead(404).end('{"error":"Repository not found"}');
+        return;
+      }
+      const list = readdirSync(dir)
+        .filter((f) => statSync(join(dir, f)).isFile())
+        .map((f) => {
+          const data = readFileSync(join(dir, f));
+          const gitOid = createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex');
+          return isLfs(f)
+            ? {
+                type: 'file',
+                path: f,
+                size: 134,
+                oid: gitOid,
+                lfs: { oid: createHash('sha256').update(data).digest('hex'), size: data.length, pointerSize: 134 },
+              }
+            : { type: 'file', path: f, size: data.length, oid: gitOid };
+        });
       record(200);
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([...list, { type: 'directory', path: 'onnx', oid: 'x', size: 0 }]));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify([...list, { type: 'directory', path: 'onnx', oid: 'x', size: 0 }]));
       return;
     }
     const resolve = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
@@ -60,18 +74,38 @@ export async function startHubServer(o: HubServerOptions): Promise<HubServer> {
     }
     const file = /^\/files\/([^/]+\/[^/]+)\/(.+)$/.exec(url.pathname);
     const dir = file && o.repos[file[1]!];
-    if (!file || !dir) { record(404); res.writeHead(404).end('not found'); return; }
+    if (!file || !dir) {
+      record(404);
+      res.writeHead(404).end('not found');
+      return;
+    }
     const name = decodeURIComponent(file[2]!);
     let data: Buffer;
-    try { data = readFileSync(join(dir, name)); } catch { record(404); res.writeHead(404).end('not found'); return; }
-    if (o.corrupt === name) { data = Buffer.from(data); data[data.length >> 1] ^= 0xff; }
+    try {
+      data = readFileSync(join(dir, name));
+    } catch {
+      record(404);
+      res.writeHead(404).end('not found');
+      return;
+    }
+    if (o.corrupt === name) {
+      data = Buffer.from(data);
+      data[data.length >> 1] ^= 0xff;
+    }
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     let start = 0;
     if (range && !o.ignoreRange) {
       start = Number(range[1]);
-      if (start >= data.length) { record(416); res.writeHead(416).end(); return; }
+      if (start >= data.length) {
+        record(416);
+        res.writeHead(416).end();
+        return;
+      }
       record(206);
-      res.writeHead(206, { 'content-length': data.length - start, 'content-range': `bytes ${start}-${data.length - 1}/${data.length}` });
+      res.writeHead(206, {
+        'content-length': data.length - start,
+        'content-range': `bytes ${start}-${data.length - 1}/${data.length}`,
+      });
     } else {
       record(200);
       res.writeHead(200, { 'content-length': data.length, 'accept-ranges': 'bytes' });
@@ -87,7 +121,10 @@ export async function startHubServer(o: HubServerOptions): Promise<HubServer> {
       let off = 0;
       const next = () => {
         if (res.destroyed) return;
-        if (off >= body.length) { res.end(); return; }
+        if (off >= body.length) {
+          res.end();
+          return;
+        }
         res.write(body.subarray(off, off + 16384), () => setTimeout(next, 5));
         off += 16384;
       };
@@ -101,6 +138,10 @@ export async function startHubServer(o: HubServerOptions): Promise<HubServer> {
   return {
     endpoint: `http://127.0.0.1:${port}`,
     requests,
-    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

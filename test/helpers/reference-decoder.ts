@@ -12,7 +12,12 @@ function loadAll(dir: string): Map<string, { shape: number[]; data: Mat }> {
   const out = new Map<string, { shape: number[]; data: Mat }>();
   for (const [name, t] of loadWeightIndex(dir)) {
     const raw = new Uint8Array(readTensorBytes(t)).buffer;
-    const f = t.dtype === 'BF16' ? bf16ToFloat32(new Uint16Array(raw)) : t.dtype === 'F16' ? decodeFp16(new Uint16Array(raw)) : new Float32Array(raw);
+    const f =
+      t.dtype === 'BF16'
+        ? bf16ToFloat32(new Uint16Array(raw))
+        : t.dtype === 'F16'
+          ? decodeFp16(new Uint16Array(raw))
+          : new Float32Array(raw);
     out.set(name, { shape: t.shape, data: Float64Array.from(f) });
   }
   return out;
@@ -21,11 +26,12 @@ function loadAll(dir: string): Map<string, { shape: number[]; data: Mat }> {
 /** y[s, o] = Σ_i x[s, i]·W[o, i] (+ b[o]) for a [out, in] weight. */
 function linear(x: Mat, S: number, inF: number, W: Mat, outF: number, b?: Mat): Mat {
   const y = new Float64Array(S * outF);
-  for (let s = 0; s < S; s++) for (let o = 0; o < outF; o++) {
-    let acc = b ? b[o]! : 0;
-    for (let i = 0; i < inF; i++) acc += x[s * inF + i]! * W[o * inF + i]!;
-    y[s * outF + o] = acc;
-  }
+  for (let s = 0; s < S; s++)
+    for (let o = 0; o < outF; o++) {
+      let acc = b ? b[o]! : 0;
+      for (let i = 0; i < inF; i++) acc += x[s * inF + i]! * W[o * inF + i]!;
+      y[s * outF + o] = acc;
+    }
   return y;
 }
 
@@ -50,21 +56,32 @@ export interface ReferenceOutput {
 export function referenceForward(dir: string, spec: ModelSpec, ids: number[]): ReferenceOutput {
   const W = loadAll(dir);
   const get = (n: string) => W.get(n)?.data;
-  const req = (n: string) => { const d = get(n); if (!d) throw new Error(`missing ${n}`); return d; };
+  const req = (n: string) => {
+    const d = get(n);
+    if (!d) throw new Error(`missing ${n}`);
+    return d;
+  };
   const { hiddenSize: H, qHeads: Hq, kvHeads: Hkv, headDim: D, intermediateSize: I, vocabSize: V } = spec;
-  const S = ids.length, g = Hq / Hkv, half = D / 2;
+  const S = ids.length,
+    g = Hq / Hkv,
+    half = D / 2;
   const inv = ropeInvFreq(D, spec.ropeTheta, spec.ropeScaling);
   const embed = req('model.embed_tokens.weight');
   const x = new Float64Array(S * H);
   for (let s = 0; s < S; s++) for (let i = 0; i < H; i++) x[s * H + i] = embed[ids[s]! * H + i]!;
   const rope = (v: Mat, heads: number) => {
-    for (let s = 0; s < S; s++) for (let h = 0; h < heads; h++) for (let i = 0; i < half; i++) {
-      const a = s * inv[i]!, c = Math.cos(a), sn = Math.sin(a);
-      const o = s * heads * D + h * D;
-      const x1 = v[o + i]!, x2 = v[o + half + i]!;
-      v[o + i] = x1 * c - x2 * sn;
-      v[o + half + i] = x2 * c + x1 * sn;
-    }
+    for (let s = 0; s < S; s++)
+      for (let h = 0; h < heads; h++)
+        for (let i = 0; i < half; i++) {
+          const a = s * inv[i]!,
+            c = Math.cos(a),
+            sn = Math.sin(a);
+          const o = s * heads * D + h * D;
+          const x1 = v[o + i]!,
+            x2 = v[o + half + i]!;
+          v[o + i] = x1 * c - x2 * sn;
+          v[o + half + i] = x2 * c + x1 * sn;
+        }
   };
   const attnOut: Float64Array[] = [];
   for (let l = 0; l < spec.layers; l++) {
@@ -73,7 +90,8 @@ export function referenceForward(dir: string, spec: ModelSpec, ids: number[]): R
     const q = linear(h, S, H, req(`${p}.self_attn.q_proj.weight`), Hq * D, get(`${p}.self_attn.q_proj.bias`));
     const k = linear(h, S, H, req(`${p}.self_attn.k_proj.weight`), Hkv * D, get(`${p}.self_attn.k_proj.bias`));
     const v = linear(h, S, H, req(`${p}.self_attn.v_proj.weight`), Hkv * D, get(`${p}.self_attn.v_proj.bias`));
-    rope(q, Hq); rope(k, Hkv);
+    rope(q, Hq);
+    rope(k, Hkv);
     const probs = new Float64Array(Hq * S * S);
     const ctx = new Float64Array(S * Hq * D);
     for (let hq = 0; hq < Hq; hq++) {
@@ -88,7 +106,10 @@ export function referenceForward(dir: string, spec: ModelSpec, ids: number[]): R
           max = Math.max(max, row[j]!);
         }
         let sum = 0;
-        for (let j = 0; j <= i; j++) { row[j] = Math.exp(row[j]! - max); sum += row[j]!; }
+        for (let j = 0; j <= i; j++) {
+          row[j] = Math.exp(row[j]! - max);
+          sum += row[j]!;
+        }
         for (let j = 0; j <= i; j++) {
           const pr = row[j]! / sum;
           probs[(hq * S + i) * S + j] = pr;

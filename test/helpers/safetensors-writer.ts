@@ -2,7 +2,12 @@
 // under test: it builds the header from the format description, not from engine code.
 import { writeFileSync } from 'node:fs';
 
-export interface RawTensor { name: string; dtype: string; shape: number[]; data: Uint8Array }
+export interface RawTensor {
+  name: string;
+  dtype: string;
+  shape: number[];
+  data: Uint8Array;
+}
 
 export function writeSafetensors(file: string, tensors: RawTensor[]): void {
   const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };

@@ -22,14 +22,30 @@ const REFERENCE = process.env.SQUEEZE_MODEL_REFERENCE ?? join(__dirname, 'squeez
 const SHIPPED = process.env.SQUEEZE_MODEL_DIR === undefined;
 const TOL_LOGITS = 1e-3;
 
-interface RefCase { name: string; kind: string; text: string; prompt_ids: number[]; greedy_ids: number[]; greedy_text: string; last_logits: number[] }
+interface RefCase {
+  name: string;
+  kind: string;
+  text: string;
+  prompt_ids: number[];
+  greedy_ids: number[];
+  greedy_text: string;
+  last_logits: number[];
+}
 const ref = JSON.parse(readFileSync(REFERENCE, 'utf8')) as { max_new_tokens: number; cases: RefCase[] };
 
 let model: LoadedModel;
 before(async () => {
-  model = await loadModel(MODEL, { provider: 'cpu', observationWindow: 8, kvDtype: 'float16', quantBits: [8, 4, 2], group: 64 });
+  model = await loadModel(MODEL, {
+    provider: 'cpu',
+    observationWindow: 8,
+    kvDtype: 'float16',
+    quantBits: [8, 4, 2],
+    group: 64,
+  });
 });
-after(async () => { await model.decoder.release(); });
+after(async () => {
+  await model.decoder.release();
+});
 
 test('the model folder is what the VSIX ships: HF Qwen2 config, fp16 safetensors under 40 MB, tokenizer with the Qwen2.5-Coder specials at ids 0..6', () => {
   const cfg = JSON.parse(readFileSync(join(MODEL, 'config.json'), 'utf8'));
@@ -40,8 +56,15 @@ test('the model folder is what the VSIX ships: HF Qwen2 config, fp16 safetensors
   assert.equal(cfg.eos_token_id, 0);
   assert.ok(statSync(join(MODEL, 'model.safetensors')).size < 40 * 2 ** 20);
   if (SHIPPED) assert.equal(cfg.max_position_embeddings, 4096, 'the context the model was trained at');
-  ['<|endoftext|>', '<|fim_prefix|>', '<|fim_middle|>', '<|fim_suffix|>', '<|fim_pad|>', '<|repo_name|>', '<|file_sep|>']
-    .forEach((t, i) => assert.equal(model.tokenizer.tokenId(t), i, t));
+  [
+    '<|endoftext|>',
+    '<|fim_prefix|>',
+    '<|fim_middle|>',
+    '<|fim_suffix|>',
+    '<|fim_pad|>',
+    '<|repo_name|>',
+    '<|file_sep|>',
+  ].forEach((t, i) => assert.equal(model.tokenizer.tokenId(t), i, t));
   assert.equal(ref.cases.length, SHIPPED ? 20 : ref.cases.length);
   assert.ok(ref.cases.length > 0);
 });
@@ -58,7 +81,11 @@ test('last-position logits match PyTorch within 1e-3 on every reference prompt',
   let worst = 0;
   for (const c of ref.cases) {
     const ids = c.prompt_ids;
-    const r = await model.decoder.forward(ids, ids.map((_, i) => i), model.decoder.emptyKv());
+    const r = await model.decoder.forward(
+      ids,
+      ids.map((_, i) => i),
+      model.decoder.emptyKv(),
+    );
     const d = maxAbsDiff(r.logits, c.last_logits);
     model.decoder.disposeKv(r.present);
     worst = Math.max(worst, d);
@@ -69,18 +96,35 @@ test('last-position logits match PyTorch within 1e-3 on every reference prompt',
 
 test('greedy continuations are identical to PyTorch on every reference prompt (fp16 KV cache)', async () => {
   for (const c of ref.cases) {
-    const out = await runCompletion(model.decoder, (ids) => model.tokenizer.decode(ids), { promptIds: c.prompt_ids, maxNewTokens: ref.max_new_tokens });
+    const out = await runCompletion(model.decoder, (ids) => model.tokenizer.decode(ids), {
+      promptIds: c.prompt_ids,
+      maxNewTokens: ref.max_new_tokens,
+    });
     assert.deepEqual(out.ids, c.greedy_ids, c.name);
   }
 });
 
-test('squeeze batch (the bundled CLI) gives the same greedy ids', { skip: !existsSync('dist/cli.js') && 'dist/cli.js not built' }, () => {
+test('squeeze batch (the bundled CLI) gives the same greedy ids', {
+  skip: !existsSync('dist/cli.js') && 'dist/cli.js not built',
+}, () => {
   const dir = mkdtempSync(join(tmpdir(), 'sq-model-'));
-  const cases = join(dir, 'cases.jsonl'), out = join(dir, 'out.jsonl');
-  writeFileSync(cases, ref.cases.map((c, i) => JSON.stringify({ id: i, prompt: c.text, max_new_tokens: ref.max_new_tokens })).join('\n') + '\n');
-  const r = spawnSync(process.execPath, ['dist/cli.js', 'batch', '--model', MODEL, '--ep', 'cpu', '--cases', cases, '--out', out], { encoding: 'utf8' });
+  const cases = join(dir, 'cases.jsonl'),
+    out = join(dir, 'out.jsonl');
+  writeFileSync(
+    cases,
+    ref.cases.map((c, i) => JSON.stringify({ id: i, prompt: c.text, max_new_tokens: ref.max_new_tokens })).join('\n') +
+      '\n',
+  );
+  const r = spawnSync(
+    process.execPath,
+    ['dist/cli.js', 'batch', '--model', MODEL, '--ep', 'cpu', '--cases', cases, '--out', out],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stderr);
-  const rows = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: number; ids: number[] });
+  const rows = readFileSync(out, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { id: number; ids: number[] });
   assert.equal(rows.length, ref.cases.length);
   for (const row of rows) assert.deepEqual(row.ids, ref.cases[row.id]!.greedy_ids, ref.cases[row.id]!.name);
 });

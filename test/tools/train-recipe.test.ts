@@ -12,12 +12,18 @@ import { join } from 'node:path';
 const PY = process.env.PY ?? '/usr/bin/python3';
 const hasTorch = existsSync(PY) && spawnSync(PY, ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0;
 
-test('tools/train/run_recipe.sh --smoke builds, trains, exports and verifies a tiny model', { skip: !hasTorch && `${PY} has no torch (apt-get install python3-torch)`, timeout: 600_000 }, () => {
+test('tools/train/run_recipe.sh --smoke builds, trains, exports and verifies a tiny model', {
+  skip: !hasTorch && `${PY} has no torch (apt-get install python3-torch)`,
+  timeout: 600_000,
+}, () => {
   const data = mkdtempSync(join(tmpdir(), 'sq-recipe-'));
   try {
     // Without NODE_TEST_CONTEXT the recipe's own test run reports in TAP, not to this runner.
     const { NODE_TEST_CONTEXT: _ctx, ...env } = process.env;
-    const r = spawnSync('bash', ['tools/train/run_recipe.sh', '--smoke'], { encoding: 'utf8', env: { ...env, DATA: data, PY } });
+    const r = spawnSync('bash', ['tools/train/run_recipe.sh', '--smoke'], {
+      encoding: 'utf8',
+      env: { ...env, DATA: data, PY },
+    });
     assert.equal(r.status, 0, `${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
     assert.match(r.stdout, /"sameIdsAsPython":(\d+)/);
     const m = /"texts":(\d+),"roundTrip":(\d+),"sameIdsAsPython":(\d+)/.exec(r.stdout)!;

@@ -11,7 +11,10 @@ const arg = (name: string, fallback?: string) => {
 };
 const tok = ModelTokenizer.load(arg('dir'));
 const lines = readFileSync(arg('ids', '/tmp/squeeze-train/heldout-ids.jsonl'), 'utf8').split('\n').filter(Boolean);
-let same = 0, roundTrip = 0, tokens = 0, chars = 0;
+let same = 0,
+  roundTrip = 0,
+  tokens = 0,
+  chars = 0;
 const failures: string[] = [];
 for (const line of lines) {
   const { path, text, ids } = JSON.parse(line) as { path: string; text: string; ids: number[] };
@@ -22,10 +25,21 @@ for (const line of lines) {
   if (js.length === ids.length && js.every((x, i) => x === ids[i])) same++;
   else {
     const at = js.findIndex((x, i) => x !== ids[i]);
-    failures.push(`${path}: ids differ at ${at} (js ${JSON.stringify(js.slice(at, at + 5))} py ${JSON.stringify(ids.slice(at, at + 5))})`);
+    failures.push(
+      `${path}: ids differ at ${at} (js ${JSON.stringify(js.slice(at, at + 5))} py ${JSON.stringify(ids.slice(at, at + 5))})`,
+    );
   }
-  tokens += js.length; chars += text.length;
+  tokens += js.length;
+  chars += text.length;
 }
-console.log(JSON.stringify({ texts: lines.length, roundTrip, sameIdsAsPython: same, tokens, charsPerToken: +(chars / tokens).toFixed(3) }));
+console.log(
+  JSON.stringify({
+    texts: lines.length,
+    roundTrip,
+    sameIdsAsPython: same,
+    tokens,
+    charsPerToken: +(chars / tokens).toFixed(3),
+  }),
+);
 for (const f of failures.slice(0, 20)) console.log('  ' + f);
 process.exitCode = failures.length ? 1 : 0;

@@ -42,7 +42,12 @@ export interface DBudgetOptions {
  * query head q; order[kv] = that KV head's candidates, least important first (same length for all).
  * Returns D(i) for i = 0 … m−1 and the cut i*.
  */
-export function dbudgetCut(lastRows: ArrayLike<number>[], order: Int32Array[], kvOfQuery: (q: number) => number, threshold: number): { cut: number; signal: Float64Array } {
+export function dbudgetCut(
+  lastRows: ArrayLike<number>[],
+  order: Int32Array[],
+  kvOfQuery: (q: number) => number,
+  threshold: number,
+): { cut: number; signal: Float64Array } {
   const m = order[0]!.length;
   const signal = new Float64Array(m);
   if (m === 0) return { cut: 0, signal };
@@ -79,10 +84,14 @@ export function dbudgetPolicy(opts: DBudgetOptions = {}): KvPolicy {
       const g = input.geometry;
       const T = input.tokens;
       const attn = input.attention;
-      if (!attn) throw new Error('dbudget needs the window attention (PlanInput.attention): its stop signal is the last token\'s attention row');
+      if (!attn)
+        throw new Error(
+          "dbudget needs the window attention (PlanInput.attention): its stop signal is the last token's attention row",
+        );
       checkAttention(attn, g);
       if (attn.tokens !== T) throw new Error(`dbudget: attention covers ${attn.tokens} tokens, the plan ${T}`);
-      if (ranking === 'attention' && !input.scores) throw new Error('dbudget (attention ranking) needs importance scores (PlanInput.scores)');
+      if (ranking === 'attention' && !input.scores)
+        throw new Error('dbudget (attention ranking) needs importance scores (PlanInput.scores)');
       const bits = input.bits ?? 16;
       const tier = tierOf(bits);
       const W = Math.min(input.window, T);
@@ -105,12 +114,14 @@ export function dbudgetPolicy(opts: DBudgetOptions = {}): KvPolicy {
         }
         const lastRows = attn.probs[l]!.map((p) => p.subarray((attn.window - 1) * T, attn.window * T));
         const { cut } = dbudgetCut(lastRows, candidates, (q) => kvHeadOfQuery(g, q), threshold);
-        orders.push(candidates.map((c, h) => {
-          const o = new Int32Array(forced[h]!.length + c.length);
-          o.set(forced[h]!);
-          o.set(c.slice().reverse(), forced[h]!.length);
-          return o;
-        }));
+        orders.push(
+          candidates.map((c, h) => {
+            const o = new Int32Array(forced[h]!.length + c.length);
+            o.set(forced[h]!);
+            o.set(c.slice().reverse(), forced[h]!.length);
+            return o;
+          }),
+        );
         dynamic.push(forced[0]!.length + candidates[0]!.length - cut);
       }
 
@@ -128,8 +139,9 @@ export function dbudgetPolicy(opts: DBudgetOptions = {}): KvPolicy {
       const heads = orders.map((layer, l) => layer.map((o) => headIn(tier, o.slice(0, kept[l]!).sort())));
       const dynRatio = dynamic.reduce((a, b) => a + b, 0) / (g.layers * T);
       const capped = c < maxDyn;
-      const reason = `dbudget (${ranking}, T=${threshold}): the signal keeps ${pct(dynRatio)} of tokens on average `
-        + `(per layer ${Math.min(...dynamic)}–${maxDyn} of ${T})${capped ? `; byte cap binds at ${c} tokens per head (${describeBudget(input)})` : ''} at ${bits}b`;
+      const reason =
+        `dbudget (${ranking}, T=${threshold}): the signal keeps ${pct(dynRatio)} of tokens on average ` +
+        `(per layer ${Math.min(...dynamic)}–${maxDyn} of ${T})${capped ? `; byte cap binds at ${c} tokens per head (${describeBudget(input)})` : ''} at ${bits}b`;
       return makePlan(input, 'dbudget', heads, reason);
     },
   };

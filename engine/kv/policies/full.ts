@@ -14,8 +14,12 @@ export function fullPolicy(): KvPolicy {
       validatePlanInput(input);
       const all = range(0, input.tokens);
       const over = fp16Bytes(input.geometry, input.tokens) > budgetBytes(input.budget, input.geometry, input.tokens);
-      return makePlan(input, 'full', forEachHead(input.geometry, () => headIn('fp16', all)),
-        `full: all ${input.tokens} tokens at fp16, budget ignored${over ? ` (exceeds it: ${describeBudget(input)})` : ''}`);
+      return makePlan(
+        input,
+        'full',
+        forEachHead(input.geometry, () => headIn('fp16', all)),
+        `full: all ${input.tokens} tokens at fp16, budget ignored${over ? ` (exceeds it: ${describeBudget(input)})` : ''}`,
+      );
     },
   };
 }

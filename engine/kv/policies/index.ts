@@ -39,12 +39,25 @@ export function createPolicy(name: string, options: PolicyOptions = {}): KvPolic
   const wrapped = /^kvcrush\+(.+)$/.exec(name);
   if (wrapped) {
     if (wrapped[1]!.startsWith('kvcrush')) throw new Error('kvcrush cannot wrap itself');
-    if (NEVER_EVICTS.has(wrapped[1]!)) throw new Error(`kvcrush+${wrapped[1]}: ${wrapped[1]} never evicts, so there is nothing for KVCrush to represent (wrap streaming, snapkv, qpruning or dbudget)`);
+    if (NEVER_EVICTS.has(wrapped[1]!))
+      throw new Error(
+        `kvcrush+${wrapped[1]}: ${wrapped[1]} never evicts, so there is nothing for KVCrush to represent (wrap streaming, snapkv, qpruning or dbudget)`,
+      );
     return kvcrushPolicy(createPolicy(wrapped[1]!, options), options.kvcrush);
   }
   const make = BASE[name];
-  if (!make) throw new Error(`unknown KV policy "${name}" (known: ${POLICY_NAMES.join(', ')}, or kvcrush+<a pruning one>)`);
+  if (!make)
+    throw new Error(`unknown KV policy "${name}" (known: ${POLICY_NAMES.join(', ')}, or kvcrush+<a pruning one>)`);
   return make(options);
 }
 
-export { fullPolicy, streamingPolicy, snapkvPolicy, quantPolicy, qpruningPolicy, mikvPolicy, kvcrushPolicy, dbudgetPolicy };
+export {
+  fullPolicy,
+  streamingPolicy,
+  snapkvPolicy,
+  quantPolicy,
+  qpruningPolicy,
+  mikvPolicy,
+  kvcrushPolicy,
+  dbudgetPolicy,
+};

@@ -89,13 +89,13 @@ export function spacedRanks(n: number, k: number): number[] {
   return Array.from({ length: k }, (_, i) => Math.floor((i * (n - 1)) / (k - 1)));
 }
 
-
 export function kvcrushPolicy(base: KvPolicy, opts: KvCrushOptions = {}): KvPolicy {
   const ratio = opts.ratio ?? 0.25;
   const block = opts.block ?? 16;
   const anchorKind = opts.anchor ?? 'alternate';
   if (!(ratio >= 0 && ratio < 1)) throw new Error(`kvcrush: ratio must be in [0, 1), got ${ratio}`);
-  if (!(Number.isInteger(block) && block >= 1)) throw new Error(`kvcrush: block must be a positive integer, got ${block}`);
+  if (!(Number.isInteger(block) && block >= 1))
+    throw new Error(`kvcrush: block must be a positive integer, got ${block}`);
   const name = `kvcrush+${base.name}`;
   return {
     name,
@@ -128,7 +128,10 @@ export function kvcrushPolicy(base: KvPolicy, opts: KvCrushOptions = {}): KvPoli
         let extra = T;
         for (const h of heads[l]!) extra = Math.min(extra, maxTokensAt(repTier, perHead, layout, T, countsOf(h)));
         const k = Math.min(Math.floor(extra / block), eligible.length);
-        if (k === 0 || ratio === 0) { picked.push(0); continue; }
+        if (k === 0 || ratio === 0) {
+          picked.push(0);
+          continue;
+        }
         const bits = signatures(scores[l]!, prefix);
         const vectors = Array.from({ length: nPages }, (_, p) => pageVector(bits, g.kvHeads, p, block, prefix));
         const anchor = makeAnchor(anchorKind, vectors, g.kvHeads * block, rng);
@@ -136,16 +139,19 @@ export function kvcrushPolicy(base: KvPolicy, opts: KvCrushOptions = {}): KvPoli
           .map((p) => ({ p, d: hamming(vectors[p]!, anchor) }))
           .sort((a, b) => a.d - b.d || a.p - b.p)
           .map((e) => e.p);
-        const reps = spacedRanks(sorted.length, k).map((r) => sorted[r]!).sort((a, b) => a - b);
+        const reps = spacedRanks(sorted.length, k)
+          .map((r) => sorted[r]!)
+          .sort((a, b) => a - b);
         let repTokens: Int32Array = new Int32Array(0);
         for (const p of reps) repTokens = union(repTokens, range(p * block, Math.min((p + 1) * block, prefix)));
         for (const h of heads[l]!) h[repTier] = union(h[repTier], repTokens);
         picked.push(reps.length);
       }
       const totalPicked = picked.reduce((a, b) => a + b, 0);
-      const reason = `${name}: base got ${Math.round((1 - ratio) * 100)}% of the budget [${basePlan.summary.reason}]; `
-        + `kvcrush kept ${totalPicked} representative page(s) of ${block} tokens at ${repTier} over ${g.layers} layers `
-        + `(from ${eligibleTotal} fully evicted pages, anchor ${anchorKind})`;
+      const reason =
+        `${name}: base got ${Math.round((1 - ratio) * 100)}% of the budget [${basePlan.summary.reason}]; ` +
+        `kvcrush kept ${totalPicked} representative page(s) of ${block} tokens at ${repTier} over ${g.layers} layers ` +
+        `(from ${eligibleTotal} fully evicted pages, anchor ${anchorKind})`;
       return makePlan(input, name, heads, reason, basePlan.appendTier);
     },
   };

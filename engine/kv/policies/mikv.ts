@@ -27,7 +27,14 @@ export interface MiKvOptions {
   loBits?: Bits;
 }
 
-const PAIRS: ReadonlyArray<readonly [Bits, Bits]> = [[16, 8], [16, 4], [8, 4], [16, 2], [8, 2], [4, 2]];
+const PAIRS: ReadonlyArray<readonly [Bits, Bits]> = [
+  [16, 8],
+  [16, 4],
+  [8, 4],
+  [16, 2],
+  [8, 2],
+  [4, 2],
+];
 
 /** Most tokens at hi bits (the rest at lo) within `budget` per head; −1 if not even all-lo fits. */
 export function maxHighTokens(T: number, hi: Bits, lo: Bits, budget: number, layout: QuantLayout): number {
@@ -43,7 +50,12 @@ export function maxHighTokens(T: number, hi: Bits, lo: Bits, budget: number, lay
   return -1;
 }
 
-export interface MiKvChoice { hi: Bits; lo: Bits; nHi: number; reason: string }
+export interface MiKvChoice {
+  hi: Bits;
+  lo: Bits;
+  nHi: number;
+  reason: string;
+}
 
 export function chooseMiKv(T: number, W: number, budget: number, layout: QuantLayout, opts: MiKvOptions): MiKvChoice {
   const fHi = opts.fHi ?? 0.2;
@@ -51,18 +63,34 @@ export function chooseMiKv(T: number, W: number, budget: number, layout: QuantLa
   if (opts.hiBits !== undefined && opts.loBits !== undefined && opts.hiBits <= opts.loBits) {
     throw new Error(`mikv: hiBits ${opts.hiBits} must be above loBits ${opts.loBits}`);
   }
-  const pairs = PAIRS.filter(([h, l]) => (opts.hiBits === undefined || h === opts.hiBits) && (opts.loBits === undefined || l === opts.loBits));
-  if (opts.hiBits !== undefined && opts.loBits !== undefined && pairs.length === 0) pairs.push([opts.hiBits, opts.loBits] as const);
+  const pairs = PAIRS.filter(
+    ([h, l]) => (opts.hiBits === undefined || h === opts.hiBits) && (opts.loBits === undefined || l === opts.loBits),
+  );
+  if (opts.hiBits !== undefined && opts.loBits !== undefined && pairs.length === 0)
+    pairs.push([opts.hiBits, opts.loBits] as const);
   const tried = pairs.map(([h, l]) => ({ h, l, n: maxHighTokens(T, h, l, budget, layout) }));
   const table = tried.map((p) => `${p.h}/${p.l}b→${p.n < 0 ? 'no fit' : p.n}`).join(', ');
   const good = tried.find((p) => p.n >= target);
-  if (good) return { hi: good.h, lo: good.l, nHi: good.n, reason: `${good.n} of ${T} tokens (${pct(good.n / T)}) at ${good.h}b, the rest at ${good.l}b: first pair reaching fHi=${fHi} (${table})` };
+  if (good)
+    return {
+      hi: good.h,
+      lo: good.l,
+      nHi: good.n,
+      reason: `${good.n} of ${T} tokens (${pct(good.n / T)}) at ${good.h}b, the rest at ${good.l}b: first pair reaching fHi=${fHi} (${table})`,
+    };
   const feasible = tried.filter((p) => p.n >= 0).sort((a, b) => b.n - a.n || b.h - a.h);
   if (feasible.length) {
     const p = feasible[0]!;
-    return { hi: p.h, lo: p.l, nHi: p.n, reason: `no pair reaches fHi=${fHi}; most high-precision tokens: ${p.n} at ${p.h}b, the rest at ${p.l}b (${table})` };
+    return {
+      hi: p.h,
+      lo: p.l,
+      nHi: p.n,
+      reason: `no pair reaches fHi=${fHi}; most high-precision tokens: ${p.n} at ${p.h}b, the rest at ${p.l}b (${table})`,
+    };
   }
-  throw new Error(`mikv: the budget cannot hold all ${T} tokens even at the lowest width (${table}); MiKV never evicts, use qpruning or snapkv`);
+  throw new Error(
+    `mikv: the budget cannot hold all ${T} tokens even at the lowest width (${table}); MiKV never evicts, use qpruning or snapkv`,
+  );
 }
 
 export function mikvPolicy(opts: MiKvOptions = {}): KvPolicy {
@@ -75,7 +103,12 @@ export function mikvPolicy(opts: MiKvOptions = {}): KvPolicy {
       const per = perHeadBudget(input.budget, input.geometry, T);
       if (headBytes({ ...emptyCounts(), fp16: T }, layout) <= per) {
         const all = range(0, T);
-        return makePlan(input, 'mikv', forEachHead(input.geometry, () => ({ ...emptyHead(), fp16: all })), `mikv: all ${T} tokens fit at fp16`);
+        return makePlan(
+          input,
+          'mikv',
+          forEachHead(input.geometry, () => ({ ...emptyHead(), fp16: all })),
+          `mikv: all ${T} tokens fit at fp16`,
+        );
       }
       const c = chooseMiKv(T, input.window, per, layout, opts);
       const everything = range(0, T);

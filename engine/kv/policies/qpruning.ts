@@ -13,7 +13,16 @@
 // Generated tokens stay fp16 (the paper's residual_length = max_new_tokens), so appendTier = fp16.
 
 import { range, selectWithWindow, union } from '../select';
-import { KvPolicy, PlanInput, describeBudget, headIn, makePlan, requireScores, validatePlanInput, KV_DEFAULTS } from '../policy';
+import {
+  KvPolicy,
+  PlanInput,
+  describeBudget,
+  headIn,
+  makePlan,
+  requireScores,
+  validatePlanInput,
+  KV_DEFAULTS,
+} from '../policy';
 import { ALL_BITS, Bits, maxTokensAt, perHeadBudget, tierOf } from '../budget';
 import { forEachHead, pct } from './common';
 
@@ -35,7 +44,14 @@ export interface BitChoice {
 }
 
 /** The paper's rule, separated from token selection so it can be tested and reported on its own. */
-export function chooseBits(T: number, perHead: number, layout: Parameters<typeof maxTokensAt>[2], candidates: Bits[], minTokens: number, forced?: Bits): BitChoice {
+export function chooseBits(
+  T: number,
+  perHead: number,
+  layout: Parameters<typeof maxTokensAt>[2],
+  candidates: Bits[],
+  minTokens: number,
+  forced?: Bits,
+): BitChoice {
   const fits: Partial<Record<Bits, number>> = {};
   for (const b of candidates) fits[b] = maxTokensAt(tierOf(b), perHead, layout, T);
   const table = candidates.map((b) => `${fits[b]}@${b}b`).join(', ');
@@ -46,18 +62,35 @@ export function chooseBits(T: number, perHead: number, layout: Parameters<typeof
   }
   const desc = [...candidates].sort((a, b) => b - a);
   const all = desc.find((b) => b >= 4 && fits[b]! >= T);
-  if (all !== undefined) return { bits: all, tokens: T, fits, reason: `all ${T} tokens fit at ${all}b (${table}): no pruning needed, highest precision kept` };
+  if (all !== undefined)
+    return {
+      bits: all,
+      tokens: T,
+      fits,
+      reason: `all ${T} tokens fit at ${all}b (${table}): no pruning needed, highest precision kept`,
+    };
   const safe = desc.filter((b) => b >= 4);
   const low = safe.length ? safe[safe.length - 1]! : undefined;
   if (low !== undefined && fits[low]! >= minTokens) {
-    return { bits: low, tokens: fits[low]!, fits, reason: `${fits[low]} of ${T} tokens (${pct(fits[low]! / T)}) at ${low}b beats fewer at higher precision (${table}); more tokens, lower precision` };
+    return {
+      bits: low,
+      tokens: fits[low]!,
+      fits,
+      reason: `${fits[low]} of ${T} tokens (${pct(fits[low]! / T)}) at ${low}b beats fewer at higher precision (${table}); more tokens, lower precision`,
+    };
   }
   const below = desc.filter((b) => b < 4);
   const forcedLow = below.length ? below[below.length - 1]! : undefined;
   if (forcedLow !== undefined && fits[forcedLow]! > 0) {
-    return { bits: forcedLow, tokens: fits[forcedLow]!, fits, reason: `budget forces ${forcedLow}b: ${low ?? 4}b holds ${low !== undefined ? fits[low] : 0} tokens < ${minTokens} (${table}); 2-bit collapses in the paper` };
+    return {
+      bits: forcedLow,
+      tokens: fits[forcedLow]!,
+      fits,
+      reason: `budget forces ${forcedLow}b: ${low ?? 4}b holds ${low !== undefined ? fits[low] : 0} tokens < ${minTokens} (${table}); 2-bit collapses in the paper`,
+    };
   }
-  if (low !== undefined && fits[low]! > 0) return { bits: low, tokens: fits[low]!, fits, reason: `only ${fits[low]} tokens fit at ${low}b (${table})` };
+  if (low !== undefined && fits[low]! > 0)
+    return { bits: low, tokens: fits[low]!, fits, reason: `only ${fits[low]} tokens fit at ${low}b (${table})` };
   throw new Error(`qpruning: the budget holds no token at any of ${candidates.join('/')} bits (${table})`);
 }
 
@@ -70,14 +103,27 @@ export function qpruningPolicy(opts: QPruningOptions = {}): KvPolicy {
       const layout = validatePlanInput(input);
       const T = input.tokens;
       const scores = selector === 'score' ? requireScores(input, 'qpruning') : undefined;
-      const choice = chooseBits(T, perHeadBudget(input.budget, input.geometry, T), layout, candidates, opts.minTokens ?? input.window, input.bits);
+      const choice = chooseBits(
+        T,
+        perHeadBudget(input.budget, input.geometry, T),
+        layout,
+        candidates,
+        opts.minTokens ?? input.window,
+        input.bits,
+      );
       const tier = tierOf(choice.bits);
       const n = choice.tokens;
       const sinks = Math.min(KV_DEFAULTS.sinks, n);
       const streamingKeep = union(range(0, sinks), range(T - (n - sinks), T));
       const heads = forEachHead(input.geometry, (l, h) =>
-        headIn(tier, scores ? selectWithWindow(scores[l]![h]!, T, n, input.window) : streamingKeep));
-      return makePlan(input, 'qpruning', heads, `qpruning (${selector}): ${choice.reason} (${describeBudget(input)}, G=${layout.group})`);
+        headIn(tier, scores ? selectWithWindow(scores[l]![h]!, T, n, input.window) : streamingKeep),
+      );
+      return makePlan(
+        input,
+        'qpruning',
+        heads,
+        `qpruning (${selector}): ${choice.reason} (${describeBudget(input)}, G=${layout.group})`,
+      );
     },
   };
 }

@@ -19,12 +19,19 @@ export function quantPolicy(): KvPolicy {
       const need = headBytes({ ...emptyCounts(), [tier]: T }, layout);
       const per = perHeadBudget(input.budget, input.geometry, T);
       if (need > per) {
-        throw new Error(`quant: keeping all ${T} tokens at ${bits} bits needs ${formatBytes(need * input.geometry.layers * input.geometry.kvHeads)}, `
-          + `more than the ${describeBudget(input)}; use a lower bit width or a pruning policy (qpruning)`);
+        throw new Error(
+          `quant: keeping all ${T} tokens at ${bits} bits needs ${formatBytes(need * input.geometry.layers * input.geometry.kvHeads)}, ` +
+            `more than the ${describeBudget(input)}; use a lower bit width or a pruning policy (qpruning)`,
+        );
       }
       const all = range(0, T);
-      return makePlan(input, 'quant', forEachHead(input.geometry, () => headIn(tier, all)),
-        `quant: all ${T} tokens at ${bits}b, G=${layout.group} (${describeBudget(input)})`, tier);
+      return makePlan(
+        input,
+        'quant',
+        forEachHead(input.geometry, () => headIn(tier, all)),
+        `quant: all ${T} tokens at ${bits}b, G=${layout.group} (${describeBudget(input)})`,
+        tier,
+      );
     },
   };
 }

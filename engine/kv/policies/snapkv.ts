@@ -20,10 +20,15 @@ export function snapkvPolicy(): KvPolicy {
       const n = maxTokensAt(tier, perHeadBudget(input.budget, input.geometry, T), layout, T);
       if (n === 0) throw new Error(`snapkv: ${describeBudget(input)} holds no token at ${bits} bits`);
       const w = Math.min(input.window, n);
-      const heads = forEachHead(input.geometry, (l, h) => headIn(tier, selectWithWindow(scores[l]![h]!, T, n, input.window)));
-      const why = n === T ? `all ${T} tokens fit` : n < input.window
-        ? `budget holds only ${n} tokens, fewer than the window ${input.window}: the newest ${n} kept`
-        : `window ${w} + top ${n - w} by score = ${n} of ${T} tokens per KV head`;
+      const heads = forEachHead(input.geometry, (l, h) =>
+        headIn(tier, selectWithWindow(scores[l]![h]!, T, n, input.window)),
+      );
+      const why =
+        n === T
+          ? `all ${T} tokens fit`
+          : n < input.window
+            ? `budget holds only ${n} tokens, fewer than the window ${input.window}: the newest ${n} kept`
+            : `window ${w} + top ${n - w} by score = ${n} of ${T} tokens per KV head`;
       return makePlan(input, 'snapkv', heads, `snapkv @${bits}b: ${why} (${describeBudget(input)})`);
     },
   };

@@ -26,8 +26,14 @@ export function streamingPolicy(opts: StreamingOptions = {}): KvPolicy {
       if (n === 0) throw new Error(`streaming: ${describeBudget(input)} holds no token at ${bits} bits`);
       const s = Math.min(sinks, n);
       const keep = union(range(0, s), range(T - (n - s), T));
-      return makePlan(input, 'streaming', forEachHead(input.geometry, () => headIn(tier, keep)),
-        n === T ? `streaming: all ${T} tokens fit at ${bits}b` : `streaming: ${s} sinks + ${n - s} recent of ${T} tokens at ${bits}b (${describeBudget(input)})`);
+      return makePlan(
+        input,
+        'streaming',
+        forEachHead(input.geometry, () => headIn(tier, keep)),
+        n === T
+          ? `streaming: all ${T} tokens fit at ${bits}b`
+          : `streaming: ${s} sinks + ${n - s} recent of ${T} tokens at ${bits}b (${describeBudget(input)})`,
+      );
     },
   };
 }

@@ -16,7 +16,10 @@ test('parses values, = values and switches', () => {
 });
 
 test('rejects unknown options, missing values and positionals', () => {
-  assert.throws(() => parseOptions(['--modle', 'm'], spec), (e: Error) => e instanceof CliUsageError && /unknown option --modle/.test(e.message));
+  assert.throws(
+    () => parseOptions(['--modle', 'm'], spec),
+    (e: Error) => e instanceof CliUsageError && /unknown option --modle/.test(e.message),
+  );
   assert.throws(() => parseOptions(['--model'], spec), /--model needs a value/);
   assert.throws(() => parseOptions(['--model', '--json'], spec), /--model needs a value/);
   assert.throws(() => parseOptions(['stray'], spec), /unexpected argument "stray"/);

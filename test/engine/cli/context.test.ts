@@ -4,14 +4,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 
-const cli = (...args: string[]) => spawnSync(process.execPath, ['dist/cli.js', 'context', ...args], { encoding: 'utf8' });
+const cli = (...args: string[]) =>
+  spawnSync(process.execPath, ['dist/cli.js', 'context', ...args], { encoding: 'utf8' });
 const base = ['--root', 'test/fixtures/workspace', '--file', 'src/main.ts', '--line', '3', '--col', '1'];
 
 test('--json lists the chosen pieces with reasons, token counts and the cache key', () => {
   const r = cli(...base, '--json', '--tokenizer', 'test/fixtures/qwen2-tiny-random', '--budget', '4096');
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout) as {
-    cacheKey: string; promptTokens: number; budget: { total: number };
+    cacheKey: string;
+    promptTokens: number;
+    budget: { total: number };
     pieces: { id: string; kind: string; tokens: number; reason: string; lines: [number, number] }[];
   };
   assert.match(out.cacheKey, /^[0-9a-f]{64}$/);

@@ -17,7 +17,18 @@ const code = loadReference('qwen2').cases[0]!;
 test('complete --json on prompt ids reproduces transformers greedy ids and reports timings and KV', () => {
   const dir = tmp();
   writeFileSync(join(dir, 'ids.json'), JSON.stringify(code.input_ids));
-  const r = cli('complete', '--model', qwen, '--prompt-ids', join(dir, 'ids.json'), '--max-new-tokens', '20', '--ep', 'cpu', '--json');
+  const r = cli(
+    'complete',
+    '--model',
+    qwen,
+    '--prompt-ids',
+    join(dir, 'ids.json'),
+    '--max-new-tokens',
+    '20',
+    '--ep',
+    'cpu',
+    '--json',
+  );
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.deepEqual(out.ids, code.greedy_20);
@@ -26,8 +37,19 @@ test('complete --json on prompt ids reproduces transformers greedy ids and repor
   assert.equal(out.ep, 'cpu');
   for (const k of ['loadMs', 'prefillMs', 'decodeMsPerToken']) assert.ok(out.timings[k] > 0, k);
   // fp16 cache: 2 layers × K and V × 2 KV heads × 16 dims × 2 bytes per token.
-  const T = code.input_ids.length, fp16 = T * 2 * 2 * 2 * 16 * 2;
-  assert.deepEqual(out.kv, { policy: 'full', bits: 16, promptTokens: T, tokens: T, tokensByTier: { fp16: T, q8: 0, q4: 0, q2: 0 }, bytes: fp16, fp16Bytes: fp16, prunedFraction: 0, reason: 'no compression' });
+  const T = code.input_ids.length,
+    fp16 = T * 2 * 2 * 2 * 16 * 2;
+  assert.deepEqual(out.kv, {
+    policy: 'full',
+    bits: 16,
+    promptTokens: T,
+    tokens: T,
+    tokensByTier: { fp16: T, q8: 0, q4: 0, q2: 0 },
+    bytes: fp16,
+    fp16Bytes: fp16,
+    prunedFraction: 0,
+    reason: 'no compression',
+  });
 });
 
 test('complete with --prompt text tokenizes like transformers and prints plain text', () => {
@@ -44,7 +66,9 @@ test('logits prints top-k ids and log-probabilities of the last position', () =>
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   const ref = logSoftmax(code.last_logits);
-  const refTop = Array.from(ref.keys()).sort((a, b) => ref[b]! - ref[a]!).slice(0, 5);
+  const refTop = Array.from(ref.keys())
+    .sort((a, b) => ref[b]! - ref[a]!)
+    .slice(0, 5);
   assert.deepEqual(out.ids, refTop);
   out.logprobs.forEach((lp: number, i: number) => assert.ok(Math.abs(lp - ref[refTop[i]!]!) < 3e-3));
 });
@@ -52,15 +76,34 @@ test('logits prints top-k ids and log-probabilities of the last position', () =>
 test('batch runs every case with one model load and writes one line per case', () => {
   const dir = tmp();
   const ref = loadReference('qwen2').cases;
-  writeFileSync(join(dir, 'in.jsonl'), [
-    JSON.stringify({ id: 'a', prompt_ids: ref[0]!.input_ids, max_new_tokens: 20 }),
-    JSON.stringify({ id: 7, prompt: ref[1]!.text, max_new_tokens: 20 }),
-  ].join('\n') + '\n');
-  const r = cli('batch', '--model', qwen, '--cases', join(dir, 'in.jsonl'), '--out', join(dir, 'out.jsonl'), '--ep', 'cpu');
+  writeFileSync(
+    join(dir, 'in.jsonl'),
+    [
+      JSON.stringify({ id: 'a', prompt_ids: ref[0]!.input_ids, max_new_tokens: 20 }),
+      JSON.stringify({ id: 7, prompt: ref[1]!.text, max_new_tokens: 20 }),
+    ].join('\n') + '\n',
+  );
+  const r = cli(
+    'batch',
+    '--model',
+    qwen,
+    '--cases',
+    join(dir, 'in.jsonl'),
+    '--out',
+    join(dir, 'out.jsonl'),
+    '--ep',
+    'cpu',
+  );
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /2\/2 cases/);
-  const lines = readFileSync(join(dir, 'out.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(lines.map((l) => l.id), ['a', 7]);
+  const lines = readFileSync(join(dir, 'out.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    lines.map((l) => l.id),
+    ['a', 7],
+  );
   assert.deepEqual(lines[0].ids, ref[0]!.greedy_20);
   assert.deepEqual(lines[1].ids, ref[1]!.greedy_20);
   assert.ok(lines.every((l) => l.kv.tokens > 0 && l.timings.prefillMs > 0));
@@ -68,7 +111,8 @@ test('batch runs every case with one model load and writes one line per case', (
 
 test('bad model folders fail with one line naming the file or field', () => {
   const dir = tmp();
-  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors']) copyFileSync(join(qwen, f), join(dir, f));
+  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors'])
+    copyFileSync(join(qwen, f), join(dir, f));
   const st = join(dir, 'model.safetensors');
   truncateSync(st, statSync(st).size - 1000);
   let r = cli('complete', '--model', dir, '--prompt', 'x', '--ep', 'cpu');
@@ -102,11 +146,44 @@ test('complete --kv-policy reports the same fields for every policy and holds th
   const ids = Array.from({ length: 512 }, (_, i) => 10 + ((i * 7919 + 13) % 1000));
   writeFileSync(join(dir, 'ids.json'), JSON.stringify(ids));
   const fp16 = 512 * 2 * 2 * 2 * 16 * 2;
-  for (const [policy, budget] of [['snapkv', '0.25'], ['qpruning', '0.25'], ['quant', '0.5'], ['mikv', '0.25'], ['streaming', '0.25'], ['kvcrush+snapkv', '0.25'], ['dbudget', '0.5']] as const) {
-    const r = cli('complete', '--model', qwen, '--prompt-ids', join(dir, 'ids.json'), '--max-new-tokens', '4', '--ep', 'cpu', '--kv-policy', policy, '--kv-budget', budget, '--json');
+  for (const [policy, budget] of [
+    ['snapkv', '0.25'],
+    ['qpruning', '0.25'],
+    ['quant', '0.5'],
+    ['mikv', '0.25'],
+    ['streaming', '0.25'],
+    ['kvcrush+snapkv', '0.25'],
+    ['dbudget', '0.5'],
+  ] as const) {
+    const r = cli(
+      'complete',
+      '--model',
+      qwen,
+      '--prompt-ids',
+      join(dir, 'ids.json'),
+      '--max-new-tokens',
+      '4',
+      '--ep',
+      'cpu',
+      '--kv-policy',
+      policy,
+      '--kv-budget',
+      budget,
+      '--json',
+    );
     assert.equal(r.status, 0, `${policy}: ${r.stderr}`);
     const kv = JSON.parse(r.stdout).kv;
-    assert.deepEqual(Object.keys(kv).sort(), ['bits', 'bytes', 'fp16Bytes', 'policy', 'promptTokens', 'prunedFraction', 'reason', 'tokens', 'tokensByTier']);
+    assert.deepEqual(Object.keys(kv).sort(), [
+      'bits',
+      'bytes',
+      'fp16Bytes',
+      'policy',
+      'promptTokens',
+      'prunedFraction',
+      'reason',
+      'tokens',
+      'tokensByTier',
+    ]);
     assert.equal(kv.policy, policy);
     assert.equal(kv.fp16Bytes, fp16);
     assert.ok(kv.bytes <= Number(budget) * fp16, `${policy}: ${kv.bytes} bytes over the budget`);
@@ -117,15 +194,40 @@ test('complete --kv-policy reports the same fields for every policy and holds th
   assert.match(bad.stderr, /--kv-policy snapkv needs --kv-budget/);
 });
 
-test('batch runs MiKV, KVCrush and DBudgetKV end to end and reports each case\'s compression', () => {
+test("batch runs MiKV, KVCrush and DBudgetKV end to end and reports each case's compression", () => {
   const dir = tmp();
   const ids = Array.from({ length: 400 }, (_, i) => 10 + ((i * 7919 + 13) % 1000));
-  writeFileSync(join(dir, 'in.jsonl'), [0, 1].map((i) => JSON.stringify({ id: i, prompt_ids: ids.slice(i * 50), max_new_tokens: 4 })).join('\n') + '\n');
-  for (const [policy, budget] of [['mikv', '0.35'], ['kvcrush+qpruning', '0.25'], ['kvcrush+snapkv', '0.25'], ['dbudget', '0.5']] as const) {
+  writeFileSync(
+    join(dir, 'in.jsonl'),
+    [0, 1].map((i) => JSON.stringify({ id: i, prompt_ids: ids.slice(i * 50), max_new_tokens: 4 })).join('\n') + '\n',
+  );
+  for (const [policy, budget] of [
+    ['mikv', '0.35'],
+    ['kvcrush+qpruning', '0.25'],
+    ['kvcrush+snapkv', '0.25'],
+    ['dbudget', '0.5'],
+  ] as const) {
     const out = join(dir, `${policy}.jsonl`);
-    const r = cli('batch', '--model', qwen, '--cases', join(dir, 'in.jsonl'), '--out', out, '--ep', 'cpu', '--kv-policy', policy, '--kv-budget', budget);
+    const r = cli(
+      'batch',
+      '--model',
+      qwen,
+      '--cases',
+      join(dir, 'in.jsonl'),
+      '--out',
+      out,
+      '--ep',
+      'cpu',
+      '--kv-policy',
+      policy,
+      '--kv-budget',
+      budget,
+    );
     assert.equal(r.status, 0, `${policy}: ${r.stderr}`);
-    const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(lines.length, 2);
     for (const l of lines) {
       assert.equal(l.kv.policy, policy);
@@ -133,7 +235,11 @@ test('batch runs MiKV, KVCrush and DBudgetKV end to end and reports each case\'s
       assert.ok(l.kv.bytes <= Number(budget) * l.kv.fp16Bytes + 1, `${policy}: ${l.kv.bytes} > budget`);
       assert.equal(l.ids.length, 4);
     }
-    if (policy === 'mikv') assert.ok(lines.every((l) => l.kv.prunedFraction === 0 && l.kv.tokens === l.promptTokens), 'MiKV keeps every token');
+    if (policy === 'mikv')
+      assert.ok(
+        lines.every((l) => l.kv.prunedFraction === 0 && l.kv.tokens === l.promptTokens),
+        'MiKV keeps every token',
+      );
     if (policy.startsWith('kvcrush')) assert.match(lines[0].kv.reason, /kvcrush/);
   }
 });

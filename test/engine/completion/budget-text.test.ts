@@ -18,7 +18,11 @@ test('memory amounts in KB, MB, GB (binary units)', () => {
 
 test('errors say what to write instead', () => {
   for (const bad of ['', '0%', '150%', 'lots', '512', '-5MB', '0MB', '2.5']) {
-    assert.throws(() => parseBudgetText(bad), (e: unknown) => e instanceof BudgetSyntaxError && /e\.g\. "25%"/.test(e.message), bad);
+    assert.throws(
+      () => parseBudgetText(bad),
+      (e: unknown) => e instanceof BudgetSyntaxError && /e\.g\. "25%"/.test(e.message),
+      bad,
+    );
   }
 });
 

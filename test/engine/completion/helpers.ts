@@ -9,18 +9,40 @@ import type { CompletionRequest } from '../../../engine/completion/service-types
 export const WORKSPACE = join(__dirname, '..', '..', 'fixtures', 'workspace');
 
 export const pieceOf = (path: string): ContextPiece => ({
-  id: `import:${path}`, kind: 'import', path, text: readFileSync(join(WORKSPACE, path), 'utf8'),
-  reason: 'test', score: 1, tokens: 0, range: { startLine: 0, endLine: 0 },
+  id: `import:${path}`,
+  kind: 'import',
+  path,
+  text: readFileSync(join(WORKSPACE, path), 'utf8'),
+  reason: 'test',
+  score: 1,
+  tokens: 0,
+  range: { startLine: 0, endLine: 0 },
 });
 
 /** A request at the end of `prefix` in src/main.ts with the given repository block files. */
 export function requestFor(prefix: string, files: string[] = ['src/math.ts'], suffix = '\n'): CompletionRequest {
-  const p = assemblePrompt({ family: 'qwen2.5-coder', repoName: 'workspace', pieces: files.map(pieceOf), path: 'src/main.ts', prefix, suffix });
+  const p = assemblePrompt({
+    family: 'qwen2.5-coder',
+    repoName: 'workspace',
+    pieces: files.map(pieceOf),
+    path: 'src/main.ts',
+    prefix,
+    suffix,
+  });
   const lines = prefix.split('\n');
   return {
     cacheKey: p.cacheKey,
     stablePrefix: p.stablePrefix,
     tail: p.text.slice(p.stablePrefix.length),
-    cursor: { linePrefix: lines[lines.length - 1]!, lineSuffix: suffix.split('\n')[0]!, previousLine: lines.slice(0, -1).reverse().find((l) => l.trim()) ?? '', nextLines: suffix.split('\n').slice(1) },
+    cursor: {
+      linePrefix: lines[lines.length - 1]!,
+      lineSuffix: suffix.split('\n')[0]!,
+      previousLine:
+        lines
+          .slice(0, -1)
+          .reverse()
+          .find((l) => l.trim()) ?? '',
+      nextLines: suffix.split('\n').slice(1),
+    },
   };
 }

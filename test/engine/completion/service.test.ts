@@ -13,7 +13,13 @@ import { requestFor } from './helpers';
 
 const models: LoadedModel[] = [];
 async function load(): Promise<LoadedModel> {
-  const m = await loadModel(fixtureDir('qwen2'), { provider: 'cpu', observationWindow: KV_DEFAULTS.window, kvDtype: 'float16', quantBits: [8, 4, 2], group: KV_DEFAULTS.group });
+  const m = await loadModel(fixtureDir('qwen2'), {
+    provider: 'cpu',
+    observationWindow: KV_DEFAULTS.window,
+    kvDtype: 'float16',
+    quantBits: [8, 4, 2],
+    group: KV_DEFAULTS.group,
+  });
   models.push(m);
   return m;
 }
@@ -34,11 +40,18 @@ function recorded(model: LoadedModel, config: ServiceConfig = DEFAULT_SERVICE_CO
 /** The services share one loaded model; the test releases it at the end. */
 const KEEP = { keepModel: true };
 let model: LoadedModel;
-before(async () => { model = await load(); });
-after(async () => { for (const m of models) await m.decoder.release(); });
+before(async () => {
+  model = await load();
+});
+after(async () => {
+  for (const m of models) await m.decoder.release();
+});
 
-const config = (c: Omit<Partial<ServiceConfig>, "kv"> & { kv?: Partial<ServiceConfig["kv"]> } = {}): ServiceConfig =>
-  ({ ...DEFAULT_SERVICE_CONFIG, ...c, kv: { ...DEFAULT_SERVICE_CONFIG.kv, ...c.kv } });
+const config = (c: Omit<Partial<ServiceConfig>, 'kv'> & { kv?: Partial<ServiceConfig['kv']> } = {}): ServiceConfig => ({
+  ...DEFAULT_SERVICE_CONFIG,
+  ...c,
+  kv: { ...DEFAULT_SERVICE_CONFIG.kv, ...c.kv },
+});
 
 test('a second request with the same repository block reuses its compressed cache', async () => {
   const service = new CompletionService<KvState>(model);
@@ -92,11 +105,18 @@ test('the block is compressed within the budget, in percent or in bytes', async 
   assert.ok(Math.abs(kv.budgetBytes - 0.25 * kv.fp16Bytes) < 1);
   assert.ok(kv.ratio >= 3.5, `ratio ${kv.ratio}`);
   assert.ok(kv.tokensHeld > 0.25 * kv.promptTokens, 'quantized pruning keeps more tokens than fp16 pruning could');
-  assert.equal(Object.values(kv.bytesByTier).reduce((a, b) => a + b, 0), kv.bytes);
-  const bytes = await new CompletionService<KvState>(model, { config: config({ kv: { budget: { kind: 'bytes', value: 64 * 1024 } } }) }).complete(requestFor('let a = '));
+  assert.equal(
+    Object.values(kv.bytesByTier).reduce((a, b) => a + b, 0),
+    kv.bytes,
+  );
+  const bytes = await new CompletionService<KvState>(model, {
+    config: config({ kv: { budget: { kind: 'bytes', value: 64 * 1024 } } }),
+  }).complete(requestFor('let a = '));
   assert.ok(bytes.stats.kv.bytes <= 64 * 1024);
   assert.equal(bytes.stats.kv.budgetBytes, 64 * 1024);
-  const full = await new CompletionService<KvState>(model, { config: config({ kv: { policy: 'full' } }) }).complete(requestFor('let a = '));
+  const full = await new CompletionService<KvState>(model, { config: config({ kv: { policy: 'full' } }) }).complete(
+    requestFor('let a = '),
+  );
   assert.equal(full.stats.kv.bytes, full.stats.kv.fp16Bytes);
   assert.equal(full.stats.kv.ratio, 1);
 });
@@ -121,7 +141,10 @@ test('one generation at a time: each new request aborts the older ones', async (
   const service = new CompletionService<KvState>(model, { config: config({ maxTokens: 200, timeCapMs: 60_000 }) });
   const reqs = ['a', 'ab', 'abc', 'abcd'].map((s) => service.complete(requestFor(`const ${s} = `)));
   const settled = await Promise.allSettled(reqs);
-  assert.deepEqual(settled.map((s) => s.status), ['rejected', 'rejected', 'rejected', 'fulfilled']);
+  assert.deepEqual(
+    settled.map((s) => s.status),
+    ['rejected', 'rejected', 'rejected', 'fulfilled'],
+  );
   for (const s of settled.slice(0, 3)) assert.ok((s as PromiseRejectedResult).reason instanceof AbortedError);
   const last = (settled[3] as PromiseFulfilledResult<Awaited<(typeof reqs)[number]>>).value;
   // The block was built once: the aborted requests did not throw away the work for the same block.
@@ -136,13 +159,23 @@ test('a budget change rebuilds the cached block and reports the new size', async
   const service = new CompletionService<KvState>(model, { onPrefix: (s) => snapshots.push(s) });
   const first = await service.complete(requestFor('z = '));
   service.configure(config({ kv: { budget: { kind: 'ratio', value: 0.5 } } }));
-  await new Promise<void>((resolve) => { const t = setInterval(() => { if (snapshots.length) { clearInterval(t); resolve(); } }, 10); });
+  await new Promise<void>((resolve) => {
+    const t = setInterval(() => {
+      if (snapshots.length) {
+        clearInterval(t);
+        resolve();
+      }
+    }, 10);
+  });
   assert.equal(snapshots.length, 1);
   assert.ok(snapshots[0]!.bytes > first.stats.kv.bytes, `${snapshots[0]!.bytes} > ${first.stats.kv.bytes}`);
   assert.equal(service.report().prefix?.bytes, snapshots[0]!.bytes);
   const next = await service.complete(requestFor('zz = '));
   assert.equal(next.stats.prefixHit, true, 'the rebuilt block is reused');
-  assert.throws(() => service.configure(config({ kv: { policy: 'nonsense' } })), /unknown KV policy "nonsense" \(known: full, streaming/);
+  assert.throws(
+    () => service.configure(config({ kv: { policy: 'nonsense' } })),
+    /unknown KV policy "nonsense" \(known: full, streaming/,
+  );
   await service.dispose(KEEP);
 });
 
@@ -165,7 +198,10 @@ test('per-layer bytes by tier add up to the block', async () => {
   const p = service.report().prefix!;
   assert.equal(p.perLayer.length, model.spec.layers);
   const sum = p.perLayer.reduce((n, l) => n + Object.values(l.bytes).reduce((a, b) => a + b, 0), 0);
-  assert.equal(sum, Object.values(p.bytesByTier).reduce((a, b) => a + b, 0));
+  assert.equal(
+    sum,
+    Object.values(p.bytesByTier).reduce((a, b) => a + b, 0),
+  );
   await service.dispose(KEEP);
 });
 
@@ -173,5 +209,8 @@ test('the prompt family comes from the folder name or the tokenizer, else a clea
   assert.equal(detectFamily(fixtureDir('qwen2'), model.tokenizer), 'qwen2.5-coder');
   assert.equal(detectFamily('/models/starcoder2-3b', model.tokenizer), 'starcoder2');
   const noFim = { encode: () => [], decode: () => '', tokenId: () => undefined };
-  assert.throws(() => detectFamily('/models/plain-llm', noFim), (e: unknown) => e instanceof NoFimFormatError && /Qwen2.5-Coder/.test((e as Error).message));
+  assert.throws(
+    () => detectFamily('/models/plain-llm', noFim),
+    (e: unknown) => e instanceof NoFimFormatError && /Qwen2.5-Coder/.test((e as Error).message),
+  );
 });

@@ -1,9 +1,20 @@
 // Stop rules and clean-up of completions, on hand-written cursor contexts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { StopRules, completionMode, trimSuffixOverlap, type CursorContext } from '../../../engine/completion/stop-rules';
+import {
+  StopRules,
+  completionMode,
+  trimSuffixOverlap,
+  type CursorContext,
+} from '../../../engine/completion/stop-rules';
 
-const ctx = (c: Partial<CursorContext>): CursorContext => ({ linePrefix: '', lineSuffix: '', previousLine: '', nextLines: [], ...c });
+const ctx = (c: Partial<CursorContext>): CursorContext => ({
+  linePrefix: '',
+  lineSuffix: '',
+  previousLine: '',
+  nextLines: [],
+  ...c,
+});
 
 /** Feeds `text` character by character, as tokens arrive, and returns what is kept. */
 function run(rules: StopRules, text: string): { kept: string; reason?: string } {
@@ -17,10 +28,16 @@ function run(rules: StopRules, text: string): { kept: string; reason?: string } 
 test('mode: one line inside an expression, several lines in an empty block body', () => {
   assert.equal(completionMode(ctx({ linePrefix: '  const x = ' })), 'line');
   assert.equal(completionMode(ctx({ linePrefix: '  ', previousLine: 'function f() {', nextLines: ['}'] })), 'block');
-  assert.equal(completionMode(ctx({ linePrefix: '    ', previousLine: '  def f(x):', nextLines: ['', 'def g():'] })), 'block');
+  assert.equal(
+    completionMode(ctx({ linePrefix: '    ', previousLine: '  def f(x):', nextLines: ['', 'def g():'] })),
+    'block',
+  );
   assert.equal(completionMode(ctx({ linePrefix: '  ', previousLine: 'const f = () =>', nextLines: [] })), 'block');
   // A body that already has code is not empty: one line.
-  assert.equal(completionMode(ctx({ linePrefix: '  ', previousLine: 'function f() {', nextLines: ['  return 1;', '}'] })), 'line');
+  assert.equal(
+    completionMode(ctx({ linePrefix: '  ', previousLine: 'function f() {', nextLines: ['  return 1;', '}'] })),
+    'line',
+  );
   // Text after the cursor: one line.
   assert.equal(completionMode(ctx({ linePrefix: '  ', lineSuffix: 'x', previousLine: 'if (a) {' })), 'line');
   // The line above does not open a block.
@@ -28,15 +45,27 @@ test('mode: one line inside an expression, several lines in an empty block body'
 });
 
 test('line mode stops at the newline and drops what the line already has after the cursor', () => {
-  assert.deepEqual(run(new StopRules(ctx({ linePrefix: 'const x = ' })), 'a + b;\nconst y = 2;'), { kept: 'a + b;', reason: 'newline' });
+  assert.deepEqual(run(new StopRules(ctx({ linePrefix: 'const x = ' })), 'a + b;\nconst y = 2;'), {
+    kept: 'a + b;',
+    reason: 'newline',
+  });
   // The closing parenthesis is already there: stop before generating it again.
-  assert.deepEqual(run(new StopRules(ctx({ linePrefix: 'add(', lineSuffix: ')' })), 'a, b);'), { kept: 'a, b', reason: 'bracket' });
+  assert.deepEqual(run(new StopRules(ctx({ linePrefix: 'add(', lineSuffix: ')' })), 'a, b);'), {
+    kept: 'a, b',
+    reason: 'bracket',
+  });
   // Balanced brackets inside the completion are kept.
-  assert.deepEqual(run(new StopRules(ctx({ linePrefix: 'f(', lineSuffix: ')' })), 'g(1), h[2])'), { kept: 'g(1), h[2]', reason: 'bracket' });
+  assert.deepEqual(run(new StopRules(ctx({ linePrefix: 'f(', lineSuffix: ')' })), 'g(1), h[2])'), {
+    kept: 'g(1), h[2]',
+    reason: 'bracket',
+  });
   // Without a closer after the cursor, closing the user's bracket is right.
   assert.deepEqual(run(new StopRules(ctx({ linePrefix: 'log(' })), 'x);\n'), { kept: 'x);', reason: 'newline' });
   // Brackets inside strings do not count.
-  assert.deepEqual(run(new StopRules(ctx({ linePrefix: 'f(', lineSuffix: ')' })), '")", 1)'), { kept: '")", 1', reason: 'bracket' });
+  assert.deepEqual(run(new StopRules(ctx({ linePrefix: 'f(', lineSuffix: ')' })), '")", 1)'), {
+    kept: '")", 1',
+    reason: 'bracket',
+  });
 });
 
 test('line mode drops a repeat of the next line and whitespace-only text', () => {
@@ -51,7 +80,10 @@ test('block mode: the body until the block would end', () => {
   assert.deepEqual(r, { kept: 'const a = Math.PI * r * r;\n  return a;', reason: 'bracket' });
   // Python: a dedented line ends the body.
   const py = ctx({ linePrefix: '    ', previousLine: 'def f(x):', nextLines: [] });
-  assert.deepEqual(run(new StopRules(py), 'y = x * 2\n    return y\ndef g():\n'), { kept: 'y = x * 2\n    return y', reason: 'dedent' });
+  assert.deepEqual(run(new StopRules(py), 'y = x * 2\n    return y\ndef g():\n'), {
+    kept: 'y = x * 2\n    return y',
+    reason: 'dedent',
+  });
   // Nested blocks inside the body are fine.
   const nested = run(new StopRules(c), 'for (const x of xs) {\n    total += x;\n  }\n  return total;\n}');
   assert.equal(nested.kept, 'for (const x of xs) {\n    total += x;\n  }\n  return total;');
@@ -60,7 +92,10 @@ test('block mode: the body until the block would end', () => {
 test('block mode: two blank lines or maxLines end it; trailing repeats of the next lines go', () => {
   const c = ctx({ linePrefix: '  ', previousLine: 'if (x) {', nextLines: ['}'] });
   assert.deepEqual(run(new StopRules(c), 'a();\n\n\n  b();'), { kept: 'a();', reason: 'blank-lines' });
-  assert.deepEqual(run(new StopRules(c, 2), 'a();\n  b();\n  c();\n  d();'), { kept: 'a();\n  b();', reason: 'max-lines' });
+  assert.deepEqual(run(new StopRules(c, 2), 'a();\n  b();\n  c();\n  d();'), {
+    kept: 'a();\n  b();',
+    reason: 'max-lines',
+  });
   const dup = ctx({ linePrefix: '  ', previousLine: 'try {', nextLines: ['} finally {', '  done();'] });
   assert.equal(new StopRules(dup).finalize('work();\n  done();'), 'work();');
 });

@@ -53,7 +53,11 @@ test('nested .gitignore files apply below their directory and override the root'
   const root = makeRepo({
     '.gitignore': '*.tmp\nsecret/\n',
     'pkg/.gitignore': '!keep.tmp\nlocal.ts\n',
-    'pkg/keep.tmp': '', 'pkg/drop.tmp': '', 'pkg/local.ts': '', 'local.ts': '', 'secret/a.ts': '',
+    'pkg/keep.tmp': '',
+    'pkg/drop.tmp': '',
+    'pkg/local.ts': '',
+    'local.ts': '',
+    'secret/a.ts': '',
   });
   try {
     const t = new IgnoreTree(root);

@@ -19,7 +19,13 @@ export function removeRepo(root: string): void {
 
 export class RecordingLogger implements ContextLogger {
   readonly lines: string[] = [];
-  info(m: string): void { this.lines.push('info ' + m); }
-  warn(m: string): void { this.lines.push('warn ' + m); }
-  find(re: RegExp): string | undefined { return this.lines.find((l) => re.test(l)); }
+  info(m: string): void {
+    this.lines.push('info ' + m);
+  }
+  warn(m: string): void {
+    this.lines.push('warn ' + m);
+  }
+  find(re: RegExp): string | undefined {
+    return this.lines.find((l) => re.test(l));
+  }
 }

@@ -7,7 +7,10 @@ import type { FileOutline, LanguageId } from '../../../engine/context/types';
 
 /** "kind container.name | signature" lines, for compact comparisons. */
 function symbols(o: FileOutline): string[] {
-  return o.symbols.map((s) => `${s.kind} ${s.container ? s.container + '.' : ''}${s.name}${s.exported ? '' : ' (private)'} | ${s.signature}`);
+  return o.symbols.map(
+    (s) =>
+      `${s.kind} ${s.container ? s.container + '.' : ''}${s.name}${s.exported ? '' : ' (private)'} | ${s.signature}`,
+  );
 }
 
 test('TypeScript: functions, classes, methods, interfaces, types, enums, exported constants, imports', async () => {
@@ -50,14 +53,17 @@ test('TypeScript: functions, classes, methods, interfaces, types, enums, exporte
   assert.deepEqual(add.range, { startLine: 6, endLine: 9 }, 'the doc comment belongs to the range');
   assert.equal(src.slice(add.declIndex, add.declIndex + 6), 'export');
   assert.equal(src[add.bodyIndex], '{');
-  assert.deepEqual(o.imports.map((i) => [i.source, i.names.map((n) => `${n.local}=${n.imported}`).join(','), i.reexport]), [
-    ['./x', 'a=a,c=b', false],
-    ['../y', 'ns=*', false],
-    ['./d', 'D=default', false],
-    ['./w', '*=*', true],
-    ['./z', 'z=z', true],
-    ['./r', 'r=*', false],
-  ]);
+  assert.deepEqual(
+    o.imports.map((i) => [i.source, i.names.map((n) => `${n.local}=${n.imported}`).join(','), i.reexport]),
+    [
+      ['./x', 'a=a,c=b', false],
+      ['../y', 'ns=*', false],
+      ['./d', 'D=default', false],
+      ['./w', '*=*', true],
+      ['./z', 'z=z', true],
+      ['./r', 'r=*', false],
+    ],
+  );
 });
 
 test('JavaScript (CommonJS): exports assignments and destructured requires', async () => {
@@ -75,10 +81,13 @@ test('JavaScript (CommonJS): exports assignments and destructured requires', asy
     'function format | exports.format = function (v)',
     'constant VERSION | module.exports.VERSION = "1.0";',
   ]);
-  assert.deepEqual(o.imports.map((i) => [i.source, i.names.map((n) => `${n.local}=${n.imported}`).join(',')]), [
-    ['./fsutil', 'readFile=readFile,j=join'],
-    ['./lib', 'lib_1=*'],
-  ]);
+  assert.deepEqual(
+    o.imports.map((i) => [i.source, i.names.map((n) => `${n.local}=${n.imported}`).join(',')]),
+    [
+      ['./fsutil', 'readFile=readFile,j=join'],
+      ['./lib', 'lib_1=*'],
+    ],
+  );
 });
 
 test('Python: functions, classes, methods, decorators, constants, relative and absolute imports', async () => {
@@ -111,13 +120,16 @@ test('Python: functions, classes, methods, decorators, constants, relative and a
     'method Repo.fetch | async def fetch(self)',
   ]);
   assert.equal(o.symbols[2]!.range.startLine, 6, 'the decorator belongs to the range');
-  assert.deepEqual(o.imports.map((i) => [i.source, i.names.map((n) => `${n.local}=${n.imported}`).join(',')]), [
-    ['os', 'os=*'],
-    ['sys', 'system=*'],
-    ['.models', 'User=User,G=Group'],
-    ['..pkg.sub', 'a=a,b=b'],
-    ['pkg.mod', 'pkg.mod=*'],
-  ]);
+  assert.deepEqual(
+    o.imports.map((i) => [i.source, i.names.map((n) => `${n.local}=${n.imported}`).join(',')]),
+    [
+      ['os', 'os=*'],
+      ['sys', 'system=*'],
+      ['.models', 'User=User,G=Group'],
+      ['..pkg.sub', 'a=a,b=b'],
+      ['pkg.mod', 'pkg.mod=*'],
+    ],
+  );
 });
 
 test('Go: functions, methods with receivers, structs, interfaces, constants, package, imports', async () => {
@@ -151,7 +163,13 @@ test('Go: functions, methods with receivers, structs, interfaces, constants, pac
     'method Store.Get | func (s *Store) Get(k string) (int, error)',
     'function helper (private) | func helper()',
   ]);
-  assert.deepEqual(o.imports.map((i) => [i.source, i.names[0]!.local]), [['fmt', 'fmt'], ['example.com/mod/internal/hash', 'mh']]);
+  assert.deepEqual(
+    o.imports.map((i) => [i.source, i.names[0]!.local]),
+    [
+      ['fmt', 'fmt'],
+      ['example.com/mod/internal/hash', 'mh'],
+    ],
+  );
 });
 
 test('Rust: items, impl blocks as containers, visibility, use trees and mod declarations', async () => {
@@ -179,12 +197,15 @@ test('Rust: items, impl blocks as containers, visibility, use trees and mod decl
     'function private_fn (private) | fn private_fn()',
   ]);
   assert.equal(o.symbols[1]!.range.startLine, 4, 'the attribute belongs to the range');
-  assert.deepEqual(o.imports.map((i) => [i.source, i.names[0]!.local, i.reexport]), [
-    ['crate::store::Store', 'Store', false],
-    ['crate::store::ops::Op', 'O', false],
-    ['super::util', 'util', true],
-    ['self::inner', 'inner', false],
-  ]);
+  assert.deepEqual(
+    o.imports.map((i) => [i.source, i.names[0]!.local, i.reexport]),
+    [
+      ['crate::store::Store', 'Store', false],
+      ['crate::store::ops::Op', 'O', false],
+      ['super::util', 'util', true],
+      ['self::inner', 'inner', false],
+    ],
+  );
 });
 
 test('every listed language parses and yields its main symbol', async () => {
@@ -195,7 +216,11 @@ test('every listed language parses and yields its main symbol', async () => {
     ['a.py', 'def run(x):\n    return x\n', 'run'],
     ['a.go', 'package a\nfunc Run() {}\n', 'Run'],
     ['a.rs', 'pub fn run() {}\n', 'run'],
-    ['A.java', 'package p;\nimport java.util.List;\npublic class A { public static final int K = 1; void m() {} }', 'A'],
+    [
+      'A.java',
+      'package p;\nimport java.util.List;\npublic class A { public static final int K = 1; void m() {} }',
+      'A',
+    ],
     ['a.c', '#include "b.h"\nstatic int helper(void) { return 0; }\nint run(int x) { return x; }\n', 'run'],
     ['a.cpp', '#include <vector>\nnamespace n { class A { public: int m() const { return 1; } }; }\n', 'A'],
     ['a.cs', 'using System;\nnamespace N { public class A { public const int K = 1; public void M() {} } }', 'A'],
@@ -204,28 +229,66 @@ test('every listed language parses and yields its main symbol', async () => {
     const lang = languageForPath(path) as LanguageId;
     const o = await outlineFile(lang, src);
     assert.equal(o.hasErrors, false, `${path} parses without errors`);
-    assert.ok(o.symbols.some((s) => s.name === name), `${path}: ${name} in ${JSON.stringify(symbols(o))}`);
+    assert.ok(
+      o.symbols.some((s) => s.name === name),
+      `${path}: ${name} in ${JSON.stringify(symbols(o))}`,
+    );
   }
   const java = await outlineFile('java', samples[6]![1]);
-  assert.deepEqual(symbols(java), ['class A | public class A', 'constant A.K | public static final int K = 1;', 'method A.m | void m()']);
+  assert.deepEqual(symbols(java), [
+    'class A | public class A',
+    'constant A.K | public static final int K = 1;',
+    'method A.m | void m()',
+  ]);
   assert.equal(java.packageName, 'p');
   const c = await outlineFile('c', samples[7]![1]);
-  assert.deepEqual(symbols(c), ['function helper (private) | static int helper(void)', 'function run | int run(int x)']);
-  assert.deepEqual(c.imports.map((i) => i.source), ['b.h']);
+  assert.deepEqual(symbols(c), [
+    'function helper (private) | static int helper(void)',
+    'function run | int run(int x)',
+  ]);
+  assert.deepEqual(
+    c.imports.map((i) => i.source),
+    ['b.h'],
+  );
   const cs = await outlineFile('csharp', samples[9]![1]);
-  assert.deepEqual(symbols(cs), ['class A | public class A', 'constant A.K | public const int K = 1;', 'method A.M | public void M()']);
+  assert.deepEqual(symbols(cs), [
+    'class A | public class A',
+    'constant A.K | public const int K = 1;',
+    'method A.M | public void M()',
+  ]);
 });
 
 test('malformed, binary-looking and huge inputs never throw', async () => {
-  const junk = ['function (', 'class {{{{', ')))]]]', 'def :\n  return', '\u0000\u0001\u0002garbage\uFFFD', 'fn main( { let x = ; }', '"unterminated', ''];
-  for (const lang of ['typescript', 'tsx', 'javascript', 'python', 'go', 'rust', 'java', 'c', 'cpp', 'csharp'] as LanguageId[]) {
+  const junk = [
+    'function (',
+    'class {{{{',
+    ')))]]]',
+    'def :\n  return',
+    '\u0000\u0001\u0002garbage\uFFFD',
+    'fn main( { let x = ; }',
+    '"unterminated',
+    '',
+  ];
+  for (const lang of [
+    'typescript',
+    'tsx',
+    'javascript',
+    'python',
+    'go',
+    'rust',
+    'java',
+    'c',
+    'cpp',
+    'csharp',
+  ] as LanguageId[]) {
     for (const src of junk) {
       const o = await outlineFile(lang, src);
       assert.ok(Array.isArray(o.symbols) && Array.isArray(o.imports));
     }
   }
   // 1.5 MB of generated functions plus an unterminated tail.
-  const huge = Array.from({ length: 30000 }, (_, i) => `function f${i}(a) { return a + ${i}; }`).join('\n') + '\nfunction broken(';
+  const huge =
+    Array.from({ length: 30000 }, (_, i) => `function f${i}(a) { return a + ${i}; }`).join('\n') + '\nfunction broken(';
   const t0 = performance.now();
   const o = await outlineFile('javascript', huge);
   assert.ok(o.symbols.length >= 29000, `found ${o.symbols.length}`);
@@ -236,12 +299,27 @@ test('enclosingSymbols lists the scopes around an offset, outermost first', asyn
   const src = 'export class Repo {\n  find(id: string) {\n    return id;\n  }\n}\n';
   const o = await outlineFile('typescript', src);
   const inside = src.indexOf('return');
-  assert.deepEqual(enclosingSymbols(o, inside).map((s) => s.name), ['Repo', 'find']);
+  assert.deepEqual(
+    enclosingSymbols(o, inside).map((s) => s.name),
+    ['Repo', 'find'],
+  );
 });
 
 test('multi-line imports report their last line too', async () => {
-  const ts = await outlineFile('typescript', "import {\n  a,\n  b,\n} from './x';\nconst {\n  c,\n} = require('./y');\n");
-  assert.deepEqual(ts.imports.map((i) => [i.line, i.endLine]), [[0, 3], [4, 6]]);
+  const ts = await outlineFile(
+    'typescript',
+    "import {\n  a,\n  b,\n} from './x';\nconst {\n  c,\n} = require('./y');\n",
+  );
+  assert.deepEqual(
+    ts.imports.map((i) => [i.line, i.endLine]),
+    [
+      [0, 3],
+      [4, 6],
+    ],
+  );
   const py = await outlineFile('python', 'from x import (\n    a,\n    b,\n)\n');
-  assert.deepEqual(py.imports.map((i) => [i.line, i.endLine]), [[0, 3]]);
+  assert.deepEqual(
+    py.imports.map((i) => [i.line, i.endLine]),
+    [[0, 3]],
+  );
 });

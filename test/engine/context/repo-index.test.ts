@@ -55,11 +55,11 @@ test('indexes source files and skips generated, vendored, ignored, binary, minif
 test('symlink loops, dangling symlinks and FIFOs are skipped with a logged reason (and do not hang)', async () => {
   const root = makeRepo({ 'src/a.ts': 'export const a = 1;\n', 'other/b.ts': 'export const b = 1;\n' });
   try {
-    symlinkSync('..', join(root, 'src/loop'));              // src/loop → the root: a cycle
-    symlinkSync('../other', join(root, 'src/alias'));       // a second way into other/
-    symlinkSync('missing.ts', join(root, 'src/dead.ts'));   // dangling
-    symlinkSync('a.ts', join(root, 'src/link.ts'));         // a file link inside the root is fine
-    execFileSync('mkfifo', [join(root, 'src/pipe.ts')]);     // reading it would block forever
+    symlinkSync('..', join(root, 'src/loop')); // src/loop → the root: a cycle
+    symlinkSync('../other', join(root, 'src/alias')); // a second way into other/
+    symlinkSync('missing.ts', join(root, 'src/dead.ts')); // dangling
+    symlinkSync('a.ts', join(root, 'src/link.ts')); // a file link inside the root is fine
+    execFileSync('mkfifo', [join(root, 'src/pipe.ts')]); // reading it would block forever
     const log = new RecordingLogger();
     const index = new RepoIndex(root, { logger: log });
     await index.build();
@@ -76,7 +76,11 @@ test('symlink loops, dangling symlinks and FIFOs are skipped with a logged reaso
 });
 
 test('unreadable files and directories are skipped with EACCES (as an unprivileged user when run as root)', async () => {
-  const root = makeRepo({ 'src/ok.ts': 'export const ok = 1;\n', 'src/locked.ts': 'export const no = 1;\n', 'closed/c.ts': 'export const c = 1;\n' });
+  const root = makeRepo({
+    'src/ok.ts': 'export const ok = 1;\n',
+    'src/locked.ts': 'export const no = 1;\n',
+    'closed/c.ts': 'export const c = 1;\n',
+  });
   try {
     chmodSync(join(root, 'src/locked.ts'), 0o000);
     chmodSync(join(root, 'closed'), 0o000);
@@ -94,15 +98,30 @@ test('unreadable files and directories are skipped with EACCES (as an unprivileg
     const dir = mkdtempSync(join(tmpdir(), 'squeeze-index-as-nobody-'));
     chmodSync(dir, 0o755);
     const entry = join(dir, 'entry.ts');
-    writeFileSync(entry, `
+    writeFileSync(
+      entry,
+      `
       import { RepoIndex } from ${JSON.stringify(resolve('engine/context/repo-index.ts'))};
       const index = new RepoIndex(${JSON.stringify(root)});
       index.build().then(() => console.log(JSON.stringify({ paths: index.paths(), skipped: [...index.skipped] })));
-    `);
+    `,
+    );
     try {
-      buildSync({ entryPoints: [entry], bundle: true, platform: 'node', format: 'cjs', outfile: join(dir, 'index.cjs'), logLevel: 'error' });
+      buildSync({
+        entryPoints: [entry],
+        bundle: true,
+        platform: 'node',
+        format: 'cjs',
+        outfile: join(dir, 'index.cjs'),
+        logLevel: 'error',
+      });
       chmodSync(join(dir, 'index.cjs'), 0o644);
-      const r = spawnSync(process.execPath, [join(dir, 'index.cjs')], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: dir });
+      const r = spawnSync(process.execPath, [join(dir, 'index.cjs')], {
+        uid: 65534,
+        gid: 65534,
+        encoding: 'utf8',
+        cwd: dir,
+      });
       assert.equal(r.status, 0, r.stderr);
       const out = JSON.parse(r.stdout) as { paths: string[]; skipped: [string, string][] };
       const skipped = Object.fromEntries(out.skipped);
@@ -119,7 +138,11 @@ test('unreadable files and directories are skipped with EACCES (as an unprivileg
 });
 
 test('incremental updates: change, unsaved text, delete, directory delete, ignored paths', async () => {
-  const root = makeRepo({ 'src/a.ts': 'export function alpha() {}\n', 'src/sub/b.ts': 'export function beta() {}\n', '.gitignore': 'gen/\n' });
+  const root = makeRepo({
+    'src/a.ts': 'export function alpha() {}\n',
+    'src/sub/b.ts': 'export function beta() {}\n',
+    '.gitignore': 'gen/\n',
+  });
   try {
     const index = new RepoIndex(root);
     await index.build({ parse: true });
@@ -180,7 +203,9 @@ test('the file and byte caps bound the index and are logged once', async () => {
 test('similarChunks finds the chunk that shares the most identifiers', async () => {
   const filler = (n: number) => Array.from({ length: n }, (_, i) => `const filler${i} = ${i};`).join('\n');
   const root = makeRepo({
-    'a.ts': filler(20) + '\nfunction render(canvas, sprite, viewport) {\n  canvas.drawImage(sprite, viewport.x, viewport.y);\n}\n',
+    'a.ts':
+      filler(20) +
+      '\nfunction render(canvas, sprite, viewport) {\n  canvas.drawImage(sprite, viewport.x, viewport.y);\n}\n',
     'b.ts': 'export function parse(tokens, grammar) { return grammar.rules(tokens); }\n',
     'cur.ts': 'canvas.drawImage(sprite, viewport.x)\n',
   });

@@ -17,24 +17,44 @@ import { runCompletion } from '../../../engine/completion/complete';
 import { fixtureDir } from '../../helpers/fixtures';
 
 const FILES = [
-  { path: 'util.js', text: 'export function scaleValue(x, k) {\n  return x * k;\n}\nexport function clampValue(x) {\n  return Math.max(0, Math.min(1, x));\n}\n' },
-  { path: 'main.js', text: "import { scaleValue } from './util.js';\n\nexport function run(v) {\n  const y = scaleValue(v, 2);\n  return y;\n}\n" },
+  {
+    path: 'util.js',
+    text: 'export function scaleValue(x, k) {\n  return x * k;\n}\nexport function clampValue(x) {\n  return Math.max(0, Math.min(1, x));\n}\n',
+  },
+  {
+    path: 'main.js',
+    text: "import { scaleValue } from './util.js';\n\nexport function run(v) {\n  const y = scaleValue(v, 2);\n  return y;\n}\n",
+  },
   ...Array.from({ length: 8 }, (_, f) => ({
     path: `lib/part${f}.js`,
-    text: Array.from({ length: 6 }, (_, i) => `export function part${f}_${i}(a) {\n  return a + ${i * f};\n}`).join('\n') + '\n',
+    text:
+      Array.from({ length: 6 }, (_, i) => `export function part${f}_${i}(a) {\n  return a + ${i * f};\n}`).join('\n') +
+      '\n',
   })),
 ];
 const PKG: SourcePackage = { name: 'synthetic@0.0.0', root: '/nowhere', files: FILES };
 
 let model: LoadedModel;
 const opts: HarnessOptions = { steps: 6, outTokens: 8 };
-const codec = () => ({ encode: (t: string) => model.tokenizer.encode(t), decode: (ids: number[]) => model.tokenizer.decode(ids) });
+const codec = () => ({
+  encode: (t: string) => model.tokenizer.encode(t),
+  decode: (ids: number[]) => model.tokenizer.decode(ids),
+});
 const count = (t: string) => model.tokenizer.count(t);
 
 test.before(async () => {
-  model = await loadModel(fixtureDir('qwen2'), { provider: 'cpu', observationWindow: 8, kvDtype: 'float16', quantBits: [8, 4, 2], group: 64, allLogits: true });
+  model = await loadModel(fixtureDir('qwen2'), {
+    provider: 'cpu',
+    observationWindow: 8,
+    kvDtype: 'float16',
+    quantBits: [8, 4, 2],
+    group: 64,
+    allLogits: true,
+  });
 });
-test.after(async () => { await model.decoder.release(); });
+test.after(async () => {
+  await model.decoder.release();
+});
 
 const setting = (spec: string, budget: number) => ({ ...parsePolicySpec(spec), budget });
 
@@ -42,13 +62,20 @@ test('full compared with itself is exact; a plan keeping every token is exact; p
   const target = findTargets(PKG)[0]!;
   assert.equal(target.identifier, 'scaleValue');
   const c = buildRepoCase(PKG, target, { tokens: 400, count, format: QWEN_REPO_FORMAT, seed: 1 });
-  const settings = [setting('full', 1), setting('snapkv', 1), setting('snapkv', 0.125), setting('quant', 0.0625), setting('qpruning', 0.25)];
+  const settings = [
+    setting('full', 1),
+    setting('snapkv', 1),
+    setting('snapkv', 0.125),
+    setting('quant', 0.0625),
+    setting('qpruning', 0.25),
+  ];
   const r = await evaluateCase(model.decoder, codec(), c, settings, opts);
   assert.equal(r.kind, 'repo');
   assert.equal(r.teacherForcing, 'batch');
   assert.equal(r.promptTokens, model.tokenizer.encode(c.prompt).length);
   const [full, keepAll, pruned, quant, qp] = r.settings;
-  const T = r.promptTokens, fp16 = T * 2 /* layers */ * 2 /* K,V */ * 2 /* KV heads */ * 16 /* D */ * 2;
+  const T = r.promptTokens,
+    fp16 = T * 2 /* layers */ * 2 /* K,V */ * 2 /* KV heads */ * 16 /* D */ * 2;
   for (const s of [full!, keepAll!]) {
     assert.equal(s.agree, 6, s.label);
     assert.equal(s.steps, 6);
@@ -59,7 +86,10 @@ test('full compared with itself is exact; a plan keeping every token is exact; p
     assert.equal(s.prunedFraction, 0);
   }
   assert.equal(full!.fp16Bytes, fp16);
-  assert.ok(pruned!.kl.some((k) => k > 1e-6), `pruning 7/8 of ${T} tokens left every KL at ${pruned!.kl}`);
+  assert.ok(
+    pruned!.kl.some((k) => k > 1e-6),
+    `pruning 7/8 of ${T} tokens left every KL at ${pruned!.kl}`,
+  );
   assert.ok(pruned!.bytes <= fp16 / 8 && pruned!.prunedFraction > 0.8);
   assert.match(quant!.error!, /^quant: keeping all \d+ tokens at 4 bits needs/);
   assert.equal(qp!.bits, 4);
@@ -75,9 +105,15 @@ test('the device and host compression paths give the same metrics; step and batc
   assert.equal(step.teacherForcing, 'step');
   dev.settings.forEach((d, i) => {
     assert.equal(d.error, undefined, d.error);
-    assert.deepEqual([host.settings[i]!.agree, host.settings[i]!.kl, host.settings[i]!.bytes], [d.agree, d.kl, d.bytes], d.label);
+    assert.deepEqual(
+      [host.settings[i]!.agree, host.settings[i]!.kl, host.settings[i]!.bytes],
+      [d.agree, d.kl, d.bytes],
+      d.label,
+    );
     assert.equal(step.settings[i]!.agree, d.agree, d.label);
-    step.settings[i]!.kl.forEach((k, j) => assert.ok(Math.abs(k - d.kl[j]!) <= 1e-5 + 1e-3 * k, `${d.label} step ${j}: ${k} vs ${d.kl[j]}`));
+    step.settings[i]!.kl.forEach((k, j) =>
+      assert.ok(Math.abs(k - d.kl[j]!) <= 1e-5 + 1e-3 * k, `${d.label} step ${j}: ${k} vs ${d.kl[j]}`),
+    );
     assert.equal(step.settings[i]!.output, d.output);
   });
 });
@@ -87,10 +123,19 @@ test('the greedy output derived from teacher forcing equals a plain compressed c
   const c = buildRepoCase(PKG, target, { tokens: 400, count, format: QWEN_REPO_FORMAT, seed: 2 });
   const specs = ['snapkv', 'streaming', 'qpruning'];
   for (const budget of [0.25, 0.0625]) {
-    const r = await evaluateCase(model.decoder, codec(), c, specs.map((s) => setting(s, budget)), { steps: 4, outTokens: 10 });
+    const r = await evaluateCase(
+      model.decoder,
+      codec(),
+      c,
+      specs.map((s) => setting(s, budget)),
+      { steps: 4, outTokens: 10 },
+    );
     for (const s of r.settings) {
       const plain = await runCompletion(model.decoder, (ids) => model.tokenizer.decode(ids), {
-        promptIds: model.tokenizer.encode(c.prompt), maxNewTokens: 10, stopAtNewline: true, kv: { policy: s.policy, budget: { kind: 'ratio', value: budget } },
+        promptIds: model.tokenizer.encode(c.prompt),
+        maxNewTokens: 10,
+        stopAtNewline: true,
+        kv: { policy: s.policy, budget: { kind: 'ratio', value: budget } },
       });
       assert.equal(s.output, scoredOutput(c, plain.text), `${s.label}@${budget}`);
     }
@@ -104,10 +149,41 @@ test('npm run eval:kv end to end on the fixture: table rows, full at 100% agreem
     mkdirSync(join(pkgDir, f.path, '..'), { recursive: true });
     writeFileSync(join(pkgDir, f.path), f.text);
   }
-  const out = join(dir, 'r.md'), json = join(dir, 'r.json');
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'engine/cli/eval-kv.ts', '--model', fixtureDir('qwen2'), '--packages', pkgDir,
-    '--cases', '1', '--needles', '1', '--tokens', '300', '--steps', '4', '--out-tokens', '6', '--policies', 'full,snapkv', '--budgets', '0.25',
-    '--out', out, '--json', json, '--note', 'random weights'], { encoding: 'utf8' });
+  const out = join(dir, 'r.md'),
+    json = join(dir, 'r.json');
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'engine/cli/eval-kv.ts',
+      '--model',
+      fixtureDir('qwen2'),
+      '--packages',
+      pkgDir,
+      '--cases',
+      '1',
+      '--needles',
+      '1',
+      '--tokens',
+      '300',
+      '--steps',
+      '4',
+      '--out-tokens',
+      '6',
+      '--policies',
+      'full,snapkv',
+      '--budgets',
+      '0.25',
+      '--out',
+      out,
+      '--json',
+      json,
+      '--note',
+      'random weights',
+    ],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /\[#+\] 6\/6 runs/, 'progress bar on stderr');
   const md = readFileSync(out, 'utf8');
@@ -117,8 +193,13 @@ test('npm run eval:kv end to end on the fixture: table rows, full at 100% agreem
   assert.match(md, /- model: .*qwen2, 0\.1M parameters, 2 layers, 4\/2 query\/KV heads, head dim 16, vocabulary 1024/);
   const rows = md.split('\n').filter((l) => /^\| (full|snapkv) \|/.test(l));
   assert.equal(rows.length, 2);
-  const cells = (l: string) => l.split('|').slice(1, -1).map((x) => x.trim());
-  const full = cells(rows[0]!), snap = cells(rows[1]!);
+  const cells = (l: string) =>
+    l
+      .split('|')
+      .slice(1, -1)
+      .map((x) => x.trim());
+  const full = cells(rows[0]!),
+    snap = cells(rows[1]!);
   assert.deepEqual(full.slice(0, 6), ['full', '1', '16', '100.0', '100–100', '0']);
   assert.deepEqual([full[6], full[7], full[8], full[10], full[11]], ['0/1', '2/2', '0/1', '100.0', '0.0']);
   assert.deepEqual(snap.slice(0, 3), ['snapkv', '1/4', '16']);
@@ -130,6 +211,9 @@ test('npm run eval:kv end to end on the fixture: table rows, full at 100% agreem
 });
 
 test('buildSettings of the default run covers every policy at four budgets', () => {
-  const s = buildSettings(['full', 'streaming', 'snapkv', 'quant', 'qpruning', 'mikv', 'dbudget', 'kvcrush+snapkv', 'kvcrush+qpruning'], [0.5, 0.25, 0.125, 0.0625]);
+  const s = buildSettings(
+    ['full', 'streaming', 'snapkv', 'quant', 'qpruning', 'mikv', 'dbudget', 'kvcrush+snapkv', 'kvcrush+qpruning'],
+    [0.5, 0.25, 0.125, 0.0625],
+  );
   assert.equal(s.length, 1 + 8 * 4 + 1);
 });

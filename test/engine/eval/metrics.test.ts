@@ -1,6 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { argmaxRow, compareSteps, exactMatchLine, firstLine, klDivergence, klFromLogits, mean, needleHit, sharedPrefix } from '../../../engine/eval/metrics';
+import {
+  argmaxRow,
+  compareSteps,
+  exactMatchLine,
+  firstLine,
+  klDivergence,
+  klFromLogits,
+  mean,
+  needleHit,
+  sharedPrefix,
+} from '../../../engine/eval/metrics';
 
 const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
 

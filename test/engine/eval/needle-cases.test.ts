@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildNeedleCase, buildNeedleCases, makeNeedle, needleLine, needleQuestion } from '../../../engine/eval/needle-cases';
+import {
+  buildNeedleCase,
+  buildNeedleCases,
+  makeNeedle,
+  needleLine,
+  needleQuestion,
+} from '../../../engine/eval/needle-cases';
 import { existsSync } from 'node:fs';
 import { QWEN_REPO_FORMAT, loadSourcePackage, type SourceFile } from '../../../engine/eval/sources';
 import { ModelTokenizer } from '../../../engine/model/tokenizer';
@@ -12,11 +18,15 @@ const count = (t: string) => tok.count(t);
 // Filler: 12 files of top-level functions, ~60 lines each.
 const FILES: SourceFile[] = Array.from({ length: 12 }, (_, f) => ({
   path: `src/mod${f}.js`,
-  text: Array.from({ length: 20 }, (_, i) => `function step_${f}_${i}(x) {\n  return x * ${i + 1} + ${f};\n}`).join('\n') + '\n',
+  text:
+    Array.from({ length: 20 }, (_, i) => `function step_${f}_${i}(x) {\n  return x * ${i + 1} + ${f};\n}`).join('\n') +
+    '\n',
 }));
 
 test('makeNeedle: a zq_ identifier and 8 hex digits, the same for the same seed', () => {
-  const a = makeNeedle(5), b = makeNeedle(5), c = makeNeedle(6);
+  const a = makeNeedle(5),
+    b = makeNeedle(5),
+    c = makeNeedle(6);
   assert.deepEqual(a, b);
   assert.notDeepEqual(a, c);
   assert.match(a.name, /^zq_[a-z]+_\d{3}$/);
@@ -52,14 +62,22 @@ for (const depth of [0, 0.25, 0.5, 0.75, 1]) {
 
 test('buildNeedleCases cycles the depths with a different needle per case', () => {
   const cs = buildNeedleCases(FILES, 'haystack', 6, { tokens: 600, count, format: QWEN_REPO_FORMAT, seed: 1 });
-  assert.deepEqual(cs.map((c) => c.meta.requestedDepth), [0, 0.25, 0.5, 0.75, 1, 0]);
+  assert.deepEqual(
+    cs.map((c) => c.meta.requestedDepth),
+    [0, 0.25, 0.5, 0.75, 1, 0],
+  );
   assert.equal(new Set(cs.map((c) => c.expected)).size, 6);
   assert.ok(cs.every((c) => c.kind === 'needle' && c.tokens <= 600));
-  assert.throws(() => buildNeedleCase(FILES, 'h', { tokens: 600, depth: 1.5, count, format: QWEN_REPO_FORMAT, seed: 1 }), /depth must be in \[0, 1\]/);
+  assert.throws(
+    () => buildNeedleCase(FILES, 'h', { tokens: 600, depth: 1.5, count, format: QWEN_REPO_FORMAT, seed: 1 }),
+    /depth must be in \[0, 1\]/,
+  );
 });
 
 const AJV = 'node_modules/ajv/lib';
-test('needle cases in real filler (ajv sources): the measured depth is within 5% of the requested one', { skip: !existsSync(AJV) && 'ajv is not installed' }, () => {
+test('needle cases in real filler (ajv sources): the measured depth is within 5% of the requested one', {
+  skip: !existsSync(AJV) && 'ajv is not installed',
+}, () => {
   const files = loadSourcePackage(AJV).files;
   for (const depth of [0, 0.25, 0.5, 0.75, 1]) {
     const c = buildNeedleCase(files, 'ajv', { tokens: 2000, depth, count, format: QWEN_REPO_FORMAT, seed: 102 });
@@ -74,7 +92,8 @@ test('long indented bodies: the needle stays within 2% of the requested depth ra
   // Each file is one class of 150 indented lines: top-level lines are ~900 tokens apart.
   const files: SourceFile[] = Array.from({ length: 4 }, (_, f) => ({
     path: `big${f}.js`,
-    text: `class Big${f} {\n` + Array.from({ length: 150 }, (_, i) => `  m${i}() { return ${i}; }`).join('\n') + '\n}\n',
+    text:
+      `class Big${f} {\n` + Array.from({ length: 150 }, (_, i) => `  m${i}() { return ${i}; }`).join('\n') + '\n}\n',
   }));
   for (const depth of [0.3, 0.6]) {
     const c = buildNeedleCase(files, 'big', { tokens: 2500, depth, count, format: QWEN_REPO_FORMAT, seed: 9 });

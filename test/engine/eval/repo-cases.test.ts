@@ -1,8 +1,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { buildRepoCase, buildRepoCases, definitions, findTargets, inStringOrComment } from '../../../engine/eval/repo-cases';
-import { COMMENT_FORMAT, QWEN_REPO_FORMAT, loadSourcePackage, repoFormatFor, type SourcePackage } from '../../../engine/eval/sources';
+import {
+  buildRepoCase,
+  buildRepoCases,
+  definitions,
+  findTargets,
+  inStringOrComment,
+} from '../../../engine/eval/repo-cases';
+import {
+  COMMENT_FORMAT,
+  QWEN_REPO_FORMAT,
+  loadSourcePackage,
+  repoFormatFor,
+  type SourcePackage,
+} from '../../../engine/eval/sources';
 import { ModelTokenizer } from '../../../engine/model/tokenizer';
 import { fixtureDir } from '../../helpers/fixtures';
 
@@ -10,20 +22,33 @@ const tok = ModelTokenizer.load(fixtureDir('qwen2'));
 const count = (t: string) => tok.count(t);
 
 test('definitions: top-level functions, classes, consts, types and CommonJS exports; not nested or destructured', () => {
-  const d = definitions([
-    'export function computeTotal(items) {',
-    '  const inner = 1;',
-    '}',
-    'export default class Parser {}',
-    'const { fromRequire } = require("x");',
-    'export const LIMIT = 3;',
-    'interface Shape { w: number }',
-    'type Alias = string;',
-    'exports.legacyThing = function () {};',
-    'async function loadAll() {}',
-    'function computeTotal() {}',
-  ].join('\n'));
-  assert.deepEqual([...d.entries()], [['computeTotal', 0], ['Parser', 3], ['LIMIT', 5], ['Shape', 6], ['Alias', 7], ['legacyThing', 8], ['loadAll', 9]]);
+  const d = definitions(
+    [
+      'export function computeTotal(items) {',
+      '  const inner = 1;',
+      '}',
+      'export default class Parser {}',
+      'const { fromRequire } = require("x");',
+      'export const LIMIT = 3;',
+      'interface Shape { w: number }',
+      'type Alias = string;',
+      'exports.legacyThing = function () {};',
+      'async function loadAll() {}',
+      'function computeTotal() {}',
+    ].join('\n'),
+  );
+  assert.deepEqual(
+    [...d.entries()],
+    [
+      ['computeTotal', 0],
+      ['Parser', 3],
+      ['LIMIT', 5],
+      ['Shape', 6],
+      ['Alias', 7],
+      ['legacyThing', 8],
+      ['loadAll', 9],
+    ],
+  );
 });
 
 test('inStringOrComment', () => {
@@ -41,8 +66,14 @@ const PKG: SourcePackage = {
   name: 'handmade@1.0.0',
   root: '/nowhere',
   files: [
-    { path: 'math.ts', text: 'export function computeTotal(items: number[]) {\n  return items.reduce((a, b) => a + b, 0);\n}\nexport class Widget {}\n' },
-    { path: 'names.ts', text: 'export function formatName(n: string) {\n  return n.trim();\n}\nexport class Widget {}\nconst shown = formatName(" x ");\n' },
+    {
+      path: 'math.ts',
+      text: 'export function computeTotal(items: number[]) {\n  return items.reduce((a, b) => a + b, 0);\n}\nexport class Widget {}\n',
+    },
+    {
+      path: 'names.ts',
+      text: 'export function formatName(n: string) {\n  return n.trim();\n}\nexport class Widget {}\nconst shown = formatName(" x ");\n',
+    },
     {
       path: 'cart.ts',
       text: [
@@ -50,11 +81,11 @@ const PKG: SourcePackage = {
         "import { formatName } from './names';",
         '',
         'export function checkout(items: number[]) {',
-        '  const w = new Widget();',            // Widget: defined in two files → not a target
-        '  log("computeTotal is slow");',       // inside a string → not a target
+        '  const w = new Widget();', // Widget: defined in two files → not a target
+        '  log("computeTotal is slow");', // inside a string → not a target
         '  const sum = this.computeTotal(items);', // property access → not a target
-        '  const total = computeTotal(items);',    // ← the target
-        '  return formatName(String(total));',     // a second one
+        '  const total = computeTotal(items);', // ← the target
+        '  return formatName(String(total));', // a second one
         '}',
       ].join('\n'),
     },
@@ -63,10 +94,13 @@ const PKG: SourcePackage = {
 
 test('findTargets: lines using a name defined at top level in exactly one other file', () => {
   const t = findTargets(PKG);
-  assert.deepEqual(t.map((x) => [x.path, x.line, x.identifier, x.defPath, x.defLine]), [
-    ['cart.ts', 7, 'computeTotal', 'math.ts', 0],
-    ['cart.ts', 8, 'formatName', 'names.ts', 0],
-  ]);
+  assert.deepEqual(
+    t.map((x) => [x.path, x.line, x.identifier, x.defPath, x.defLine]),
+    [
+      ['cart.ts', 7, 'computeTotal', 'math.ts', 0],
+      ['cart.ts', 8, 'formatName', 'names.ts', 0],
+    ],
+  );
   assert.equal(t[0]!.text, '  const total = computeTotal(items);');
 });
 
@@ -80,7 +114,10 @@ test('buildRepoCase: Qwen repository format, the defining file in the context, t
   assert.ok(c.prompt.includes('<|file_sep|>math.ts\nexport function computeTotal('));
   assert.ok(c.prompt.includes('<|file_sep|>names.ts\n'));
   const last = c.prompt.lastIndexOf('<|file_sep|>');
-  assert.equal(c.prompt.slice(last), '<|file_sep|>cart.ts\n' + PKG.files[2]!.text.split('\n').slice(0, 7).join('\n') + '\n');
+  assert.equal(
+    c.prompt.slice(last),
+    '<|file_sep|>cart.ts\n' + PKG.files[2]!.text.split('\n').slice(0, 7).join('\n') + '\n',
+  );
   assert.ok(!c.prompt.includes('const total = computeTotal'));
   assert.equal(c.tokens, count(c.prompt));
   // depth: the tokens before the defining file's header, over the whole prompt
@@ -91,13 +128,21 @@ test('buildRepoCase: Qwen repository format, the defining file in the context, t
 });
 
 test('repoFormatFor: Qwen tokens when the tokenizer has them as single ids, comments otherwise', () => {
-  assert.equal(repoFormatFor((t) => tok.tokenId(t)), QWEN_REPO_FORMAT);
-  assert.equal(repoFormatFor(() => undefined), COMMENT_FORMAT);
+  assert.equal(
+    repoFormatFor((t) => tok.tokenId(t)),
+    QWEN_REPO_FORMAT,
+  );
+  assert.equal(
+    repoFormatFor(() => undefined),
+    COMMENT_FORMAT,
+  );
   assert.equal(COMMENT_FORMAT.fileHeader('a/b.ts'), '// file: a/b.ts\n');
 });
 
 const AJV = 'node_modules/ajv/lib';
-test('repository cases from a real package (ajv): the identifier is defined in another file that is in the prompt, within the token budget', { skip: !existsSync(AJV) && 'ajv is not installed' }, () => {
+test('repository cases from a real package (ajv): the identifier is defined in another file that is in the prompt, within the token budget', {
+  skip: !existsSync(AJV) && 'ajv is not installed',
+}, () => {
   const pkg = loadSourcePackage(AJV);
   assert.match(pkg.name, /^ajv@\d/);
   assert.ok(pkg.files.length > 50 && pkg.files.every((f) => !f.path.endsWith('.d.ts')));
@@ -109,7 +154,9 @@ test('repository cases from a real package (ajv): the identifier is defined in a
     const n = count(c.prompt);
     assert.equal(c.tokens, n);
     assert.ok(n <= L && n > 0.8 * L, `${c.id}: ${n} tokens for a budget of ${L}`);
-    const defPath = String(c.meta.defPath), path = String(c.meta.path), id = String(c.meta.identifier);
+    const defPath = String(c.meta.defPath),
+      path = String(c.meta.path),
+      id = String(c.meta.identifier);
     assert.notEqual(defPath, path);
     const defFile = pkg.files.find((f) => f.path === defPath)!;
     const defLine = definitions(defFile.text).get(id);
@@ -122,7 +169,10 @@ test('repository cases from a real package (ajv): the identifier is defined in a
     // The target line follows the prompt: the target file's text continues with it.
     const targetText = pkg.files.find((f) => f.path === path)!.text;
     const tail = c.prompt.slice(c.prompt.lastIndexOf(`<|file_sep|>${path}\n`) + `<|file_sep|>${path}\n`.length);
-    assert.ok(targetText.startsWith(tail) || targetText.includes('\n' + tail), 'the prompt ends with a prefix of the target file');
+    assert.ok(
+      targetText.startsWith(tail) || targetText.includes('\n' + tail),
+      'the prompt ends with a prefix of the target file',
+    );
     assert.ok(targetText.includes(tail + c.expected + '\n') || targetText.endsWith(tail + c.expected));
     assert.match(c.expected, new RegExp(`\\b${id.replace(/\$/g, '\\$')}\\b`));
   }

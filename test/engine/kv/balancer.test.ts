@@ -5,13 +5,15 @@ import { dequantizeValues, quantizeValues } from '../../../engine/kv/quantize';
 import { makeRng } from './helpers';
 
 const matmulT = (a: ArrayLike<number>, b: ArrayLike<number>, D: number) => {
-  const n = a.length / D, m = b.length / D;
+  const n = a.length / D,
+    m = b.length / D;
   const out = new Float64Array(n * m);
-  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) {
-    let s = 0;
-    for (let c = 0; c < D; c++) s += a[i * D + c]! * b[j * D + c]!;
-    out[i * m + j] = s;
-  }
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < m; j++) {
+      let s = 0;
+      for (let c = 0; c < D; c++) s += a[i * D + c]! * b[j * D + c]!;
+      out[i * m + j] = s;
+    }
   return out;
 };
 
@@ -30,14 +32,16 @@ test('Q′K′ᵀ == QKᵀ (relative 1e-12), and bit-exact with power-of-two fac
   const want = matmulT(q, k, D);
   const s = channelBalance(q, k, D);
   const got = matmulT(balanceQueries(q, s), balanceKeys(k, s), D);
-  for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i]! - want[i]!) <= 1e-12 * (1 + Math.abs(want[i]!)), `seed ${rng.seed}`);
+  for (let i = 0; i < want.length; i++)
+    assert.ok(Math.abs(got[i]! - want[i]!) <= 1e-12 * (1 + Math.abs(want[i]!)), `seed ${rng.seed}`);
   const s2 = channelBalance(q, k, D, { powerOfTwo: true });
   assert.deepEqual(matmulT(balanceQueries(q, s2), balanceKeys(k, s2), D), want);
 });
 
 test('with an outlier key channel, balancing lowers the QKᵀ error of per-token 4-bit key quantization (MiKV)', () => {
   const rng = makeRng();
-  const D = 16, T = 64;
+  const D = 16,
+    T = 64;
   const q = Float64Array.from({ length: 8 * D }, () => rng.normal());
   const k = Float64Array.from({ length: T * D }, (_, i) => rng.normal() * (i % D === 5 ? 40 : 1));
   const exact = matmulT(q, k, D);

@@ -1,7 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  TIERS, Tier, budgetBytes, emptyCounts, headBytes, maxTokensAt, perHeadBudget, quantLayout, tierBytes, totalOf,
+  TIERS,
+  Tier,
+  budgetBytes,
+  emptyCounts,
+  headBytes,
+  maxTokensAt,
+  perHeadBudget,
+  quantLayout,
+  tierBytes,
+  totalOf,
 } from '../../../engine/kv/budget';
 import { makeRng, QWEN_1_5B } from './helpers';
 
@@ -19,7 +28,7 @@ test('tier bytes, hand-checked at D=128, G=Gv=64: 4 bits is 4.5 bits per element
   // D = 16, G = 8: Gv = 8
   const s = quantLayout(16, 8);
   assert.equal(s.valueGroup, 8);
-  assert.deepEqual(tierBytes('q4', 9, s), { codes: 2 * 8 * 16 / 2, scales: 16 * 4 + 8 * 2 * 4, fp16: 64 });
+  assert.deepEqual(tierBytes('q4', 9, s), { codes: (2 * 8 * 16) / 2, scales: 16 * 4 + 8 * 2 * 4, fp16: 64 });
 });
 
 test('maxTokensAt equals a brute-force search, with and without tokens already placed', () => {
@@ -35,7 +44,10 @@ test('maxTokensAt equals a brute-force search, with and without tokens already p
     let want = 0;
     for (let x = cap; x > 0; x--) {
       const c = { ...base, [t]: base[t] + x };
-      if (headBytes(c, layout) <= budget) { want = x; break; }
+      if (headBytes(c, layout) <= budget) {
+        want = x;
+        break;
+      }
     }
     assert.equal(maxTokensAt(t, budget, layout, cap, base), want, `seed ${rng.seed} trial ${trial} tier ${t}`);
   }

@@ -7,9 +7,21 @@ const hex = (n: number) => '0x' + n.toString(16).padStart(4, '0');
 
 test('hand-checked bit patterns', () => {
   const cases: [number, number][] = [
-    [1, 0x3c00], [-2, 0xc000], [65504, 0x7bff], [2 ** -24, 0x0001], [2 ** -14, 0x0400], [0.1, 0x2e66],
-    [1 / 3, 0x3555], [0, 0x0000], [-0, 0x8000], [Infinity, 0x7c00], [-Infinity, 0xfc00],
-    [65519.99, 0x7bff], [65520, 0x7c00], [1e6, 0x7c00], [-1e-10, 0x8000],
+    [1, 0x3c00],
+    [-2, 0xc000],
+    [65504, 0x7bff],
+    [2 ** -24, 0x0001],
+    [2 ** -14, 0x0400],
+    [0.1, 0x2e66],
+    [1 / 3, 0x3555],
+    [0, 0x0000],
+    [-0, 0x8000],
+    [Infinity, 0x7c00],
+    [-Infinity, 0xfc00],
+    [65519.99, 0x7bff],
+    [65520, 0x7c00],
+    [1e6, 0x7c00],
+    [-1e-10, 0x8000],
   ];
   for (const [x, bits] of cases) assert.equal(hex(toFp16Bits(x)), hex(bits), `toFp16Bits(${x})`);
   assert.equal(toFp16Bits(NaN), 0x7e00);
@@ -35,10 +47,22 @@ test('round-to-nearest ties go to the even pattern (normal, subnormal and the su
 
 test('directed rounding', () => {
   const cases: [number, Fp16Rounding, number][] = [
-    [0.1, 'down', 0x2e66], [0.1, 'up', 0x2e67], [-0.1, 'down', 0xae67], [-0.1, 'up', 0xae66],
-    [1, 'up', 0x3c00], [1, 'down', 0x3c00], [1e-9, 'up', 0x0001], [1e-9, 'down', 0x0000], [-1e-9, 'down', 0x8001],
-    [70000, 'down', 0x7bff], [70000, 'up', 0x7c00], [-70000, 'up', 0xfbff], [-70000, 'down', 0xfc00],
-    [65504.5, 'down', 0x7bff], [2047.5, 'up', 0x6800], [2047.5, 'down', 0x67ff],
+    [0.1, 'down', 0x2e66],
+    [0.1, 'up', 0x2e67],
+    [-0.1, 'down', 0xae67],
+    [-0.1, 'up', 0xae66],
+    [1, 'up', 0x3c00],
+    [1, 'down', 0x3c00],
+    [1e-9, 'up', 0x0001],
+    [1e-9, 'down', 0x0000],
+    [-1e-9, 'down', 0x8001],
+    [70000, 'down', 0x7bff],
+    [70000, 'up', 0x7c00],
+    [-70000, 'up', 0xfbff],
+    [-70000, 'down', 0xfc00],
+    [65504.5, 'down', 0x7bff],
+    [2047.5, 'up', 0x6800],
+    [2047.5, 'down', 0x67ff],
   ];
   for (const [x, mode, bits] of cases) assert.equal(hex(toFp16Bits(x, mode)), hex(bits), `toFp16Bits(${x}, ${mode})`);
 });
@@ -61,19 +85,26 @@ test('matches an independent nearest/directed search over the sorted fp16 values
   const reference = (x: number, mode: Fp16Rounding): number => {
     const sign = x < 0 ? 0x8000 : 0;
     const a = Math.abs(x);
-    const mag: 'nearest' | 'lower' | 'higher' = mode === 'nearest' ? 'nearest' : (mode === 'down') === (sign === 0) ? 'lower' : 'higher';
-    let lo = 0, hi = vals.length - 1; // find i with vals[i] ≤ a < vals[i+1]
+    const mag: 'nearest' | 'lower' | 'higher' =
+      mode === 'nearest' ? 'nearest' : (mode === 'down') === (sign === 0) ? 'lower' : 'higher';
+    let lo = 0,
+      hi = vals.length - 1; // find i with vals[i] ≤ a < vals[i+1]
     if (a >= vals[hi]!) {
       if (a === vals[hi]) return sign | hi;
       if (mag === 'lower') return sign | hi;
       if (mag === 'higher') return sign | 0x7c00;
       return sign | (a >= 65520 ? 0x7c00 : hi);
     }
-    while (hi - lo > 1) { const m = (lo + hi) >> 1; if (vals[m]! <= a) lo = m; else hi = m; }
+    while (hi - lo > 1) {
+      const m = (lo + hi) >> 1;
+      if (vals[m]! <= a) lo = m;
+      else hi = m;
+    }
     if (vals[lo] === a) return sign | lo;
     if (mag === 'lower') return sign | lo;
     if (mag === 'higher') return sign | hi;
-    const dl = a - vals[lo]!, dh = vals[hi]! - a;
+    const dl = a - vals[lo]!,
+      dh = vals[hi]! - a;
     return sign | (dl < dh ? lo : dh < dl ? hi : lo % 2 === 0 ? lo : hi);
   };
   const rng = makeRng();
@@ -84,7 +115,8 @@ test('matches an independent nearest/directed search over the sorted fp16 values
     for (const mode of ['nearest', 'down', 'up'] as const) {
       const got = toFp16Bits(x, mode);
       const want = reference(x, mode);
-      if (got !== want) assert.fail(`seed ${rng.seed}: toFp16Bits(${x}, ${mode}) = ${hex(got)}, reference ${hex(want)}`);
+      if (got !== want)
+        assert.fail(`seed ${rng.seed}: toFp16Bits(${x}, ${mode}) = ${hex(got)}, reference ${hex(want)}`);
     }
   }
 });

@@ -1,6 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fp16Bytes, fp16BytesPerToken, fp16BytesPerHeadToken, kvHeadOfQuery, queriesPerKvHead, validateGeometry } from '../../../engine/kv/geometry';
+import {
+  fp16Bytes,
+  fp16BytesPerToken,
+  fp16BytesPerHeadToken,
+  kvHeadOfQuery,
+  queriesPerKvHead,
+  validateGeometry,
+} from '../../../engine/kv/geometry';
 import { QWEN_1_5B } from './helpers';
 
 test('fp16 bytes: 2·L·Hkv·D·2 per token (Qwen2.5-Coder-1.5B: 28 layers, 2 KV heads, D 128)', () => {
@@ -11,7 +18,10 @@ test('fp16 bytes: 2·L·Hkv·D·2 per token (Qwen2.5-Coder-1.5B: 28 layers, 2 KV
 
 test('GQA mapping follows repeat_kv: KV head j serves query heads j·g … j·g+g−1', () => {
   assert.equal(queriesPerKvHead(QWEN_1_5B), 6);
-  assert.deepEqual(Array.from({ length: 12 }, (_, q) => kvHeadOfQuery(QWEN_1_5B, q)), [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]);
+  assert.deepEqual(
+    Array.from({ length: 12 }, (_, q) => kvHeadOfQuery(QWEN_1_5B, q)),
+    [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1],
+  );
 });
 
 test('validateGeometry rejects bad shapes', () => {

@@ -31,12 +31,16 @@ export function makeRng(seed: number = (Math.random() * 2 ** 32) >>> 0): Rng {
 
 /** [kvHeads][T][D] Float32Array of N(0,1)·scale values, one per layer. */
 export function randomKv(rng: Rng, g: KvGeometry, T: number, scale = 1): Float32Array[] {
-  return Array.from({ length: g.layers }, () => Float32Array.from({ length: g.kvHeads * T * g.headDim }, () => rng.normal() * scale));
+  return Array.from({ length: g.layers }, () =>
+    Float32Array.from({ length: g.kvHeads * T * g.headDim }, () => rng.normal() * scale),
+  );
 }
 
 /** Random scores [layer][kvHead][T]. */
 export function randomScores(rng: Rng, g: KvGeometry, T: number): Float32Array[][] {
-  return Array.from({ length: g.layers }, () => Array.from({ length: g.kvHeads }, () => Float32Array.from({ length: T }, () => rng.next())));
+  return Array.from({ length: g.layers }, () =>
+    Array.from({ length: g.kvHeads }, () => Float32Array.from({ length: T }, () => rng.next())),
+  );
 }
 
 /** The same score row for every layer and head. */

@@ -33,12 +33,22 @@ test('planBytes sums tier bytes over layers and heads (hand-checked) and makePla
 
 test('validatePlan rejects unsorted, out-of-range and doubly-kept tokens', () => {
   const mk = (h: ReturnType<typeof emptyHead>): KvPlan => ({
-    policy: 't', geometry: { ...g, layers: 1 }, tokens: 10, group: 8, heads: [[h]], appendTier: 'fp16', summary: undefined as never,
+    policy: 't',
+    geometry: { ...g, layers: 1 },
+    tokens: 10,
+    group: 8,
+    heads: [[h]],
+    appendTier: 'fp16',
+    summary: undefined as never,
   });
-  const a = emptyHead(); a.fp16 = Int32Array.of(2, 1);
+  const a = emptyHead();
+  a.fp16 = Int32Array.of(2, 1);
   assert.throws(() => validatePlan(mk(a)), /ascending/);
-  const b = emptyHead(); b.fp16 = Int32Array.of(10);
+  const b = emptyHead();
+  b.fp16 = Int32Array.of(10);
   assert.throws(() => validatePlan(mk(b)), /outside/);
-  const c = emptyHead(); c.fp16 = Int32Array.of(1); c.q4 = Int32Array.of(1);
+  const c = emptyHead();
+  c.fp16 = Int32Array.of(1);
+  c.q4 = Int32Array.of(1);
   assert.throws(() => validatePlan(mk(c)), /two tiers/);
 });

@@ -1,7 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  dequantizeKeys, dequantizeValues, groupParams, quantizeKeys, quantizeValues, roundHalfEven, valueGroupSize, QuantBits,
+  dequantizeKeys,
+  dequantizeValues,
+  groupParams,
+  quantizeKeys,
+  quantizeValues,
+  roundHalfEven,
+  valueGroupSize,
+  QuantBits,
 } from '../../../engine/kv/quantize';
 import { fromFp16Bits } from '../../../engine/kv/fp16';
 import { unpackCodes } from '../../../engine/kv/pack';
@@ -59,24 +66,32 @@ test('values: per-token groups of channels, hand-checked', () => {
 test('error ≤ scale/2 per element, every width, random data with outliers', () => {
   const rng = makeRng();
   for (const bits of [8, 4, 2] as QuantBits[]) {
-    for (const [G, D] of [[4, 8], [32, 16], [64, 128]] as const) {
+    for (const [G, D] of [
+      [4, 8],
+      [32, 16],
+      [64, 128],
+    ] as const) {
       const T = 2 * G;
       const x = Float32Array.from({ length: T * D }, () => rng.normal() * (rng.next() < 0.02 ? 30 : 1));
       const k = quantizeKeys(x, T, D, bits, G);
       const kx = dequantizeKeys(k);
-      for (let t = 0; t < T; t++) for (let c = 0; c < D; c++) {
-        const s = fromFp16Bits(k.scale[Math.floor(t / G) * D + c]!);
-        const err = Math.abs(kx[t * D + c]! - x[t * D + c]!);
-        if (err > (s / 2) * (1 + 1e-12) + 1e-12) assert.fail(`seed ${rng.seed}: key err ${err} > s/2 ${s / 2} (b=${bits} G=${G})`);
-      }
+      for (let t = 0; t < T; t++)
+        for (let c = 0; c < D; c++) {
+          const s = fromFp16Bits(k.scale[Math.floor(t / G) * D + c]!);
+          const err = Math.abs(kx[t * D + c]! - x[t * D + c]!);
+          if (err > (s / 2) * (1 + 1e-12) + 1e-12)
+            assert.fail(`seed ${rng.seed}: key err ${err} > s/2 ${s / 2} (b=${bits} G=${G})`);
+        }
       const Gv = valueGroupSize(D, G);
       const v = quantizeValues(x, T, D, bits, Gv);
       const vx = dequantizeValues(v);
-      for (let t = 0; t < T; t++) for (let c = 0; c < D; c++) {
-        const s = fromFp16Bits(v.scale[t * (D / Gv) + Math.floor(c / Gv)]!);
-        const err = Math.abs(vx[t * D + c]! - x[t * D + c]!);
-        if (err > (s / 2) * (1 + 1e-12) + 1e-12) assert.fail(`seed ${rng.seed}: value err ${err} > s/2 ${s / 2} (b=${bits} G=${G})`);
-      }
+      for (let t = 0; t < T; t++)
+        for (let c = 0; c < D; c++) {
+          const s = fromFp16Bits(v.scale[t * (D / Gv) + Math.floor(c / Gv)]!);
+          const err = Math.abs(vx[t * D + c]! - x[t * D + c]!);
+          if (err > (s / 2) * (1 + 1e-12) + 1e-12)
+            assert.fail(`seed ${rng.seed}: value err ${err} > s/2 ${s / 2} (b=${bits} G=${G})`);
+        }
     }
   }
 });

@@ -36,7 +36,10 @@ test('snapkv scores: window sums, mean over the GQA group, no pooling (kernel 1)
   const want = [(0.9 + 0.2) / 2, 0, 0, 0.5 / 2, 0, 0, 1.2 / 2, 0, (0.4 + 0.4) / 2, (0.2 + 0.2) / 2];
   s.forEach((v, j) => assert.ok(Math.abs(v - want[j]!) < 1e-6, `token ${j}: ${v} vs ${want[j]}`));
   assert.deepEqual(Array.from(topIndices(s, 0, T - W, 3)), [0, 3, 6]);
-  assert.deepEqual(Array.from(snapkvScores(attn, g, { kernel: 1, aggregate: 'max' })[0]![0]!.subarray(0, 8)).map((v) => +v.toFixed(6)), [0.9, 0, 0, 0.5, 0, 0, 1.2, 0, ].map((v) => +v.toFixed(6)));
+  assert.deepEqual(
+    Array.from(snapkvScores(attn, g, { kernel: 1, aggregate: 'max' })[0]![0]!.subarray(0, 8)).map((v) => +v.toFixed(6)),
+    [0.9, 0, 0, 0.5, 0, 0, 1.2, 0].map((v) => +v.toFixed(6)),
+  );
 });
 
 test('snapkv scores with the default max pool (kernel 7) spread each peak to its neighbours, pooled per head before the group mean', () => {

@@ -21,7 +21,12 @@ test('indexes the fixture and reads tensors at their offsets', () => {
 test('sharded checkpoints are read through model.safetensors.index.json', () => {
   const src = loadWeightIndex(fixtureDir('llama'));
   const dir = tmp();
-  const all: RawTensor[] = [...src.values()].map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: readTensorBytes(t) }));
+  const all: RawTensor[] = [...src.values()].map((t) => ({
+    name: t.name,
+    dtype: t.dtype,
+    shape: t.shape,
+    data: readTensorBytes(t),
+  }));
   const half = Math.ceil(all.length / 2);
   const shards = [all.slice(0, half), all.slice(half)];
   const weightMap: Record<string, string> = {};
@@ -42,7 +47,10 @@ test('a truncated file names the file and the tensor that does not fit', () => {
   const file = join(dir, 'model.safetensors');
   copyFileSync(join(fixtureDir('qwen2'), 'model.safetensors'), file);
   truncateSync(file, statSync(file).size - 100);
-  assert.throws(() => loadWeightIndex(dir), (e: Error) => e.message.startsWith(file) && /is truncated: tensor ".+" ends at byte/.test(e.message));
+  assert.throws(
+    () => loadWeightIndex(dir),
+    (e: Error) => e.message.startsWith(file) && /is truncated: tensor ".+" ends at byte/.test(e.message),
+  );
   truncateSync(file, 4);
   assert.throws(() => loadWeightIndex(dir), /is truncated \(4 bytes/);
 });
@@ -53,7 +61,10 @@ test('a corrupt header names the file', () => {
   const bytes = readFileSync(join(fixtureDir('qwen2'), 'model.safetensors'));
   bytes[8] = 0x7a; // the header's opening brace
   writeFileSync(file, bytes);
-  assert.throws(() => loadWeightIndex(dir), (e: Error) => e.message === `${file}: is corrupt: its header is not valid JSON`);
+  assert.throws(
+    () => loadWeightIndex(dir),
+    (e: Error) => e.message === `${file}: is corrupt: its header is not valid JSON`,
+  );
   const huge = Buffer.from(bytes);
   huge.writeBigUInt64LE(1n << 40n, 0);
   writeFileSync(file, huge);
@@ -62,7 +73,9 @@ test('a corrupt header names the file', () => {
 
 test('a shape that disagrees with the byte span is rejected', () => {
   const dir = tmp();
-  writeSafetensors(join(dir, 'model.safetensors'), [{ name: 'w', dtype: 'F32', shape: [3, 3], data: new Uint8Array(32) }]);
+  writeSafetensors(join(dir, 'model.safetensors'), [
+    { name: 'w', dtype: 'F32', shape: [3, 3], data: new Uint8Array(32) },
+  ]);
   assert.throws(() => loadWeightIndex(dir), /tensor "w" spans 32 bytes but its shape \[3,3\] needs 36/);
 });
 

@@ -24,7 +24,11 @@ test('FIM and repository special tokens encode as single ids', () => {
     assert.ok(id !== undefined, s);
     assert.deepEqual(tok.encode(s), [id], s);
   }
-  assert.deepEqual(tok.encode('<|repo_name|>x<|file_sep|>'), [tok.tokenId('<|repo_name|>')!, ...tok.encode('x'), tok.tokenId('<|file_sep|>')!]);
+  assert.deepEqual(tok.encode('<|repo_name|>x<|file_sep|>'), [
+    tok.tokenId('<|repo_name|>')!,
+    ...tok.encode('x'),
+    tok.tokenId('<|file_sep|>')!,
+  ]);
 });
 
 test('streaming decode holds back incomplete multi-byte characters', () => {
@@ -48,5 +52,8 @@ test('decoding no ids gives the empty string', () => {
 test('a missing tokenizer file is named in the error', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sq-tok-'));
   copyFileSync(join(fixtureDir('qwen2'), 'tokenizer_config.json'), join(dir, 'tokenizer_config.json'));
-  assert.throws(() => ModelTokenizer.load(dir), (e: Error) => e.message.includes(join(dir, 'tokenizer.json')) && /missing tokenizer/.test(e.message));
+  assert.throws(
+    () => ModelTokenizer.load(dir),
+    (e: Error) => e.message.includes(join(dir, 'tokenizer.json')) && /missing tokenizer/.test(e.message),
+  );
 });

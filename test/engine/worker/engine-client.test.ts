@@ -10,16 +10,22 @@ import { fixtureDir } from '../../helpers/fixtures';
 import { requestFor } from '../completion/helpers';
 import { WORKER_SOURCE } from './helpers';
 
-
 const events: EngineEvent[] = [];
 let client: EngineClient;
 before(async () => {
   client = new EngineClient(WORKER_SOURCE, { onEvent: (e) => events.push(e) });
-  const info = await client.call('load', { modelDir: fixtureDir('qwen2'), provider: 'cpu', config: DEFAULT_SERVICE_CONFIG, threads: 1 });
+  const info = await client.call('load', {
+    modelDir: fixtureDir('qwen2'),
+    provider: 'cpu',
+    config: DEFAULT_SERVICE_CONFIG,
+    threads: 1,
+  });
   assert.equal(info.family, 'qwen2.5-coder');
   assert.equal(info.provider, 'cpu');
 });
-after(async () => { await client.terminate(); });
+after(async () => {
+  await client.terminate();
+});
 
 test('completions through the worker reuse the compressed block across calls', async () => {
   const a = await client.call('complete', requestFor('const a = '));
@@ -53,9 +59,14 @@ test('an aborted call rejects at once and the worker stops it', async () => {
 });
 
 test('calls that overlap: only the newest completes, at most one generation runs', async () => {
-  const calls = ['p', 'pq', 'pqr'].map((s) => client.call('complete', { ...requestFor(`x.${s}`), maxTokens: 200, timeCapMs: 60_000 }));
+  const calls = ['p', 'pq', 'pqr'].map((s) =>
+    client.call('complete', { ...requestFor(`x.${s}`), maxTokens: 200, timeCapMs: 60_000 }),
+  );
   const settled = await Promise.allSettled(calls);
-  assert.deepEqual(settled.map((s) => s.status), ['rejected', 'rejected', 'fulfilled']);
+  assert.deepEqual(
+    settled.map((s) => s.status),
+    ['rejected', 'rejected', 'fulfilled'],
+  );
   assert.ok(settled.slice(0, 2).every((s) => isAborted((s as PromiseRejectedResult).reason)));
   assert.equal((await client.call('report', null)).counters.maxActive, 1);
 });
@@ -64,42 +75,78 @@ test('a budget change is applied live and announced with the new block size', as
   await client.call('complete', requestFor('const before = '));
   const was = (await client.call('report', null)).prefix!.bytes;
   events.length = 0;
-  await client.call('configure', { ...DEFAULT_SERVICE_CONFIG, kv: { ...DEFAULT_SERVICE_CONFIG.kv, budget: { kind: 'ratio', value: 0.6 } } });
+  await client.call('configure', {
+    ...DEFAULT_SERVICE_CONFIG,
+    kv: { ...DEFAULT_SERVICE_CONFIG.kv, budget: { kind: 'ratio', value: 0.6 } },
+  });
   for (let i = 0; i < 200 && !events.some((e) => e.kind === 'prefix'); i++) await new Promise((r) => setTimeout(r, 20));
   const ev = events.find((e) => e.kind === 'prefix');
   assert.ok(ev && ev.kind === 'prefix', 'a prefix event arrived');
   assert.ok(ev.snapshot.bytes > was, `${ev.snapshot.bytes} > ${was}`);
-  await assert.rejects(client.call('configure', { ...DEFAULT_SERVICE_CONFIG, kv: { ...DEFAULT_SERVICE_CONFIG.kv, policy: 'bogus' } }),
-    (e: unknown) => e instanceof EngineError && /unknown KV policy "bogus"/.test(e.message));
+  await assert.rejects(
+    client.call('configure', { ...DEFAULT_SERVICE_CONFIG, kv: { ...DEFAULT_SERVICE_CONFIG.kv, policy: 'bogus' } }),
+    (e: unknown) => e instanceof EngineError && /unknown KV policy "bogus"/.test(e.message),
+  );
   await client.call('configure', DEFAULT_SERVICE_CONFIG);
 });
 
 test('the host thread keeps running while the worker prefills', async () => {
   await client.call('clearCache', null);
-  let last = performance.now(), worst = 0;
-  const timer = setInterval(() => { const t = performance.now(); worst = Math.max(worst, t - last); last = t; }, 5);
+  let last = performance.now(),
+    worst = 0;
+  const timer = setInterval(() => {
+    const t = performance.now();
+    worst = Math.max(worst, t - last);
+    last = t;
+  }, 5);
   const t0 = performance.now();
-  const r = await client.call('complete', { ...requestFor('const slow = ', ['src/math.ts', 'src/shapes.ts']), maxTokens: 300, timeCapMs: 60_000 });
+  const r = await client.call('complete', {
+    ...requestFor('const slow = ', ['src/math.ts', 'src/shapes.ts']),
+    maxTokens: 300,
+    timeCapMs: 60_000,
+  });
   const took = performance.now() - t0;
   clearInterval(timer);
   assert.equal(r.stats.prefixHit, false);
   assert.ok(took > 300, `the worker had real work (${took.toFixed(0)} ms)`);
-  assert.ok(worst < took / 2, `the host timer's worst gap ${worst.toFixed(0)} ms while the worker ran ${took.toFixed(0)} ms`);
+  assert.ok(
+    worst < took / 2,
+    `the host timer's worst gap ${worst.toFixed(0)} ms while the worker ran ${took.toFixed(0)} ms`,
+  );
 });
 
 test('typed errors: a bad model folder, no model, a stopped worker', async () => {
   const other = new EngineClient(WORKER_SOURCE);
-  await assert.rejects(other.call('complete', requestFor('x')), (e: unknown) => e instanceof EngineError && e.kind === 'NoModelError');
-  await assert.rejects(other.call('load', { modelDir: '/nonexistent/model', provider: 'cpu', config: DEFAULT_SERVICE_CONFIG }),
-    (e: unknown) => e instanceof EngineError && e.kind === 'ModelLoadError' && /\/nonexistent\/model/.test(e.message));
+  await assert.rejects(
+    other.call('complete', requestFor('x')),
+    (e: unknown) => e instanceof EngineError && e.kind === 'NoModelError',
+  );
+  await assert.rejects(
+    other.call('load', { modelDir: '/nonexistent/model', provider: 'cpu', config: DEFAULT_SERVICE_CONFIG }),
+    (e: unknown) => e instanceof EngineError && e.kind === 'ModelLoadError' && /\/nonexistent\/model/.test(e.message),
+  );
   // Stopping the worker in the middle of a generation: it is aborted and the model released
   // first (killing the thread inside onnxruntime would abort the whole process).
-  await other.call('load', { modelDir: fixtureDir('qwen2'), provider: 'cpu', config: DEFAULT_SERVICE_CONFIG, threads: 1 });
-  const running = other.call('complete', { ...requestFor('const long = '), maxTokens: 1000, timeCapMs: 60_000 }).then(() => null, (e: unknown) => e);
+  await other.call('load', {
+    modelDir: fixtureDir('qwen2'),
+    provider: 'cpu',
+    config: DEFAULT_SERVICE_CONFIG,
+    threads: 1,
+  });
+  const running = other.call('complete', { ...requestFor('const long = '), maxTokens: 1000, timeCapMs: 60_000 }).then(
+    () => null,
+    (e: unknown) => e,
+  );
   await new Promise((r) => setTimeout(r, 100));
   await other.terminate();
   const outcome = await running;
-  assert.ok(outcome instanceof EngineError && (outcome.kind === 'AbortedError' || outcome.kind === 'WorkerStopped'), String(outcome));
+  assert.ok(
+    outcome instanceof EngineError && (outcome.kind === 'AbortedError' || outcome.kind === 'WorkerStopped'),
+    String(outcome),
+  );
   assert.equal(other.alive, false);
-  await assert.rejects(other.call('report', null), (e: unknown) => e instanceof EngineError && e.kind === 'WorkerStopped');
+  await assert.rejects(
+    other.call('report', null),
+    (e: unknown) => e instanceof EngineError && e.kind === 'WorkerStopped',
+  );
 });

@@ -11,10 +11,22 @@ const guard = join(__dirname, 'fixtures', 'net-guard.cjs');
 const session = join(__dirname, 'fixtures', 'offline-session.ts');
 
 function run(extra: string[] = []) {
-  const r = spawnSync(process.execPath, ['--require', guard, '--import', 'tsx', session, ...extra], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, ['--require', guard, '--import', 'tsx', session, ...extra], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   assert.equal(r.status, 0, `the session failed:\n${r.stderr}`);
   const attempts = r.stderr.split('\n').filter((l) => l.startsWith('NETWORK-ATTEMPT'));
-  return { attempts, out: JSON.parse(r.stdout.trim().split('\n').pop()!) as { before: number; during: number; after: number; reused: number; requests: number } };
+  return {
+    attempts,
+    out: JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+      before: number;
+      during: number;
+      after: number;
+      reused: number;
+      requests: number;
+    },
+  };
 }
 
 test('activating and completing opens no socket', () => {
@@ -28,5 +40,8 @@ test('activating and completing opens no socket', () => {
 
 test('the guard sees attempts from the main thread and from worker threads', () => {
   const { attempts } = run(['--probe']);
-  assert.deepEqual(attempts.map((a) => a.split(' ')[1]), ['main', 'worker']);
+  assert.deepEqual(
+    attempts.map((a) => a.split(' ')[1]),
+    ['main', 'worker'],
+  );
 });

@@ -34,14 +34,26 @@ for (const m of FIXTURE_MODELS) {
     all = await DecoderSession.load(dir, spec, { provider: 'cpu', observationWindow: 0, allLogits: true });
     hf = await DecoderSession.load(dir, spec, { provider: 'cpu', observationWindow: 8, ropeFrequencies: 'checkpoint' });
   });
-  after(async () => { await s.release(); await all.release(); await hf.release(); });
+  after(async () => {
+    await s.release();
+    await all.release();
+    await hf.release();
+  });
 
   for (const c of ref.cases) {
     test(`${m}/${c.name}: last logits and last-8 attention match transformers and the float64 reference`, async () => {
-      const ids = c.input_ids, S = ids.length;
-      const r = await s.forward(ids, ids.map((_, i) => i), s.emptyKv());
+      const ids = c.input_ids,
+        S = ids.length;
+      const r = await s.forward(
+        ids,
+        ids.map((_, i) => i),
+        s.emptyKv(),
+      );
       assert.equal(r.rows, 1);
-      assert.ok(maxAbsDiff(r.logits, c.last_logits) <= TOL_HF_LOGITS, `logits vs transformers ${maxAbsDiff(r.logits, c.last_logits)}`);
+      assert.ok(
+        maxAbsDiff(r.logits, c.last_logits) <= TOL_HF_LOGITS,
+        `logits vs transformers ${maxAbsDiff(r.logits, c.last_logits)}`,
+      );
       const f64 = referenceForward(dir, spec, ids);
       const lastF64 = f64.logits.subarray((S - 1) * spec.vocabSize);
       assert.ok(maxAbsDiff(r.logits, lastF64) <= 1e-5, `logits vs float64 ${maxAbsDiff(r.logits, lastF64)}`);
@@ -52,21 +64,35 @@ for (const m of FIXTURE_MODELS) {
         const mine = r.attn[l]!;
         assert.ok(maxAbsDiff(mine, hf) <= TOL_HF_ATTN, `layer ${l} attention vs transformers ${maxAbsDiff(mine, hf)}`);
         const f64Rows = new Float64Array(spec.qHeads * 8 * S);
-        for (let h = 0; h < spec.qHeads; h++) for (let q = 0; q < 8; q++) f64Rows.set(ours.subarray((h * S + S - 8 + q) * S, (h * S + S - 7 + q) * S), (h * 8 + q) * S);
+        for (let h = 0; h < spec.qHeads; h++)
+          for (let q = 0; q < 8; q++)
+            f64Rows.set(ours.subarray((h * S + S - 8 + q) * S, (h * S + S - 7 + q) * S), (h * 8 + q) * S);
         assert.ok(maxAbsDiff(mine, f64Rows) <= 1e-6, `layer ${l} attention vs float64 ${maxAbsDiff(mine, f64Rows)}`);
       }
     });
 
     test(`${m}/${c.name}: with transformers' rounded RoPE frequencies, logits (full and incremental) and attention are within 1e-3 / 1e-4`, async () => {
-      const ids = c.input_ids, S = ids.length, P = S - 3;
-      const r = await hf.forward(ids, ids.map((_, i) => i), hf.emptyKv());
+      const ids = c.input_ids,
+        S = ids.length,
+        P = S - 3;
+      const r = await hf.forward(
+        ids,
+        ids.map((_, i) => i),
+        hf.emptyKv(),
+      );
       const d = maxAbsDiff(r.logits, c.last_logits);
       assert.ok(d <= TOL_HF_SAME_ROPE, `logits vs transformers ${d}`);
       for (let l = 0; l < spec.layers; l++) {
         const da = maxAbsDiff(r.attn[l]!, c.attention_last8_queries[l]!.flat(2));
         assert.ok(da <= 1e-4, `layer ${l} attention vs transformers ${da}`);
       }
-      let kv = (await hf.forward(ids.slice(0, P), ids.slice(0, P).map((_, i) => i), hf.emptyKv())).present;
+      let kv = (
+        await hf.forward(
+          ids.slice(0, P),
+          ids.slice(0, P).map((_, i) => i),
+          hf.emptyKv(),
+        )
+      ).present;
       for (let j = 0; j < 3; j++) {
         const step = await hf.forward([ids[P + j]!], [P + j], kv);
         kv = step.present;
@@ -77,8 +103,13 @@ for (const m of FIXTURE_MODELS) {
     });
 
     test(`${m}/${c.name}: the score-pooling kernel equals the host SnapKV scores of the same attention`, async () => {
-      const ids = c.input_ids, S = ids.length;
-      const r = await s.forward(ids, ids.map((_, i) => i), s.emptyKv());
+      const ids = c.input_ids,
+        S = ids.length;
+      const r = await s.forward(
+        ids,
+        ids.map((_, i) => i),
+        s.emptyKv(),
+      );
       const ref = snapkvScores(attentionWindow(r.attn, r.attnRows, S, spec.qHeads), geometryOf(spec));
       for (let l = 0; l < spec.layers; l++) {
         assert.equal(r.scores[l]!.length, spec.kvHeads * S);
@@ -99,15 +130,25 @@ for (const m of FIXTURE_MODELS) {
     });
 
     test(`${m}/${c.name}: incremental decoding logits match transformers and the float64 reference`, async () => {
-      const ids = c.input_ids, P = ids.length - 3;
+      const ids = c.input_ids,
+        P = ids.length - 3;
       const f64 = referenceForward(dir, spec, ids);
-      let kv = (await s.forward(ids.slice(0, P), ids.slice(0, P).map((_, i) => i), s.emptyKv())).present;
+      let kv = (
+        await s.forward(
+          ids.slice(0, P),
+          ids.slice(0, P).map((_, i) => i),
+          s.emptyKv(),
+        )
+      ).present;
       for (let j = 0; j < 3; j++) {
         const r = await s.forward([ids[P + j]!], [P + j], kv);
         kv = r.present;
         assert.equal(kv.nextPosition, P + j + 1);
         assert.equal(kv.layers[0]!.key.dims[1]! + kv.layers[0]!.recentKey.dims[1]!, P + j + 1);
-        assert.ok(maxAbsDiff(r.logits, c.incremental_last3_logits[j]!) <= TOL_HF_LOGITS, `step ${j}: ${maxAbsDiff(r.logits, c.incremental_last3_logits[j]!)}`);
+        assert.ok(
+          maxAbsDiff(r.logits, c.incremental_last3_logits[j]!) <= TOL_HF_LOGITS,
+          `step ${j}: ${maxAbsDiff(r.logits, c.incremental_last3_logits[j]!)}`,
+        );
         const rowF64 = f64.logits.subarray((P + j) * spec.vocabSize, (P + j + 1) * spec.vocabSize);
         assert.ok(maxAbsDiff(r.logits, rowF64) <= 1e-5, `step ${j} vs float64: ${maxAbsDiff(r.logits, rowF64)}`);
       }
@@ -115,14 +156,25 @@ for (const m of FIXTURE_MODELS) {
 
     test(`${m}/${c.name}: all-position logits give transformers' top-5 per position`, async () => {
       const ids = c.input_ids;
-      const r = await all.forward(ids, ids.map((_, i) => i), all.emptyKv());
+      const r = await all.forward(
+        ids,
+        ids.map((_, i) => i),
+        all.emptyKv(),
+      );
       assert.equal(r.rows, ids.length);
       let mismatches = 0;
       for (let p = 0; p < ids.length; p++) {
         const row = Array.from(r.logits.subarray(p * spec.vocabSize, (p + 1) * spec.vocabSize));
-        const top = row.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]).slice(0, 5).map((x) => x[1]);
+        const top = row
+          .map((v, i) => [v, i] as const)
+          .sort((a, b) => b[0] - a[0])
+          .slice(0, 5)
+          .map((x) => x[1]);
         if (top[0] !== c.top5_per_position[p]![0]) mismatches++;
-        assert.ok(top.filter((t) => c.top5_per_position[p]!.includes(t)).length >= 4, `position ${p}: ${top} vs ${c.top5_per_position[p]}`);
+        assert.ok(
+          top.filter((t) => c.top5_per_position[p]!.includes(t)).length >= 4,
+          `position ${p}: ${top} vs ${c.top5_per_position[p]}`,
+        );
       }
       assert.equal(mismatches, 0, 'argmax differs at some positions');
     });
@@ -136,7 +188,11 @@ test('prompts no longer than the observation window run (empty pooled prefix) an
   try {
     for (const n of [1, 5, 8, 9]) {
       const ids = Array.from({ length: n }, (_, i) => 20 + i);
-      const r = await s.forward(ids, ids.map((_, i) => i), s.emptyKv());
+      const r = await s.forward(
+        ids,
+        ids.map((_, i) => i),
+        s.emptyKv(),
+      );
       const ref = snapkvScores(attentionWindow(r.attn, r.attnRows, n, spec.qHeads), geometryOf(spec));
       const d = maxAbsDiff(r.scores[0]!.subarray(0, n), ref[0]![0]!);
       assert.ok(d <= 1e-6, `${n} tokens: ${d}`);

@@ -12,7 +12,10 @@ import { fixtureDir } from '../../helpers/fixtures';
 
 function manifest(dir: string, name: string, library: string): string {
   const p = join(dir, name);
-  writeFileSync(p, JSON.stringify({ file_format_version: '1.0.0', ICD: { library_path: library, api_version: '1.3.0' } }));
+  writeFileSync(
+    p,
+    JSON.stringify({ file_format_version: '1.0.0', ICD: { library_path: library, api_version: '1.3.0' } }),
+  );
   return p;
 }
 
@@ -21,20 +24,31 @@ test('drivers come from VK_DRIVER_FILES when set, else from the XDG icd.d folder
   const lvp = manifest(dir, 'lvp_icd.x86_64.json', '/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so');
   const nv = manifest(dir, 'nvidia_icd.json', 'libGLX_nvidia.so.0');
   writeFileSync(join(dir, 'broken.json'), '{ not json');
-  assert.deepEqual(vulkanDrivers({ VK_DRIVER_FILES: `${lvp}:${nv}:${join(dir, 'broken.json')}` }).map((d) => [d.library, d.software]),
-    [['/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so', true], ['libGLX_nvidia.so.0', false]]);
+  assert.deepEqual(
+    vulkanDrivers({ VK_DRIVER_FILES: `${lvp}:${nv}:${join(dir, 'broken.json')}` }).map((d) => [d.library, d.software]),
+    [
+      ['/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so', true],
+      ['libGLX_nvidia.so.0', false],
+    ],
+  );
   const data = join(dir, 'data');
   mkdirSync(join(data, 'vulkan', 'icd.d'), { recursive: true });
   const found = manifest(join(data, 'vulkan', 'icd.d'), 'radeon_icd.json', 'libvulkan_radeon.so');
   const drivers = vulkanDrivers({ XDG_DATA_DIRS: data, XDG_DATA_HOME: join(dir, 'none') });
-  assert.ok(drivers.some((d) => d.manifest === found && !d.software), 'the XDG folder was searched');
+  assert.ok(
+    drivers.some((d) => d.manifest === found && !d.software),
+    'the XDG folder was searched',
+  );
 });
 
 test('auto skips WebGPU on Linux with no driver or only software drivers, never elsewhere', () => {
   const dir = mkdtempSync(join(tmpdir(), 'squeeze-vk-'));
   const lvp = manifest(dir, 'lvp_icd.json', 'libvulkan_lvp.so');
   const nv = manifest(dir, 'nvidia_icd.json', 'libGLX_nvidia.so.0');
-  assert.match(autoWebgpuSkipReason('linux', { VK_DRIVER_FILES: lvp }) ?? '', /only a software Vulkan driver.*libvulkan_lvp\.so/);
+  assert.match(
+    autoWebgpuSkipReason('linux', { VK_DRIVER_FILES: lvp }) ?? '',
+    /only a software Vulkan driver.*libvulkan_lvp\.so/,
+  );
   assert.match(autoWebgpuSkipReason('linux', { VK_DRIVER_FILES: join(dir, 'missing.json') }) ?? '', /no Vulkan driver/);
   assert.equal(autoWebgpuSkipReason('linux', { VK_DRIVER_FILES: `${lvp}:${nv}` }), undefined);
   assert.equal(autoWebgpuSkipReason('win32', { VK_DRIVER_FILES: lvp }), undefined);
@@ -53,6 +67,7 @@ test('a session asked for auto on a software-only Vulkan machine runs on the CPU
     }
     await s.release();
   } finally {
-    if (saved === undefined) delete process.env.VK_DRIVER_FILES; else process.env.VK_DRIVER_FILES = saved;
+    if (saved === undefined) delete process.env.VK_DRIVER_FILES;
+    else process.env.VK_DRIVER_FILES = saved;
   }
 });

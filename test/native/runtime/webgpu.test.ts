@@ -20,38 +20,81 @@ for (const m of FIXTURE_MODELS) {
   const spec = loadModelConfig(dir);
   const ref = loadReference(m);
   let s: DecoderSession;
-  before(async () => { if (!skip) s = await DecoderSession.load(dir, spec, { provider: 'webgpu', observationWindow: 8 }); });
-  after(async () => { await s?.release(); });
+  before(async () => {
+    if (!skip) s = await DecoderSession.load(dir, spec, { provider: 'webgpu', observationWindow: 8 });
+  });
+  after(async () => {
+    await s?.release();
+  });
 
-  test(`${m}: webgpu fp16 logits, attention and greedy ids match transformers; KV stays on the GPU`, { skip }, async () => {
+  test(`${m}: webgpu fp16 logits, attention and greedy ids match transformers; KV stays on the GPU`, {
+    skip,
+  }, async () => {
     assert.equal(s.target.provider, 'webgpu');
     assert.equal(s.target.dtype, 'float16');
     for (const c of ref.cases) {
       const pre = await prefill(s, c.input_ids, s.emptyKv(), 0);
-      assert.ok(pre.kv.layers.every((l) => l.key.location === 'gpu-buffer'), 'present keys are on the GPU');
-      assert.ok(maxAbsDiff(pre.lastLogits, c.last_logits) <= TOL_FP16, `${c.name} logits ${maxAbsDiff(pre.lastLogits, c.last_logits)}`);
-      const ref = snapkvScores(attentionWindow(pre.attn, pre.attnRows, c.input_ids.length, spec.qHeads), geometryOf(spec));
-      assert.ok(maxAbsDiff(pre.scores.at(-1)!, Float32Array.from(ref.at(-1)!.flatMap((h) => Array.from(h)))) <= 1e-5, 'score-pooling kernel on WebGPU');
+      assert.ok(
+        pre.kv.layers.every((l) => l.key.location === 'gpu-buffer'),
+        'present keys are on the GPU',
+      );
+      assert.ok(
+        maxAbsDiff(pre.lastLogits, c.last_logits) <= TOL_FP16,
+        `${c.name} logits ${maxAbsDiff(pre.lastLogits, c.last_logits)}`,
+      );
+      const ref = snapkvScores(
+        attentionWindow(pre.attn, pre.attnRows, c.input_ids.length, spec.qHeads),
+        geometryOf(spec),
+      );
+      assert.ok(
+        maxAbsDiff(pre.scores.at(-1)!, Float32Array.from(ref.at(-1)!.flatMap((h) => Array.from(h)))) <= 1e-5,
+        'score-pooling kernel on WebGPU',
+      );
       const hfAttn = c.attention_last8_queries.at(-1)!.flat(2);
-      assert.ok(maxAbsDiff(pre.attn.at(-1)!, hfAttn) <= 1e-3, `${c.name} attention ${maxAbsDiff(pre.attn.at(-1)!, hfAttn)}`);
+      assert.ok(
+        maxAbsDiff(pre.attn.at(-1)!, hfAttn) <= 1e-3,
+        `${c.name} attention ${maxAbsDiff(pre.attn.at(-1)!, hfAttn)}`,
+      );
       const gen = await decodeGreedy(s, pre.kv, pre.lastLogits, c.input_ids.length, { maxNewTokens: 20 });
       assert.deepEqual(gen.ids, c.greedy_20, c.name);
-      assert.ok(gen.kv.layers.every((l) => l.value.location === 'gpu-buffer'), 'KV stays on the GPU while decoding');
+      assert.ok(
+        gen.kv.layers.every((l) => l.value.location === 'gpu-buffer'),
+        'KV stays on the GPU while decoding',
+      );
       s.disposeKv(gen.kv);
     }
   });
 }
 
-test('webgpu: a cache compressed on the GPU (gather + quantize kernels) stays there and decodes like the host reference', { skip }, async () => {
+test('webgpu: a cache compressed on the GPU (gather + quantize kernels) stays there and decodes like the host reference', {
+  skip,
+}, async () => {
   const dir = fixtureDir('qwen2');
   const spec = loadModelConfig(dir);
-  const s = await DecoderSession.load(dir, spec, { provider: 'webgpu', observationWindow: 8, kvDtype: 'float16', quantBits: [8, 4, 2], group: 32 });
+  const s = await DecoderSession.load(dir, spec, {
+    provider: 'webgpu',
+    observationWindow: 8,
+    kvDtype: 'float16',
+    quantBits: [8, 4, 2],
+    group: 32,
+  });
   try {
     const ids = Array.from({ length: 200 }, (_, i) => 10 + ((i * 7919 + 13) % 1000));
     const pre = await prefill(s, ids, s.emptyKv(), 0);
-    const plan = planCompression(spec, attentionWindow(pre.attn, pre.attnRows, ids.length, spec.qHeads), { policy: 'mikv', budget: { kind: 'ratio', value: 0.4 }, group: 32 });
+    const plan = planCompression(spec, attentionWindow(pre.attn, pre.attnRows, ids.length, spec.qHeads), {
+      policy: 'mikv',
+      budget: { kind: 'ratio', value: 0.4 },
+      group: 32,
+    });
     const onGpu = await s.compress(pre.kv, plan);
-    assert.ok(onGpu.layers.every((l) => l.key.location === 'gpu-buffer' && l.quant.every((q) => q.kCodes.location === 'gpu-buffer' && q.vScale.location === 'gpu-buffer')), 'compressed tiers are GPU tensors');
+    assert.ok(
+      onGpu.layers.every(
+        (l) =>
+          l.key.location === 'gpu-buffer' &&
+          l.quant.every((q) => q.kCodes.location === 'gpu-buffer' && q.vScale.location === 'gpu-buffer'),
+      ),
+      'compressed tiers are GPU tensors',
+    );
     const host = await s.hostKv(pre.kv);
     const reference = s.kvFromStore(storeFromPlan(spec, plan, host.keys, host.values));
     const a = await s.forward([42], [ids.length], onGpu);

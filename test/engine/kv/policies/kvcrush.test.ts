@@ -1,6 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { kvcrushPolicy, makeAnchor, signatures, spacedRanks, pageVector, hamming } from '../../../../engine/kv/policies/kvcrush';
+import {
+  kvcrushPolicy,
+  makeAnchor,
+  signatures,
+  spacedRanks,
+  pageVector,
+  hamming,
+} from '../../../../engine/kv/policies/kvcrush';
 import { snapkvPolicy } from '../../../../engine/kv/policies/snapkv';
 import { createPolicy } from '../../../../engine/kv/policies/index';
 import { KvGeometry } from '../../../../engine/kv/geometry';
@@ -27,10 +34,19 @@ test('building blocks: top-half signatures, page vectors, anchors, evenly spaced
 
 test('kvcrush+snapkv keeps the base selection plus one representative page per signature bucket', () => {
   const g: KvGeometry = { layers: 1, kvHeads: 1, qHeads: 1, headDim: 16 };
-  const W = 4, block = 4, T = 36; // prefix 32 = 8 pages of 4
+  const W = 4,
+    block = 4,
+    T = 36; // prefix 32 = 8 pages of 4
   // Pages 0-1 score 10 (the base keeps them). In pages 2-7 a score of 5 marks a top-half token (bit 1), 1 a bottom-half one.
   // Against the alternate anchor 0101: pages 3,7 = 0101 (distance 0), 4,6 = 0000 (2), 2,5 = 1010 (4).
-  const patterns: Record<number, number[]> = { 2: [1, 0, 1, 0], 3: [0, 1, 0, 1], 4: [0, 0, 0, 0], 5: [1, 0, 1, 0], 6: [0, 0, 0, 0], 7: [0, 1, 0, 1] };
+  const patterns: Record<number, number[]> = {
+    2: [1, 0, 1, 0],
+    3: [0, 1, 0, 1],
+    4: [0, 0, 0, 0],
+    5: [1, 0, 1, 0],
+    6: [0, 0, 0, 0],
+    7: [0, 1, 0, 1],
+  };
   const row = [...Array(8).fill(10)];
   for (let p = 2; p < 8; p++) row.push(...patterns[p]!.map((b) => (b ? 5 : 1)));
   row.push(0, 0, 0, 0);
@@ -50,16 +66,28 @@ test('representatives come only from pages every KV head evicted, and are the sa
   const g: KvGeometry = { layers: 2, kvHeads: 2, qHeads: 4, headDim: 16 };
   const T = 200;
   const scores = randomScores(rng, g, T);
-  const base = snapkvPolicy().plan(input(g, T, { kind: 'bytes', value: budgetBytes({ kind: 'ratio', value: 0.3 }, g, T) * 0.75 }, { group: 8, window: 8, scores }));
-  const p = kvcrushPolicy(snapkvPolicy(), { ratio: 0.25, block: 4 }).plan(input(g, T, { kind: 'ratio', value: 0.3 }, { group: 8, window: 8, scores }));
+  const base = snapkvPolicy().plan(
+    input(
+      g,
+      T,
+      { kind: 'bytes', value: budgetBytes({ kind: 'ratio', value: 0.3 }, g, T) * 0.75 },
+      { group: 8, window: 8, scores },
+    ),
+  );
+  const p = kvcrushPolicy(snapkvPolicy(), { ratio: 0.25, block: 4 }).plan(
+    input(g, T, { kind: 'ratio', value: 0.3 }, { group: 8, window: 8, scores }),
+  );
   assert.ok(p.summary.predictedBytes <= p.summary.budgetBytes, `seed ${rng.seed}`);
   for (let l = 0; l < 2; l++) {
-    const extra = [0, 1].map((h) => Array.from(p.heads[l]![h]!.fp16).filter((j) => !base.heads[l]![h]!.fp16.includes(j)));
+    const extra = [0, 1].map((h) =>
+      Array.from(p.heads[l]![h]!.fp16).filter((j) => !base.heads[l]![h]!.fp16.includes(j)),
+    );
     assert.deepEqual(extra[0], extra[1], `seed ${rng.seed}: same representative tokens in both heads`);
     for (const j of extra[0]!) {
-      for (const h of [0, 1]) for (const k of range(j - (j % 4), j - (j % 4) + 4)) {
-        assert.ok(!base.heads[l]![h]!.fp16.includes(k), `seed ${rng.seed}: page of ${j} was not fully evicted`);
-      }
+      for (const h of [0, 1])
+        for (const k of range(j - (j % 4), j - (j % 4) + 4)) {
+          assert.ok(!base.heads[l]![h]!.fp16.includes(k), `seed ${rng.seed}: page of ${j} was not fully evicted`);
+        }
     }
   }
 });
@@ -69,7 +97,9 @@ test('kvcrush composes with qpruning: representatives use the chosen bit width a
   const g: KvGeometry = { layers: 2, kvHeads: 2, qHeads: 4, headDim: 16 };
   const T = 512;
   const scores = randomScores(rng, g, T);
-  const p = createPolicy('kvcrush+qpruning', { kvcrush: { block: 4 } }).plan(input(g, T, { kind: 'ratio', value: 0.1 }, { group: 8, window: 8, scores }));
+  const p = createPolicy('kvcrush+qpruning', { kvcrush: { block: 4 } }).plan(
+    input(g, T, { kind: 'ratio', value: 0.1 }, { group: 8, window: 8, scores }),
+  );
   assert.equal(p.summary.bits, 4);
   assert.equal(p.summary.tokensPerTier.fp16, 0);
   assert.ok(p.summary.predictedBytes <= p.summary.budgetBytes);

@@ -20,9 +20,17 @@ test('nothing is evicted: the important tokens (window + top scores) go high pre
   assert.equal(h.q4.length, 768);
   assert.equal(p.summary.prunedFraction, 0);
   const s = scores[0]![0]!;
-  const hi = [...range(0, T - 8).sort((a, b) => s[b]! - s[a]!).slice(0, 248), ...range(T - 8, T)].sort((a, b) => a - b);
+  const hi = [
+    ...range(0, T - 8)
+      .sort((a, b) => s[b]! - s[a]!)
+      .slice(0, 248),
+    ...range(T - 8, T),
+  ].sort((a, b) => a - b);
   assert.deepEqual(Array.from(h.fp16), hi, `seed ${rng.seed}`);
-  assert.deepEqual(Array.from(h.q4), range(0, T).filter((i) => !hi.includes(i)));
+  assert.deepEqual(
+    Array.from(h.q4),
+    range(0, T).filter((i) => !hi.includes(i)),
+  );
   assert.ok(p.summary.predictedBytes <= p.summary.budgetBytes);
 });
 
@@ -34,7 +42,10 @@ test('the split follows the budget: 1/4 of fp16 forces the low tier to 2 bits an
   const fixed = mikvPolicy({ hiBits: 8, loBits: 4 }).plan(input(g, T, { kind: 'ratio', value: 0.5 }, { scores }));
   assert.deepEqual([fixed.heads[0]![0]!.q8.length, fixed.heads[0]![0]!.q4.length], [896, 128]);
   assert.throws(() => mikvPolicy().plan(input(g, T, { kind: 'ratio', value: 0.1 }, { scores })), /never evicts/);
-  assert.throws(() => mikvPolicy({ hiBits: 4, loBits: 4 }).plan(input(g, T, { kind: 'ratio', value: 0.5 }, { scores })), /must be above/);
+  assert.throws(
+    () => mikvPolicy({ hiBits: 4, loBits: 4 }).plan(input(g, T, { kind: 'ratio', value: 0.5 }, { scores })),
+    /must be above/,
+  );
 });
 
 test('maxHighTokens is the largest affordable high-precision count', () => {

@@ -23,10 +23,17 @@ test('at 1/4 of fp16, qpruning picks 4 bits with ≈3.5× the tokens of snapkv (
   assert.equal(qp.summary.keptPerHead, 3600);
   assert.ok(qp.summary.predictedBytes <= qp.summary.budgetBytes);
   assert.equal(qp.summary.predictedBytes, 524288);
-  assert.ok(qp.summary.keptPerHead / snap.summary.keptPerHead > 3.5 && qp.summary.keptPerHead / snap.summary.keptPerHead < 3.56);
+  assert.ok(
+    qp.summary.keptPerHead / snap.summary.keptPerHead > 3.5 && qp.summary.keptPerHead / snap.summary.keptPerHead < 3.56,
+  );
   // the kept set is the window + the top scores (the base pruner's selection)
   const s = scores[0]![0]!;
-  const want = [...range(0, T - 8).sort((a, b) => s[b]! - s[a]!).slice(0, 3600 - 8), ...range(T - 8, T)].sort((a, b) => a - b);
+  const want = [
+    ...range(0, T - 8)
+      .sort((a, b) => s[b]! - s[a]!)
+      .slice(0, 3600 - 8),
+    ...range(T - 8, T),
+  ].sort((a, b) => a - b);
   assert.deepEqual(Array.from(qp.heads[0]![0]!.q4), want, `seed ${rng.seed}`);
   assert.equal(qp.appendTier, 'fp16');
   assert.match(qp.summary.reason, /more tokens, lower precision/);
@@ -35,10 +42,19 @@ test('at 1/4 of fp16, qpruning picks 4 bits with ≈3.5× the tokens of snapkv (
 test('the rule across budgets: no pruning at the highest width that holds all tokens, 4-bit pruning below, 2-bit only when forced', () => {
   const layout = quantLayout(128, 64);
   const per = (ratio: number) => ratio * 512 * T;
-  assert.deepEqual([chooseBits(T, per(1), layout, [16, 8, 4, 2], 8).bits, chooseBits(T, per(1), layout, [16, 8, 4, 2], 8).tokens], [16, T]);
+  assert.deepEqual(
+    [chooseBits(T, per(1), layout, [16, 8, 4, 2], 8).bits, chooseBits(T, per(1), layout, [16, 8, 4, 2], 8).tokens],
+    [16, T],
+  );
   // 8 bits costs 272 B/token (17/32 of fp16): fits at 0.6, not at 0.5
-  assert.deepEqual([chooseBits(T, per(0.6), layout, [16, 8, 4, 2], 8).bits, chooseBits(T, per(0.6), layout, [16, 8, 4, 2], 8).tokens], [8, T]);
-  assert.deepEqual([chooseBits(T, per(0.5), layout, [16, 8, 4, 2], 8).bits, chooseBits(T, per(0.5), layout, [16, 8, 4, 2], 8).tokens], [4, T]);
+  assert.deepEqual(
+    [chooseBits(T, per(0.6), layout, [16, 8, 4, 2], 8).bits, chooseBits(T, per(0.6), layout, [16, 8, 4, 2], 8).tokens],
+    [8, T],
+  );
+  assert.deepEqual(
+    [chooseBits(T, per(0.5), layout, [16, 8, 4, 2], 8).bits, chooseBits(T, per(0.5), layout, [16, 8, 4, 2], 8).tokens],
+    [4, T],
+  );
   const q = chooseBits(T, per(0.25), layout, [16, 8, 4, 2], 8);
   assert.deepEqual([q.bits, q.tokens, q.fits[16], q.fits[8], q.fits[2]], [4, 3600, 1024, 1924, 4096]);
   // 5120 B per head: 4 bits holds only 10 tokens (no group of 64 fits; 10 fp16 residual tokens), fewer than the

@@ -17,5 +17,8 @@ test('quant keeps every token at b bits (default 4), appends into the same tier,
   assert.equal(p.summary.effectiveBits, 8);
   const p2 = quantPolicy().plan(input(g, T, { kind: 'ratio', value: 0.5 }, { group: 8, bits: 2 }));
   assert.equal(p2.summary.ratio, 24 / 64);
-  assert.throws(() => quantPolicy().plan(input(g, T, { kind: 'ratio', value: 0.3 }, { group: 8 })), /keeping all 64 tokens at 4 bits needs .*qpruning/);
+  assert.throws(
+    () => quantPolicy().plan(input(g, T, { kind: 'ratio', value: 0.3 }, { group: 8 })),
+    /keeping all 64 tokens at 4 bits needs .*qpruning/,
+  );
 });
