@@ -25,7 +25,8 @@ import type { CodeBits } from '../kernels/tier-reads';
 import { loadWeightIndex } from '../../engine/model/safetensors';
 import { WeightReader } from '../../engine/model/weights';
 import { ropeInvFreq, ropeTables, roundInvFreqTo, type RopeFrequencyPrecision } from '../../engine/model/rope';
-import { buildDecoderGraph, decoderNames as N } from '../graphs/decoder';
+import { buildDecoderGraph } from '../graphs/decoder';
+import { decoderNames as N } from '../graphs/decoder-io';
 import type { BuiltModel } from '../onnx/graph-builder';
 
 // Provider failures reach us as exceptions; onnxruntime's own error log would only repeat them.
