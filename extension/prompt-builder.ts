@@ -5,12 +5,12 @@
 import {
   buildCompletionPrompt,
   ContextGatherer,
-  type ModelFamily,
   type RecentFile,
   type RepoIndex,
   type TokenCounter,
 } from '../engine/context';
 import type { CompletionRequest } from '../engine/completion/service-types';
+import type { ModelFamily } from '../engine/model/families';
 import type { CursorContext } from '../engine/completion/stop-rules';
 
 export interface EditorSnapshot {

@@ -2,7 +2,7 @@
 // tier, and the last requests' latency and tokens kept. Pure string rendering (every value
 // escaped), so it is tested without a webview; no inline styles or scripts, so the webview's
 // Content-Security-Policy can forbid both (colours come from media/memory-report.css classes).
-import { formatMB } from '../engine/completion/budget-text';
+import { formatBytes } from '../engine/numeric/bytes';
 import type { LayerBytes, MemoryReport, RequestStats, Tier } from '../engine/completion/service-types';
 import { compactCount, precisionMix, type EngineState } from './status-format';
 
@@ -40,13 +40,13 @@ export function layerChart(perLayer: readonly LayerBytes[]): string {
         const w = (barW * l.bytes[t]) / max;
         const seg =
           w > 0
-            ? `<rect class="tier-${t}" x="${num(x)}" y="${y}" width="${num(w)}" height="${rowH}"><title>layer ${l.layer} ${t}: ${formatMB(l.bytes[t])}</title></rect>`
+            ? `<rect class="tier-${t}" x="${num(x)}" y="${y}" width="${num(w)}" height="${rowH}"><title>layer ${l.layer} ${t}: ${formatBytes(l.bytes[t])}</title></rect>`
             : '';
         x += w;
         return seg;
       }).join('');
       const total = TIERS.reduce((n, t) => n + l.bytes[t], 0);
-      return `<text class="label" x="0" y="${y + rowH - 3}">layer ${l.layer}</text>${segs}<text class="value" x="${labelW + barW + 6}" y="${y + rowH - 3}">${escapeHtml(formatMB(total))}</text>`;
+      return `<text class="label" x="0" y="${y + rowH - 3}">layer ${l.layer}</text>${segs}<text class="value" x="${labelW + barW + 6}" y="${y + rowH - 3}">${escapeHtml(formatBytes(total))}</text>`;
     })
     .join('');
   const legend = TIERS.map(
@@ -136,8 +136,8 @@ export function renderReport(
   if (p) {
     out.push(
       '<h2>Repository context cache</h2><table class="summary"><tbody>' +
-        `<tr><th>held</th><td>${escapeHtml(formatMB(p.bytes))} of ${escapeHtml(formatMB(p.budgetBytes))} budget</td></tr>` +
-        `<tr><th>fp16 would take</th><td>${escapeHtml(formatMB(p.fp16Bytes))} (${p.ratio.toFixed(2)}× smaller)</td></tr>` +
+        `<tr><th>held</th><td>${escapeHtml(formatBytes(p.bytes))} of ${escapeHtml(formatBytes(p.budgetBytes))} budget</td></tr>` +
+        `<tr><th>fp16 would take</th><td>${escapeHtml(formatBytes(p.fp16Bytes))} (${p.ratio.toFixed(2)}× smaller)</td></tr>` +
         `<tr><th>tokens</th><td>${compactCount(p.tokensHeld)} of ${compactCount(p.promptTokens)} per head, ${escapeHtml(precisionMix(p))}</td></tr>` +
         `<tr><th>method</th><td>${escapeHtml(p.policy)}, ${p.bits}-bit — ${escapeHtml(p.reason)}</td></tr>` +
         `<tr><th>built in</th><td>${Math.round(p.buildMs)} ms</td></tr>` +
@@ -155,7 +155,7 @@ export function renderReport(
       '<h2>Engine</h2><table class="summary"><tbody>' +
         `<tr><th>requests</th><td>${c.requests} (${c.aborted} aborted as stale), context builds ${c.prefixBuilds}, reuses ${c.prefixHits}</td></tr>` +
         `<tr><th>generations at once</th><td>${c.active} now, ${c.maxActive} at most</td></tr>` +
-        `<tr><th>worker memory</th><td>heap ${escapeHtml(formatMB(m.heapUsedBytes))}, buffers ${escapeHtml(formatMB(m.arrayBuffersBytes))}, process RSS ${escapeHtml(formatMB(m.rssBytes))}</td></tr>` +
+        `<tr><th>worker memory</th><td>heap ${escapeHtml(formatBytes(m.heapUsedBytes))}, buffers ${escapeHtml(formatBytes(m.arrayBuffersBytes))}, process RSS ${escapeHtml(formatBytes(m.rssBytes))}</td></tr>` +
         '</tbody></table>',
     );
   }

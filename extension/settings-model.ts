@@ -1,7 +1,7 @@
 // The `squeeze.*` settings as typed values: validation with messages that say what to write, and
 // the engine configuration they imply. No vscode import, so it is unit-tested directly; settings.ts
 // reads the raw values from VS Code (and applies workspace trust) before calling parseSettings.
-import { parseBudgetText } from '../engine/completion/budget-text';
+import { parseBudgetText } from '../engine/kv/budget-text';
 import type { KvBudget, Bits } from '../engine/kv/budget';
 import {
   DEFAULT_KV_BUDGET_TEXT,

@@ -1,7 +1,7 @@
 // What the status bar says in each engine state: a short text (KV memory held vs budget, tokens
 // held and their precision, compression ratio, execution provider) and a Markdown tooltip with the
 // details. Pure functions of the state, so they are tested without VS Code.
-import { formatMB } from '../engine/completion/budget-text';
+import { formatBytes } from '../engine/numeric/bytes';
 import type { KvSnapshot, ModelInfo, RequestStats, Tier } from '../engine/completion/service-types';
 
 export type EngineState =
@@ -84,14 +84,14 @@ function readyView(state: Extract<EngineState, { kind: 'ready' }>): StatusView {
       severity: 'normal',
     };
   }
-  const text = `${icon} Squeeze KV ${formatMB(kv.bytes)} / ${formatMB(kv.budgetBytes)} · ${compactCount(kv.tokensHeld)} tok ${precisionMix(kv)} · ${ratioText(kv.ratio)} · ${provider}`;
+  const text = `${icon} Squeeze KV ${formatBytes(kv.bytes)} / ${formatBytes(kv.budgetBytes)} · ${compactCount(kv.tokensHeld)} tok ${precisionMix(kv)} · ${ratioText(kv.ratio)} · ${provider}`;
   const tiers = TIER_ORDER.filter((t) => kv.tokensByTier[t] > 0 || kv.bytesByTier[t] > 0)
-    .map((t) => `| ${t} | ${compactCount(kv.tokensByTier[t])} | ${formatMB(kv.bytesByTier[t])} |`)
+    .map((t) => `| ${t} | ${compactCount(kv.tokensByTier[t])} | ${formatBytes(kv.bytesByTier[t])} |`)
     .join('\n');
   const lines = [
     `**Squeeze** · ${info.family} on **${provider}** · \`${info.dir}\``,
     '',
-    `KV cache of the repository context: **${formatMB(kv.bytes)}** of a **${formatMB(kv.budgetBytes)}** budget (${pct(kv.bytes, kv.budgetBytes)}); fp16 would take ${formatMB(kv.fp16Bytes)} → **${ratioText(kv.ratio)}** smaller.`,
+    `KV cache of the repository context: **${formatBytes(kv.bytes)}** of a **${formatBytes(kv.budgetBytes)}** budget (${pct(kv.bytes, kv.budgetBytes)}); fp16 would take ${formatBytes(kv.fp16Bytes)} → **${ratioText(kv.ratio)}** smaller.`,
     '',
     `Method **${kv.policy}**, ${kv.bits}-bit: ${compactCount(kv.tokensHeld)} of ${compactCount(kv.promptTokens)} tokens held per head.`,
     '',

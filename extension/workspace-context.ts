@@ -3,13 +3,8 @@
 // visits (unsaved text included). Hands out a PromptBuilder for the loaded model's family.
 import * as vscode from 'vscode';
 import { basename, relative, sep } from 'node:path';
-import {
-  RepoIndex,
-  approxTokenCounter,
-  type ContextLogger,
-  type ModelFamily,
-  type TokenCounter,
-} from '../engine/context';
+import { RepoIndex, approxTokenCounter, type ContextLogger, type TokenCounter } from '../engine/context';
+import type { ModelFamily } from '../engine/model/families';
 import { PromptBuilder } from './prompt-builder';
 
 export class WorkspaceContext implements vscode.Disposable {

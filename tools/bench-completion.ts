@@ -10,7 +10,8 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCompletionService } from '../engine/completion/load-service';
-import { parseBudgetText, formatMB } from '../engine/completion/budget-text';
+import { parseBudgetText } from '../engine/kv/budget-text';
+import { formatBytes } from '../engine/numeric/bytes';
 import {
   DEFAULT_KV_BUDGET_TEXT,
   DEFAULT_KV_POLICY,
@@ -145,7 +146,7 @@ async function main() {
       ep: service.info.provider,
       blockTokens: kv.promptTokens,
       tailTokens: warm[warm.length - 1]!.tailTokens,
-      kv: `${formatMB(kv.bytes)} (fp16 ${formatMB(kv.fp16Bytes)}, ${kv.ratio.toFixed(2)}×)`,
+      kv: `${formatBytes(kv.bytes)} (fp16 ${formatBytes(kv.fp16Bytes)}, ${kv.ratio.toFixed(2)}×)`,
       held: `${r0(kv.tokensHeld)} tok ${kv.bits}b`,
       coldBuildMs: r0(cold.stats.prefixBuildMs),
       coldFirstCompletionMs: r0(cold.stats.totalMs),

@@ -8,12 +8,11 @@ import {
   approxTokenCounter,
   buildCompletionPrompt,
   ContextGatherer,
-  MODEL_FAMILIES,
   RepoIndex,
   type ContextLogger,
-  type ModelFamily,
   type TokenCounter,
 } from '../context';
+import { MODEL_FAMILIES, type ModelFamily } from '../model/families';
 import { ModelTokenizer } from '../model/tokenizer';
 
 const spec: Record<string, OptionSpec> = {

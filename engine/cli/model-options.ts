@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { CliUsageError, intOption, type OptionSpec, type ParsedOptions } from './args';
 import { PROVIDER_CHOICES, type ProviderChoice } from '../../native/runtime/execution-target';
 import { loadModel, type LoadedModel } from '../../native/runtime/model-loader';
-import { parseBudget, type KvCompressionOptions } from '../completion/kv-compression';
+import type { KvCompressionOptions } from '../completion/kv-compression';
+import { parseBudgetText } from '../kv/budget-text';
 import { isBits } from '../kv/budget';
 import { KV_DEFAULTS } from '../kv/policy';
 
@@ -27,7 +28,10 @@ export const KV_OPTIONS: Record<string, OptionSpec> = {
     type: 'string',
     description: 'KV cache policy: full|streaming|snapkv|quant|qpruning|mikv|dbudget|kvcrush+<policy> (default full)',
   },
-  'kv-budget': { type: 'string', description: 'KV budget: a fraction of the fp16 cache (0.25) or megabytes (64mb)' },
+  'kv-budget': {
+    type: 'string',
+    description: 'KV budget: a share of the fp16 cache (0.25 or 25%) or an amount of memory (512MB, 1GB)',
+  },
   'kv-bits': { type: 'string', description: 'force the bit width of quantized tiers: 16|8|4|2' },
   'kv-group': { type: 'string', description: 'quantization group size G (default 64)' },
   'kv-window': { type: 'string', description: 'observation window W of the last prompt queries (default 8)' },
@@ -105,10 +109,10 @@ export function kvOptionsFrom(opts: ParsedOptions): KvCompressionOptions | undef
   const policy = (opts['kv-policy'] as string | undefined) ?? 'full';
   if (policy === 'full') return undefined;
   const budgetText = opts['kv-budget'] as string | undefined;
-  if (!budgetText) throw new CliUsageError(`--kv-policy ${policy} needs --kv-budget (e.g. 0.25 or 64mb)`);
+  if (!budgetText) throw new CliUsageError(`--kv-policy ${policy} needs --kv-budget (e.g. 0.25, 25%, 512MB or 1GB)`);
   let budget;
   try {
-    budget = parseBudget(budgetText);
+    budget = parseBudgetText(budgetText);
   } catch (e) {
     throw new CliUsageError((e as Error).message);
   }

@@ -42,17 +42,6 @@ export const geometryOf = (spec: ModelSpec): KvGeometry => ({
   headDim: spec.headDim,
 });
 
-/** Parses a CLI/settings budget: a fraction of the fp16 size ("0.25") or megabytes ("64mb"). */
-export function parseBudget(text: string): KvBudget {
-  const mb = /^(\d+(?:\.\d+)?)\s*mb$/i.exec(text.trim());
-  if (mb) return { kind: 'bytes', value: Math.round(Number(mb[1]) * 2 ** 20) };
-  const r = Number(text);
-  if (Number.isFinite(r) && r > 0 && r <= 1) return { kind: 'ratio', value: r };
-  throw new Error(
-    `KV budget "${text}" must be a fraction of the fp16 cache in (0, 1] (e.g. 0.25) or megabytes (e.g. 64mb)`,
-  );
-}
-
 /** Views of the graph's per-layer attention output as the scoring module's AttentionWindow. */
 export function attentionWindow(attn: Float32Array[], rows: number, tokens: number, qHeads: number): AttentionWindow {
   return {

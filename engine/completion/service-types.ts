@@ -3,7 +3,7 @@
 // without pulling the model runtime into the extension host's bundle.
 import type { KvBudget, Bits } from '../kv/budget';
 import type { CursorContext, CompletionMode } from './stop-rules';
-import type { ModelFamily } from '../context/prompt';
+import type { ModelFamily } from '../model/families';
 
 /**
  * The default KV method and budget, one place to change. qpruning follows the evaluation on the

@@ -7,7 +7,6 @@
 // One generation at a time: a new request aborts the one in flight (checked between model runs)
 // and waits for it to finish before touching the model. Building the block's cache is not aborted
 // by a newer request for the same block, so fast typing cannot starve it.
-import { basename } from 'node:path';
 import type { Decoder } from './decoder';
 import { AbortedError, argmax, prefill } from './generator';
 import { attentionWindow, kvReport, planCompression } from './kv-compression';
@@ -31,7 +30,7 @@ import { createPolicy } from '../kv/policies';
 import { fp16Bytes } from '../kv/geometry';
 import { quantLayout, totalOf, TIERS } from '../kv/budget';
 import type { ModelSpec } from '../model/config';
-import { familyFromModelName, SPECIAL_TOKENS, MODEL_FAMILIES, type ModelFamily } from '../context/prompt';
+import { detectFamily, FAMILIES, type ModelFamily } from '../model/families';
 
 export interface ServiceTokenizer {
   encode(text: string, addSpecialTokens?: boolean): number[];
@@ -55,31 +54,6 @@ export interface ServiceOptions {
   log?: (message: string) => void;
   /** Called when a block's cache was (re)built outside a request, e.g. after a budget change. */
   onPrefix?: (snapshot: KvSnapshot) => void;
-}
-
-/** The model has no fill-in-the-middle format that Squeeze knows. */
-export class NoFimFormatError extends Error {
-  override name = 'NoFimFormatError';
-  constructor(dir: string) {
-    super(
-      `${dir}: the tokenizer has none of the fill-in-the-middle tokens of ${MODEL_FAMILIES.join(', ')}; choose a code model with FIM training (e.g. Qwen2.5-Coder)`,
-    );
-  }
-}
-
-const FIM_MARKERS: Record<ModelFamily, string> = {
-  'qwen2.5-coder': '<|fim_middle|>',
-  starcoder2: '<fim_middle>',
-  'deepseek-coder': '<｜fim▁hole｜>',
-  codellama: '▁<MID>',
-};
-
-/** The prompt family: by the folder's name when it says, else by the tokenizer's FIM tokens. */
-export function detectFamily(dir: string, tokenizer: ServiceTokenizer): ModelFamily {
-  const byName = familyFromModelName(basename(dir));
-  if (byName) return byName;
-  for (const f of MODEL_FAMILIES) if (tokenizer.tokenId(FIM_MARKERS[f]) !== undefined) return f;
-  throw new NoFimFormatError(dir);
 }
 
 interface PrefixEntry<Kv> {
@@ -124,11 +98,13 @@ export class CompletionService<Kv> {
   ) {
     this.config = options.config ?? DEFAULT_SERVICE_CONFIG;
     this.group = options.group ?? KV_DEFAULTS.group;
-    this.family = detectFamily(model.dir, model.tokenizer);
+    this.family = detectFamily(model.dir, (t) => model.tokenizer.tokenId(t) !== undefined);
     this.eos = new Set(model.spec.eosTokenIds);
     // Any special token of the prompt format ends a fill-in-the-middle answer.
     this.stopIds = new Set(
-      SPECIAL_TOKENS[this.family].map((t) => model.tokenizer.tokenId(t)).filter((id): id is number => id !== undefined),
+      FAMILIES[this.family].specialTokens
+        .map((t) => model.tokenizer.tokenId(t))
+        .filter((id): id is number => id !== undefined),
     );
     if (model.decoder.observationWindow < KV_DEFAULTS.window) {
       throw new Error(

@@ -2,7 +2,8 @@
 // window and the repository block, gather context, and assemble the family's prompt.
 import { analyzeCurrentFile } from './current-file';
 import type { ContextGatherer, ContextRequest, GatherStats } from './gatherer';
-import { assemblePrompt, type AssembledPrompt, type ModelFamily } from './prompt';
+import { assemblePrompt, type AssembledPrompt } from './prompt';
+import type { ModelFamily } from '../model/families';
 import { currentFileWindow, type FileWindow } from './window';
 import type { ContextPiece } from './types';
 

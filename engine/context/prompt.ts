@@ -6,67 +6,7 @@
 import { createHash } from 'node:crypto';
 import { lineCommentFor } from './languages';
 import type { ContextPiece } from './types';
-
-export type ModelFamily = 'qwen2.5-coder' | 'deepseek-coder' | 'starcoder2' | 'codellama';
-
-export const MODEL_FAMILIES: readonly ModelFamily[] = ['qwen2.5-coder', 'deepseek-coder', 'starcoder2', 'codellama'];
-
-/** Special tokens of each family whose text must not appear verbatim in user code. */
-export const SPECIAL_TOKENS: Record<ModelFamily, readonly string[]> = {
-  'qwen2.5-coder': [
-    '<|endoftext|>',
-    '<|fim_prefix|>',
-    '<|fim_middle|>',
-    '<|fim_suffix|>',
-    '<|fim_pad|>',
-    '<|repo_name|>',
-    '<|file_sep|>',
-    '<|im_start|>',
-    '<|im_end|>',
-  ],
-  'deepseek-coder': [
-    '<｜fim▁begin｜>',
-    '<｜fim▁hole｜>',
-    '<｜fim▁end｜>',
-    '<｜begin▁of▁sentence｜>',
-    '<｜end▁of▁sentence｜>',
-    '<|EOT|>',
-  ],
-  starcoder2: [
-    '<|endoftext|>',
-    '<fim_prefix>',
-    '<fim_middle>',
-    '<fim_suffix>',
-    '<fim_pad>',
-    '<repo_name>',
-    '<file_sep>',
-    '<filename>',
-    '<gh_stars>',
-    '<issue_start>',
-    '<issue_comment>',
-    '<issue_closed>',
-    '<jupyter_start>',
-    '<jupyter_text>',
-    '<jupyter_code>',
-    '<jupyter_output>',
-    '<empty_output>',
-    '<commit_before>',
-    '<commit_msg>',
-    '<commit_after>',
-    '<reponame>',
-  ],
-  codellama: ['<PRE>', '<SUF>', '<MID>', '<EOT>', '<s>', '</s>'],
-};
-
-/** Guesses the family from a model name or path (`Qwen/Qwen2.5-Coder-1.5B` → qwen2.5-coder). */
-export function familyFromModelName(name: string): ModelFamily | undefined {
-  const n = name.toLowerCase();
-  if (/qwen.*coder|codeqwen/.test(n)) return 'qwen2.5-coder';
-  if (/deepseek.*coder/.test(n)) return 'deepseek-coder';
-  if (/starcoder2|starcoder/.test(n)) return 'starcoder2';
-  if (/codellama|code-llama/.test(n)) return 'codellama';
-  return undefined;
-}
+import { FAMILIES, type ModelFamily, type TemplateParts } from '../model/families';
 
 const ZWSP = '\u200b';
 
@@ -106,41 +46,24 @@ export interface AssembledPrompt {
  *  with a special token or a comment line, so tokenizing the two parts separately gives the same
  *  ids as tokenizing the whole (no BPE merge across the boundary). */
 export function assemblePrompt(input: AssembleInput): AssembledPrompt {
-  const specials = [...SPECIAL_TOKENS[input.family], ...(input.extraSpecialTokens ?? [])];
+  const family = FAMILIES[input.family];
+  const specials = [...family.specialTokens, ...(input.extraSpecialTokens ?? [])];
   const esc = (s: string) => escapeSpecialTokens(s, specials);
-  const body = (p: ContextPiece) => (p.text.endsWith('\n') ? esc(p.text) : esc(p.text) + '\n');
-  const path = esc(input.path);
-  const prefix = esc(input.prefix);
-  const suffix = esc(input.suffix);
-  const header = (p: string) => `${lineCommentFor(p)} ${esc(p)}\n`;
-  let stable: string;
-  let tail: string;
-  switch (input.family) {
-    case 'qwen2.5-coder':
-      stable =
-        `<|repo_name|>${esc(input.repoName)}\n` +
-        input.pieces.map((p) => `<|file_sep|>${esc(p.path)}\n${body(p)}`).join('');
-      tail = `<|file_sep|>${path}\n<|fim_prefix|>${prefix}<|fim_suffix|>${suffix}<|fim_middle|>`;
-      break;
-    case 'starcoder2':
-      // StarCoder2's repository format; the FIM file starts with <fim_prefix> before its path.
-      stable =
-        `<repo_name>${esc(input.repoName)}` + input.pieces.map((p) => `<file_sep>${esc(p.path)}\n${body(p)}`).join('');
-      tail = `<file_sep><fim_prefix>${path}\n${prefix}<fim_suffix>${suffix}<fim_middle>`;
-      break;
-    case 'deepseek-coder':
-      // No repository tokens: files are concatenated with a path comment, inside the FIM prefix.
-      stable = '<｜fim▁begin｜>' + input.pieces.map((p) => header(p.path) + body(p)).join('');
-      tail = `${header(input.path)}${prefix}<｜fim▁hole｜>${suffix}<｜fim▁end｜>`;
-      break;
-    case 'codellama':
-      stable = '<PRE> ' + input.pieces.map((p) => header(p.path) + body(p)).join('');
-      tail = `${header(input.path)}${prefix} <SUF>${suffix} <MID>`;
-      break;
-  }
+  const parts: TemplateParts = {
+    repoName: esc(input.repoName),
+    files: input.pieces.map((p) => ({
+      path: esc(p.path),
+      body: p.text.endsWith('\n') ? esc(p.text) : `${esc(p.text)}\n`,
+    })),
+    path: esc(input.path),
+    prefix: esc(input.prefix),
+    suffix: esc(input.suffix),
+    pathComment: (path) => `${lineCommentFor(path)} ${path}\n`,
+  };
+  const stable = family.repositoryBlock(parts);
   return {
     family: input.family,
-    text: stable + tail,
+    text: stable + family.fimTail(parts),
     stablePrefix: stable,
     cacheKey: cacheKeyOf(input.family, stable),
   };

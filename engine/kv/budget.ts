@@ -150,10 +150,3 @@ export function budgetBytes(budget: KvBudget, g: KvGeometry, tokens: number): nu
 export function perHeadBudget(budget: KvBudget, g: KvGeometry, tokens: number): number {
   return budgetBytes(budget, g, tokens) / (g.layers * g.kvHeads);
 }
-
-/** Human-readable bytes for reasons and reports. */
-export function formatBytes(n: number): string {
-  if (n >= 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(2)} MiB`;
-  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${Math.round(n)} B`;
-}

@@ -17,12 +17,12 @@ import {
   addBytes,
   budgetBytes,
   emptyCounts,
-  formatBytes,
   quantLayout,
   tierBits,
   tierBytes,
   totalOf,
 } from './budget';
+import { formatBytes } from '../numeric/bytes';
 
 /** Defaults shared by the policies, with where they come from (see docs/kv-methods.md). */
 export const KV_DEFAULTS = {

@@ -21,7 +21,7 @@
 // A per-channel key group needs G tokens, so the newest n mod G tokens of a tier wait in fp16 (the
 // store's residual) until a group fills.
 
-import { toFp16Bits, fromFp16Bits } from './fp16';
+import { toFp16Bits, fromFp16Bits } from '../numeric/fp16';
 import { CodeBits, packCodes, packedLength, unpackCodes } from './pack';
 
 export type QuantBits = CodeBits;

@@ -11,7 +11,7 @@
 // byteLength and must equal planBytes() of the plan applied (plus what append added).
 
 import { KvGeometry, validateGeometry } from './geometry';
-import { decodeFp16, encodeFp16, fp16Table } from './fp16';
+import { decodeFp16, encodeFp16, fp16Table } from '../numeric/fp16';
 import { QuantBits, dequantizeKeys, dequantizeValues, quantizeKeys, quantizeValues } from './quantize';
 import {
   QuantLayout,

@@ -2,7 +2,7 @@
 // deriving them in the graph) is what lets a pruned cache keep its tokens' original positions and
 // keeps int64 index math off GPU providers.
 import type { ModelSpec, RopeScaling, WeightDtype } from './config';
-import { roundToFp16 } from '../kv/fp16';
+import { roundToFp16 } from '../numeric/fp16';
 
 /** Inverse frequencies for each pair of dimensions, with the configured scaling applied. */
 export function ropeInvFreq(headDim: number, theta: number, scaling: RopeScaling): Float64Array {

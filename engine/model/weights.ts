@@ -1,7 +1,7 @@
 // Reads weights from safetensors into the compute dtype the graph wants (float32 on CPU, float16 on
 // GPU providers), optionally transposed so a [out, in] Linear weight becomes a MatMul's [in, out].
-import { bf16ToFloat32 } from './dtype';
-import { decodeFp16, encodeFp16 } from '../kv/fp16';
+import { bf16ToFloat32 } from '../numeric/bf16';
+import { decodeFp16, encodeFp16 } from '../numeric/fp16';
 import { ModelLoadError } from './errors';
 import { readTensorBytes, type TensorEntry, type WeightIndex } from './safetensors';
 

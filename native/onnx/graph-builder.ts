@@ -13,7 +13,7 @@ import {
   type DataTypeId,
 } from './onnx-proto';
 import type { Bytes } from './protobuf';
-import { encodeFp16 } from '../../engine/kv/fp16';
+import { encodeFp16 } from '../../engine/numeric/fp16';
 
 export interface ExternalDataEntry {
   path: string;

@@ -4,11 +4,11 @@
 // (on WebGPU: on the GPU), so feeding `present` back as `past` costs no copy.
 import * as ort from 'onnxruntime-node';
 import type { ModelSpec } from '../../engine/model/config';
-import type { Decoder } from '../../engine/completion/decoder';
+import type { Decoder, ForwardOutput } from '../../engine/completion/decoder';
 import type { KvStore, KvTensor } from '../../engine/kv/store';
 import { kvStateFromStore } from './kv-pack';
 import { KvCompressor } from './kv-compressor';
-import type { KvPlan } from '../../engine/kv/policy';
+import { KV_DEFAULTS, type KvPlan } from '../../engine/kv/policy';
 import { toHost } from './readback';
 import { valueGroupSize } from '../../engine/kv/quantize';
 import {
@@ -57,17 +57,6 @@ export interface DecoderLoadOptions {
   log?: (message: string) => void;
 }
 
-export interface ForwardResult {
-  /** [rows, vocab] float32: the last position, or every new position when allLogits. */
-  logits: Float32Array;
-  rows: number;
-  present: KvState;
-  /** Per layer [Hq, attnRows, keys] float32 probabilities of the last query positions (CPU copies). */
-  attn: Float32Array[];
-  attnRows: number;
-  scores: Float32Array[];
-}
-
 export class DecoderSession implements Decoder<KvState> {
   private readonly invFreq: Float64Array;
   /**
@@ -90,6 +79,7 @@ export class DecoderSession implements Decoder<KvState> {
   /** Builds the graph and opens a session on the first provider (of `options.provider`) that works. */
   static async load(dir: string, spec: ModelSpec, options: DecoderLoadOptions): Promise<DecoderSession> {
     const index = loadWeightIndex(dir);
+    const group = options.group ?? KV_DEFAULTS.group;
     const skipped: ExecutionTarget['skipped'] = [];
     const candidates = candidateProviders(options.provider);
     // Graphs are built once per dtype (weights converted on the host) and dropped after loading,
@@ -113,8 +103,8 @@ export class DecoderSession implements Decoder<KvState> {
             observationWindow: options.observationWindow,
             allLogits: options.allLogits ?? false,
             quantBits: options.quantBits ?? [],
-            group: options.group ?? 64,
-            valueGroup: valueGroupSize(spec.headDim, options.group ?? 64),
+            group,
+            valueGroup: valueGroupSize(spec.headDim, group),
           });
           graphs.set(dtype, built);
         }
@@ -145,6 +135,11 @@ export class DecoderSession implements Decoder<KvState> {
   /** dtype of the full-precision cache tier. */
   get kvDtype(): 'float32' | 'float16' {
     return this.options.kvDtype ?? this.target.dtype;
+  }
+
+  /** Key token group G of the quantized tiers this session reads. */
+  get group(): number {
+    return this.options.group ?? KV_DEFAULTS.group;
   }
 
   get provider(): string {
@@ -200,7 +195,7 @@ export class DecoderSession implements Decoder<KvState> {
   private compressor?: KvCompressor;
 
   async compress(kv: KvState, plan: KvPlan): Promise<KvState> {
-    const G = this.options.group ?? 64;
+    const G = this.group;
     if (plan.group !== G) throw new Error(`the plan uses group ${plan.group} but the session was built for ${G}`);
     this.compressor ??= new KvCompressor(
       this.target.provider,
@@ -285,7 +280,7 @@ export class DecoderSession implements Decoder<KvState> {
    * `past`; its settled and quantized tiers are shared with the result, so dispose only what is
    * no longer referenced (disposeRecent for a step's superseded state).
    */
-  async forward(ids: number[], positions: number[], past: KvState): Promise<ForwardResult> {
+  async forward(ids: number[], positions: number[], past: KvState): Promise<ForwardOutput<KvState>> {
     const S = ids.length;
     if (S === 0 || positions.length !== S) throw new Error(`forward: ${S} ids with ${positions.length} positions`);
     const { kvHeads: Hkv, headDim: D, layers } = this.spec;
@@ -302,7 +297,7 @@ export class DecoderSession implements Decoder<KvState> {
       [N.ropeSin]: new ort.Tensor('float32', sin, [S, D]),
       [N.causalBias]: new ort.Tensor('float32', causal, [S, S]),
     };
-    const G = this.options.group ?? 64,
+    const G = this.group,
       Gv = valueGroupSize(D, G);
     if (this.picksWay) feeds[N.fewQueryRows] = new ort.Tensor('bool', [fewQueryRows(this.spec, S)], []);
     for (let l = 0; l < layers; l++) {

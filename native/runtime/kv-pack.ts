@@ -2,7 +2,7 @@
 // the decoder graph reads (per layer, heads padded to the layer's largest and padded slots masked).
 import * as ort from 'onnxruntime-node';
 import type { KvStore, Fp16Part } from '../../engine/kv/store';
-import { decodeFp16 } from '../../engine/kv/fp16';
+import { decodeFp16 } from '../../engine/numeric/fp16';
 import { MASKED, QUANT_TIERS, type KvState, type LayerKv, type QuantTierTensors } from './kv-state';
 
 /** The fp16 rows a head holds at full precision: its fp16 tier and each quantized tier's residual. */

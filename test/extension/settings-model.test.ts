@@ -19,7 +19,7 @@ import {
   trustedValue,
 } from '../../extension/settings-model';
 import { createPolicy } from '../../engine/kv/policies';
-import { parseBudgetText } from '../../engine/completion/budget-text';
+import { parseBudgetText } from '../../engine/kv/budget-text';
 import { DEFAULT_KV_POLICY, DEFAULT_KV_BUDGET } from '../../engine/completion/service-types';
 
 const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8'));

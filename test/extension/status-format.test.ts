@@ -52,9 +52,9 @@ const stats = (totalMs: number, reused: boolean): RequestStats => ({
 test('ready: KV held vs budget, tokens and precision, ratio, provider; spinner while busy', () => {
   const s: EngineState = { kind: 'ready', info, kv, last: stats(200, true), busy: false };
   const v = statusView(s);
-  assert.equal(v.text, '$(sparkle) Squeeze KV 0.12 MB / 0.12 MB · 1.5k tok q4 · 4.0× · CPU');
+  assert.equal(v.text, '$(sparkle) Squeeze KV 126 KiB / 126 KiB · 1.5k tok q4 · 4.0× · CPU');
   assert.equal(v.command, 'squeeze.showMemoryReport');
-  assert.match(v.tooltip, /\| q4 \| 1\.5k \| 0\.12 MB \|/);
+  assert.match(v.tooltip, /\| q4 \| 1\.5k \| \d+ KiB \|/);
   assert.match(v.tooltip, /2\.0k tokens reused/);
   assert.match(statusView({ ...s, busy: true }).text, /^\$\(sync~spin\) Squeeze KV/);
   assert.equal(statusView({ kind: 'ready', info, kv: null, last: null, busy: false }).text, '$(sparkle) Squeeze · CPU');

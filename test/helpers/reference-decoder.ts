@@ -2,8 +2,8 @@
 // (plain loops, no ONNX), used to check the ONNX graph independently of transformers' fixtures.
 import type { ModelSpec } from '../../engine/model/config';
 import { loadWeightIndex, readTensorBytes } from '../../engine/model/safetensors';
-import { bf16ToFloat32 } from '../../engine/model/dtype';
-import { decodeFp16 } from '../../engine/kv/fp16';
+import { bf16ToFloat32 } from '../../engine/numeric/bf16';
+import { decodeFp16 } from '../../engine/numeric/fp16';
 import { ropeInvFreq } from '../../engine/model/rope';
 
 type Mat = Float64Array;

@@ -5,7 +5,8 @@
 
 import { range } from '../select';
 import { KvPolicy, PlanInput, describeBudget, headIn, makePlan, validatePlanInput } from '../policy';
-import { formatBytes, headBytes, emptyCounts, perHeadBudget, tierOf } from '../budget';
+import { headBytes, emptyCounts, perHeadBudget, tierOf } from '../budget';
+import { formatBytes } from '../../numeric/bytes';
 import { forEachHead } from './common';
 
 export function quantPolicy(): KvPolicy {

@@ -194,6 +194,39 @@ test('complete --kv-policy reports the same fields for every policy and holds th
   assert.match(bad.stderr, /--kv-policy snapkv needs --kv-budget/);
 });
 
+test('--kv-budget takes every form the settings take: 0.25, 25%, 16KB, 1GB', () => {
+  const dir = tmp();
+  writeFileSync(join(dir, 'ids.json'), JSON.stringify(Array.from({ length: 512 }, (_, i) => 10 + ((i * 31) % 900))));
+  const run = (budget: string) => {
+    const c = cli(
+      'complete',
+      '--model',
+      qwen,
+      '--prompt-ids',
+      join(dir, 'ids.json'),
+      '--max-new-tokens',
+      '2',
+      '--ep',
+      'cpu',
+      '--kv-policy',
+      'qpruning',
+      '--kv-budget',
+      budget,
+      '--json',
+    );
+    assert.equal(c.status, 0, `${budget}: ${c.stderr}`);
+    return JSON.parse(c.stdout).kv as { bytes: number; fp16Bytes: number; prunedFraction: number };
+  };
+  const fraction = run('0.25');
+  assert.deepEqual(run('25%'), fraction, '25% is the fraction 0.25');
+  assert.ok(run('16KB').bytes <= 16 * 1024, '16KB holds the cache to 16 KiB');
+  const whole = run('1GB');
+  assert.equal(whole.prunedFraction, 0, '1 GiB holds every token');
+  const bad = cli('complete', '--model', qwen, '--prompt', 'x', '--kv-policy', 'qpruning', '--kv-budget', 'lots');
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /KV budget "lots" is not understood: write a percentage/);
+});
+
 test("batch runs MiKV, KVCrush and DBudgetKV end to end and reports each case's compression", () => {
   const dir = tmp();
   const ids = Array.from({ length: 400 }, (_, i) => 10 + ((i * 7919 + 13) % 1000));

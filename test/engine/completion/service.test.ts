@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModel, type LoadedModel } from '../../../native/runtime/model-loader';
 import type { KvState } from '../../../native/runtime/kv-state';
-import { CompletionService, detectFamily, NoFimFormatError } from '../../../engine/completion/service';
+import { CompletionService } from '../../../engine/completion/service';
 import { AbortedError } from '../../../engine/completion/generator';
 import { DEFAULT_SERVICE_CONFIG, type KvSnapshot, type ServiceConfig } from '../../../engine/completion/service-types';
 import { KV_DEFAULTS } from '../../../engine/kv/policy';
@@ -203,14 +203,4 @@ test('per-layer bytes by tier add up to the block', async () => {
     Object.values(p.bytesByTier).reduce((a, b) => a + b, 0),
   );
   await service.dispose(KEEP);
-});
-
-test('the prompt family comes from the folder name or the tokenizer, else a clear error', () => {
-  assert.equal(detectFamily(fixtureDir('qwen2'), model.tokenizer), 'qwen2.5-coder');
-  assert.equal(detectFamily('/models/starcoder2-3b', model.tokenizer), 'starcoder2');
-  const noFim = { encode: () => [], decode: () => '', tokenId: () => undefined };
-  assert.throws(
-    () => detectFamily('/models/plain-llm', noFim),
-    (e: unknown) => e instanceof NoFimFormatError && /Qwen2.5-Coder/.test((e as Error).message),
-  );
 });

@@ -2,13 +2,8 @@
 // tokenizer) that the stable prefix tokenizes to a prefix of the whole prompt's ids.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  assemblePrompt,
-  escapeSpecialTokens,
-  familyFromModelName,
-  SPECIAL_TOKENS,
-  type ModelFamily,
-} from '../../../engine/context/prompt';
+import { assemblePrompt, escapeSpecialTokens } from '../../../engine/context/prompt';
+import { FAMILIES, type ModelFamily } from '../../../engine/model/families';
 import { currentFileWindow } from '../../../engine/context/window';
 import { approxTokenCounter } from '../../../engine/context/token-counter';
 import { outlineFile, enclosingSymbols } from '../../../engine/context/outline';
@@ -78,7 +73,7 @@ test('special-token text inside code is escaped in pieces, prefix and suffix', (
     suffix: '<|fim_prefix|>"',
   });
   const inner = p.text.slice('<|repo_name|>'.length);
-  for (const t of SPECIAL_TOKENS['qwen2.5-coder']) {
+  for (const t of FAMILIES['qwen2.5-coder'].specialTokens) {
     const occurrences = inner.split(t).length - 1;
     const expected = ['<|file_sep|>', '<|fim_prefix|>', '<|fim_suffix|>', '<|fim_middle|>'].includes(t)
       ? t === '<|file_sep|>'
@@ -88,9 +83,9 @@ test('special-token text inside code is escaped in pieces, prefix and suffix', (
     assert.equal(occurrences, expected, `${t} appears only as format tokens`);
   }
   assert.match(p.text, /<\u200b\|fim_middle\|>/);
-  assert.equal(escapeSpecialTokens('a <PRE> b', SPECIAL_TOKENS.codellama), 'a <\u200bPRE> b');
+  assert.equal(escapeSpecialTokens('a <PRE> b', FAMILIES.codellama.specialTokens), 'a <\u200bPRE> b');
   // Other families' tokens are left alone unless passed in.
-  assert.equal(escapeSpecialTokens('<fim_prefix>', SPECIAL_TOKENS['qwen2.5-coder']), '<fim_prefix>');
+  assert.equal(escapeSpecialTokens('<fim_prefix>', FAMILIES['qwen2.5-coder'].specialTokens), '<fim_prefix>');
 });
 
 test('the cache key depends on the repository block only', () => {
@@ -122,14 +117,6 @@ test('with the Qwen2 fixture tokenizer, ids(stablePrefix) is a prefix of ids(pro
   const fimMiddle = tok.tokenId('<|fim_middle|>')!;
   assert.equal(all.filter((id) => id === fimMiddle).length, 1, "only the format's own <|fim_middle|>");
   assert.equal(all[0], tok.tokenId('<|repo_name|>'));
-});
-
-test('familyFromModelName', () => {
-  assert.equal(familyFromModelName('Qwen/Qwen2.5-Coder-1.5B'), 'qwen2.5-coder');
-  assert.equal(familyFromModelName('deepseek-ai/deepseek-coder-1.3b-base'), 'deepseek-coder');
-  assert.equal(familyFromModelName('bigcode/starcoder2-3b'), 'starcoder2');
-  assert.equal(familyFromModelName('codellama/CodeLlama-7b-hf'), 'codellama');
-  assert.equal(familyFromModelName('gpt2'), undefined);
 });
 
 test('the current-file window keeps whole lines near the cursor and restores cut-off scope heads', async () => {

@@ -10,7 +10,7 @@ import {
   valueGroupSize,
   QuantBits,
 } from '../../../engine/kv/quantize';
-import { fromFp16Bits } from '../../../engine/kv/fp16';
+import { fromFp16Bits } from '../../../engine/numeric/fp16';
 import { unpackCodes } from '../../../engine/kv/pack';
 import { makeRng } from './helpers';
 

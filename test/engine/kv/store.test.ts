@@ -5,7 +5,7 @@ import { createPolicy } from '../../../engine/kv/policies/index';
 import { planBytes, countsBytes, makePlan, emptyHead, PlanInput, KvPlan } from '../../../engine/kv/policy';
 import { decodeAttention, gatherHead } from '../../../engine/kv/reference-attention';
 import { KvGeometry } from '../../../engine/kv/geometry';
-import { roundToFp16, encodeFp16 } from '../../../engine/kv/fp16';
+import { roundToFp16, encodeFp16 } from '../../../engine/numeric/fp16';
 import { input, makeRng, randomKv, randomScores, Rng } from './helpers';
 
 const g: KvGeometry = { layers: 2, kvHeads: 2, qHeads: 4, headDim: 16 };

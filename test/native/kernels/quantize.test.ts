@@ -10,7 +10,7 @@ import { DataType } from '../../../native/onnx/onnx-proto';
 import { quantizeKeys, quantizeValues, fp16RoundDown, fp16RoundUp } from '../../../native/kernels/quantize';
 import { gatherTokens, flatIndices } from '../../../native/kernels/gather';
 import { quantizeKeys as refKeys, quantizeValues as refValues } from '../../../engine/kv/quantize';
-import { toFp16Bits, encodeFp16, decodeFp16 } from '../../../engine/kv/fp16';
+import { toFp16Bits, encodeFp16, decodeFp16 } from '../../../engine/numeric/fp16';
 import { webgpuUnavailableReason } from '../../helpers/webgpu';
 
 const Hkv = 2,

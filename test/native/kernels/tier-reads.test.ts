@@ -22,7 +22,7 @@ import {
   dequantizeKeys as refKeys,
   dequantizeValues as refValues,
 } from '../../../engine/kv/quantize';
-import { decodeFp16, encodeFp16 } from '../../../engine/kv/fp16';
+import { decodeFp16, encodeFp16 } from '../../../engine/numeric/fp16';
 import { webgpuUnavailableReason } from '../../helpers/webgpu';
 
 const Hkv = 2,

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fromFp16Bits, toFp16Bits, decodeFp16, encodeFp16, Fp16Rounding } from '../../../engine/kv/fp16';
-import { makeRng } from './helpers';
+import { fromFp16Bits, toFp16Bits, decodeFp16, encodeFp16, Fp16Rounding } from '../../../engine/numeric/fp16';
+import { makeRng } from '../kv/helpers';
 
 const hex = (n: number) => '0x' + n.toString(16).padStart(4, '0');
 

@@ -1,7 +1,8 @@
-// The KV budget as users write it in settings: a share of the uncompressed fp16 cache ("25%") or
-// an amount of memory ("512MB", "1.5 GB"). A bare fraction ("0.25") is accepted too, as the CLI's
-// --kv-budget takes it.
-import type { KvBudget } from '../kv/budget';
+// The KV budget as users write it, one grammar for the settings and the command line: a share of
+// the uncompressed fp16 cache ("25%", or a bare fraction "0.25") or an amount of memory ("512MB",
+// "1.5 GB", "64KiB"; binary units, so MB and MiB are both 2^20 bytes).
+import type { KvBudget } from './budget';
+import { formatBytes } from '../numeric/bytes';
 
 export class BudgetSyntaxError extends Error {
   override name = 'BudgetSyntaxError';
@@ -38,10 +39,5 @@ export function parseBudgetText(text: string): KvBudget {
 /** The budget back as text, the way the status bar and report show it. */
 export function formatBudget(b: KvBudget): string {
   if (b.kind === 'ratio') return `${+(b.value * 100).toFixed(2)}%`;
-  return formatMB(b.value);
-}
-
-export function formatMB(bytes: number): string {
-  const mb = bytes / 2 ** 20;
-  return mb >= 100 ? `${Math.round(mb)} MB` : mb >= 10 ? `${mb.toFixed(1)} MB` : `${mb.toFixed(2)} MB`;
+  return formatBytes(b.value);
 }

@@ -1,5 +1,4 @@
-// Host-side float format conversions for weights. fp16 lives in engine/kv/fp16.ts (one
-// implementation, with the directed roundings the quantizer needs); this adds bfloat16.
+// bfloat16 ↔ float32 on the host (weights in bf16 checkpoints).
 
 /** bfloat16 bits → float32 (exact: bf16 is the top half of a float32). */
 export function bf16ToFloat32(src: Uint16Array): Float32Array {
