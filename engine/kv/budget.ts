@@ -90,6 +90,29 @@ export function tierBytes(t: Tier, n: number, L: QuantLayout): TierBytes {
   };
 }
 
+/** Bytes of a cache: in all, by tier, and by layer. */
+export interface PlanBytes {
+  total: number;
+  byTier: Record<Tier, TierBytes>;
+  perLayer: number[];
+}
+
+/** Sums the byte parts of every (layer, KV head), given as [layer][head] → [tier, bytes] pairs. */
+export function sumBytes(parts: [Tier, TierBytes][][][]): PlanBytes {
+  const byTier = Object.fromEntries(TIERS.map((t) => [t, { ...ZERO_BYTES }])) as Record<Tier, TierBytes>;
+  const perLayer = parts.map((layer) => {
+    let bytes = 0;
+    for (const head of layer) {
+      for (const [t, b] of head) {
+        byTier[t] = addBytes(byTier[t], b);
+        bytes += totalOf(b);
+      }
+    }
+    return bytes;
+  });
+  return { total: perLayer.reduce((a, b) => a + b, 0), byTier, perLayer };
+}
+
 export type TierCounts = Record<Tier, number>;
 
 export function emptyCounts(): TierCounts {

@@ -6,21 +6,19 @@
 import { KvGeometry, fp16Bytes, validateGeometry } from './geometry';
 import { AttentionWindow } from './scoring';
 import {
-  Bits,
-  KvBudget,
-  QuantLayout,
+  type Bits,
+  type KvBudget,
+  type PlanBytes,
+  type QuantLayout,
   TIERS,
-  Tier,
-  TierBytes,
-  TierCounts,
-  ZERO_BYTES,
-  addBytes,
+  type Tier,
+  type TierCounts,
   budgetBytes,
   emptyCounts,
   quantLayout,
+  sumBytes,
   tierBits,
   tierBytes,
-  totalOf,
 } from './budget';
 import { formatBytes } from '../numeric/bytes';
 
@@ -120,12 +118,6 @@ export function keptCount(h: HeadPlan): number {
   return n;
 }
 
-export interface PlanBytes {
-  total: number;
-  byTier: Record<Tier, TierBytes>;
-  perLayer: number[];
-}
-
 /** Exact bytes of a plan once stored (see budget.ts for the formula). The store's typed arrays must sum to this. */
 export function planBytes(plan: KvPlan, geometry: KvGeometry = plan.geometry, group: number = plan.group): PlanBytes {
   return countsBytes(
@@ -136,28 +128,9 @@ export function planBytes(plan: KvPlan, geometry: KvGeometry = plan.geometry, gr
 
 /** Bytes of per-[layer][kvHead] tier counts. */
 export function countsBytes(counts: TierCounts[][], layout: QuantLayout): PlanBytes {
-  const byTier = {
-    fp16: { ...ZERO_BYTES },
-    q8: { ...ZERO_BYTES },
-    q4: { ...ZERO_BYTES },
-    q2: { ...ZERO_BYTES },
-  } as Record<Tier, TierBytes>;
-  const perLayer: number[] = [];
-  let total = 0;
-  for (const layer of counts) {
-    let lb = 0;
-    for (const c of layer) {
-      for (const t of TIERS) {
-        if (c[t] === 0) continue;
-        const b = tierBytes(t, c[t], layout);
-        byTier[t] = addBytes(byTier[t], b);
-        lb += totalOf(b);
-      }
-    }
-    perLayer.push(lb);
-    total += lb;
-  }
-  return { total, byTier, perLayer };
+  return sumBytes(
+    counts.map((layer) => layer.map((c) => TIERS.filter((t) => c[t] > 0).map((t) => [t, tierBytes(t, c[t], layout)]))),
+  );
 }
 
 /** Throws unless the input is consistent; returns the quantization layout. */

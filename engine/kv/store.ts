@@ -14,18 +14,17 @@ import { KvGeometry, validateGeometry } from './geometry';
 import { decodeFp16, encodeFp16, fp16Table } from '../numeric/fp16';
 import { QuantBits, dequantizeKeys, dequantizeValues, quantizeKeys, quantizeValues } from './quantize';
 import {
-  QuantLayout,
+  type PlanBytes,
+  type QuantLayout,
   TIERS,
-  Tier,
-  TierBytes,
-  TierCounts,
-  ZERO_BYTES,
-  addBytes,
+  type Tier,
+  type TierBytes,
+  type TierCounts,
   emptyCounts,
   quantLayout,
-  totalOf,
+  sumBytes,
 } from './budget';
-import { KvPlan, PlanBytes, validatePlan } from './policy';
+import { type KvPlan, validatePlan } from './policy';
 
 /** K or V of one layer, [kvHeads][tokens][headDim] row-major: float32 values or fp16 bits. */
 export type KvTensor = Float32Array | Uint16Array;
@@ -283,40 +282,24 @@ export class KvStore {
 
   /** Bytes actually held, from the typed arrays' byteLength (positions excluded, as in planBytes). */
   bytesByTier(): PlanBytes {
-    const byTier = {
-      fp16: { ...ZERO_BYTES },
-      q8: { ...ZERO_BYTES },
-      q4: { ...ZERO_BYTES },
-      q2: { ...ZERO_BYTES },
-    } as Record<Tier, TierBytes>;
-    const perLayer: number[] = [];
-    let total = 0;
-    for (const layer of this.heads) {
-      let lb = 0;
-      for (const hs of layer) {
-        const parts: [Tier, TierBytes][] = [
+    return sumBytes(
+      this.heads.map((layer) =>
+        layer.map((hs) => [
           ['fp16', { codes: 0, scales: 0, fp16: hs.fp16.k.byteLength + hs.fp16.v.byteLength }],
-        ];
-        for (const t of QUANT_TIERS) {
-          const p = hs.quant[t];
-          parts.push([
-            t,
-            {
-              codes: p.kCodes.byteLength + p.vCodes.byteLength,
-              scales: p.kScale.byteLength + p.kZero.byteLength + p.vScale.byteLength + p.vZero.byteLength,
-              fp16: p.residual.k.byteLength + p.residual.v.byteLength,
-            },
-          ]);
-        }
-        for (const [t, b] of parts) {
-          byTier[t] = addBytes(byTier[t], b);
-          lb += totalOf(b);
-        }
-      }
-      perLayer.push(lb);
-      total += lb;
-    }
-    return { total, byTier, perLayer };
+          ...QUANT_TIERS.map((t): [Tier, TierBytes] => {
+            const p = hs.quant[t];
+            return [
+              t,
+              {
+                codes: p.kCodes.byteLength + p.vCodes.byteLength,
+                scales: p.kScale.byteLength + p.kZero.byteLength + p.vScale.byteLength + p.vZero.byteLength,
+                fp16: p.residual.k.byteLength + p.residual.v.byteLength,
+              },
+            ];
+          }),
+        ]),
+      ),
+    );
   }
 
   /** Bytes of the position arrays (metadata, not counted in the budget). */

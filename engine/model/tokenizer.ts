@@ -5,17 +5,6 @@ import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { ModelLoadError } from './errors';
 
-/** Special tokens of the Qwen2.5-Coder prompt format, looked up by text. */
-export const FIM_SPECIALS = [
-  '<|endoftext|>',
-  '<|fim_prefix|>',
-  '<|fim_middle|>',
-  '<|fim_suffix|>',
-  '<|fim_pad|>',
-  '<|repo_name|>',
-  '<|file_sep|>',
-] as const;
-
 function readJson(file: string, what: string): object {
   let text: string;
   try {

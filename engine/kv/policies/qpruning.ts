@@ -12,19 +12,12 @@
 // Which tokens: the base pruner's selection (window + top by score, as snapkv), or sinks + recent.
 // Generated tokens stay fp16 (the paper's residual_length = max_new_tokens), so appendTier = fp16.
 
-import { range, selectWithWindow, union } from '../select';
-import {
-  KvPolicy,
-  PlanInput,
-  describeBudget,
-  headIn,
-  makePlan,
-  requireScores,
-  validatePlanInput,
-  KV_DEFAULTS,
-} from '../policy';
-import { ALL_BITS, Bits, maxTokensAt, perHeadBudget, tierOf } from '../budget';
-import { forEachHead, pct } from './common';
+import { selectWithWindow } from '../select';
+import { KV_DEFAULTS, type KvPolicy } from '../policy';
+import { ALL_BITS, type Bits, maxTokensAt, tierOf } from '../budget';
+import { pct } from './common';
+import { singleTierPolicy } from './single-tier';
+import { sinksAndRecent } from './streaming';
 
 export interface QPruningOptions {
   /** bit widths to choose from; default [16, 8, 4, 2] */
@@ -97,33 +90,16 @@ export function chooseBits(
 export function qpruningPolicy(opts: QPruningOptions = {}): KvPolicy {
   const candidates = opts.candidates ?? [...ALL_BITS];
   const selector = opts.selector ?? 'score';
-  return {
+  return singleTierPolicy({
     name: 'qpruning',
-    plan(input: PlanInput) {
-      const layout = validatePlanInput(input);
-      const T = input.tokens;
-      const scores = selector === 'score' ? requireScores(input, 'qpruning') : undefined;
-      const choice = chooseBits(
-        T,
-        perHeadBudget(input.budget, input.geometry, T),
-        layout,
-        candidates,
-        opts.minTokens ?? input.window,
-        input.bits,
-      );
-      const tier = tierOf(choice.bits);
-      const n = choice.tokens;
-      const sinks = Math.min(KV_DEFAULTS.sinks, n);
-      const streamingKeep = union(range(0, sinks), range(T - (n - sinks), T));
-      const heads = forEachHead(input.geometry, (l, h) =>
-        headIn(tier, scores ? selectWithWindow(scores[l]![h]!, T, n, input.window) : streamingKeep),
-      );
-      return makePlan(
-        input,
-        'qpruning',
-        heads,
-        `qpruning (${selector}): ${choice.reason} (${describeBudget(input)}, G=${layout.group})`,
-      );
+    needsScores: selector === 'score',
+    width(input, layout, perHead) {
+      const choice = chooseBits(input.tokens, perHead, layout, candidates, opts.minTokens ?? input.window, input.bits);
+      return { bits: choice.bits, tokens: choice.tokens, why: `${selector} selection, ${choice.reason}` };
     },
-  };
+    select: (input, scores, l, h, n) =>
+      scores
+        ? selectWithWindow(scores[l]![h]!, input.tokens, n, input.window)
+        : sinksAndRecent(input.tokens, n, KV_DEFAULTS.sinks),
+  });
 }

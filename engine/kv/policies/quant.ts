@@ -4,35 +4,16 @@
 // all T tokens at b bits, since this policy never prunes (use qpruning for that).
 
 import { range } from '../select';
-import { KvPolicy, PlanInput, describeBudget, headIn, makePlan, validatePlanInput } from '../policy';
-import { headBytes, emptyCounts, perHeadBudget, tierOf } from '../budget';
-import { formatBytes } from '../../numeric/bytes';
-import { forEachHead } from './common';
+import type { KvPolicy } from '../policy';
+import { singleTierPolicy } from './single-tier';
 
 export function quantPolicy(): KvPolicy {
-  return {
+  return singleTierPolicy({
     name: 'quant',
-    plan(input: PlanInput) {
-      const layout = validatePlanInput(input);
-      const T = input.tokens;
-      const bits = input.bits ?? 4;
-      const tier = tierOf(bits);
-      const need = headBytes({ ...emptyCounts(), [tier]: T }, layout);
-      const per = perHeadBudget(input.budget, input.geometry, T);
-      if (need > per) {
-        throw new Error(
-          `quant: keeping all ${T} tokens at ${bits} bits needs ${formatBytes(need * input.geometry.layers * input.geometry.kvHeads)}, ` +
-            `more than the ${describeBudget(input)}; use a lower bit width or a pruning policy (qpruning)`,
-        );
-      }
-      const all = range(0, T);
-      return makePlan(
-        input,
-        'quant',
-        forEachHead(input.geometry, () => headIn(tier, all)),
-        `quant: all ${T} tokens at ${bits}b, G=${layout.group} (${describeBudget(input)})`,
-        tier,
-      );
-    },
-  };
+    needsScores: false,
+    width: 4,
+    neverPrunes: 'use a lower bit width or a pruning policy (qpruning)',
+    select: (input) => range(0, input.tokens),
+    appendTier: (tier) => tier,
+  });
 }

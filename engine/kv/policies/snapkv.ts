@@ -4,32 +4,18 @@
 // inside the budget, as in kvpress.
 
 import { selectWithWindow } from '../select';
-import { KvPolicy, PlanInput, describeBudget, headIn, makePlan, requireScores, validatePlanInput } from '../policy';
-import { maxTokensAt, perHeadBudget, tierOf } from '../budget';
-import { forEachHead } from './common';
+import type { KvPolicy } from '../policy';
+import { singleTierPolicy } from './single-tier';
 
 export function snapkvPolicy(): KvPolicy {
-  return {
+  return singleTierPolicy({
     name: 'snapkv',
-    plan(input: PlanInput) {
-      const layout = validatePlanInput(input);
-      const scores = requireScores(input, 'snapkv');
-      const T = input.tokens;
-      const bits = input.bits ?? 16;
-      const tier = tierOf(bits);
-      const n = maxTokensAt(tier, perHeadBudget(input.budget, input.geometry, T), layout, T);
-      if (n === 0) throw new Error(`snapkv: ${describeBudget(input)} holds no token at ${bits} bits`);
-      const w = Math.min(input.window, n);
-      const heads = forEachHead(input.geometry, (l, h) =>
-        headIn(tier, selectWithWindow(scores[l]![h]!, T, n, input.window)),
-      );
-      const why =
-        n === T
-          ? `all ${T} tokens fit`
-          : n < input.window
-            ? `budget holds only ${n} tokens, fewer than the window ${input.window}: the newest ${n} kept`
-            : `window ${w} + top ${n - w} by score = ${n} of ${T} tokens per KV head`;
-      return makePlan(input, 'snapkv', heads, `snapkv @${bits}b: ${why} (${describeBudget(input)})`);
-    },
-  };
+    needsScores: true,
+    width: 16,
+    explainPruning: (n, input) =>
+      n < input.window
+        ? `budget holds only ${n} tokens, fewer than the window ${input.window}: the newest ${n} kept`
+        : `window ${input.window} + top ${n - input.window} by score`,
+    select: (input, scores, l, h, n) => selectWithWindow(scores![l]![h]!, input.tokens, n, input.window),
+  });
 }
