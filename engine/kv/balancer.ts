@@ -4,13 +4,15 @@
 // and the cache stores K′ = K·diag(s) while decoding uses Q′ = Q·diag(1/s), so Q′K′ᵀ = QKᵀ exactly
 // (up to float rounding) and both sides end up with the same per-channel range √(max|Q_c|·max|K_c|):
 // an outlier key channel is shrunk, and the matching query channel grows to compensate.
-// (docs/kv-methods.md §2 writes K′ = K·diag(1/s) with this s; that direction would *amplify* outlier
-// channels, to max|K_c|^1.5/max|Q_c|^0.5, and the test "balancing lowers the error" fails with it.
-// Same formula as SmoothQuant with α = 1/2.)
+// (The opposite direction, K′ = K·diag(1/s) with this s, would *amplify* outlier channels, to
+// max|K_c|^1.5/max|Q_c|^0.5, and the test "balancing lowers the error" fails with it; see
+// docs/kv-methods.md §2. Same formula as SmoothQuant with α = 1/2.)
 // s is computed once from the prompt and then frozen (the cached K′ must stay consistent), and must
 // be applied to the query of every decode step; that is why it lives next to the store and graph,
 // not in a policy. With GQA, compute s per KV head over the queries of all heads in its group.
 // powerOfTwo rounds s to a power of two, which makes the rescaling exact in binary floating point.
+// Not wired in yet: the stores and the decoder graph keep unbalanced keys, so `mikv` runs without
+// its balancer (tested here on the reference functions only).
 
 /** Per-channel balance factors from Q [qRows][D] and K [kRows][D] (row-major). Channels where either max is 0 get s = 1. */
 export function channelBalance(

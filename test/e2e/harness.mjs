@@ -40,7 +40,7 @@ export function vsixPath(target = 'linux-x64') {
   return join(REPO, `${PACKAGE.name}-${PACKAGE.version}-${target}.vsix`);
 }
 
-/** VS Code user settings for tests (tech-notes §6), plus switches for VS Code's online features,
+/** VS Code user settings for tests (docs/platform-notes.md §6), plus switches for VS Code's online features,
  *  so nothing but loopback traffic happens. */
 export const TEST_SETTINGS = {
   'security.workspace.trust.enabled': false,

@@ -5,7 +5,7 @@
 //   node test/e2e/install-code-server.mjs          install if needed, print the binary's path
 //   SQUEEZE_E2E_CACHE=/some/dir node ...           cache root (default ~/.cache/squeeze-e2e)
 //
-// Why this recipe (docs: tech-notes Appendix A): a plain `npm install code-server` cannot work
+// Why this recipe (docs/platform-notes.md, Appendix A): a plain `npm install code-server` cannot work
 // offline: newer versions need Node 22+/24, and the postinstall scripts download ripgrep and
 // node headers. 4.100.3 is the last version that runs on Node 20. The 5 steps below are the
 // verified offline recipe, with checks that the native builds it depends on really happened

@@ -10,8 +10,9 @@
 //   - if none reaches it, the feasible pair with the most high-precision tokens (ties: higher b_hi).
 // Because nothing is dropped, MiKV needs at least T tokens at b_lo: at D=128, G=64 a 2-bit token
 // costs 80 bytes against fp16's 512, so budgets below ≈16% of fp16 fail with a clear error.
-// The query-key channel balancer (s_c = sqrt(max|Q_c| / max|K_c|), K′ = K·s, Q′ = Q/s) is in balancer.ts: it acts on the
-// stored keys and the decode queries, so it is a store/graph concern, not a planning one.
+// The query-key channel balancer (s_c = sqrt(max|Q_c| / max|K_c|), K′ = K·s, Q′ = Q/s) is in
+// balancer.ts: it acts on the stored keys and the decode queries, a store/graph concern rather than
+// a planning one, and is not wired into them yet, so this policy runs without it.
 
 import { difference, range, selectWithWindow } from '../select';
 import { KvPolicy, PlanInput, describeBudget, emptyHead, makePlan, requireScores, validatePlanInput } from '../policy';
