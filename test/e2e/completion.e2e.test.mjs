@@ -43,10 +43,11 @@ after(async () => {
 const diagnose = (name, err) => diagnoseFailure(vsc, name, err);
 
 const statusText = async (page) => (await readStatusBar(page)).find((i) => i.id === STATUS_ITEM_ID)?.text ?? '';
-/** "KV 0.12 MB / 0.12 MB" → { held, budget } in MB, or null when no KV figure is shown. */
+/** "KV 126 KiB / 1.20 MiB" → { held, budget } in bytes, or null when no KV figure is shown. */
 function kvFigures(text) {
-  const m = /KV ([\d.]+) MB \/ ([\d.]+) MB/.exec(text);
-  return m ? { held: Number(m[1]), budget: Number(m[2]) } : null;
+  const unit = { B: 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30 };
+  const m = /KV ([\d.]+) (B|KiB|MiB|GiB) \/ ([\d.]+) (B|KiB|MiB|GiB)/.exec(text);
+  return m ? { held: Number(m[1]) * unit[m[2]], budget: Number(m[3]) * unit[m[4]] } : null;
 }
 /** The editor's rendered lines, top to bottom, without ghost text: the document as shown. */
 const lines = (page) =>
@@ -123,7 +124,8 @@ test('typing shows ghost text, Tab accepts it, the status bar shows KV memory', 
     );
     console.log(`status bar: ${text}`);
     const kv = kvFigures(text);
-    assert.ok(kv.held > 0 && kv.held <= kv.budget + 0.01, `held ${kv.held} MB within the budget ${kv.budget} MB`);
+    // Both figures are rounded to three digits.
+    assert.ok(kv.held > 0 && kv.held <= kv.budget * 1.01, `held ${kv.held} bytes within the budget ${kv.budget} bytes`);
     assert.match(text, /tok q\d/, 'tokens held and their precision');
     assert.match(text, /\d(\.\d)?× · CPU/, 'compression ratio and execution provider');
     console.log(`screenshot: ${await screenshot(page, 'completion-status-bar')}`);
@@ -164,7 +166,7 @@ test('a KV budget change applies live: the status bar numbers change without a r
       },
       { timeout: 60_000, what: 'new KV figures after the budget change' },
     );
-    console.log(`KV before ${JSON.stringify(before)} MB, after ${JSON.stringify(after)} MB`);
+    console.log(`KV before ${JSON.stringify(before)}, after ${JSON.stringify(after)} (bytes)`);
     assert.ok(after.budget > before.budget * 1.5, 'the budget doubled');
     assert.ok(after.held > before.held, 'more of the context is held');
     console.log(`screenshot: ${await screenshot(page, 'completion-budget-changed')}`);
