@@ -2,6 +2,8 @@
 // synchronous native code, so on the host it would freeze the editor for the length of every
 // prefill; here it only blocks this thread, and abort messages still arrive between model runs.
 // Bundled by esbuild to dist/engine-worker.js; speaks engine/worker/protocol.ts.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import type { CompletionService } from '../completion/service';
 import { loadCompletionService } from '../completion/load-service';
@@ -22,6 +24,11 @@ const inLifecycle = <T>(job: () => Promise<T>): Promise<T> => {
 };
 /** Calls in flight that can be aborted. */
 const inFlight = new Map<number, AbortController>();
+
+// The memory report counts what is live, not garbage waiting for a collection: without one, the
+// heap and buffer figures swing by tens of MB with the collector's timing.
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
 
 const post = (m: WorkerMessage) => port.postMessage(m);
 const emit = (event: EngineEvent) => post({ type: 'event', event });
@@ -58,6 +65,7 @@ async function handle(msg: CallMessage, signal: AbortSignal): Promise<unknown> {
       await service?.clearCache();
       return null;
     case 'report':
+      collectGarbage();
       return loaded().report();
     case 'unload':
       return inLifecycle(async () => {
