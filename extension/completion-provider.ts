@@ -21,7 +21,7 @@ export class SqueezeCompletionProvider implements vscode.InlineCompletionItemPro
     this.flow = new CompletionFlow({
       builder: () => {
         const info = engine.modelInfo;
-        return info ? workspace.builderFor(info.family, engine.tokenizer) : undefined;
+        return info?.family ? workspace.builderFor(info.family, engine.tokenizer) : undefined;
       },
       complete: (request, signal) => engine.complete(request, signal),
     });

@@ -11,10 +11,10 @@ import type { EngineEvent } from '../engine/worker/protocol';
 import type {
   CompletionRequest,
   CompletionResult,
-  KvSnapshot,
+  KvReport,
   MemoryReport,
   ModelInfo,
-  RequestStats,
+  CompletionStats,
 } from '../engine/completion/service-types';
 import { ModelTokenizer } from '../engine/model/tokenizer';
 import { needsReload, serviceConfigOf, type SqueezeSettings } from './settings-model';
@@ -30,8 +30,8 @@ export class EngineHost implements vscode.Disposable {
   private client: EngineClient | null = null;
   private settings: SqueezeSettings | null = null;
   private info: ModelInfo | null = null;
-  private kv: KvSnapshot | null = null;
-  private last: RequestStats | null = null;
+  private kv: KvReport | null = null;
+  private last: CompletionStats | null = null;
   private busy = 0;
   private loadSeq = 0;
   private base: EngineState = { kind: 'disabled' };
@@ -175,9 +175,9 @@ export class EngineHost implements vscode.Disposable {
     if (e.kind === 'log') {
       this.log[e.level](`[engine] ${e.message}`);
     } else if (e.kind === 'prefix') {
-      this.kv = e.snapshot;
+      this.kv = e.report;
       this.log.info(
-        `repository context recompressed: ${e.snapshot.policy}, ${e.snapshot.bytes} bytes (budget ${Math.round(e.snapshot.budgetBytes)})`,
+        `repository context recompressed: ${e.report.policy}, ${e.report.bytes} bytes (budget ${Math.round(e.report.budgetBytes)})`,
       );
       this.fire();
     }

@@ -104,9 +104,9 @@ export class PromptBuilder {
     );
     return {
       request: {
-        cacheKey: prompt.cacheKey,
-        stablePrefix: prompt.stablePrefix,
-        tail: prompt.text.slice(prompt.stablePrefix.length),
+        block: { text: prompt.stablePrefix },
+        prompt: { text: prompt.text.slice(prompt.stablePrefix.length) },
+        blockKey: prompt.cacheKey,
         cursor: cursorContextOf(text, doc.line, doc.character),
       },
       pieces: pieces.length,

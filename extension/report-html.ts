@@ -3,13 +3,13 @@
 // escaped), so it is tested without a webview; no inline styles or scripts, so the webview's
 // Content-Security-Policy can forbid both (colours come from media/memory-report.css classes).
 import { formatBytes } from '../engine/numeric/bytes';
-import type { LayerBytes, MemoryReport, RequestStats, Tier } from '../engine/completion/service-types';
+import type { LayerBytes, MemoryReport, CompletionStats, Tier } from '../engine/completion/service-types';
 import { compactCount, precisionMix, type EngineState } from './status-format';
 
 export interface RequestRecord {
   /** Date.now() when the completion arrived. */
   at: number;
-  stats: RequestStats;
+  stats: CompletionStats;
   /** Characters of the completion shown. */
   chars: number;
 }
@@ -68,7 +68,7 @@ export function historyChart(history: readonly RequestRecord[]): string {
   const plotW = W - left - right,
     plotH = H - top - bottom;
   const maxMs = Math.max(10, ...history.map((r) => r.stats.totalMs));
-  const maxTok = Math.max(1, ...history.map((r) => r.stats.kv.tokensHeld));
+  const maxTok = Math.max(1, ...history.map((r) => r.stats.kv.tokens));
   const step = plotW / history.length;
   const barW = Math.max(2, step * 0.7);
   const yMs = (ms: number) => top + plotH - (plotH * ms) / maxMs;
@@ -92,12 +92,12 @@ export function historyChart(history: readonly RequestRecord[]): string {
             : '';
         })
         .join('');
-      const tip = `#${i + 1}: ${Math.round(s.totalMs)} ms (build ${Math.round(s.prefixBuildMs)}, prefill ${Math.round(s.tailPrefillMs)}, decode ${Math.round(s.decodeMs)}), ${compactCount(s.kv.tokensHeld)} tokens kept, ${s.reusedTokens ? 'reused' : 'rebuilt'}`;
+      const tip = `#${i + 1}: ${Math.round(s.totalMs)} ms (build ${Math.round(s.prefixBuildMs)}, prefill ${Math.round(s.tailPrefillMs)}, decode ${Math.round(s.decodeMs)}), ${compactCount(s.kv.tokens)} tokens kept, ${s.reusedTokens ? 'reused' : 'rebuilt'}`;
       return `<g>${segs}<title>${escapeHtml(tip)}</title></g>`;
     })
     .join('');
   const points = history
-    .map((r, i) => `${num(left + i * step + step / 2)},${num(top + plotH - (plotH * r.stats.kv.tokensHeld) / maxTok)}`)
+    .map((r, i) => `${num(left + i * step + step / 2)},${num(top + plotH - (plotH * r.stats.kv.tokens) / maxTok)}`)
     .join(' ');
   const axes =
     `<line class="axis" x1="${left}" y1="${top + plotH}" x2="${left + plotW}" y2="${top + plotH}"/>` +
@@ -113,7 +113,7 @@ export function historyChart(history: readonly RequestRecord[]): string {
 function stateLine(state: EngineState): string {
   switch (state.kind) {
     case 'ready':
-      return `Model <code>${escapeHtml(state.info.dir)}</code> (${escapeHtml(state.info.family)}) on <b>${escapeHtml(state.info.provider.toUpperCase())}</b>, loaded in ${Math.round(state.info.loadMs)} ms.`;
+      return `Model <code>${escapeHtml(state.info.dir)}</code> (${escapeHtml(state.info.family ?? 'no FIM format')}) on <b>${escapeHtml(state.info.provider.toUpperCase())}</b>, loaded in ${Math.round(state.info.loadMs)} ms.`;
     case 'loading':
       return `Loading <code>${escapeHtml(state.model)}</code>…`;
     case 'no-model':
@@ -138,7 +138,7 @@ export function renderReport(
       '<h2>Repository context cache</h2><table class="summary"><tbody>' +
         `<tr><th>held</th><td>${escapeHtml(formatBytes(p.bytes))} of ${escapeHtml(formatBytes(p.budgetBytes))} budget</td></tr>` +
         `<tr><th>fp16 would take</th><td>${escapeHtml(formatBytes(p.fp16Bytes))} (${p.ratio.toFixed(2)}× smaller)</td></tr>` +
-        `<tr><th>tokens</th><td>${compactCount(p.tokensHeld)} of ${compactCount(p.promptTokens)} per head, ${escapeHtml(precisionMix(p))}</td></tr>` +
+        `<tr><th>tokens</th><td>${compactCount(p.tokens)} of ${compactCount(p.promptTokens)} per head, ${escapeHtml(precisionMix(p))}</td></tr>` +
         `<tr><th>method</th><td>${escapeHtml(p.policy)}, ${p.bits}-bit — ${escapeHtml(p.reason)}</td></tr>` +
         `<tr><th>built in</th><td>${Math.round(p.buildMs)} ms</td></tr>` +
         '</tbody></table>' +

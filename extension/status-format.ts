@@ -2,13 +2,13 @@
 // held and their precision, compression ratio, execution provider) and a Markdown tooltip with the
 // details. Pure functions of the state, so they are tested without VS Code.
 import { formatBytes } from '../engine/numeric/bytes';
-import type { KvSnapshot, ModelInfo, RequestStats, Tier } from '../engine/completion/service-types';
+import type { KvReport, ModelInfo, CompletionStats, Tier } from '../engine/completion/service-types';
 
 export type EngineState =
   | { kind: 'disabled' }
   | { kind: 'no-model'; path: string; reason: string }
   | { kind: 'loading'; model: string }
-  | { kind: 'ready'; info: ModelInfo; kv: KvSnapshot | null; last: RequestStats | null; busy: boolean }
+  | { kind: 'ready'; info: ModelInfo; kv: KvReport | null; last: CompletionStats | null; busy: boolean }
   | { kind: 'error'; reason: string; model?: string };
 
 export interface StatusView {
@@ -28,7 +28,7 @@ export function compactCount(n: number): string {
 }
 
 /** The tiers holding tokens, e.g. "q4" or "fp16+q4". */
-export function precisionMix(kv: KvSnapshot): string {
+export function precisionMix(kv: KvReport): string {
   const held = TIER_ORDER.filter((t) => kv.tokensByTier[t] > 0);
   return held.length ? held.join('+') : 'empty';
 }
@@ -84,7 +84,7 @@ function readyView(state: Extract<EngineState, { kind: 'ready' }>): StatusView {
       severity: 'normal',
     };
   }
-  const text = `${icon} Squeeze KV ${formatBytes(kv.bytes)} / ${formatBytes(kv.budgetBytes)} · ${compactCount(kv.tokensHeld)} tok ${precisionMix(kv)} · ${ratioText(kv.ratio)} · ${provider}`;
+  const text = `${icon} Squeeze KV ${formatBytes(kv.bytes)} / ${formatBytes(kv.budgetBytes)} · ${compactCount(kv.tokens)} tok ${precisionMix(kv)} · ${ratioText(kv.ratio)} · ${provider}`;
   const tiers = TIER_ORDER.filter((t) => kv.tokensByTier[t] > 0 || kv.bytesByTier[t] > 0)
     .map((t) => `| ${t} | ${compactCount(kv.tokensByTier[t])} | ${formatBytes(kv.bytesByTier[t])} |`)
     .join('\n');
@@ -93,7 +93,7 @@ function readyView(state: Extract<EngineState, { kind: 'ready' }>): StatusView {
     '',
     `KV cache of the repository context: **${formatBytes(kv.bytes)}** of a **${formatBytes(kv.budgetBytes)}** budget (${pct(kv.bytes, kv.budgetBytes)}); fp16 would take ${formatBytes(kv.fp16Bytes)} → **${ratioText(kv.ratio)}** smaller.`,
     '',
-    `Method **${kv.policy}**, ${kv.bits}-bit: ${compactCount(kv.tokensHeld)} of ${compactCount(kv.promptTokens)} tokens held per head.`,
+    `Method **${kv.policy}**, ${kv.bits}-bit: ${compactCount(kv.tokens)} of ${compactCount(kv.promptTokens)} tokens held per head.`,
     '',
     '| tier | tokens/head | bytes |',
     '|---|---:|---:|',

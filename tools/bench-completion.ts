@@ -17,7 +17,7 @@ import {
   DEFAULT_KV_POLICY,
   DEFAULT_SERVICE_CONFIG,
   type CompletionRequest,
-  type RequestStats,
+  type CompletionStats,
 } from '../engine/completion/service-types';
 import { assemblePrompt } from '../engine/context/prompt';
 import type { ContextPiece } from '../engine/context/types';
@@ -100,9 +100,9 @@ function request(
     suffix: '\n}\n',
   });
   return {
-    cacheKey: p.cacheKey,
-    stablePrefix: p.stablePrefix,
-    tail: p.text.slice(p.stablePrefix.length),
+    block: { text: p.stablePrefix },
+    prompt: { text: p.text.slice(p.stablePrefix.length) },
+    blockKey: p.cacheKey,
     cursor: { linePrefix: typed, lineSuffix: '', previousLine: '  const files = index.paths();', nextLines: ['}'] },
   };
 }
@@ -128,7 +128,7 @@ async function main() {
     const tok = service.model.tokenizer;
     const block = repositoryBlock((t) => tok.encode(t, false).length);
     const cold = await service.complete(request(block, TYPED.slice(0, 4)));
-    const warm: RequestStats[] = [];
+    const warm: CompletionStats[] = [];
     for (let i = 1; i <= keystrokes; i++) {
       const typed = TYPED.slice(0, 4 + Math.round((i * (TYPED.length - 4)) / keystrokes));
       warm.push((await service.complete(request(block, typed))).stats);
@@ -147,7 +147,7 @@ async function main() {
       blockTokens: kv.promptTokens,
       tailTokens: warm[warm.length - 1]!.tailTokens,
       kv: `${formatBytes(kv.bytes)} (fp16 ${formatBytes(kv.fp16Bytes)}, ${kv.ratio.toFixed(2)}×)`,
-      held: `${r0(kv.tokensHeld)} tok ${kv.bits}b`,
+      held: `${r0(kv.tokens)} tok ${kv.bits}b`,
       coldBuildMs: r0(cold.stats.prefixBuildMs),
       coldFirstCompletionMs: r0(cold.stats.totalMs),
       warmFirstTokenMsP50: r0(

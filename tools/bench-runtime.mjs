@@ -11,7 +11,7 @@ const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
   return i === -1 ? fallback : process.argv[i + 1];
 };
-// The chunk defaults to the engine's choice per provider (engine/completion/generator.ts).
+// The chunk defaults to the engine's choice per provider (engine/completion/prefill.ts).
 const tokens = +arg('tokens', 16384),
   ep = arg('ep', 'cpu'),
   chunk = +arg('chunk', ep === 'cpu' ? 256 : 512),

@@ -196,8 +196,6 @@ export const evalKvCommand: CliCommand = {
             steps,
             outTokens,
             prefillChunk,
-            group,
-            window,
             teacherForcing: batch ? 'auto' : 'step',
             compressOn,
             onProgress: () => bar.tick(),

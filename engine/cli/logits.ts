@@ -1,8 +1,8 @@
 // `squeeze logits`: the last prompt position's top-k ids and log-probabilities, as JSON.
 import { formatHelp, intOption, parseOptions } from './args';
 import type { CliCommand } from './commands';
-import { MODEL_OPTIONS, PROMPT_OPTIONS, loadModelFromOptions, promptIdsFromOptions } from './model-options';
-import { prefill } from '../completion/generator';
+import { MODEL_OPTIONS, PROMPT_OPTIONS, loadServiceFromOptions, promptIdsFromOptions } from './model-options';
+import { prefillBlock } from '../completion/pipeline';
 import { topKLogProbs } from '../completion/logprobs';
 
 const { model, ep, threads, help: helpOpt } = MODEL_OPTIONS;
@@ -27,15 +27,19 @@ export const logitsCommand: CliCommand = {
       return 0;
     }
     const k = intOption(opts, 'top-k', 10, 1, 1 << 20);
-    const loaded = await loadModelFromOptions(opts);
-    const ids = promptIdsFromOptions(opts, loaded);
-    const pre = await prefill(loaded.decoder, ids, loaded.decoder.emptyKv(), 0);
-    loaded.decoder.disposeKv(pre.kv);
-    const top = topKLogProbs(pre.lastLogits, k);
-    console.log(
-      JSON.stringify({ ep: loaded.decoder.provider, promptTokens: ids.length, ids: top.ids, logprobs: top.logprobs }),
-    );
-    await loaded.decoder.release();
+    const service = await loadServiceFromOptions(opts, undefined);
+    try {
+      const { decoder } = service.model;
+      const ids = promptIdsFromOptions(opts, service.model);
+      const dense = await prefillBlock(decoder, ids);
+      decoder.disposeKv(dense.kv);
+      const top = topKLogProbs(dense.lastLogits!, k);
+      console.log(
+        JSON.stringify({ ep: decoder.provider, promptTokens: ids.length, ids: top.ids, logprobs: top.logprobs }),
+      );
+    } finally {
+      await service.dispose();
+    }
     return 0;
   },
 };

@@ -3,11 +3,14 @@
 import { readFileSync } from 'node:fs';
 import { CliUsageError, intOption, type OptionSpec, type ParsedOptions } from './args';
 import { PROVIDER_CHOICES, type ProviderChoice } from '../../native/runtime/execution-target';
-import { loadModel, type LoadedModel } from '../../native/runtime/model-loader';
-import type { KvCompressionOptions } from '../completion/kv-compression';
+import type { KvState } from '../../native/runtime/kv-state';
+import { loadCompletionService } from '../completion/load-service';
+import type { CompletionService, ServiceModel } from '../completion/service';
+import { DEFAULT_SERVICE_CONFIG, type KvCompressionOptions } from '../completion/service-types';
 import { parseBudgetText } from '../kv/budget-text';
 import { isBits } from '../kv/budget';
 import { KV_DEFAULTS } from '../kv/policy';
+import { createPolicy } from '../kv/policies';
 
 export const MODEL_OPTIONS: Record<string, OptionSpec> = {
   model: { type: 'string', description: 'Hugging Face model folder (config.json, safetensors, tokenizer.json)' },
@@ -50,22 +53,29 @@ export function providerOption(opts: ParsedOptions): ProviderChoice {
   return ep as ProviderChoice;
 }
 
-export async function loadModelFromOptions(
+/**
+ * The model behind a CompletionService, as the editor's engine worker loads it (the same decoder
+ * options, the same pipeline), configured from the command line. Any model runs: without a known
+ * fill-in-the-middle format only EOS stops a completion.
+ */
+export async function loadServiceFromOptions(
   opts: ParsedOptions,
-  extra: { allLogits?: boolean } = {},
-): Promise<LoadedModel> {
+  kv: KvCompressionOptions | undefined,
+): Promise<CompletionService<KvState>> {
   const dir = opts.model;
   if (typeof dir !== 'string') throw new CliUsageError('--model DIR is required');
-  const threads = opts.threads === undefined ? undefined : intOption(opts, 'threads', 0, 1, 256);
-  return loadModel(dir, {
+  return loadCompletionService(dir, {
     provider: providerOption(opts),
-    observationWindow: intOption(opts, 'kv-window', KV_DEFAULTS.window, 1, 1024),
-    // The cache is held in fp16 on every provider (as users run it), so byte figures are real.
-    kvDtype: 'float16',
-    quantBits: [8, 4, 2],
+    threads: opts.threads === undefined ? undefined : intOption(opts, 'threads', 0, 1, 256),
     group: intOption(opts, 'kv-group', KV_DEFAULTS.group, 4, 1024),
-    allLogits: extra.allLogits,
-    threads,
+    window: intOption(opts, 'kv-window', KV_DEFAULTS.window, 1, 1024),
+    requireFim: false,
+    config: {
+      ...DEFAULT_SERVICE_CONFIG,
+      kv: kv ?? { policy: 'full', budget: { kind: 'ratio', value: 1 } },
+      maxTokens: intOption(opts, 'max-new-tokens', 64, 1, 100000),
+      prefillChunk: opts['prefill-chunk'] === undefined ? undefined : intOption(opts, 'prefill-chunk', 0, 1, 1 << 20),
+    },
     log: (m) => {
       if (process.env.SQUEEZE_VERBOSE) process.stderr.write(`[squeeze] ${m}\n`);
     },
@@ -85,7 +95,7 @@ export function readIdsFile(file: string): number[] {
 }
 
 /** The prompt as token ids, from exactly one of --prompt, --prompt-file, --prompt-ids. */
-export function promptIdsFromOptions(opts: ParsedOptions, model: LoadedModel): number[] {
+export function promptIdsFromOptions(opts: ParsedOptions, model: ServiceModel<unknown>): number[] {
   const given = ['prompt', 'prompt-file', 'prompt-ids'].filter((k) => opts[k] !== undefined);
   if (given.length !== 1) throw new CliUsageError('give exactly one of --prompt, --prompt-file, --prompt-ids');
   const ids =
@@ -98,7 +108,7 @@ export function promptIdsFromOptions(opts: ParsedOptions, model: LoadedModel): n
   return ids;
 }
 
-export function checkIds(ids: number[], model: LoadedModel): void {
+export function checkIds(ids: number[], model: ServiceModel<unknown>): void {
   if (ids.length === 0) throw new CliUsageError('the prompt is empty');
   const bad = ids.find((i) => i >= model.spec.vocabSize);
   if (bad !== undefined) throw new CliUsageError(`token id ${bad} is outside the vocabulary (${model.spec.vocabSize})`);
@@ -116,15 +126,14 @@ export function kvOptionsFrom(opts: ParsedOptions): KvCompressionOptions | undef
   } catch (e) {
     throw new CliUsageError((e as Error).message);
   }
+  try {
+    createPolicy(policy);
+  } catch (e) {
+    throw new CliUsageError((e as Error).message);
+  }
   const bitsText = opts['kv-bits'];
   const bits = bitsText === undefined ? undefined : Number(bitsText);
   if (bits !== undefined && !isBits(bits))
     throw new CliUsageError(`--kv-bits must be 16, 8, 4 or 2, got "${String(bitsText)}"`);
-  return {
-    policy,
-    budget,
-    bits,
-    group: intOption(opts, 'kv-group', KV_DEFAULTS.group, 4, 1024),
-    window: intOption(opts, 'kv-window', KV_DEFAULTS.window, 1, 1024),
-  };
+  return { policy, budget, bits };
 }

@@ -21,6 +21,8 @@ export interface Decoder<Kv> {
   /** Name of the execution provider running the model (cpu, webgpu, ...). */
   readonly provider: string;
   readonly observationWindow: number;
+  /** Key token group G of the quantized tiers the decoder reads (plans must use it). */
+  readonly group: number;
   emptyKv(): Kv;
   forward(ids: number[], positions: number[], past: Kv): Promise<ForwardOutput<Kv>>;
   /** Tokens held and bytes of a cache. */

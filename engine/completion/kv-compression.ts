@@ -1,39 +1,16 @@
-// Compression of the prompt's cache after prefill: score tokens from the observation-window
-// attention, let the chosen KvPolicy plan tiers within the byte budget, and build the tiered store.
-// The report uses the same field names for every policy, `full` included.
+// Compression of a block's cache after its prefill: the scores of its tokens (pooled on the device
+// from the observation-window attention, or on the host as a fallback), the chosen KvPolicy's plan
+// within the byte budget, and the report of what the cache holds. The report has the same fields
+// for every policy, `full` included.
 import type { ModelSpec } from '../model/config';
 import type { KvGeometry } from '../kv/geometry';
 import { fp16Bytes } from '../kv/geometry';
-import type { Bits, KvBudget } from '../kv/budget';
-import { TIERS } from '../kv/budget';
-import { KV_DEFAULTS, type KvPlan } from '../kv/policy';
+import { budgetBytes, quantLayout, TIERS, totalOf } from '../kv/budget';
+import { countsBytes, countsOf, planBytes, type KvPlan } from '../kv/policy';
 import { createPolicy } from '../kv/policies';
 import { snapkvScores, type AttentionWindow } from '../kv/scoring';
 import { KvStore, type KvTensor } from '../kv/store';
-
-export interface KvCompressionOptions {
-  policy: string;
-  budget: KvBudget;
-  bits?: Bits;
-  group?: number;
-  window?: number;
-}
-
-export interface KvReport {
-  policy: string;
-  bits: number;
-  promptTokens: number;
-  /** Mean tokens held per (layer, KV head) after compression. */
-  tokens: number;
-  tokensByTier: Record<string, number>;
-  /** Bytes of the cache tensors actually held (padding of ragged heads included). */
-  bytes: number;
-  /** Bytes of the same prompt's uncompressed fp16 cache. */
-  fp16Bytes: number;
-  prunedFraction: number;
-  /** The policy's own account of its choice. */
-  reason: string;
-}
+import type { KvCompressionOptions, KvReport, LayerBytes, Tier } from './service-types';
 
 export const geometryOf = (spec: ModelSpec): KvGeometry => ({
   layers: spec.layers,
@@ -59,31 +36,33 @@ export function scoresFromDevice(flat: Float32Array[], kvHeads: number, tokens: 
 }
 
 /**
- * Plans the compression of a prompt's cache. `deviceScores` (the decoder's pooled scores) are used
+ * Plans the compression of a block's cache. `deviceScores` (the decoder's pooled scores) are used
  * when given; otherwise SnapKV scores are computed on the host from the window attention.
  */
 export function planCompression(
   spec: ModelSpec,
   attn: AttentionWindow,
   opts: KvCompressionOptions,
+  group: number,
   deviceScores?: Float32Array[],
 ): KvPlan {
   const geometry = geometryOf(spec);
   const scores = deviceScores?.length
     ? scoresFromDevice(deviceScores, spec.kvHeads, attn.tokens)
     : snapkvScores(attn, geometry);
-  return createPolicy(opts.policy).plan({
+  return createPolicy(opts.policy, opts.options).plan({
     geometry,
     tokens: attn.tokens,
     budget: opts.budget,
-    group: opts.group ?? KV_DEFAULTS.group,
-    window: Math.min(opts.window ?? KV_DEFAULTS.window, attn.window),
+    group,
+    window: attn.window,
     bits: opts.bits,
     scores,
     attention: attn,
   });
 }
 
+/** The reference path: a plan applied on the host to host copies of the dense keys and values. */
 export function storeFromPlan(spec: ModelSpec, plan: KvPlan, keys: KvTensor[], values: KvTensor[]): KvStore {
   const store = new KvStore(geometryOf(spec), plan.group);
   store.apply(plan, keys, values);
@@ -91,35 +70,74 @@ export function storeFromPlan(spec: ModelSpec, plan: KvPlan, keys: KvTensor[], v
   return store;
 }
 
-export function kvReport(spec: ModelSpec, promptTokens: number, plan: KvPlan | null, bytes: number): KvReport {
+const tierRecord = (f: (t: Tier) => number): Record<Tier, number> =>
+  Object.fromEntries(TIERS.map((t) => [t, f(t)])) as Record<Tier, number>;
+
+export interface HeldBytes {
+  /** Bytes of the cache tensors held. */
+  bytes: number;
+  /** Most bytes held at once while the cache was built. */
+  peakBytes: number;
+}
+
+/**
+ * What a block's cache holds: `plan` null for a cache kept whole (policy full, or too short to
+ * compress), whose budget, when one is set, is reported but not applied.
+ */
+export function kvReport(
+  spec: ModelSpec,
+  tokens: number,
+  plan: KvPlan | null,
+  held: HeldBytes,
+  opts?: KvCompressionOptions,
+  reason?: string,
+): KvReport {
   const g = geometryOf(spec);
-  const heads = g.layers * g.kvHeads;
-  const full = fp16Bytes(g, promptTokens);
+  const full = fp16Bytes(g, tokens);
+  const common = { promptTokens: tokens, bytes: held.bytes, peakBytes: held.peakBytes, fp16Bytes: full };
+  const ratio = held.bytes ? full / held.bytes : 1;
   if (!plan) {
     return {
+      ...common,
       policy: 'full',
       bits: 16,
-      promptTokens,
-      tokens: promptTokens,
-      tokensByTier: { fp16: promptTokens, q8: 0, q4: 0, q2: 0 },
-      bytes,
-      fp16Bytes: full,
+      tokens,
+      tokensByTier: tierRecord((t) => (t === 'fp16' ? tokens : 0)),
+      bytesByTier: tierRecord((t) => (t === 'fp16' ? held.bytes : 0)),
+      budgetBytes: opts ? budgetBytes(opts.budget, g, tokens) : full,
+      ratio,
       prunedFraction: 0,
-      reason: 'no compression',
+      reason: reason ?? 'no compression',
     };
   }
   const s = plan.summary;
-  const byTier: Record<string, number> = {};
-  for (const t of TIERS) byTier[t] = s.tokensPerTier[t] / heads;
+  const heads = g.layers * g.kvHeads;
+  const byTier = planBytes(plan).byTier;
   return {
+    ...common,
     policy: plan.policy,
     bits: s.bits,
-    promptTokens,
     tokens: s.keptPerHead,
-    tokensByTier: byTier,
-    bytes,
-    fp16Bytes: full,
+    tokensByTier: tierRecord((t) => s.tokensPerTier[t] / heads),
+    bytesByTier: tierRecord((t) => totalOf(byTier[t])),
+    budgetBytes: s.budgetBytes,
+    ratio,
     prunedFraction: s.prunedFraction,
-    reason: s.reason,
+    reason: reason ?? s.reason,
   };
+}
+
+/** Bytes per layer and tier: of what a plan keeps, or of a dense cache of `tokens` spread evenly. */
+export function layerBytes(spec: ModelSpec, plan: KvPlan | null, denseBytes: number): LayerBytes[] {
+  if (!plan) {
+    return Array.from({ length: spec.layers }, (_, layer) => ({
+      layer,
+      bytes: tierRecord((t) => (t === 'fp16' ? denseBytes / spec.layers : 0)),
+    }));
+  }
+  const layout = quantLayout(plan.geometry.headDim, plan.group);
+  return plan.heads.map((heads, layer) => {
+    const b = countsBytes([heads.map(countsOf)], layout).byTier;
+    return { layer, bytes: tierRecord((t) => totalOf(b[t])) };
+  });
 }

@@ -1,6 +1,7 @@
 // Loads a model folder into a CompletionService on the chosen execution provider, with the decoder
-// options compression needs: an observation window of the policy's size, an fp16 cache tier and
-// graphs that read 8/4/2-bit tiers. Kept apart from service.ts so the service can run any Decoder.
+// options compression needs: an observation window, an fp16 cache tier and graphs that read
+// 8/4/2-bit tiers. The engine worker and the command line load models here, so both run the same
+// decoder. Kept apart from service.ts so the service can run any Decoder.
 import { loadModel } from '../../native/runtime/model-loader';
 import type { ProviderChoice } from '../../native/runtime/execution-target';
 import type { KvState } from '../../native/runtime/kv-state';
@@ -10,24 +11,27 @@ import { CompletionService, type ServiceOptions } from './service';
 export interface LoadServiceOptions extends ServiceOptions {
   provider: ProviderChoice;
   threads?: number;
+  /** Key token group G of the quantized tiers (default KV_DEFAULTS.group). */
+  group?: number;
+  /** Observation window W: the last W prompt queries whose attention scores tokens (default KV_DEFAULTS.window). */
+  window?: number;
 }
 
 export async function loadCompletionService(
   dir: string,
   options: LoadServiceOptions,
 ): Promise<CompletionService<KvState>> {
-  const group = options.group ?? KV_DEFAULTS.group;
   const model = await loadModel(dir, {
     provider: options.provider,
-    observationWindow: KV_DEFAULTS.window,
+    observationWindow: options.window ?? KV_DEFAULTS.window,
     kvDtype: 'float16',
     quantBits: [8, 4, 2],
-    group,
+    group: options.group ?? KV_DEFAULTS.group,
     threads: options.threads,
     log: options.log,
   });
   try {
-    return new CompletionService(model, { ...options, group });
+    return new CompletionService(model, options);
   } catch (e) {
     await model.decoder.release();
     throw e;

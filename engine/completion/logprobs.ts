@@ -1,4 +1,4 @@
-// Log-softmax and top-k over one row of logits (float64 accumulation for a stable normalizer).
+// Over rows of logits: argmax, log-softmax and top-k (float64 accumulation for a stable normalizer).
 
 export function logSoftmax(logits: ArrayLike<number>): Float64Array {
   let max = -Infinity;
@@ -18,4 +18,18 @@ export function topKLogProbs(logits: ArrayLike<number>, k: number): { ids: numbe
     .sort((a, b) => lp[b]! - lp[a]! || a - b)
     .slice(0, k);
   return { ids: order, logprobs: order.map((i) => lp[i]!) };
+}
+
+/** Index of the largest entry of row `row` of a [rows, vocab] matrix (ties: the lowest id). */
+export function argmax(logits: ArrayLike<number>, row = 0, vocab = logits.length): number {
+  let best = 0;
+  let bestValue = -Infinity;
+  for (let i = 0; i < vocab; i++) {
+    const v = logits[row * vocab + i]!;
+    if (v > bestValue) {
+      bestValue = v;
+      best = i;
+    }
+  }
+  return best;
 }

@@ -4,6 +4,7 @@
 import type { KvBudget, Bits } from '../kv/budget';
 import type { CursorContext, CompletionMode } from './stop-rules';
 import type { ModelFamily } from '../model/families';
+import type { PolicyOptions } from '../kv/policies';
 
 /**
  * The default KV method and budget, one place to change. qpruning follows the evaluation on the
@@ -14,22 +15,24 @@ export const DEFAULT_KV_POLICY = 'qpruning';
 export const DEFAULT_KV_BUDGET_TEXT = '25%';
 export const DEFAULT_KV_BUDGET: KvBudget = { kind: 'ratio', value: 0.25 };
 
-/** Below this many prefix tokens the cache is kept whole: there is too little to score and prune. */
-export const MIN_COMPRESSED_PREFIX = 64;
+/** How a block's cache is compressed: a KV policy (or 'full') within a byte budget. */
+export interface KvCompressionOptions {
+  /** A KV policy name (engine/kv/policies) or 'full' for no compression. */
+  policy: string;
+  budget: KvBudget;
+  /** Forced bit width of quantized tiers; undefined lets the policy choose. */
+  bits?: Bits;
+  /** The policy's own options (thresholds, ratios; the evaluation's variants). */
+  options?: PolicyOptions;
+}
 
 export interface ServiceConfig {
-  kv: {
-    /** A KV policy name (engine/kv/policies) or 'full' for no compression. */
-    policy: string;
-    budget: KvBudget;
-    /** Forced bit width of quantized tiers; undefined lets the policy choose. */
-    bits?: Bits;
-  };
+  kv: KvCompressionOptions;
   /** Most tokens one completion generates. */
   maxTokens: number;
-  /** Decoding stops this long after the request started (prefix building not counted). */
+  /** Decoding stops this long after the request started (building the block not counted). */
   timeCapMs: number;
-  /** Prompt tokens per prefill run (default: by provider, engine/completion/generator.ts). */
+  /** Prompt tokens per prefill run (default: by provider, engine/completion/prefill.ts). */
   prefillChunk?: number;
   /** Most lines of a multi-line completion. */
   maxLines: number;
@@ -42,17 +45,28 @@ export const DEFAULT_SERVICE_CONFIG: ServiceConfig = {
   maxLines: 16,
 };
 
+/** Part of a prompt, as text (tokenized by the service) or as token ids. */
+export type PromptPart = { text: string } | { ids: number[] };
+
+/**
+ * One completion, from the editor, the command line or the evaluation alike. The prompt comes in
+ * two parts: the `block`, whose cache is compressed with the configured KV policy and kept for
+ * later requests with the same `blockKey`, and the `prompt`, prefilled uncompressed on top of it.
+ * The editor sends the repository block and the current file's fill-in-the-middle part; a plain
+ * prompt is all block (its cache compressed, as a long prompt would be) with an empty `prompt`.
+ */
 export interface CompletionRequest {
-  /** prompt.cacheKey: identifies the repository block whose compressed cache may be reused. */
-  cacheKey: string;
-  /** prompt.stablePrefix: the repository block's text (tokenized only on a cache miss). */
-  stablePrefix: string;
-  /** The rest of the prompt: prompt.text without stablePrefix (the current file's FIM part). */
-  tail: string;
-  cursor: CursorContext;
-  /** Overrides of the configured limits for this request. */
+  block: PromptPart;
+  prompt: PromptPart;
+  /** Identifies the block for reuse (the prompt assembler's cacheKey); by default its content's hash. */
+  blockKey?: string;
+  /** What surrounds the cursor: the editor's stop rules. Without it, only tokens stop a completion. */
+  cursor?: CursorContext;
+  /** Stop at the end of the first line (the command line's --stop-at-newline). */
+  stopAtNewline?: boolean;
+  /** Overrides of the configured limits for this request; a null time cap means none. */
   maxTokens?: number;
-  timeCapMs?: number;
+  timeCapMs?: number | null;
 }
 
 export type StopReason =
@@ -68,59 +82,72 @@ export type StopReason =
 
 export type Tier = 'fp16' | 'q8' | 'q4' | 'q2';
 
-/** What the compressed repository-block cache holds. */
-export interface KvSnapshot {
+/** What a compressed block's cache holds: one shape for the command line, the evaluation and the editor. */
+export interface KvReport {
   policy: string;
+  /** The working width: the lowest precision holding tokens (16 when only fp16). */
   bits: number;
-  /** Tokens of the repository block (before pruning). */
+  /** Tokens of the block (before pruning). */
   promptTokens: number;
   /** Mean tokens held per (layer, KV head). */
-  tokensHeld: number;
+  tokens: number;
   tokensByTier: Record<Tier, number>;
   /** Bytes of the cache tensors held (padding of ragged heads included). */
   bytes: number;
   bytesByTier: Record<Tier, number>;
-  /** The budget in bytes for this block (a percentage budget resolved against fp16Bytes). */
+  /** The budget in bytes for this block (a share of fp16 resolved against fp16Bytes). */
   budgetBytes: number;
   /** Bytes the same block would take uncompressed in fp16. */
   fp16Bytes: number;
   /** fp16Bytes / bytes. */
   ratio: number;
+  /** Evicted (layer, KV head, token) slots over all of them. */
+  prunedFraction: number;
+  /** Most bytes the block's cache held at any time while it was built. */
+  peakBytes: number;
+  /** The policy's own account of its choice. */
   reason: string;
 }
 
-export interface RequestStats {
+export interface CompletionStats {
   promptTokens: number;
+  /** Tokens of the block and of the prompt part on top of it. */
   prefixTokens: number;
   tailTokens: number;
-  /** Prompt tokens whose cache came from the prefix cache (0 on a miss). */
+  /** Prompt tokens whose cache came from the block cache (0 on a miss). */
   reusedTokens: number;
   /** Prompt tokens run through the model for this request. */
   recomputedTokens: number;
   prefixHit: boolean;
-  /** Prefill + compression of the repository block (0 when reused). */
+  /** Building the block: its prefill plus its compression (0 when reused). */
   prefixBuildMs: number;
+  blockPrefillMs: number;
+  compressMs: number;
   tailPrefillMs: number;
   decodeMs: number;
+  decodeMsPerToken: number;
   /** Request start to the first generated token. */
   firstTokenMs: number;
   totalMs: number;
   generatedTokens: number;
   mode: CompletionMode;
   stopReason: StopReason;
-  kv: KvSnapshot;
-  /** Cache bytes while this request ran: the block plus the current file's and generated tokens. */
+  /** The block's cache. */
+  kv: KvReport;
+  /** Cache bytes while this request ran: the block plus the prompt part's and generated tokens. */
   peakKvBytes: number;
 }
 
 export interface CompletionResult {
   text: string;
-  stats: RequestStats;
+  ids: number[];
+  stats: CompletionStats;
 }
 
 export interface ModelInfo {
   dir: string;
-  family: ModelFamily;
+  /** The prompt family (null for a model without a known fill-in-the-middle format). */
+  family: ModelFamily | null;
   provider: string;
   /** Providers tried first and why they were skipped. */
   skipped: { provider: string; reason: string }[];
@@ -139,7 +166,7 @@ export interface LayerBytes {
 export interface MemoryReport {
   model: ModelInfo | null;
   config: ServiceConfig;
-  prefix: (KvSnapshot & { cacheKey: string; buildMs: number; perLayer: LayerBytes[] }) | null;
+  prefix: (KvReport & { cacheKey: string; buildMs: number; perLayer: LayerBytes[] }) | null;
   counters: {
     requests: number;
     aborted: number;

@@ -1,34 +1,29 @@
-// CompletionService: the one object that turns a prompt into an inline completion. It owns the
-// loaded model and a compressed cache of the prompt's repository block (prompt.stablePrefix, keyed
-// by prompt.cacheKey): the block is prefilled and compressed with the configured KV policy once,
-// then every keystroke only prefills the current file's part on top of it. A tiered cache is not
-// changed by forward(), so reusing it is just running the new tokens over the same state.
+// CompletionService: the one object that turns a request into a completion, for the editor (through
+// the engine worker) and the command line alike. It owns the loaded model and the cache of the
+// request's block (the repository block, keyed by its blockKey): the block is prefilled and
+// compressed with the configured KV policy once, then every keystroke only prefills the current
+// file's part on top of it. A tiered cache is not changed by forward(), so reusing it is just
+// running the new tokens over the same state. The steps themselves are pipeline.ts's.
 //
 // One generation at a time: a new request aborts the one in flight (checked between model runs)
 // and waits for it to finish before touching the model. Building the block's cache is not aborted
 // by a newer request for the same block, so fast typing cannot starve it.
+import { createHash } from 'node:crypto';
 import type { Decoder } from './decoder';
-import { AbortedError, argmax, prefill } from './generator';
-import { attentionWindow, kvReport, planCompression } from './kv-compression';
-import { StopRules } from './stop-rules';
+import { AbortedError } from './prefill';
+import { type Block, buildBlock, completionStats, generate, prefillOver } from './pipeline';
+import { FIRST_LINE_ONLY, StopRules } from './stop-rules';
 import {
   DEFAULT_SERVICE_CONFIG,
-  MIN_COMPRESSED_PREFIX,
   type CompletionRequest,
   type CompletionResult,
-  type KvSnapshot,
-  type LayerBytes,
+  type KvReport,
   type MemoryReport,
   type ModelInfo,
-  type RequestStats,
+  type PromptPart,
   type ServiceConfig,
-  type StopReason,
-  type Tier,
 } from './service-types';
-import { KV_DEFAULTS, countsBytes, countsOf, planBytes, type KvPlan } from '../kv/policy';
 import { createPolicy } from '../kv/policies';
-import { fp16Bytes } from '../kv/geometry';
-import { quantLayout, totalOf, TIERS } from '../kv/budget';
 import type { ModelSpec } from '../model/config';
 import { detectFamily, FAMILIES, type ModelFamily } from '../model/families';
 
@@ -49,35 +44,32 @@ export interface ServiceModel<Kv> {
 
 export interface ServiceOptions {
   config?: ServiceConfig;
-  /** Key token group G of the quantized tiers; must match the decoder's. */
-  group?: number;
+  /**
+   * Whether the model must have a known fill-in-the-middle format (the editor needs one to build
+   * prompts; default true). The command line runs any model: without a family, only EOS stops.
+   */
+  requireFim?: boolean;
   log?: (message: string) => void;
   /** Called when a block's cache was (re)built outside a request, e.g. after a budget change. */
-  onPrefix?: (snapshot: KvSnapshot) => void;
+  onPrefix?: (report: KvReport) => void;
 }
 
-interface PrefixEntry<Kv> {
-  cacheKey: string;
-  stablePrefix: string;
-  ids: number[];
-  kv: Kv;
-  snapshot: KvSnapshot;
-  perLayer: LayerBytes[];
-  buildMs: number;
+interface CachedBlock<Kv> {
+  key: string;
+  part: PromptPart;
+  block: Block<Kv>;
 }
 
 const now = () => performance.now();
-const zeroTiers = (): Record<Tier, number> => ({ fp16: 0, q8: 0, q4: 0, q2: 0 });
 
 export class CompletionService<Kv> {
-  readonly family: ModelFamily;
+  readonly family: ModelFamily | null;
   private config: ServiceConfig;
-  private readonly group: number;
   private readonly eos: Set<number>;
   private readonly stopIds: Set<number>;
-  private prefix: PrefixEntry<Kv> | null = null;
+  private cached: CachedBlock<Kv> | null = null;
   /** The block being built and how to abort it (only for a request that needs another block). */
-  private building: { cacheKey: string; controller: AbortController } | null = null;
+  private building: { key: string; controller: AbortController } | null = null;
   /** Every model use runs in this chain, one after the other. */
   private chain: Promise<unknown> = Promise.resolve();
   private current: AbortController | null = null;
@@ -97,20 +89,16 @@ export class CompletionService<Kv> {
     private readonly options: ServiceOptions = {},
   ) {
     this.config = options.config ?? DEFAULT_SERVICE_CONFIG;
-    this.group = options.group ?? KV_DEFAULTS.group;
-    this.family = detectFamily(model.dir, (t) => model.tokenizer.tokenId(t) !== undefined);
+    const has = (t: string) => model.tokenizer.tokenId(t) !== undefined;
+    this.family = options.requireFim === false ? familyOrNull(model.dir, has) : detectFamily(model.dir, has);
     this.eos = new Set(model.spec.eosTokenIds);
     // Any special token of the prompt format ends a fill-in-the-middle answer.
+    const specials = this.family ? FAMILIES[this.family].specialTokens : [];
     this.stopIds = new Set(
-      FAMILIES[this.family].specialTokens
+      specials
         .map((t) => model.tokenizer.tokenId(t))
-        .filter((id): id is number => id !== undefined),
+        .filter((id): id is number => id !== undefined && !this.eos.has(id)),
     );
-    if (model.decoder.observationWindow < KV_DEFAULTS.window) {
-      throw new Error(
-        `the decoder was loaded with observationWindow ${model.decoder.observationWindow}; KV compression needs at least ${KV_DEFAULTS.window}`,
-      );
-    }
     validateConfig(this.config);
   }
 
@@ -140,31 +128,32 @@ export class CompletionService<Kv> {
     this.config = config;
     if (!kvChanged) return;
     this.building?.controller.abort();
-    const old = this.prefix;
+    const old = this.cached;
     if (!old) return;
     this.serial(async () => {
-      if (this.prefix !== old) return; // a request already replaced it
-      this.dropPrefix();
-      const entry = await this.ensurePrefix(old.cacheKey, old.stablePrefix);
-      this.options.onPrefix?.(entry.snapshot);
+      if (this.cached !== old) return; // a request already replaced it
+      this.dropBlock();
+      const entry = await this.ensureBlock(old.key, old.part);
+      this.options.onPrefix?.(entry.block.report);
     }).catch((e: unknown) => {
       if (!(e instanceof AbortedError))
         this.options.log?.(`rebuilding the cached block failed: ${(e as Error).message}`);
     });
   }
 
-  /** Completes at the cursor. Aborts the request in flight; rejects with AbortedError when this one is aborted. */
+  /** Completes the request. Aborts the one in flight; rejects with AbortedError when this one is aborted. */
   complete(req: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {
     if (this.disposed) return Promise.reject(new Error('the completion service was disposed'));
     this.current?.abort();
-    if (this.building && this.building.cacheKey !== req.cacheKey) this.building.controller.abort();
+    const key = blockKeyOf(req);
+    if (this.building && this.building.key !== key) this.building.controller.abort();
     const ctl = new AbortController();
     this.current = ctl;
     const relay = () => ctl.abort();
     if (signal?.aborted) ctl.abort();
     signal?.addEventListener('abort', relay, { once: true });
     this.counters.requests++;
-    return this.serial(() => this.run(req, ctl.signal))
+    return this.serial(() => this.run(req, key, ctl.signal))
       .catch((e: unknown) => {
         if (e instanceof AbortedError) this.counters.aborted++;
         throw e;
@@ -178,16 +167,23 @@ export class CompletionService<Kv> {
   /** Drops the cached block (the next request rebuilds it). */
   async clearCache(): Promise<void> {
     this.building?.controller.abort();
-    await this.serial(async () => this.dropPrefix());
+    await this.serial(async () => this.dropBlock());
   }
 
   report(): MemoryReport {
-    const p = this.prefix;
+    const c = this.cached;
     const m = process.memoryUsage();
     return {
       model: this.info,
       config: this.config,
-      prefix: p ? { ...p.snapshot, cacheKey: p.cacheKey, buildMs: p.buildMs, perLayer: p.perLayer } : null,
+      prefix: c
+        ? {
+            ...c.block.report,
+            cacheKey: c.key,
+            buildMs: c.block.prefillMs + c.block.compressMs,
+            perLayer: c.block.perLayer,
+          }
+        : null,
       counters: { ...this.counters },
       memory: {
         rssBytes: m.rss,
@@ -205,7 +201,7 @@ export class CompletionService<Kv> {
     this.current?.abort();
     this.building?.controller.abort();
     await this.chain.catch(() => undefined);
-    this.dropPrefix();
+    this.dropBlock();
     if (!options.keepModel) await this.model.decoder.release?.();
   }
 
@@ -215,205 +211,107 @@ export class CompletionService<Kv> {
     return run;
   }
 
-  private dropPrefix(): void {
-    if (!this.prefix) return;
-    this.model.decoder.disposeKv(this.prefix.kv);
+  private dropBlock(): void {
+    if (!this.cached) return;
+    this.model.decoder.disposeKv(this.cached.block.kv);
     this.counters.liveKvStates--;
-    this.prefix = null;
+    this.cached = null;
   }
 
-  /** The cached block for `cacheKey`, built (and the old one dropped) when it is another. */
-  private async ensurePrefix(cacheKey: string, stablePrefix: string): Promise<PrefixEntry<Kv>> {
-    if (this.prefix?.cacheKey === cacheKey) return this.prefix;
-    this.dropPrefix();
+  private idsOf(part: PromptPart, addSpecialTokens: boolean): number[] {
+    return 'ids' in part ? part.ids : this.model.tokenizer.encode(part.text, addSpecialTokens);
+  }
+
+  /** The cached block for `key`, built (and the old one dropped) when it is another. */
+  private async ensureBlock(key: string, part: PromptPart): Promise<CachedBlock<Kv>> {
+    if (this.cached?.key === key) return this.cached;
+    this.dropBlock();
     const controller = new AbortController();
-    this.building = { cacheKey, controller };
+    this.building = { key, controller };
     try {
-      this.prefix = await this.buildPrefix(cacheKey, stablePrefix, controller.signal);
+      const block = await buildBlock(this.model.decoder, this.idsOf(part, true), this.config.kv, {
+        chunk: this.config.prefillChunk,
+        signal: controller.signal,
+      });
+      this.counters.liveKvStates++;
       this.counters.prefixBuilds++;
-      return this.prefix;
+      if (block.plan) this.options.log?.(`compressed a ${block.ids.length}-token block: ${block.report.reason}`);
+      this.cached = { key, part, block };
+      return this.cached;
     } finally {
       this.building = null;
     }
   }
 
-  private async buildPrefix(cacheKey: string, stablePrefix: string, signal: AbortSignal): Promise<PrefixEntry<Kv>> {
-    const { decoder, spec, tokenizer } = this.model;
-    const t0 = now();
-    const ids = tokenizer.encode(stablePrefix, true);
-    const kvCfg = this.config.kv;
-    if (ids.length === 0) {
-      const kv = decoder.emptyKv();
-      this.counters.liveKvStates++;
-      return {
-        cacheKey,
-        stablePrefix,
-        ids,
-        kv,
-        snapshot: fullSnapshot(spec, 0, 0, kvCfg.budget),
-        perLayer: [],
-        buildMs: now() - t0,
-      };
-    }
-    const pre = await prefill(decoder, ids, decoder.emptyKv(), 0, this.config.prefillChunk, signal);
-    this.counters.liveKvStates++;
-    try {
-      if (signal.aborted) throw new AbortedError();
-      if (kvCfg.policy === 'full' || ids.length < MIN_COMPRESSED_PREFIX) {
-        const bytes = decoder.kvStats(pre.kv).bytes;
-        const snapshot = fullSnapshot(spec, ids.length, bytes, kvCfg.budget);
-        if (kvCfg.policy !== 'full')
-          snapshot.reason = `block of ${ids.length} tokens kept whole (compression starts at ${MIN_COMPRESSED_PREFIX})`;
-        return {
-          cacheKey,
-          stablePrefix,
-          ids,
-          kv: pre.kv,
-          snapshot,
-          perLayer: denseLayers(spec, ids.length, bytes),
-          buildMs: now() - t0,
-        };
-      }
-      const plan = planCompression(spec, attentionWindow(pre.attn, pre.attnRows, ids.length, spec.qHeads), {
-        policy: kvCfg.policy,
-        budget: kvCfg.budget,
-        bits: kvCfg.bits,
-        group: this.group,
-        window: KV_DEFAULTS.window,
-      });
-      // Compressed where the cache lives (on a GPU it never travels to the host).
-      const kv = await decoder.compress(pre.kv, plan);
-      decoder.disposeKv(pre.kv); // the live count moves from the dense state to the compressed one
-      const bytes = decoder.kvStats(kv).bytes;
-      const report = kvReport(spec, ids.length, plan, bytes);
-      const byTier = planBytes(plan).byTier;
-      const snapshot: KvSnapshot = {
-        policy: report.policy,
-        bits: report.bits,
-        promptTokens: ids.length,
-        tokensHeld: report.tokens,
-        tokensByTier: tierRecord((t) => report.tokensByTier[t] ?? 0),
-        bytes,
-        bytesByTier: tierRecord((t) => totalOf(byTier[t])),
-        budgetBytes: plan.summary.budgetBytes,
-        fp16Bytes: report.fp16Bytes,
-        ratio: bytes ? report.fp16Bytes / bytes : 1,
-        reason: report.reason,
-      };
-      this.options.log?.(`compressed a ${ids.length}-token block with ${plan.policy}: ${report.reason}`);
-      return { cacheKey, stablePrefix, ids, kv, snapshot, perLayer: planLayers(plan), buildMs: now() - t0 };
-    } catch (e) {
-      decoder.disposeKv(pre.kv);
-      this.counters.liveKvStates--;
-      throw e;
-    }
-  }
-
-  private async run(req: CompletionRequest, signal: AbortSignal): Promise<CompletionResult> {
+  private async run(req: CompletionRequest, key: string, signal: AbortSignal): Promise<CompletionResult> {
     this.counters.active++;
     this.counters.maxActive = Math.max(this.counters.maxActive, this.counters.active);
     try {
-      return await this.generate(req, signal);
+      return await this.generate(req, key, signal);
     } finally {
       this.counters.active--;
     }
   }
 
-  private async generate(req: CompletionRequest, signal: AbortSignal): Promise<CompletionResult> {
-    const { decoder, spec, tokenizer } = this.model;
+  private async generate(req: CompletionRequest, key: string, signal: AbortSignal): Promise<CompletionResult> {
+    const { decoder, tokenizer } = this.model;
     const cfg = this.config;
     const t0 = now();
     if (signal.aborted) throw new AbortedError();
-    const hit = this.prefix?.cacheKey === req.cacheKey;
+    const hit = this.cached?.key === key;
     if (hit) this.counters.prefixHits++;
-    const prefix = await this.ensurePrefix(req.cacheKey, req.stablePrefix);
-    const prefixBuildMs = hit ? 0 : now() - t0;
+    const { block } = await this.ensureBlock(key, req.block);
     if (signal.aborted) throw new AbortedError();
 
     const tStart = now();
-    const deadline = tStart + (req.timeCapMs ?? cfg.timeCapMs);
-    const maxTokens = req.maxTokens ?? cfg.maxTokens;
-    const tailIds = tokenizer.encode(req.tail, false);
-    if (tailIds.length === 0)
-      throw new Error('the completion request has an empty prompt tail (the current file part)');
-    const P = prefix.ids.length;
-    const pre = await prefill(decoder, tailIds, prefix.kv, P, cfg.prefillChunk, signal);
-    this.counters.liveKvStates++;
-    let kv = pre.kv;
+    const tailIds = this.idsOf(req.prompt, false);
+    const prompt = await prefillOver(decoder, block, tailIds, { chunk: cfg.prefillChunk, signal });
+    const own = prompt.kv !== block.kv;
+    if (own) this.counters.liveKvStates++;
     try {
-      const tailPrefillMs = now() - tStart;
-      const rules = new StopRules(req.cursor, cfg.maxLines);
-      const ids: number[] = [];
-      let logits = pre.lastLogits;
-      let text = '';
-      let stopReason: StopReason = 'max-tokens';
-      let firstTokenMs = 0;
-      let position = P + tailIds.length;
-      const tDecode = now();
-      for (;;) {
-        if (signal.aborted) throw new AbortedError();
-        const next = argmax(logits, 0, spec.vocabSize);
-        if (ids.length === 0) firstTokenMs = now() - t0;
-        if (this.eos.has(next)) {
-          stopReason = 'eos';
-          break;
-        }
-        if (this.stopIds.has(next)) {
-          stopReason = 'stop-token';
-          break;
-        }
-        ids.push(next);
-        text = tokenizer.decode(ids);
-        const d = rules.check(text);
-        if (d.cut !== undefined) {
-          text = text.slice(0, d.cut);
-          stopReason = d.reason!;
-          break;
-        }
-        if (ids.length >= maxTokens) {
-          stopReason = 'max-tokens';
-          break;
-        }
-        if (now() >= deadline) {
-          stopReason = 'time-cap';
-          break;
-        }
-        const out = await decoder.forward([next], [position++], kv);
-        decoder.disposeKv(kv, out.present);
-        kv = out.present;
-        logits = out.logits;
-      }
-      const decodeMs = now() - tDecode;
-      const peakKvBytes = decoder.kvStats(kv).bytes;
-      const stats: RequestStats = {
-        promptTokens: P + tailIds.length,
-        prefixTokens: P,
-        tailTokens: tailIds.length,
-        reusedTokens: hit ? P : 0,
-        recomputedTokens: (hit ? 0 : P) + tailIds.length,
-        prefixHit: hit,
-        prefixBuildMs,
-        tailPrefillMs,
-        decodeMs,
-        firstTokenMs,
-        totalMs: now() - t0,
-        generatedTokens: ids.length,
-        mode: rules.mode,
-        stopReason,
-        kv: prefix.snapshot,
-        peakKvBytes,
-      };
-      return { text: rules.finalize(text.replace(/\uFFFD+$/, '')), stats };
+      const cap = req.timeCapMs === undefined ? cfg.timeCapMs : req.timeCapMs;
+      const gen = await generate(decoder, prompt, {
+        maxTokens: req.maxTokens ?? cfg.maxTokens,
+        eos: this.eos,
+        stopIds: this.stopIds,
+        rules: req.cursor
+          ? new StopRules(req.cursor, cfg.maxLines)
+          : req.stopAtNewline
+            ? new StopRules(FIRST_LINE_ONLY)
+            : null,
+        deadline: cap === null ? undefined : tStart + cap,
+        signal,
+        decode: (ids) => tokenizer.decode(ids),
+      });
+      if (gen.kv !== prompt.kv) decoder.disposeKv(gen.kv, block.kv);
+      return { text: gen.text, ids: gen.ids, stats: completionStats(block, hit, prompt, tailIds.length, gen, t0) };
     } finally {
-      decoder.disposeKv(kv, prefix.kv); // the reused block's tiers stay alive
-      this.counters.liveKvStates--;
+      if (own) decoder.disposeKv(prompt.kv, block.kv); // the reused block's tiers stay alive
+      if (own) this.counters.liveKvStates--;
     }
+  }
+}
+
+/** The request's blockKey, or a hash of the block's content. */
+function blockKeyOf(req: CompletionRequest): string {
+  if (req.blockKey) return req.blockKey;
+  const h = createHash('sha256');
+  if ('ids' in req.block) h.update('ids\0').update(Int32Array.from(req.block.ids));
+  else h.update('text\0').update(req.block.text);
+  return h.digest('hex');
+}
+
+function familyOrNull(dir: string, has: (token: string) => boolean): ModelFamily | null {
+  try {
+    return detectFamily(dir, has);
+  } catch {
+    return null;
   }
 }
 
 /** Rejects settings the engine cannot run, with the reason, before any request uses them. */
 export function validateConfig(c: ServiceConfig): void {
-  if (c.kv.policy !== 'full') createPolicy(c.kv.policy); // throws with the known names
+  if (c.kv.policy !== 'full') createPolicy(c.kv.policy, c.kv.options); // throws with the known names
   const positive = (name: string, v: number) => {
     if (!(Number.isInteger(v) && v > 0)) throw new RangeError(`${name} must be a positive integer, got ${v}`);
   };
@@ -422,49 +320,4 @@ export function validateConfig(c: ServiceConfig): void {
   if (c.prefillChunk !== undefined) positive('prefillChunk', c.prefillChunk);
   positive('maxLines', c.maxLines);
   if (!(c.kv.budget.value > 0)) throw new RangeError(`the KV budget must be above 0, got ${c.kv.budget.value}`);
-}
-
-const tierRecord = (f: (t: Tier) => number): Record<Tier, number> =>
-  Object.fromEntries(TIERS.map((t) => [t, f(t)])) as Record<Tier, number>;
-
-function fullSnapshot(
-  spec: ModelSpec,
-  tokens: number,
-  bytes: number,
-  budget: ServiceConfig['kv']['budget'],
-): KvSnapshot {
-  const full = fp16Bytes(
-    { layers: spec.layers, kvHeads: spec.kvHeads, qHeads: spec.qHeads, headDim: spec.headDim },
-    tokens,
-  );
-  return {
-    policy: 'full',
-    bits: 16,
-    promptTokens: tokens,
-    tokensHeld: tokens,
-    tokensByTier: { ...zeroTiers(), fp16: tokens },
-    bytes,
-    bytesByTier: { ...zeroTiers(), fp16: bytes },
-    budgetBytes: budget.kind === 'ratio' ? budget.value * full : budget.value,
-    fp16Bytes: full,
-    ratio: bytes ? full / bytes : 1,
-    reason: 'no compression',
-  };
-}
-
-function denseLayers(spec: ModelSpec, tokens: number, bytes: number): LayerBytes[] {
-  return Array.from({ length: spec.layers }, (_, layer) => ({
-    layer,
-    bytes: { ...zeroTiers(), fp16: tokens ? bytes / spec.layers : 0 },
-  }));
-}
-
-/** Bytes per layer and tier of what the plan keeps (planBytes is the byte maths' single source;
- *  the device state adds only the padding of ragged heads on top). */
-function planLayers(plan: KvPlan): LayerBytes[] {
-  const layout = quantLayout(plan.geometry.headDim, plan.group);
-  return plan.heads.map((heads, layer) => {
-    const b = countsBytes([heads.map(countsOf)], layout).byTier;
-    return { layer, bytes: tierRecord((t) => totalOf(b[t])) };
-  });
 }

@@ -21,7 +21,11 @@ export interface CursorContext {
   nextLines: string[];
 }
 
-export type CompletionMode = 'line' | 'block';
+/** One line, several lines (an empty block body), or no text rule at all (tokens alone stop). */
+export type CompletionMode = 'line' | 'block' | 'tokens';
+
+/** A cursor on an empty line with nothing around it: its rules stop at the first line's end. */
+export const FIRST_LINE_ONLY: CursorContext = { linePrefix: '', lineSuffix: '', previousLine: '', nextLines: [] };
 
 const OPENERS = '([{';
 const CLOSERS = ')]}';
@@ -31,7 +35,7 @@ const OPENS_BLOCK = /(?:[{[(:]|=>)\s*(?:(?:\/\/|#).*)?$/;
 const indentOf = (line: string) => /^[ \t]*/.exec(line)![0];
 const isBlank = (line: string) => line.trim() === '';
 
-export function completionMode(ctx: CursorContext): CompletionMode {
+export function completionMode(ctx: CursorContext): 'line' | 'block' {
   if (!isBlank(ctx.linePrefix) || !isBlank(ctx.lineSuffix)) return 'line';
   if (!OPENS_BLOCK.test(ctx.previousLine)) return 'line';
   // The body is empty when the next non-blank line is not indented deeper than the opener.
@@ -67,7 +71,7 @@ function scanBrackets(text: string, onUnderflow: (index: number, ch: string) => 
 }
 
 export class StopRules {
-  readonly mode: CompletionMode;
+  readonly mode: 'line' | 'block';
   private readonly baseIndent: string;
 
   constructor(

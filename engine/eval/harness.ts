@@ -13,13 +13,9 @@
 //      the needle's length for needle cases).
 // A compressed cache is never mutated by forward, so one cache serves teacher forcing and decoding.
 import type { Decoder } from '../completion/decoder';
-import { argmax, prefill } from '../completion/generator';
-import { attentionWindow, geometryOf, kvReport, storeFromPlan } from '../completion/kv-compression';
-import { createPolicy } from '../kv/policies';
-import { KV_DEFAULTS } from '../kv/policy';
-import { snapkvScores } from '../kv/scoring';
-import type { KvTensor } from '../kv/store';
-import { argmaxRow, compareSteps, exactMatchLine, firstLine, needleHit, sharedPrefix } from './metrics';
+import { argmax } from '../completion/logprobs';
+import { compressBlock, prefillBlock } from '../completion/pipeline';
+import { compareSteps, exactMatchLine, firstLine, needleHit, sharedPrefix } from './metrics';
 import { ratioBudget, type Setting } from './settings';
 import type { EvalCase } from './types';
 
@@ -29,8 +25,6 @@ export interface HarnessOptions {
   /** most tokens of the greedy output (line or needle) */
   outTokens: number;
   prefillChunk?: number;
-  group?: number;
-  window?: number;
   /**
    * 'batch': one forward of all G tokens (needs a decoder loaded with allLogits); 'step': one forward
    * per token. 'auto': batch when the decoder returns every row, else step.
@@ -126,20 +120,17 @@ export async function evaluateCase<Kv>(
     return text.includes('\n') || (c.kind === 'needle' && text.length >= c.expected.length);
   };
 
-  const pre = await prefill(decoder, ids, decoder.emptyKv(), 0, opts.prefillChunk);
+  // The pipeline's own steps: one dense prefill of the prompt, compressed once per setting.
+  const pre = await prefillBlock(decoder, ids, { chunk: opts.prefillChunk });
   if (pre.attnRows === 0)
     throw new Error('the evaluation needs the observation-window attention: load the model with observationWindow > 0');
-  const attn = attentionWindow(pre.attn, pre.attnRows, n, spec.qHeads);
-  const geometry = geometryOf(spec);
-  const scores = snapkvScores(attn, geometry);
-  let dense: { keys: KvTensor[]; values: KvTensor[] } | undefined;
   const positions = (from: number, count: number) => Array.from({ length: count }, (_, i) => n + from + i);
 
   // Full cache: greedy tokens, with the logits after each of them (step-mode teacher forcing of g).
   const g: number[] = [];
   const stepLogits = new Float32Array(G * V);
   {
-    let logits = pre.lastLogits;
+    let logits = pre.lastLogits!;
     let kv = pre.kv;
     for (let i = 0; i < G; i++) {
       g.push(argmax(logits, 0, V));
@@ -190,18 +181,10 @@ export async function evaluateCase<Kv>(
   for (const s of settings) {
     const t0 = performance.now();
     const base = { label: s.label, policy: s.policy, budget: s.budget };
-    let plan;
+    let block;
     try {
-      plan = createPolicy(s.policy, s.options).plan({
-        geometry,
-        tokens: n,
-        budget: ratioBudget(s),
-        group: opts.group ?? KV_DEFAULTS.group,
-        window: Math.min(opts.window ?? KV_DEFAULTS.window, attn.window),
-        bits: s.bits,
-        scores,
-        attention: attn,
-      });
+      const kvOptions = { policy: s.policy, budget: ratioBudget(s), bits: s.bits, options: s.options };
+      block = await compressBlock(decoder, pre, kvOptions, { on: opts.compressOn });
     } catch (e) {
       results.push({
         ...base,
@@ -222,15 +205,11 @@ export async function evaluateCase<Kv>(
       progress(s.label);
       continue;
     }
-    const kv =
-      opts.compressOn === 'host'
-        ? decoder.kvFromStore(storeFromPlan(spec, plan, (dense ??= await decoder.hostKv(pre.kv)).keys, dense.values))
-        : await decoder.compress(pre.kv, plan);
-    const report = kvReport(spec, n, plan, decoder.kvStats(kv).bytes);
+    const { kv, report } = block;
     const logits = (await teacherForce(kv, mode))!;
     const steps = Math.min(opts.steps, G);
     const cmp = compareSteps(reference, logits, steps, V);
-    const top1 = Array.from({ length: G }, (_, i) => argmaxRow(logits, i, V));
+    const top1 = Array.from({ length: G }, (_, i) => argmax(logits, i, V));
     // Greedy output: the full cache's tokens while the top-1 agrees, then its own decoding.
     const shared = sharedPrefix(g, top1);
     const out = g.slice(0, shared.length);
@@ -249,7 +228,7 @@ export async function evaluateCase<Kv>(
       }
       disposeAll(decoder, made, kv);
     }
-    decoder.disposeKv(kv);
+    if (kv !== pre.kv) decoder.disposeKv(kv);
     const text = textOf(out);
     const output = scoredOutput(c, text);
     results.push({

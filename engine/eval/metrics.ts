@@ -1,21 +1,7 @@
 // Metrics of the KV evaluation (npm run eval:kv): how far a compressed cache's next-token
 // distributions drift from the full cache's, and whether its greedy output still completes the line
 // or retrieves the needle. Pure functions over logits rows and strings (docs/kv-methods.md §8 M1, M3, M4).
-import { logSoftmax } from '../completion/logprobs';
-
-/** Index of the largest entry of row `row` of a [rows, vocab] matrix (ties: lowest id, like argmax in generator.ts). */
-export function argmaxRow(logits: ArrayLike<number>, row: number, vocab: number): number {
-  let best = 0,
-    bestV = -Infinity;
-  for (let i = 0; i < vocab; i++) {
-    const v = logits[row * vocab + i]!;
-    if (v > bestV) {
-      bestV = v;
-      best = i;
-    }
-  }
-  return best;
-}
+import { argmax, logSoftmax } from '../completion/logprobs';
 
 /**
  * KL(p ‖ q) in nats between the softmax distributions of two logits rows: Σ p·(log p − log q).
@@ -74,8 +60,8 @@ export function compareSteps(
     kl: number[] = [];
   let agree = 0;
   for (let s = 0; s < steps; s++) {
-    const a = argmaxRow(full, s, vocab),
-      b = argmaxRow(compressed, s, vocab);
+    const a = argmax(full, s, vocab),
+      b = argmax(compressed, s, vocab);
     fullTop1.push(a);
     top1.push(b);
     if (a === b) agree++;

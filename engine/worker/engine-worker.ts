@@ -52,7 +52,7 @@ async function handle(msg: CallMessage, signal: AbortSignal): Promise<unknown> {
           threads: p.threads,
           config: p.config,
           log,
-          onPrefix: (snapshot) => emit({ kind: 'prefix', snapshot }),
+          onPrefix: (report) => emit({ kind: 'prefix', report }),
         });
         return service.info;
       });

@@ -8,7 +8,7 @@
 import type {
   CompletionRequest,
   CompletionResult,
-  KvSnapshot,
+  KvReport,
   MemoryReport,
   ModelInfo,
   ServiceConfig,
@@ -56,7 +56,7 @@ export interface WireError {
 
 export type EngineEvent =
   | { kind: 'log'; level: 'info' | 'warn' | 'error'; message: string }
-  | { kind: 'prefix'; snapshot: KvSnapshot };
+  | { kind: 'prefix'; report: KvReport };
 
 export type WorkerMessage =
   | { type: 'result'; id: number; result: unknown }

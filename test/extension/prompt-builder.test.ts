@@ -29,13 +29,15 @@ function typing(typed: string) {
 
 test('the request is the prompt split at the repository block, which holds the imported files', async () => {
   const b = await builder.build(typing('const total = '), 4096);
-  assert.ok(b.request.stablePrefix.startsWith('<|repo_name|>workspace\n'));
-  assert.match(b.request.stablePrefix, /<\|file_sep\|>src\/math\.ts\n/);
-  assert.match(b.request.stablePrefix, /<\|file_sep\|>src\/shapes\.ts\n/);
-  assert.ok(b.request.tail.startsWith('<|file_sep|>src/main.ts\n<|fim_prefix|>'));
-  assert.ok(b.request.tail.endsWith('<|fim_middle|>'));
-  assert.match(b.request.tail, /  const total = <\|fim_suffix\|>\n  const start/);
-  assert.equal(b.request.cursor.linePrefix, '  const total = ');
+  const block = (b.request.block as { text: string }).text;
+  const tail = (b.request.prompt as { text: string }).text;
+  assert.ok(block.startsWith('<|repo_name|>workspace\n'));
+  assert.match(block, /<\|file_sep\|>src\/math\.ts\n/);
+  assert.match(block, /<\|file_sep\|>src\/shapes\.ts\n/);
+  assert.ok(tail.startsWith('<|file_sep|>src/main.ts\n<|fim_prefix|>'));
+  assert.ok(tail.endsWith('<|fim_middle|>'));
+  assert.match(tail, /  const total = <\|fim_suffix\|>\n  const start/);
+  assert.equal(b.request.cursor?.linePrefix, '  const total = ');
   assert.ok(b.pieces >= 2);
 });
 
@@ -43,7 +45,7 @@ test('the repository block stays the same while the user types a line', async ()
   const keys = new Set<string>();
   const typed = 'const total = totalArea(shapes);';
   for (let i = 1; i <= typed.length; i += 3)
-    keys.add((await builder.build(typing(typed.slice(0, i)), 4096)).request.cacheKey);
+    keys.add((await builder.build(typing(typed.slice(0, i)), 4096)).request.blockKey!);
   assert.equal(keys.size, 1, 'one cache key for the whole line');
 });
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { statusView, precisionMix, compactCount, type EngineState } from '../../extension/status-format';
 import { renderReport, layerChart, historyChart, escapeHtml, type RequestRecord } from '../../extension/report-html';
-import type { KvSnapshot, MemoryReport, ModelInfo, RequestStats } from '../../engine/completion/service-types';
+import type { KvReport, MemoryReport, ModelInfo, CompletionStats } from '../../engine/completion/service-types';
 import { DEFAULT_SERVICE_CONFIG } from '../../engine/completion/service-types';
 
 const info: ModelInfo = {
@@ -17,20 +17,22 @@ const info: ModelInfo = {
   maxPositions: 2048,
   loadMs: 120,
 };
-const kv: KvSnapshot = {
+const kv: KvReport = {
   policy: 'qpruning',
   bits: 4,
   promptTokens: 2016,
-  tokensHeld: 1536,
+  tokens: 1536,
   tokensByTier: { fp16: 0, q8: 0, q4: 1536, q2: 0 },
   bytes: 129024,
   bytesByTier: { fp16: 0, q8: 0, q4: 129024, q2: 0 },
   budgetBytes: 129024,
   fp16Bytes: 516096,
   ratio: 4,
+  prunedFraction: 0.24,
+  peakBytes: 516096,
   reason: 'r',
 };
-const stats = (totalMs: number, reused: boolean): RequestStats => ({
+const stats = (totalMs: number, reused: boolean): CompletionStats => ({
   promptTokens: 2041,
   prefixTokens: 2016,
   tailTokens: 25,
@@ -38,8 +40,11 @@ const stats = (totalMs: number, reused: boolean): RequestStats => ({
   recomputedTokens: reused ? 25 : 2041,
   prefixHit: reused,
   prefixBuildMs: reused ? 0 : 400,
+  blockPrefillMs: reused ? 0 : 390,
+  compressMs: reused ? 0 : 10,
   tailPrefillMs: 7,
   decodeMs: totalMs - 7 - (reused ? 0 : 400),
+  decodeMsPerToken: 5,
   firstTokenMs: 9,
   totalMs,
   generatedTokens: 12,

@@ -12,7 +12,8 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel, type LoadedModel } from '../../native/runtime/model-loader';
-import { runCompletion } from '../../engine/completion/complete';
+import { CompletionService } from '../../engine/completion/service';
+import { DEFAULT_SERVICE_CONFIG } from '../../engine/completion/service-types';
 import { maxAbsDiff } from '../helpers/fixtures';
 
 // SQUEEZE_MODEL_DIR / SQUEEZE_MODEL_REFERENCE: check another export the same way (the recipe's
@@ -94,14 +95,20 @@ test('last-position logits match PyTorch within 1e-3 on every reference prompt',
   assert.ok(worst <= TOL_LOGITS);
 });
 
-test('greedy continuations are identical to PyTorch on every reference prompt (fp16 KV cache)', async () => {
+test('greedy continuations are identical to PyTorch on every reference prompt (fp16 KV cache, the completion service)', async () => {
+  const service = new CompletionService(model, {
+    config: { ...DEFAULT_SERVICE_CONFIG, kv: { policy: 'full', budget: { kind: 'ratio', value: 1 } } },
+  });
   for (const c of ref.cases) {
-    const out = await runCompletion(model.decoder, (ids) => model.tokenizer.decode(ids), {
-      promptIds: c.prompt_ids,
-      maxNewTokens: ref.max_new_tokens,
+    const out = await service.complete({
+      block: { ids: c.prompt_ids },
+      prompt: { ids: [] },
+      maxTokens: ref.max_new_tokens,
+      timeCapMs: null,
     });
     assert.deepEqual(out.ids, c.greedy_ids, c.name);
   }
+  await service.dispose({ keepModel: true });
 });
 
 test('squeeze batch (the bundled CLI) gives the same greedy ids', {

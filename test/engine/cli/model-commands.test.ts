@@ -8,9 +8,42 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixtureDir, loadReference } from '../../helpers/fixtures';
 import { logSoftmax } from '../../../engine/completion/logprobs';
+import { DEFAULT_SERVICE_CONFIG, type KvReport } from '../../../engine/completion/service-types';
 
 const cli = (...args: string[]) => spawnSync(process.execPath, ['dist/cli.js', ...args], { encoding: 'utf8' });
 const tmp = () => mkdtempSync(join(tmpdir(), 'sq-cli-'));
+interface BatchLine {
+  id: unknown;
+  ids: number[];
+  text: string;
+  promptTokens: number;
+  kv: KvReport;
+  timings: Record<string, number>;
+}
+/** `squeeze batch` over `cases` with a KV policy; the output lines, parsed. */
+function batchLines(cases: string, policy: string, budget: string): BatchLine[] {
+  const out = `${cases}.${policy}.out.jsonl`;
+  const r = cli(
+    'batch',
+    '--model',
+    qwen,
+    '--cases',
+    cases,
+    '--out',
+    out,
+    '--ep',
+    'cpu',
+    '--kv-policy',
+    policy,
+    '--kv-budget',
+    budget,
+  );
+  assert.equal(r.status, 0, `${policy}: ${r.stderr}`);
+  return readFileSync(out, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+}
 const qwen = fixtureDir('qwen2');
 const code = loadReference('qwen2').cases[0]!;
 
@@ -46,8 +79,12 @@ test('complete --json on prompt ids reproduces transformers greedy ids and repor
     tokens: T,
     tokensByTier: { fp16: T, q8: 0, q4: 0, q2: 0 },
     bytes: fp16,
+    bytesByTier: { fp16, q8: 0, q4: 0, q2: 0 },
+    budgetBytes: fp16,
     fp16Bytes: fp16,
+    ratio: 1,
     prunedFraction: 0,
+    peakBytes: fp16,
     reason: 'no compression',
   });
 });
@@ -175,11 +212,15 @@ test('complete --kv-policy reports the same fields for every policy and holds th
     const kv = JSON.parse(r.stdout).kv;
     assert.deepEqual(Object.keys(kv).sort(), [
       'bits',
+      'budgetBytes',
       'bytes',
+      'bytesByTier',
       'fp16Bytes',
+      'peakBytes',
       'policy',
       'promptTokens',
       'prunedFraction',
+      'ratio',
       'reason',
       'tokens',
       'tokensByTier',
@@ -240,27 +281,7 @@ test("batch runs MiKV, KVCrush and DBudgetKV end to end and reports each case's 
     ['kvcrush+snapkv', '0.25'],
     ['dbudget', '0.5'],
   ] as const) {
-    const out = join(dir, `${policy}.jsonl`);
-    const r = cli(
-      'batch',
-      '--model',
-      qwen,
-      '--cases',
-      join(dir, 'in.jsonl'),
-      '--out',
-      out,
-      '--ep',
-      'cpu',
-      '--kv-policy',
-      policy,
-      '--kv-budget',
-      budget,
-    );
-    assert.equal(r.status, 0, `${policy}: ${r.stderr}`);
-    const lines = readFileSync(out, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const lines = batchLines(join(dir, 'in.jsonl'), policy, budget);
     assert.equal(lines.length, 2);
     for (const l of lines) {
       assert.equal(l.kv.policy, policy);
@@ -275,4 +296,59 @@ test("batch runs MiKV, KVCrush and DBudgetKV end to end and reports each case's 
       );
     if (policy.startsWith('kvcrush')) assert.match(lines[0].kv.reason, /kvcrush/);
   }
+});
+
+test('batch cases split into a block and a prompt: the block is compressed as the editor compresses it, the prompt prefilled over it', async () => {
+  const dir = tmp();
+  const all = Array.from({ length: 320 }, (_, i) => 10 + ((i * 7919 + 13) % 1000));
+  const [block, prompt] = [all.slice(0, 256), all.slice(256)];
+  writeFileSync(
+    join(dir, 'in.jsonl'),
+    [
+      { id: 'whole', prompt_ids: all, max_new_tokens: 8 },
+      { id: 'split', block_ids: block, prompt_ids: prompt, max_new_tokens: 8 },
+    ]
+      .map((c) => JSON.stringify(c))
+      .join('\n'),
+  );
+  const run = (policy: string, budget: string) =>
+    Object.fromEntries(batchLines(join(dir, 'in.jsonl'), policy, budget).map((l) => [l.id, l]));
+
+  // The full cache: the same tokens at the same positions, split or not, give the same ids.
+  const full = run('full', '1');
+  assert.deepEqual(full.split.ids, full.whole.ids);
+  assert.equal(full.split.kv.promptTokens, 256, 'kv describes the block');
+  assert.equal(full.split.promptTokens, 320);
+
+  // Compressed: kv describes the block within its budget; the editor's service on the same request agrees.
+  const q = run('qpruning', '0.25');
+  assert.equal(q.split.kv.promptTokens, 256);
+  assert.ok(
+    q.split.kv.bytes <= 0.25 * q.split.kv.fp16Bytes,
+    `${q.split.kv.bytes} within a quarter of ${q.split.kv.fp16Bytes}`,
+  );
+  assert.ok(q.split.kv.prunedFraction > 0);
+  const { loadCompletionService } = await import('../../../engine/completion/load-service');
+  const service = await loadCompletionService(qwen, {
+    provider: 'cpu',
+    requireFim: false,
+    config: { ...DEFAULT_SERVICE_CONFIG, kv: { policy: 'qpruning', budget: { kind: 'ratio', value: 0.25 } } },
+  });
+  try {
+    const direct = await service.complete({
+      block: { ids: block },
+      prompt: { ids: prompt },
+      maxTokens: 8,
+      timeCapMs: null,
+    });
+    assert.deepEqual(q.split.ids, direct.ids, 'the command line and the service run one path');
+    assert.deepEqual(q.split.kv, direct.stats.kv);
+  } finally {
+    await service.dispose();
+  }
+
+  writeFileSync(join(dir, 'bad.jsonl'), `${JSON.stringify({ id: 1, block_ids: [1], block: 'x', prompt: 'y' })}\n`);
+  const bad = cli('batch', '--model', qwen, '--cases', join(dir, 'bad.jsonl'), '--out', join(dir, 'o.jsonl'));
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /bad\.jsonl:1: give at most one of "block_ids" or "block"/);
 });

@@ -31,9 +31,9 @@ export function requestFor(prefix: string, files: string[] = ['src/math.ts'], su
   });
   const lines = prefix.split('\n');
   return {
-    cacheKey: p.cacheKey,
-    stablePrefix: p.stablePrefix,
-    tail: p.text.slice(p.stablePrefix.length),
+    block: { text: p.stablePrefix },
+    prompt: { text: p.text.slice(p.stablePrefix.length) },
+    blockKey: p.cacheKey,
     cursor: {
       linePrefix: lines[lines.length - 1]!,
       lineSuffix: suffix.split('\n')[0]!,

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { loadModel, type LoadedModel } from '../../../native/runtime/model-loader';
 import type { KvState } from '../../../native/runtime/kv-state';
 import { CompletionService } from '../../../engine/completion/service';
-import { AbortedError } from '../../../engine/completion/generator';
-import { DEFAULT_SERVICE_CONFIG, type KvSnapshot, type ServiceConfig } from '../../../engine/completion/service-types';
+import { AbortedError } from '../../../engine/completion/prefill';
+import { DEFAULT_SERVICE_CONFIG, type KvReport, type ServiceConfig } from '../../../engine/completion/service-types';
 import { KV_DEFAULTS } from '../../../engine/kv/policy';
 import { fixtureDir } from '../../helpers/fixtures';
 import { requestFor } from './helpers';
@@ -104,7 +104,7 @@ test('the block is compressed within the budget, in percent or in bytes', async 
   assert.ok(kv.bytes <= kv.budgetBytes, `${kv.bytes} <= ${kv.budgetBytes}`);
   assert.ok(Math.abs(kv.budgetBytes - 0.25 * kv.fp16Bytes) < 1);
   assert.ok(kv.ratio >= 3.5, `ratio ${kv.ratio}`);
-  assert.ok(kv.tokensHeld > 0.25 * kv.promptTokens, 'quantized pruning keeps more tokens than fp16 pruning could');
+  assert.ok(kv.tokens > 0.25 * kv.promptTokens, 'quantized pruning keeps more tokens than fp16 pruning could');
   assert.equal(
     Object.values(kv.bytesByTier).reduce((a, b) => a + b, 0),
     kv.bytes,
@@ -155,7 +155,7 @@ test('one generation at a time: each new request aborts the older ones', async (
 });
 
 test('a budget change rebuilds the cached block and reports the new size', async () => {
-  const snapshots: KvSnapshot[] = [];
+  const snapshots: KvReport[] = [];
   const service = new CompletionService<KvState>(model, { onPrefix: (s) => snapshots.push(s) });
   const first = await service.complete(requestFor('z = '));
   service.configure(config({ kv: { budget: { kind: 'ratio', value: 0.5 } } }));

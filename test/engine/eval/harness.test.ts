@@ -13,7 +13,8 @@ import { buildSettings, parsePolicySpec } from '../../../engine/eval/settings';
 import { buildRepoCase, findTargets } from '../../../engine/eval/repo-cases';
 import { buildNeedleCase } from '../../../engine/eval/needle-cases';
 import { QWEN_REPO_FORMAT, type SourcePackage } from '../../../engine/eval/sources';
-import { runCompletion } from '../../../engine/completion/complete';
+import { CompletionService } from '../../../engine/completion/service';
+import { DEFAULT_SERVICE_CONFIG } from '../../../engine/completion/service-types';
 import { fixtureDir } from '../../helpers/fixtures';
 
 const FILES = [
@@ -131,12 +132,17 @@ test('the greedy output derived from teacher forcing equals a plain compressed c
       { steps: 4, outTokens: 10 },
     );
     for (const s of r.settings) {
-      const plain = await runCompletion(model.decoder, (ids) => model.tokenizer.decode(ids), {
-        promptIds: model.tokenizer.encode(c.prompt),
-        maxNewTokens: 10,
+      // The command line's path: the whole prompt as the block, compressed by the service.
+      const kv = { policy: s.policy, budget: { kind: 'ratio' as const, value: budget } };
+      const service = new CompletionService(model, { config: { ...DEFAULT_SERVICE_CONFIG, kv }, requireFim: false });
+      const plain = await service.complete({
+        block: { ids: model.tokenizer.encode(c.prompt) },
+        prompt: { ids: [] },
+        maxTokens: 10,
         stopAtNewline: true,
-        kv: { policy: s.policy, budget: { kind: 'ratio', value: budget } },
+        timeCapMs: null,
       });
+      await service.dispose({ keepModel: true });
       assert.equal(s.output, scoredOutput(c, plain.text), `${s.label}@${budget}`);
     }
   }

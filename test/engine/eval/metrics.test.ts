@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  argmaxRow,
   compareSteps,
   exactMatchLine,
   firstLine,
@@ -11,6 +10,7 @@ import {
   needleHit,
   sharedPrefix,
 } from '../../../engine/eval/metrics';
+import { argmax } from '../../../engine/completion/logprobs';
 
 const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
 
@@ -34,10 +34,10 @@ test('KL from logits: softmax of the rows, invariant to a constant shift, exactl
   assert.throws(() => klFromLogits([0, 1], [0, 1, 2]), /rows of 2 and 3/);
 });
 
-test('argmaxRow reads one row of a [rows, vocab] matrix and breaks ties towards the lowest id', () => {
+test('argmax reads one row of a [rows, vocab] matrix and breaks ties towards the lowest id', () => {
   const m = Float32Array.from([1, 3, 3, 0, /* row 1 */ 9, 2, 9, 9]);
-  assert.equal(argmaxRow(m, 0, 4), 1);
-  assert.equal(argmaxRow(m, 1, 4), 0);
+  assert.equal(argmax(m, 0, 4), 1);
+  assert.equal(argmax(m, 1, 4), 0);
 });
 
 test('compareSteps counts top-1 agreement and KL(full ‖ compressed) per step', () => {

@@ -82,7 +82,7 @@ test('a budget change is applied live and announced with the new block size', as
   for (let i = 0; i < 200 && !events.some((e) => e.kind === 'prefix'); i++) await new Promise((r) => setTimeout(r, 20));
   const ev = events.find((e) => e.kind === 'prefix');
   assert.ok(ev && ev.kind === 'prefix', 'a prefix event arrived');
-  assert.ok(ev.snapshot.bytes > was, `${ev.snapshot.bytes} > ${was}`);
+  assert.ok(ev.report.bytes > was, `${ev.report.bytes} > ${was}`);
   await assert.rejects(
     client.call('configure', { ...DEFAULT_SERVICE_CONFIG, kv: { ...DEFAULT_SERVICE_CONFIG.kv, policy: 'bogus' } }),
     (e: unknown) => e instanceof EngineError && /unknown KV policy "bogus"/.test(e.message),

@@ -7,7 +7,7 @@ import * as ort from 'onnxruntime-node';
 import { loadModelConfig } from '../../../engine/model/config';
 import { DecoderSession, fewQueryRows } from '../../../native/runtime/decoder-session';
 import { kvStateBytes, type KvState } from '../../../native/runtime/kv-state';
-import { prefill } from '../../../engine/completion/generator';
+import { prefill } from '../../../engine/completion/prefill';
 import { attentionWindow, geometryOf, planCompression, storeFromPlan } from '../../../engine/completion/kv-compression';
 import { makePlan, planBytes, headIn, type KvPlan } from '../../../engine/kv/policy';
 import type { KvStore } from '../../../engine/kv/store';
@@ -34,12 +34,16 @@ before(async () => {
 
 async function compressedPrompt(policy: string, budget: number, bits?: 16 | 8 | 4 | 2) {
   const pre = await prefill(tiered, ids, tiered.emptyKv(), 0);
-  const plan = planCompression(spec, attentionWindow(pre.attn, pre.attnRows, T, spec.qHeads), {
-    policy,
-    budget: { kind: 'ratio', value: budget },
-    bits,
-    group: G,
-  });
+  const plan = planCompression(
+    spec,
+    attentionWindow(pre.attn, pre.attnRows, T, spec.qHeads),
+    {
+      policy,
+      budget: { kind: 'ratio', value: budget },
+      bits,
+    },
+    G,
+  );
   const host = await tiered.hostKv(pre.kv);
   return { plan, store: storeFromPlan(spec, plan, host.keys, host.values) };
 }
@@ -211,11 +215,15 @@ for (const [policy, budget] of [
 ] as const) {
   test(`${policy}: compressing on the device (gather + quantize kernels) equals the host reference store`, async () => {
     const pre = await prefill(tiered, ids, tiered.emptyKv(), 0);
-    const plan = planCompression(spec, attentionWindow(pre.attn, pre.attnRows, T, spec.qHeads), {
-      policy,
-      budget: { kind: 'ratio', value: budget },
-      group: G,
-    });
+    const plan = planCompression(
+      spec,
+      attentionWindow(pre.attn, pre.attnRows, T, spec.qHeads),
+      {
+        policy,
+        budget: { kind: 'ratio', value: budget },
+      },
+      G,
+    );
     const host = await tiered.hostKv(pre.kv);
     const reference = tiered.kvFromStore(storeFromPlan(spec, plan, host.keys, host.values));
     const device = await tiered.compress(pre.kv, plan);

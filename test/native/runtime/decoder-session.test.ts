@@ -12,7 +12,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModelConfig } from '../../../engine/model/config';
 import { DecoderSession } from '../../../native/runtime/decoder-session';
-import { decodeGreedy, prefill } from '../../../engine/completion/generator';
+import { prefill } from '../../../engine/completion/prefill';
+import { greedy } from '../../helpers/greedy';
 import { FIXTURE_MODELS, fixtureDir, loadReference, maxAbsDiff } from '../../helpers/fixtures';
 import { referenceForward } from '../../helpers/reference-decoder';
 import { snapkvScores } from '../../../engine/kv/scoring';
@@ -124,7 +125,7 @@ for (const m of FIXTURE_MODELS) {
       for (const chunk of [512, 16]) {
         const pre = await prefill(s, c.input_ids, s.emptyKv(), 0, chunk);
         assert.equal(pre.attnRows, Math.min(8, c.input_ids.length), 'last chunk covers the observation window');
-        const gen = await decodeGreedy(s, pre.kv, pre.lastLogits, c.input_ids.length, { maxNewTokens: 20 });
+        const gen = await greedy(s, pre, c.input_ids.length, 20);
         assert.deepEqual(gen.ids, c.greedy_20, `chunk ${chunk}`);
       }
     });

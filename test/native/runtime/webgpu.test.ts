@@ -6,7 +6,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModelConfig } from '../../../engine/model/config';
 import { DecoderSession } from '../../../native/runtime/decoder-session';
-import { decodeGreedy, prefill } from '../../../engine/completion/generator';
+import { prefill } from '../../../engine/completion/prefill';
+import { greedy } from '../../helpers/greedy';
 import { attentionWindow, geometryOf, planCompression, storeFromPlan } from '../../../engine/completion/kv-compression';
 import { snapkvScores } from '../../../engine/kv/scoring';
 import { FIXTURE_MODELS, fixtureDir, loadReference, maxAbsDiff } from '../../helpers/fixtures';
@@ -55,7 +56,7 @@ for (const m of FIXTURE_MODELS) {
         maxAbsDiff(pre.attn.at(-1)!, hfAttn) <= 1e-3,
         `${c.name} attention ${maxAbsDiff(pre.attn.at(-1)!, hfAttn)}`,
       );
-      const gen = await decodeGreedy(s, pre.kv, pre.lastLogits, c.input_ids.length, { maxNewTokens: 20 });
+      const gen = await greedy(s, pre, c.input_ids.length, 20);
       assert.deepEqual(gen.ids, c.greedy_20, c.name);
       assert.ok(
         gen.kv.layers.every((l) => l.value.location === 'gpu-buffer'),
@@ -81,11 +82,15 @@ test('webgpu: a cache compressed on the GPU (gather + quantize kernels) stays th
   try {
     const ids = Array.from({ length: 200 }, (_, i) => 10 + ((i * 7919 + 13) % 1000));
     const pre = await prefill(s, ids, s.emptyKv(), 0);
-    const plan = planCompression(spec, attentionWindow(pre.attn, pre.attnRows, ids.length, spec.qHeads), {
-      policy: 'mikv',
-      budget: { kind: 'ratio', value: 0.4 },
-      group: 32,
-    });
+    const plan = planCompression(
+      spec,
+      attentionWindow(pre.attn, pre.attnRows, ids.length, spec.qHeads),
+      {
+        policy: 'mikv',
+        budget: { kind: 'ratio', value: 0.4 },
+      },
+      32,
+    );
     const onGpu = await s.compress(pre.kv, plan);
     assert.ok(
       onGpu.layers.every(

@@ -1,19 +1,7 @@
-// Prefill and greedy decoding over a Decoder. Prefill runs in chunks so a 16k-token prompt never
+// Prefill over a Decoder: tokens run through the model in chunks, so a 16k-token prompt never
 // builds a full N×N score matrix; the last chunk holds at least the observation window, so the
 // attention that KV policies score with comes from one run.
 import type { Decoder } from './decoder';
-
-export interface GenerateOptions {
-  maxNewTokens: number;
-  /** Stop once the generated text contains a newline (the newline is not kept). */
-  stopAtNewline?: boolean;
-  /** Extra ids that end generation, besides the model's EOS ids. */
-  stopIds?: number[];
-  prefillChunk?: number;
-  signal?: AbortSignal;
-  /** Decodes ids to text; needed for stopAtNewline. */
-  decode?: (ids: number[]) => string;
-}
 
 export interface PrefillResult<Kv> {
   kv: Kv;
@@ -25,15 +13,6 @@ export interface PrefillResult<Kv> {
   scores: Float32Array[];
   prefillMs: number;
   peakRssBytes: number;
-}
-
-export interface GenerateResult<Kv> {
-  ids: number[];
-  kv: Kv;
-  prefillMs: number;
-  decodeMsPerToken: number;
-  peakRssBytes: number;
-  stopReason: 'eos' | 'max-tokens' | 'newline' | 'stop-id' | 'aborted';
 }
 
 export class AbortedError extends Error {
@@ -56,19 +35,6 @@ export function chunkBounds(n: number, chunk: number, minLast: number): [number,
     last[0] = start;
   }
   return bounds;
-}
-
-export function argmax(logits: Float32Array, row = 0, vocab = logits.length): number {
-  let best = 0,
-    bestV = -Infinity;
-  for (let i = 0; i < vocab; i++) {
-    const v = logits[row * vocab + i]!;
-    if (v > bestV) {
-      bestV = v;
-      best = i;
-    }
-  }
-  return best;
 }
 
 /**
@@ -121,54 +87,4 @@ export async function prefill<Kv>(
     prefillMs: performance.now() - t0,
     peakRssBytes: peak,
   };
-}
-
-/**
- * Greedy decoding from the state after a prefill: `firstLogits` are the last prompt position's,
- * `nextPosition` the position of the first generated token (the original prompt length, even when
- * the cache was pruned).
- */
-export async function decodeGreedy<Kv>(
-  decoder: Decoder<Kv>,
-  kv: Kv,
-  firstLogits: Float32Array,
-  nextPosition: number,
-  opts: GenerateOptions,
-): Promise<Omit<GenerateResult<Kv>, 'prefillMs'>> {
-  const eos = new Set(decoder.spec.eosTokenIds);
-  const stop = new Set(opts.stopIds ?? []);
-  const ids: number[] = [];
-  let logits = firstLogits;
-  let peak = process.memoryUsage().rss;
-  let stopReason: GenerateResult<Kv>['stopReason'] = 'max-tokens';
-  const t0 = performance.now();
-  let steps = 0;
-  while (ids.length < opts.maxNewTokens) {
-    if (opts.signal?.aborted) {
-      stopReason = 'aborted';
-      break;
-    }
-    const next = argmax(logits, 0, decoder.spec.vocabSize);
-    if (eos.has(next)) {
-      stopReason = 'eos';
-      break;
-    }
-    if (stop.has(next)) {
-      stopReason = 'stop-id';
-      break;
-    }
-    ids.push(next);
-    if (opts.stopAtNewline && opts.decode && opts.decode(ids).includes('\n')) {
-      stopReason = 'newline';
-      break;
-    }
-    if (ids.length >= opts.maxNewTokens) break;
-    const out = await decoder.forward([next], [nextPosition + ids.length - 1], kv);
-    decoder.disposeKv(kv, out.present);
-    kv = out.present;
-    logits = out.logits;
-    steps++;
-    peak = Math.max(peak, process.memoryUsage().rss);
-  }
-  return { ids, kv, decodeMsPerToken: steps ? (performance.now() - t0) / steps : 0, peakRssBytes: peak, stopReason };
 }
