@@ -31,6 +31,8 @@ if (files.length === 0) {
 const extra = process.argv.slice(2).filter((a) => a.startsWith('--'));
 // Point Vulkan at lavapipe when tools/ensure-webgpu.mjs installed it, so WebGPU tests run.
 const env = { ...process.env };
+// Prepared models (engine/model/prepared-cache.ts) go to a folder of this run, not the user's cache.
+env.SQUEEZE_CACHE_DIR ??= mkdtempSync(join(tmpdir(), 'squeeze-prepared-'));
 if (!env.VK_DRIVER_FILES && existsSync(ICD_FILE)) {
   env.VK_DRIVER_FILES = ICD_FILE;
   env.XDG_RUNTIME_DIR ??= mkdtempSync(join(tmpdir(), 'squeeze-xdg-'));

@@ -35,7 +35,10 @@ export interface ServiceTokenizer {
 
 /** What the service runs: LoadedModel from native/runtime/model-loader fits. */
 export interface ServiceModel<Kv> {
+  /** The model folder or file. */
   dir: string;
+  /** What the model calls itself (a GGUF file's general.name), when it says more than its path. */
+  name?: string;
   spec: ModelSpec;
   tokenizer: ServiceTokenizer;
   decoder: Decoder<Kv> & { release?(): Promise<void>; target?: { skipped: { provider: string; reason: string }[] } };
@@ -90,7 +93,10 @@ export class CompletionService<Kv> {
   ) {
     this.config = options.config ?? DEFAULT_SERVICE_CONFIG;
     const has = (t: string) => model.tokenizer.tokenId(t) !== undefined;
-    this.family = options.requireFim === false ? familyOrNull(model.dir, has) : detectFamily(model.dir, has);
+    this.family =
+      options.requireFim === false
+        ? familyOrNull(model.name ?? model.dir, has)
+        : detectFamily(model.name ?? model.dir, has);
     this.eos = new Set(model.spec.eosTokenIds);
     // Any special token of the prompt format ends a fill-in-the-middle answer.
     const specials = this.family ? FAMILIES[this.family].specialTokens : [];

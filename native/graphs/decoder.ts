@@ -3,13 +3,17 @@
 // Inputs and outputs are listed in decoder-io.ts; attention over the cached tiers is in
 // native/kernels/tier-attention.ts.
 import type { ModelSpec } from '../../engine/model/config';
-import type { ComputeDtype, WeightReader } from '../../engine/model/weights';
-import { type BuiltModel, GraphBuilder } from '../onnx/graph-builder';
+import type { ModelSource } from '../../engine/model/source';
+import type { ResolvedPrecision } from '../../engine/model/weight-precision';
+import { type BuiltModel, GraphBuilder, type WeightSink } from '../onnx/graph-builder';
 import { DataType } from '../onnx/onnx-proto';
 import { snapkvScoreKernel } from '../kernels/score-pooling';
 import { type LayerCache, TierAttention, transposeKeys } from '../kernels/tier-attention';
 import type { CodeBits } from '../kernels/tier-reads';
 import { decoderNames as N } from './decoder-io';
+import { GraphWeights, type WeightSummary } from './weights';
+
+export type ComputeDtype = 'float32' | 'float16';
 
 export interface DecoderOptions {
   dtype: ComputeDtype;
@@ -24,18 +28,30 @@ export interface DecoderOptions {
   /** Key token group G and value channel group Gv of the quantized tiers. */
   group: number;
   valueGroup: number;
+  /** How projection weights are held (engine/model/weight-precision.ts). */
+  weights: ResolvedPrecision;
+  /** MatMulNBits accuracy_level (4: int8 compute on the CPU). */
+  accuracyLevel: number;
 }
 
 const INT64_MAX = Number.MAX_SAFE_INTEGER;
-const EMBED = 'model.embed_tokens.weight';
 const dataTypeOf = (d: ComputeDtype) => (d === 'float16' ? DataType.FLOAT16 : DataType.FLOAT);
 
-export function buildDecoderGraph(spec: ModelSpec, weights: WeightReader, opts: DecoderOptions): BuiltModel {
-  return new DecoderGraph(spec, weights, opts).build();
+/** The graph, with its weights written to `sink` as they are made (in memory by default). */
+export function buildDecoderGraph(
+  source: ModelSource,
+  opts: DecoderOptions,
+  sink?: WeightSink,
+): { built: BuiltModel; weights: WeightSummary } {
+  const graph = new DecoderGraph(source, opts, sink);
+  const built = graph.build();
+  return { built, weights: graph.weights.summary };
 }
 
 class DecoderGraph {
   private readonly g: GraphBuilder;
+  private readonly spec: ModelSpec;
+  readonly weights: GraphWeights;
   /** Compute dtype and full-precision cache dtype. */
   private readonly T: typeof DataType.FLOAT | typeof DataType.FLOAT16;
   private readonly TK: typeof DataType.FLOAT | typeof DataType.FLOAT16;
@@ -46,12 +62,18 @@ class DecoderGraph {
   private readonly causal: string;
 
   constructor(
-    private readonly spec: ModelSpec,
-    private readonly weights: WeightReader,
+    source: ModelSource,
     private readonly opts: DecoderOptions,
+    sink?: WeightSink,
   ) {
-    const g = (this.g = new GraphBuilder(`squeeze-${spec.family}-decoder`));
+    const spec = (this.spec = source.spec);
+    const g = (this.g = new GraphBuilder(`squeeze-${spec.family}-decoder`, '', sink));
     this.T = dataTypeOf(opts.dtype);
+    this.weights = new GraphWeights(g, source, {
+      precision: opts.weights,
+      T: this.T,
+      accuracyLevel: opts.accuracyLevel,
+    });
     this.TK = dataTypeOf(opts.kvDtype);
     const D = spec.headDim;
     this.ids = g.input(N.inputIds, DataType.INT64, ['S']);
@@ -71,12 +93,12 @@ class DecoderGraph {
 
   build(): BuiltModel {
     const { g, spec, opts } = this;
-    let x = g.op('Gather', [this.weight(EMBED, [spec.vocabSize, spec.hiddenSize]), this.ids], { attrs: { axis: 0 } });
+    let x = this.weights.embed(this.ids, spec.vocabSize, spec.hiddenSize);
     for (let l = 0; l < spec.layers; l++) x = this.layer(l, x);
     if (!opts.allLogits) x = g.op('Slice', [x, g.int64([-1]), g.int64([INT64_MAX]), g.int64([0])]);
     const logits = this.lmHead(this.rmsNorm(x, 'model.norm.weight'));
     g.output(this.toF32(logits), N.logits, DataType.FLOAT, [opts.allLogits ? 'S' : 1, spec.vocabSize]);
-    return g.build({ '': 17 });
+    return g.build({ '': 17, 'com.microsoft': 1 });
   }
 
   /** One transformer block, pre-norm: x + attention(norm(x)), then + mlp(norm(x)). */
@@ -163,16 +185,13 @@ class DecoderGraph {
 
   /** Logits [rows, V]; tied embeddings reuse the embedding matrix as the output projection. */
   private lmHead(x: string): string {
-    const { spec, weights } = this;
-    const name = spec.tieWordEmbeddings || !weights.has('lm_head.weight') ? EMBED : 'lm_head.weight';
-    if (name === EMBED && !spec.tieWordEmbeddings) weights.entry('lm_head.weight'); // throws: names the missing weight
-    return this.g.op('MatMul', [x, this.weight(name, [spec.vocabSize, spec.hiddenSize], true)]);
+    const { spec } = this;
+    return this.weights.lmHead(x, spec.tieWordEmbeddings, spec.vocabSize, spec.hiddenSize);
   }
 
   /** x [S, in] · Wᵀ (+ b): a Hugging Face Linear, whose weight is stored [out, in]. */
   private linear(x: string, prefix: string, inF: number, outF: number, bias: boolean): string {
-    const y = this.g.op('MatMul', [x, this.weight(`${prefix}.weight`, [outF, inF], true)]);
-    return bias ? this.g.op('Add', [y, this.weight(`${prefix}.bias`, [outF])]) : y;
+    return this.weights.linear(x, prefix, inF, outF, bias);
   }
 
   /** RMSNorm in float32 whatever the compute dtype: x² overflows fp16 for real activations. */
@@ -182,7 +201,10 @@ class DecoderGraph {
     const meanSq = g.op('ReduceMean', [g.op('Mul', [x32, x32])], { attrs: { axes: [-1], keepdims: 1 } });
     const eps = g.scalar(DataType.FLOAT, this.spec.rmsNormEps);
     const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [meanSq, eps])])]);
-    return g.op('Mul', [this.toCompute(g.op('Mul', [x32, inv])), this.weight(weightName, [this.spec.hiddenSize])]);
+    return g.op('Mul', [
+      this.toCompute(g.op('Mul', [x32, inv])),
+      this.weights.vector(weightName, this.spec.hiddenSize),
+    ]);
   }
 
   /** RoPE, rotate-half convention: x·cos + [-x2, x1]·sin, x of shape [heads, S, D]. */
@@ -202,13 +224,6 @@ class DecoderGraph {
     return g.op('Transpose', [g.op('Reshape', [x, g.int64([-1, count, this.spec.headDim])])], {
       attrs: { perm: [1, 0, 2] },
     });
-  }
-
-  /** A weight in the compute dtype, optionally transposed ([out, in] → [in, out] for MatMul). */
-  private weight(name: string, shape: number[], transpose = false): string {
-    const loaded = this.weights.load(name, shape, transpose);
-    // A tied embedding is used both as is (Gather) and transposed (lm_head): distinct initializers.
-    return this.g.weight(transpose ? `${name}.T` : name, this.T, loaded.dims, loaded.bytes);
   }
 
   private toCompute(x: string): string {

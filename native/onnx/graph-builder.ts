@@ -20,6 +20,39 @@ export interface ExternalDataEntry {
   data: Uint8Array;
 }
 
+/** Where a weight's bytes went: a location onnxruntime resolves, and the byte range there. */
+export interface WeightRange {
+  location: string;
+  offset: number;
+  length: number;
+}
+
+/**
+ * Where weights go as the graph is built. In memory (the default): each weight becomes an
+ * externalData entry handed to onnxruntime with the model, which copies it. To a file
+ * (native/runtime/weight-file.ts): weights are appended to one file next to the model as they are
+ * made, so a large model never sits in memory twice; onnxruntime then maps the file.
+ */
+export interface WeightSink {
+  write(data: Uint8Array): WeightRange;
+  /** The in-memory entries to pass as session externalData (none for a file). */
+  entries(): ExternalDataEntry[];
+}
+
+export class MemorySink implements WeightSink {
+  private readonly list: ExternalDataEntry[] = [];
+
+  write(data: Uint8Array): WeightRange {
+    const path = `w${this.list.length}.bin`;
+    this.list.push({ path, data });
+    return { location: path, offset: 0, length: data.byteLength };
+  }
+
+  entries(): ExternalDataEntry[] {
+    return this.list;
+  }
+}
+
 export interface BuiltModel {
   model: Uint8Array;
   externalData: ExternalDataEntry[];
@@ -39,7 +72,7 @@ export class GraphBuilder {
   private readonly initializers: Bytes[] = [];
   private readonly inputs: Bytes[] = [];
   private readonly outputs: Bytes[] = [];
-  private readonly external: ExternalDataEntry[] = [];
+  private readonly ranges = new Map<string, WeightRange>();
   private readonly constCache = new Map<string, string>();
   private counter = 0;
 
@@ -47,6 +80,7 @@ export class GraphBuilder {
   constructor(
     private readonly graphName: string,
     private readonly prefix = '',
+    private readonly sink: WeightSink = new MemorySink(),
   ) {}
 
   private fresh(hint: string): string {
@@ -58,7 +92,7 @@ export class GraphBuilder {
    * its results with `output`. Weights belong in the parent (subgraphs hold only small constants).
    */
   branch(name: string): GraphBuilder {
-    return new GraphBuilder(name, `${this.prefix}${name}_${this.counter++}/`);
+    return new GraphBuilder(name, `${this.prefix}${name}_${this.counter++}/`, this.sink);
   }
 
   /** An If node: `cond` (a one-element bool) picks which branch's outputs become the results. */
@@ -70,8 +104,7 @@ export class GraphBuilder {
   }
 
   private graphBytes(): Uint8Array {
-    if (this.external.length)
-      throw new Error(`subgraph ${this.graphName} holds weights; declare them in the parent graph`);
+    if (this.ranges.size) throw new Error(`subgraph ${this.graphName} holds weights; declare them in the parent graph`);
     return encodeGraph({
       name: this.graphName,
       nodes: this.nodes,
@@ -142,11 +175,23 @@ export class GraphBuilder {
     return this.floats(type, [], [v]);
   }
 
-  /** A weight whose bytes travel as external data (copied by onnxruntime at session creation). */
+  /** A weight whose bytes go to the sink (see WeightSink); returns its name. */
   weight(name: string, type: DataTypeId, dims: number[], data: Uint8Array): string {
-    const path = `w${this.external.length}.bin`;
-    this.external.push({ path, data });
-    this.initializers.push(encodeExternalTensor(name, type, dims, path, 0, data.byteLength));
+    const range = this.sink.write(data);
+    this.ranges.set(name, range);
+    this.initializers.push(encodeExternalTensor(name, type, dims, range.location, range.offset, range.length));
+    return name;
+  }
+
+  /**
+   * A second weight over the bytes of `of` (written once), seen with another type or shape: a tied
+   * embedding is gathered as [V, H] and multiplied as MatMulNBits' [V, blocks, blob].
+   */
+  alias(name: string, of: string, type: DataTypeId, dims: number[]): string {
+    const range = this.ranges.get(of);
+    if (!range) throw new Error(`alias ${name}: no weight named ${of}`);
+    this.ranges.set(name, range);
+    this.initializers.push(encodeExternalTensor(name, type, dims, range.location, range.offset, range.length));
     return name;
   }
 
@@ -161,6 +206,6 @@ export class GraphBuilder {
       },
       opsets,
     );
-    return { model, externalData: this.external };
+    return { model, externalData: this.sink.entries() };
   }
 }

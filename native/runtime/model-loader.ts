@@ -1,22 +1,26 @@
-// Loads a Hugging Face model folder: validated config, tokenizer and a decoder session on the
-// chosen execution provider. The one place that wires engine/model to native/runtime.
-import { loadModelConfig, type ModelSpec } from '../../engine/model/config';
-import { ModelTokenizer } from '../../engine/model/tokenizer';
+// Loads a model (a Hugging Face folder or a GGUF file): validated spec, tokenizer and a decoder
+// session on the chosen execution provider. The one place that wires engine/model to native/runtime.
+import type { ModelSpec } from '../../engine/model/config';
+import { openModelSource } from '../../engine/model/source';
+import type { ModelTokenizer } from '../../engine/model/tokenizer';
 import { DecoderSession, type DecoderLoadOptions } from './decoder-session';
 
 export interface LoadedModel {
+  /** The folder or file given. */
   dir: string;
+  /** What the model calls itself (for the prompt family). */
+  name: string;
   spec: ModelSpec;
   tokenizer: ModelTokenizer;
   decoder: DecoderSession;
   loadMs: number;
 }
 
-export async function loadModel(dir: string, options: DecoderLoadOptions): Promise<LoadedModel> {
+export async function loadModel(path: string, options: DecoderLoadOptions): Promise<LoadedModel> {
   const t0 = performance.now();
-  // Config and tokenizer first: their errors are the cheapest to report.
-  const spec = loadModelConfig(dir);
-  const tokenizer = ModelTokenizer.load(dir);
-  const decoder = await DecoderSession.load(dir, spec, options);
-  return { dir, spec, tokenizer, decoder, loadMs: performance.now() - t0 };
+  // Headers and tokenizer first: their errors are the cheapest to report.
+  const source = openModelSource(path);
+  const tokenizer = source.tokenizer();
+  const decoder = await DecoderSession.load(source, options);
+  return { dir: path, name: source.name, spec: source.spec, tokenizer, decoder, loadMs: performance.now() - t0 };
 }

@@ -5,6 +5,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import { loadModelConfig } from '../../../engine/model/config';
+import { openModelSource } from '../../../engine/model/source';
 import { DecoderSession, fewQueryRows } from '../../../native/runtime/decoder-session';
 import { kvStateBytes, type KvState } from '../../../native/runtime/kv-state';
 import { prefill } from '../../../engine/completion/prefill';
@@ -22,14 +23,18 @@ let dense: DecoderSession; // float32 dense cache: the reference path
 const ids = Array.from({ length: T }, (_, i) => 10 + ((i * 7919 + 13) % 1000));
 
 before(async () => {
-  tiered = await DecoderSession.load(dir, spec, {
+  tiered = await DecoderSession.load(openModelSource(dir), {
     provider: 'cpu',
     observationWindow: 8,
     kvDtype: 'float16',
     quantBits: [8, 4, 2],
     group: G,
   });
-  dense = await DecoderSession.load(dir, spec, { provider: 'cpu', observationWindow: 0, kvDtype: 'float32' });
+  dense = await DecoderSession.load(openModelSource(dir), {
+    provider: 'cpu',
+    observationWindow: 0,
+    kvDtype: 'float32',
+  });
 });
 
 async function compressedPrompt(policy: string, budget: number, bits?: 16 | 8 | 4 | 2) {

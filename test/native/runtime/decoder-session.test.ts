@@ -11,6 +11,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModelConfig } from '../../../engine/model/config';
+import { openModelSource } from '../../../engine/model/source';
 import { DecoderSession } from '../../../native/runtime/decoder-session';
 import { prefill } from '../../../engine/completion/prefill';
 import { greedy } from '../../helpers/greedy';
@@ -31,9 +32,13 @@ for (const m of FIXTURE_MODELS) {
   let all: DecoderSession;
   let hf: DecoderSession;
   before(async () => {
-    s = await DecoderSession.load(dir, spec, { provider: 'cpu', observationWindow: 8 });
-    all = await DecoderSession.load(dir, spec, { provider: 'cpu', observationWindow: 0, allLogits: true });
-    hf = await DecoderSession.load(dir, spec, { provider: 'cpu', observationWindow: 8, ropeFrequencies: 'checkpoint' });
+    s = await DecoderSession.load(openModelSource(dir), { provider: 'cpu', observationWindow: 8 });
+    all = await DecoderSession.load(openModelSource(dir), { provider: 'cpu', observationWindow: 0, allLogits: true });
+    hf = await DecoderSession.load(openModelSource(dir), {
+      provider: 'cpu',
+      observationWindow: 8,
+      ropeFrequencies: 'checkpoint',
+    });
   });
   after(async () => {
     await s.release();
@@ -185,7 +190,7 @@ for (const m of FIXTURE_MODELS) {
 test('prompts no longer than the observation window run (empty pooled prefix) and score like the host', async () => {
   const dir = fixtureDir('qwen2');
   const spec = loadModelConfig(dir);
-  const s = await DecoderSession.load(dir, spec, { provider: 'cpu', observationWindow: 8 });
+  const s = await DecoderSession.load(openModelSource(dir), { provider: 'cpu', observationWindow: 8 });
   try {
     for (const n of [1, 5, 8, 9]) {
       const ids = Array.from({ length: n }, (_, i) => 20 + i);

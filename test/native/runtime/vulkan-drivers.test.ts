@@ -6,8 +6,8 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { autoWebgpuSkipReason, vulkanDrivers } from '../../../native/runtime/vulkan-drivers';
+import { openModelSource } from '../../../engine/model/source';
 import { DecoderSession } from '../../../native/runtime/decoder-session';
-import { loadModelConfig } from '../../../engine/model/config';
 import { fixtureDir } from '../../helpers/fixtures';
 
 function manifest(dir: string, name: string, library: string): string {
@@ -60,7 +60,7 @@ test('a session asked for auto on a software-only Vulkan machine runs on the CPU
   process.env.VK_DRIVER_FILES = manifest(dir, 'lvp_icd.json', 'libvulkan_lvp.so');
   try {
     const model = fixtureDir('qwen2');
-    const s = await DecoderSession.load(model, loadModelConfig(model), { provider: 'auto', observationWindow: 0 });
+    const s = await DecoderSession.load(openModelSource(model), { provider: 'auto', observationWindow: 0 });
     if (process.platform === 'linux') {
       assert.equal(s.target.provider, 'cpu');
       assert.match(s.target.skipped.find((x) => x.provider === 'webgpu')?.reason ?? '', /software Vulkan driver/);

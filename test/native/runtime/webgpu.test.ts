@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModelConfig } from '../../../engine/model/config';
+import { openModelSource } from '../../../engine/model/source';
 import { DecoderSession } from '../../../native/runtime/decoder-session';
 import { prefill } from '../../../engine/completion/prefill';
 import { greedy } from '../../helpers/greedy';
@@ -22,7 +23,7 @@ for (const m of FIXTURE_MODELS) {
   const ref = loadReference(m);
   let s: DecoderSession;
   before(async () => {
-    if (!skip) s = await DecoderSession.load(dir, spec, { provider: 'webgpu', observationWindow: 8 });
+    if (!skip) s = await DecoderSession.load(openModelSource(dir), { provider: 'webgpu', observationWindow: 8 });
   });
   after(async () => {
     await s?.release();
@@ -72,7 +73,7 @@ test('webgpu: a cache compressed on the GPU (gather + quantize kernels) stays th
 }, async () => {
   const dir = fixtureDir('qwen2');
   const spec = loadModelConfig(dir);
-  const s = await DecoderSession.load(dir, spec, {
+  const s = await DecoderSession.load(openModelSource(dir), {
     provider: 'webgpu',
     observationWindow: 8,
     kvDtype: 'float16',

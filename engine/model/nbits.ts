@@ -1,0 +1,194 @@
+// Block-quantized weights in onnxruntime's MatMulNBits / GatherBlockQuantized layout, made two
+// ways: by round-to-nearest quantization of float weights (--weights int4|int8), or by re-expressing
+// a GGUF file's quantized blocks exactly (ggml-types.ts). A [rows, cols] weight (rows = output
+// features, cols = the reduced axis) is cut along cols into blocks of `blockSize`:
+//
+//   value[r, c] = scale[r, b] · (code[r, c] − zero[r, b]) + offset[r, b]        b = ⌊c / blockSize⌋
+//
+//   codes    [rows, blocks, blockSize·bits/8] uint8, element i of a block in bits [i·bits, (i+1)·bits)
+//            of its byte run (low bits first), as MatMulNBits reads B
+//   scales   [rows · blocks] float
+//   zeros    null: every zero is 2^(bits−1), the ops' default; or packed like the codes, one per
+//            block, ⌈blocks·bits/8⌉ bytes per row
+//   offsets  null, or [rows, blocks] float: the per-block minimum of ggml's Q4_1/Q5_1/K-quants, which
+//            no integer zero point expresses; the graph adds Σ_block(x) · offset (nbits-ops.ts)
+import { blockDecoder, type GgmlTypeName, typeInfo } from './ggml-types';
+
+export type NBits = 4 | 8;
+
+export interface NBitsWeight {
+  rows: number;
+  cols: number;
+  bits: NBits;
+  blockSize: number;
+  codes: Uint8Array;
+  scales: Float32Array;
+  zeros: Uint8Array | null;
+  offsets: Float32Array | null;
+}
+
+/** Bytes the weight occupies as stored (scales and offsets as float32). */
+export function nbitsBytes(w: NBitsWeight): number {
+  return w.codes.byteLength + w.scales.byteLength + (w.zeros?.byteLength ?? 0) + (w.offsets?.byteLength ?? 0);
+}
+
+export const blocksPerRow = (cols: number, blockSize: number) => cols / blockSize;
+const zeroRowBytes = (blocks: number, bits: NBits) => Math.ceil((blocks * bits) / 8);
+
+/** Writes `code` (< 2^bits) as element `i` of the packed run starting at byte `base`. */
+function pack(out: Uint8Array, base: number, i: number, bits: NBits, code: number): void {
+  if (bits === 8) out[base + i] = code;
+  else out[base + (i >> 1)]! |= code << ((i & 1) * 4);
+}
+
+function unpack(bytes: Uint8Array, base: number, i: number, bits: NBits): number {
+  return bits === 8 ? bytes[base + i]! : (bytes[base + (i >> 1)]! >> ((i & 1) * 4)) & 0xf;
+}
+
+/** Checks that a weight of `cols` columns can be cut into blocks; the message names the tensor. */
+export function checkBlocks(name: string, cols: number, blockSize: number): void {
+  if (cols % blockSize !== 0)
+    throw new Error(`tensor "${name}": its ${cols} columns do not divide into blocks of ${blockSize}`);
+}
+
+/**
+ * Round-to-nearest quantization of a float [rows, cols] weight, per block: the block's min and max
+ * map to codes 0 and 2^bits − 1 (scale = (max − min)/(2^bits − 1)), the zero point is the code of
+ * 0.0, so zero stays exact and a block of zeros costs no error.
+ */
+export function quantizeNBits(
+  w: Float32Array,
+  rows: number,
+  cols: number,
+  bits: NBits,
+  blockSize: number,
+): NBitsWeight {
+  checkBlocks('weight', cols, blockSize);
+  const blocks = blocksPerRow(cols, blockSize);
+  const blob = (blockSize * bits) / 8;
+  const qmax = (1 << bits) - 1;
+  const codes = new Uint8Array(rows * blocks * blob);
+  const scales = new Float32Array(rows * blocks);
+  const zeros = new Uint8Array(rows * zeroRowBytes(blocks, bits));
+  for (let r = 0; r < rows; r++) {
+    for (let b = 0; b < blocks; b++) {
+      const start = r * cols + b * blockSize;
+      let lo = 0;
+      let hi = 0; // the range always holds 0.0, so it is representable exactly
+      for (let i = 0; i < blockSize; i++) {
+        const v = w[start + i]!;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+      const scale = hi > lo ? (hi - lo) / qmax : 1;
+      const zero = Math.min(qmax, Math.max(0, Math.round(-lo / scale)));
+      scales[r * blocks + b] = scale;
+      pack(zeros, r * zeroRowBytes(blocks, bits), b, bits, zero);
+      const base = (r * blocks + b) * blob;
+      for (let i = 0; i < blockSize; i++) {
+        const q = Math.min(qmax, Math.max(0, Math.round(w[start + i]! / scale) + zero));
+        pack(codes, base, i, bits, q);
+      }
+    }
+  }
+  return { rows, cols, bits, blockSize, codes, scales, zeros, offsets: null };
+}
+
+/** The float values of a block-quantized weight (tests, and --weights fp16|fp32 of a quantized GGUF). */
+export function dequantizeNBits(w: NBitsWeight): Float32Array {
+  const blocks = blocksPerRow(w.cols, w.blockSize);
+  const blob = (w.blockSize * w.bits) / 8;
+  const out = new Float32Array(w.rows * w.cols);
+  const def = 1 << (w.bits - 1);
+  for (let r = 0; r < w.rows; r++) {
+    for (let b = 0; b < blocks; b++) {
+      const k = r * blocks + b;
+      const zero = w.zeros ? unpack(w.zeros, r * zeroRowBytes(blocks, w.bits), b, w.bits) : def;
+      const off = w.offsets ? w.offsets[k]! : 0;
+      for (let i = 0; i < w.blockSize; i++) {
+        out[r * w.cols + b * w.blockSize + i] = w.scales[k]! * (unpack(w.codes, k * blob, i, w.bits) - zero) + off;
+      }
+    }
+  }
+  return out;
+}
+
+/** The width a ggml type's codes need in MatMulNBits (4 or 8 bits; 5- and 6-bit codes take 8). */
+export function nbitsOfGgml(type: GgmlTypeName): NBits {
+  return type === 'Q4_0' || type === 'Q4_1' || type === 'Q4_K' ? 4 : 8;
+}
+
+/**
+ * A ggml-quantized [rows, cols] tensor in MatMulNBits' layout, exactly: codes move to the
+ * default-zero form by a shift chosen per type, and a block's remaining constant (ggml's minimum)
+ * becomes its offset. Codes are re-centred on the default zero so offsets stay small (a Q5_K code
+ * 0…31 becomes 112…143 around 128): the graph's Σ·offset correction then adds little to cancel.
+ */
+export function nbitsFromGgml(
+  type: GgmlTypeName,
+  bytes: Uint8Array,
+  rows: number,
+  cols: number,
+  name: string,
+): NBitsWeight {
+  const t = typeInfo(type);
+  checkBlocks(name, cols, t.blockSize);
+  const dec = blockDecoder(type);
+  const bits = nbitsOfGgml(type);
+  const blockSize = dec.groupSize;
+  const blocks = blocksPerRow(cols, blockSize);
+  const blob = (blockSize * bits) / 8;
+  const codes = new Uint8Array(rows * blocks * blob);
+  const scales = new Float32Array(rows * blocks);
+  const offsets = new Float32Array(rows * blocks);
+  const zero = 1 << (bits - 1);
+  const raw = new Int32Array(t.blockSize);
+  const gs = new Float64Array(t.blockSize / blockSize);
+  const go = new Float64Array(gs.length);
+  let anyOffset = false;
+  const ggmlBlocksPerRow = cols / t.blockSize;
+  for (let r = 0; r < rows; r++) {
+    for (let gb = 0; gb < ggmlBlocksPerRow; gb++) {
+      dec.decode(
+        bytes,
+        (r * ggmlBlocksPerRow + gb) * t.typeSize,
+        (e, q) => {
+          raw[e] = q;
+        },
+        (g, s, off) => {
+          gs[g] = s;
+          go[g] = off;
+        },
+      );
+      for (let g = 0; g < gs.length; g++) {
+        const k = r * blocks + gb * gs.length + g;
+        const s = gs[g]!;
+        const first = g * blockSize;
+        // ggml code q means s·q + off. With c = q + shift: s·q + off = s·(c − zero) + off + s·(zero − shift).
+        let lo = Number.POSITIVE_INFINITY;
+        for (let i = 0; i < blockSize; i++) lo = Math.min(lo, raw[first + i]!);
+        const ratio = s !== 0 ? go[g]! / s : Number.NaN;
+        // An offset that is a whole number of steps folds into the shift (Q4_0, Q5_0, Q6_K, Q8_0).
+        const exactShift = Number.isInteger(ratio) ? zero + ratio : Number.NaN;
+        const signed = lo < 0; // Q8_0's codes are signed
+        const centre = signed ? 0 : type === 'Q4_1' || type === 'Q4_K' ? 8 : 16;
+        const shift =
+          Number.isFinite(exactShift) && codesFit(raw, first, blockSize, exactShift, bits) ? exactShift : zero - centre;
+        scales[k] = s;
+        offsets[k] = go[g]! + s * (zero - shift);
+        if (offsets[k] !== 0) anyOffset = true;
+        const base = k * blob;
+        for (let i = 0; i < blockSize; i++) pack(codes, base, i, bits, raw[first + i]! + shift);
+      }
+    }
+  }
+  return { rows, cols, bits, blockSize, codes, scales, zeros: null, offsets: anyOffset ? offsets : null };
+}
+
+function codesFit(raw: Int32Array, first: number, n: number, shift: number, bits: NBits): boolean {
+  for (let i = 0; i < n; i++) {
+    const c = raw[first + i]! + shift;
+    if (c < 0 || c >= 1 << bits) return false;
+  }
+  return true;
+}
