@@ -116,7 +116,7 @@ export const batchCommand: CliCommand = {
         const out = await service.complete(requestOf(c, opts['stop-at-newline'] === true));
         appendFileSync(
           opts.out,
-          `${JSON.stringify({ id: c.id, ...completionJson(out, service.model.decoder.provider) })}\n`,
+          `${JSON.stringify({ id: c.id, ...completionJson(out, service.model.decoder.provider, service.info.weights) })}\n`,
         );
         bar.tick();
       }

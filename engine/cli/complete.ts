@@ -37,7 +37,7 @@ export const completeCommand: CliCommand = {
         timeCapMs: null,
       });
       const ep = service.model.decoder.provider;
-      const json = completionJson(out, ep);
+      const json = completionJson(out, ep, service.info.weights);
       if (opts.json) {
         const timings = { loadMs: round(service.model.loadMs), ...json.timings };
         console.log(JSON.stringify({ ...json, timings, peakRssMB: round(peakRssBytes() / 2 ** 20) }));

@@ -11,9 +11,22 @@ import { parseBudgetText } from '../kv/budget-text';
 import { isBits } from '../kv/budget';
 import { KV_DEFAULTS } from '../kv/policy';
 import { createPolicy } from '../kv/policies';
+import { isWeightPrecision, WEIGHT_PRECISIONS, type WeightPrecision } from '../model/weight-precision';
 
 export const MODEL_OPTIONS: Record<string, OptionSpec> = {
-  model: { type: 'string', description: 'Hugging Face model folder (config.json, safetensors, tokenizer.json)' },
+  model: {
+    type: 'string',
+    description: 'a Hugging Face model folder (config.json, safetensors, tokenizer.json) or a GGUF file',
+  },
+  weights: {
+    type: 'string',
+    description:
+      'weight precision: auto|int4|int8|fp16|fp32 (default auto: by provider and model size; a quantized GGUF keeps its own)',
+  },
+  'cache-dir': {
+    type: 'string',
+    description: 'prepared-model cache folder (default ~/.cache/squeeze/prepared, or $SQUEEZE_CACHE_DIR)',
+  },
   ep: { type: 'string', description: 'execution provider: auto|cpu|webgpu|cuda|dml (default auto)' },
   'max-new-tokens': { type: 'string', description: 'tokens to generate (default 64)' },
   'stop-at-newline': { type: 'boolean', description: 'stop at the end of the first line' },
@@ -46,6 +59,13 @@ export const PROMPT_OPTIONS: Record<string, OptionSpec> = {
   'prompt-ids': { type: 'string', description: 'JSON file with an array of token ids' },
 };
 
+export function weightsOption(opts: ParsedOptions): WeightPrecision {
+  const w = (opts.weights as string | undefined) ?? 'auto';
+  if (!isWeightPrecision(w))
+    throw new CliUsageError(`--weights must be one of ${WEIGHT_PRECISIONS.join(', ')}, got "${w}"`);
+  return w;
+}
+
 export function providerOption(opts: ParsedOptions): ProviderChoice {
   const ep = (opts.ep as string | undefined) ?? 'auto';
   if (!(PROVIDER_CHOICES as readonly string[]).includes(ep))
@@ -70,6 +90,8 @@ export async function loadServiceFromOptions(
     group: intOption(opts, 'kv-group', KV_DEFAULTS.group, 4, 1024),
     window: intOption(opts, 'kv-window', KV_DEFAULTS.window, 1, 1024),
     requireFim: false,
+    weights: weightsOption(opts),
+    cacheDir: typeof opts['cache-dir'] === 'string' ? opts['cache-dir'] : undefined,
     config: {
       ...DEFAULT_SERVICE_CONFIG,
       kv: kv ?? { policy: 'full', budget: { kind: 'ratio', value: 1 } },

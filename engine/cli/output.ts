@@ -1,13 +1,13 @@
 // What `complete --json` prints and `batch` writes per case: one shape for both, built from the
 // CompletionService's result.
-import type { CompletionResult } from '../completion/service-types';
+import type { CompletionResult, WeightsInfo } from '../completion/service-types';
 
 export const round = (x: number) => Math.round(x * 100) / 100;
 
 /** The process's peak resident memory so far (the kernel's high-water mark, not a sample). */
 export const peakRssBytes = () => process.resourceUsage().maxRSS * 1024;
 
-export function completionJson(r: CompletionResult, ep: string) {
+export function completionJson(r: CompletionResult, ep: string, weights: WeightsInfo | null) {
   const s = r.stats;
   return {
     ids: r.ids,
@@ -23,5 +23,6 @@ export function completionJson(r: CompletionResult, ep: string) {
       totalMs: round(s.totalMs),
     },
     kv: s.kv,
+    weights: weights && { bits: weights.bits, bytes: weights.bytes, precision: weights.precision },
   };
 }

@@ -6,6 +6,7 @@ import { loadModel } from '../../native/runtime/model-loader';
 import type { ProviderChoice } from '../../native/runtime/execution-target';
 import type { KvState } from '../../native/runtime/kv-state';
 import { KV_DEFAULTS } from '../kv/policy';
+import type { WeightPrecision } from '../model/weight-precision';
 import { CompletionService, type ServiceOptions } from './service';
 
 export interface LoadServiceOptions extends ServiceOptions {
@@ -15,6 +16,9 @@ export interface LoadServiceOptions extends ServiceOptions {
   group?: number;
   /** Observation window W: the last W prompt queries whose attention scores tokens (default KV_DEFAULTS.window). */
   window?: number;
+  /** How the weights are held (default auto) and where prepared models are kept. */
+  weights?: WeightPrecision;
+  cacheDir?: string;
 }
 
 export async function loadCompletionService(
@@ -28,6 +32,8 @@ export async function loadCompletionService(
     quantBits: [8, 4, 2],
     group: options.group ?? KV_DEFAULTS.group,
     threads: options.threads,
+    weights: options.weights,
+    cacheDir: options.cacheDir,
     log: options.log,
   });
   try {

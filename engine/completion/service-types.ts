@@ -144,6 +144,15 @@ export interface CompletionResult {
   stats: CompletionStats;
 }
 
+/** How the model's weights are held: their precision, the matrices' width and the bytes they take. */
+export interface WeightsInfo {
+  /** int4, int8, fp16, fp32, or native (a GGUF file's own quantization). */
+  precision: string;
+  /** The width most matrix parameters are stored at: 4, 8, 16 or 32. */
+  bits: number;
+  bytes: number;
+}
+
 export interface ModelInfo {
   dir: string;
   /** The prompt family (null for a model without a known fill-in-the-middle format). */
@@ -156,6 +165,7 @@ export interface ModelInfo {
   headDim: number;
   maxPositions: number;
   loadMs: number;
+  weights: WeightsInfo | null;
 }
 
 export interface LayerBytes {

@@ -22,6 +22,7 @@ import {
   type ModelInfo,
   type PromptPart,
   type ServiceConfig,
+  type WeightsInfo,
 } from './service-types';
 import { createPolicy } from '../kv/policies';
 import type { ModelSpec } from '../model/config';
@@ -41,7 +42,11 @@ export interface ServiceModel<Kv> {
   name?: string;
   spec: ModelSpec;
   tokenizer: ServiceTokenizer;
-  decoder: Decoder<Kv> & { release?(): Promise<void>; target?: { skipped: { provider: string; reason: string }[] } };
+  decoder: Decoder<Kv> & {
+    release?(): Promise<void>;
+    target?: { skipped: { provider: string; reason: string }[] };
+    weights?: WeightsInfo;
+  };
   loadMs: number;
 }
 
@@ -120,6 +125,7 @@ export class CompletionService<Kv> {
       headDim: spec.headDim,
       maxPositions: spec.maxPositions,
       loadMs: this.model.loadMs,
+      weights: decoder.weights ?? null,
     };
   }
 

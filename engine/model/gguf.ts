@@ -93,12 +93,15 @@ class HeaderReader {
     return o;
   }
 
+  // Each reader takes the offset first: at() may replace this.buf.
   u32(): number {
-    return this.buf.readUInt32LE(this.at(4));
+    const o = this.at(4);
+    return this.buf.readUInt32LE(o);
   }
 
   u64(): number {
-    const v = this.buf.readBigUInt64LE(this.at(8));
+    const o = this.at(8);
+    const v = this.buf.readBigUInt64LE(o);
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ModelLoadError(this.path, `is corrupt: a length of ${v} bytes`);
     return Number(v);
   }

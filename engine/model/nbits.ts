@@ -62,8 +62,9 @@ export function quantizeNBits(
   cols: number,
   bits: NBits,
   blockSize: number,
+  name = 'weight',
 ): NBitsWeight {
-  checkBlocks('weight', cols, blockSize);
+  checkBlocks(name, cols, blockSize);
   const blocks = blocksPerRow(cols, blockSize);
   const blob = (blockSize * bits) / 8;
   const qmax = (1 << bits) - 1;
@@ -111,6 +112,11 @@ export function dequantizeNBits(w: NBitsWeight): Float32Array {
     }
   }
   return out;
+}
+
+/** The block size a ggml type's re-expression has: its scale groups (32; Q6_K's 16). */
+export function ggmlGroupSize(type: GgmlTypeName): number {
+  return blockDecoder(type).groupSize;
 }
 
 /** The width a ggml type's codes need in MatMulNBits (4 or 8 bits; 5- and 6-bit codes take 8). */

@@ -3,9 +3,8 @@
 // either dense (fp32 or fp16 rows, multiplied by Gemm) or block-quantized (engine/model/nbits.ts,
 // multiplied by MatMulNBits); the embedding takes the same form and is gathered without a float
 // copy of the whole table; norm weights and biases stay dense.
-import { type GgmlTypeName, isQuantized } from './ggml-types';
-import { dequantize } from './ggml-types';
-import { type NBits, type NBitsWeight, nbitsFromGgml, nbitsOfGgml, quantizeNBits } from './nbits';
+import { dequantize, type GgmlTypeName, isQuantized } from './ggml-types';
+import { ggmlGroupSize, type NBits, type NBitsWeight, nbitsFromGgml, nbitsOfGgml, quantizeNBits } from './nbits';
 import { readTensorBytes, type SourceTensor } from './source';
 import { encodeFp16 } from '../numeric/fp16';
 
@@ -75,10 +74,10 @@ export function prepareDense(t: SourceTensor, dtype: 'float32' | 'float16'): Pre
   };
 }
 
-/** The float type a dense copy of a stored type keeps without loss (F32 stays fp32, the rest fp16). */
-function denseTypeOf(type: GgmlTypeName): 'float32' | 'float16' {
-  return type === 'F32' ? 'float32' : 'float16';
-}
+/** The form a matrix takes, decided before any byte is read (prepareMatrix makes it, weightBytes counts it). */
+export type MatrixForm =
+  | { kind: 'dense'; dtype: 'float32' | 'float16' }
+  | { kind: 'nbits'; from: 'ggml' | 'quantize'; bits: NBits; blockSize: number };
 
 /**
  * A [rows, cols] matrix (a projection, the LM head or the embedding) at the run's precision:
@@ -89,25 +88,65 @@ function denseTypeOf(type: GgmlTypeName): 'float32' | 'float16' {
  *   fp16/32  dense (a quantized source is decoded)
  * `gpu` graphs compute in fp16, so dense matrices there are fp16 whatever was asked.
  */
-export function prepareMatrix(t: SourceTensor, precision: ResolvedPrecision, gpu: boolean): PreparedTensor {
-  if (t.shape.length !== 2) throw new Error(`tensor "${t.name}" has shape [${t.shape}], expected a matrix`);
-  const [rows, cols] = t.shape as [number, number];
-  const quantized = isQuantized(t.type);
-  const dense = (dtype: 'float32' | 'float16') => prepareDense(t, gpu ? 'float16' : dtype);
+export function matrixForm(type: GgmlTypeName, precision: ResolvedPrecision, gpu: boolean): MatrixForm {
+  const dense = (dtype: 'float32' | 'float16'): MatrixForm => ({ kind: 'dense', dtype: gpu ? 'float16' : dtype });
+  const ggml = (): MatrixForm => ({
+    kind: 'nbits',
+    from: 'ggml',
+    bits: nbitsOfGgml(type),
+    blockSize: ggmlGroupSize(type),
+  });
   switch (precision) {
     case 'native':
-      return quantized
-        ? { kind: 'nbits', weight: nbitsFromGgml(t.type, readTensorBytes(t), rows, cols, t.name) }
-        : dense(denseTypeOf(t.type));
+      return isQuantized(type) ? ggml() : dense(type === 'F32' ? 'float32' : 'float16');
     case 'fp32':
     case 'fp16':
       return dense(precision === 'fp32' ? 'float32' : 'float16');
     default: {
       const bits: NBits = precision === 'int4' ? 4 : 8;
-      if (quantized && nbitsOfGgml(t.type) <= bits)
-        return { kind: 'nbits', weight: nbitsFromGgml(t.type, readTensorBytes(t), rows, cols, t.name) };
-      const f32 = dequantize(t.type, readTensorBytes(t), rows * cols);
-      return { kind: 'nbits', weight: quantizeNBits(f32, rows, cols, bits, NBITS_BLOCK) };
+      if (isQuantized(type) && nbitsOfGgml(type) <= bits) return ggml();
+      return { kind: 'nbits', from: 'quantize', bits, blockSize: NBITS_BLOCK };
     }
   }
+}
+
+export function prepareMatrix(t: SourceTensor, precision: ResolvedPrecision, gpu: boolean): PreparedTensor {
+  if (t.shape.length !== 2) throw new Error(`tensor "${t.name}" has shape [${t.shape}], expected a matrix`);
+  const [rows, cols] = t.shape as [number, number];
+  const form = matrixForm(t.type, precision, gpu);
+  if (form.kind === 'dense') return prepareDense(t, form.dtype);
+  if (form.from === 'ggml')
+    return { kind: 'nbits', weight: nbitsFromGgml(t.type, readTensorBytes(t), rows, cols, t.name) };
+  const f32 = dequantize(t.type, readTensorBytes(t), rows * cols);
+  return { kind: 'nbits', weight: quantizeNBits(f32, rows, cols, form.bits, form.blockSize, t.name) };
+}
+
+/** ggml types whose blocks carry a minimum: their re-expression needs per-block offsets. */
+const WITH_MINIMUM: readonly GgmlTypeName[] = ['Q4_1', 'Q5_1', 'Q4_K', 'Q5_K'];
+
+/**
+ * The bytes a model's weights take at a precision, counted from the tensor directory without reading
+ * any data: what `squeeze info` prints per precision, and what a load then reports.
+ */
+export function weightBytes(tensors: Iterable<SourceTensor>, precision: ResolvedPrecision, gpu: boolean): number {
+  const floatBytes = gpu ? 2 : 4;
+  let total = 0;
+  for (const t of tensors) {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    if (t.shape.length !== 2) {
+      total += n * floatBytes;
+      continue;
+    }
+    const form = matrixForm(t.type, precision, gpu);
+    if (form.kind === 'dense') {
+      total += n * (form.dtype === 'float16' ? 2 : 4);
+      continue;
+    }
+    const [rows, cols] = t.shape as [number, number];
+    const blocks = cols / form.blockSize;
+    total += (n * form.bits) / 8 + rows * blocks * floatBytes;
+    if (form.from === 'quantize') total += rows * Math.ceil((blocks * form.bits) / 8);
+    else if (WITH_MINIMUM.includes(t.type)) total += rows * blocks * floatBytes;
+  }
+  return total;
 }

@@ -19,6 +19,7 @@ import { encodeFp16 } from '../../engine/numeric/fp16';
 import type { GraphBuilder } from '../onnx/graph-builder';
 import { DataType, type DataTypeId } from '../onnx/onnx-proto';
 import { ModelLoadError } from '../../engine/model/errors';
+import type { WeightsInfo } from '../../engine/completion/service-types';
 
 type FloatType = typeof DataType.FLOAT | typeof DataType.FLOAT16;
 
@@ -30,13 +31,8 @@ export interface WeightOptions {
   accuracyLevel: number;
 }
 
-/** What the weights take, as reported next to the KV cache: bytes held and the projections' width. */
-export interface WeightSummary {
-  /** The projections' width: 4 or 8 (block-quantized), 16 or 32 (dense); the widest when mixed. */
-  bits: number;
-  bytes: number;
-  precision: ResolvedPrecision;
-}
+/** What the weights take, as reported next to the KV cache (engine/completion/service-types.ts WeightsInfo). */
+export type WeightSummary = WeightsInfo;
 
 const EMBED = 'model.embed_tokens.weight';
 const floatBytes = (x: Float32Array, T: FloatType) =>
@@ -44,7 +40,8 @@ const floatBytes = (x: Float32Array, T: FloatType) =>
 
 export class GraphWeights {
   private bytes = 0;
-  private readonly widths = new Set<number>();
+  /** Parameters of the matrices per stored width. */
+  private readonly widths = new Map<number, number>();
   /** How the embedding was stored, for a tied LM head. */
   private embedding: { name: string; form: PreparedTensor } | null = null;
 
@@ -55,7 +52,12 @@ export class GraphWeights {
   ) {}
 
   get summary(): WeightSummary {
-    return { bits: Math.max(...this.widths, 0), bytes: this.bytes, precision: this.o.precision };
+    const byCount = [...this.widths].sort((a, b) => b[1] - a[1]);
+    return { bits: byCount[0]?.[0] ?? 0, bytes: this.bytes, precision: this.o.precision };
+  }
+
+  private count(bits: number, rows: number, cols: number): void {
+    this.widths.set(bits, (this.widths.get(bits) ?? 0) + rows * cols);
   }
 
   private tensor(name: string, shape?: number[]) {
@@ -97,11 +99,12 @@ export class GraphWeights {
     const form = prepareMatrix(this.tensor(EMBED, [vocab, hidden]), this.o.precision, this.gpu);
     this.embedding = { name: EMBED, form };
     if (form.kind === 'dense') {
+      this.count(form.dtype === 'float16' ? 16 : 32, form.shape[0]!, form.shape[1]!);
       const w = this.write(EMBED, dtypeOf(form.dtype), form.shape, form.data);
       return this.toCompute(g.op('Gather', [w, ids], { attrs: { axis: 0 } }), dtypeOf(form.dtype));
     }
     const q = this.writeNBits(EMBED, form.weight, 'gather');
-    this.widths.add(form.weight.bits);
+    this.count(form.weight.bits, form.weight.rows, form.weight.cols);
     const rows = g.op('GatherBlockQuantized', [q.codes, ids, q.scales, ...(q.zeros ? [q.zeros] : [])], {
       domain: 'com.microsoft',
       attrs: { bits: form.weight.bits, block_size: form.weight.blockSize, gather_axis: 0, quantize_axis: 1 },
@@ -127,11 +130,12 @@ export class GraphWeights {
   private multiply(x: string, name: string, form: PreparedTensor, bias: string | undefined, existing?: string): string {
     const { g } = this;
     if (form.kind === 'nbits') {
+      this.count(form.weight.bits, form.weight.rows, form.weight.cols);
       const y = this.matMulNBits(x, this.writeNBits(name, form.weight, 'matmul'), form.weight);
       return bias ? g.op('Add', [y, bias]) : y;
     }
     const W = dtypeOf(form.dtype);
-    this.widths.add(form.dtype === 'float16' ? 16 : 32);
+    if (!existing) this.count(form.dtype === 'float16' ? 16 : 32, form.shape[0]!, form.shape[1]!);
     const w = existing ?? this.write(name, W, form.shape, form.data);
     // fp16 weights on an fp32 graph (the CPU): the product runs in fp16, the graph goes on in fp32.
     const input = W === this.o.T ? x : g.op('Cast', [x], { attrs: { to: W } });
@@ -141,7 +145,6 @@ export class GraphWeights {
 
   private matMulNBits(x: string, q: NBitsNames, w: NBitsWeight): string {
     const { g } = this;
-    this.widths.add(w.bits);
     const y = g.op('MatMulNBits', [x, q.codes, q.scales, ...(q.zeros ? [q.zeros] : [])], {
       domain: 'com.microsoft',
       attrs: { K: w.cols, N: w.rows, bits: w.bits, block_size: w.blockSize, accuracy_level: this.o.accuracyLevel },

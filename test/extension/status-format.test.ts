@@ -16,6 +16,7 @@ const info: ModelInfo = {
   headDim: 16,
   maxPositions: 2048,
   loadMs: 120,
+  weights: { precision: 'int8', bits: 8, bytes: 3 * 2 ** 20 },
 };
 const kv: KvReport = {
   policy: 'qpruning',
