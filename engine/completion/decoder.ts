@@ -23,6 +23,8 @@ export interface Decoder<Kv> {
   readonly observationWindow: number;
   /** Key token group G of the quantized tiers the decoder reads (plans must use it). */
   readonly group: number;
+  /** The quantized tier widths its graph reads (plans may use no others). */
+  readonly tierWidths: readonly number[];
   emptyKv(): Kv;
   forward(ids: number[], positions: number[], past: Kv): Promise<ForwardOutput<Kv>>;
   /** Tokens held and bytes of a cache. */

@@ -10,6 +10,7 @@ import { countsBytes, countsOf, planBytes, type KvPlan } from '../kv/policy';
 import { createPolicy } from '../kv/policies';
 import { snapkvScores, type AttentionWindow } from '../kv/scoring';
 import { KvStore, type KvTensor } from '../kv/store';
+import type { QuantBits } from '../kv/quantize';
 import type { KvCompressionOptions, KvReport, LayerBytes, Tier } from './service-types';
 
 export const geometryOf = (spec: ModelSpec): KvGeometry => ({
@@ -18,6 +19,11 @@ export const geometryOf = (spec: ModelSpec): KvGeometry => ({
   qHeads: spec.qHeads,
   headDim: spec.headDim,
 });
+
+/** The quantized tier widths a compression config's plans can hold: the tiers the decoder graph must read. */
+export function tierWidthsOf(kv: KvCompressionOptions): QuantBits[] {
+  return kv.policy === 'full' ? [] : createPolicy(kv.policy, kv.options).quantWidths(kv.bits);
+}
 
 /** Views of the graph's per-layer attention output as the scoring module's AttentionWindow. */
 export function attentionWindow(attn: Float32Array[], rows: number, tokens: number, qHeads: number): AttentionWindow {

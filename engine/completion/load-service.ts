@@ -8,6 +8,8 @@ import type { KvState } from '../../native/runtime/kv-state';
 import { KV_DEFAULTS } from '../kv/policy';
 import type { WeightPrecision } from '../model/weight-precision';
 import { CompletionService, type ServiceOptions } from './service';
+import { tierWidthsOf } from './kv-compression';
+import { DEFAULT_SERVICE_CONFIG } from './service-types';
 
 export interface LoadServiceOptions extends ServiceOptions {
   provider: ProviderChoice;
@@ -29,7 +31,8 @@ export async function loadCompletionService(
     provider: options.provider,
     observationWindow: options.window ?? KV_DEFAULTS.window,
     kvDtype: 'float16',
-    quantBits: [8, 4, 2],
+    // Only the tiers the configured policy can fill: every tier the graph reads costs each step.
+    quantBits: tierWidthsOf(options.config?.kv ?? DEFAULT_SERVICE_CONFIG.kv),
     group: options.group ?? KV_DEFAULTS.group,
     threads: options.threads,
     weights: options.weights,

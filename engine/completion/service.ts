@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import type { Decoder } from './decoder';
 import { AbortedError } from './prefill';
 import { type Block, buildBlock, completionStats, generate, prefillOver } from './pipeline';
+import { tierWidthsOf } from './kv-compression';
 import { FIRST_LINE_ONLY, StopRules } from './stop-rules';
 import {
   DEFAULT_SERVICE_CONFIG,
@@ -111,6 +112,10 @@ export class CompletionService<Kv> {
         .filter((id): id is number => id !== undefined && !this.eos.has(id)),
     );
     validateConfig(this.config);
+    if (!this.canRun(this.config))
+      throw new Error(
+        `the decoder reads no ${tierWidthsOf(this.config.kv).join('/')}-bit KV tiers, which ${this.config.kv.policy} needs`,
+      );
   }
 
   get info(): ModelInfo {
@@ -133,9 +138,19 @@ export class CompletionService<Kv> {
     return this.config;
   }
 
+  /** Whether the loaded graph reads every tier `config`'s KV policy can fill (else the model must be reloaded). */
+  canRun(config: ServiceConfig): boolean {
+    const have = this.model.decoder.tierWidths;
+    return tierWidthsOf(config.kv).every((b) => have.includes(b));
+  }
+
   /** Applies new settings. A changed KV method or budget rebuilds the cached block in the background. */
   configure(config: ServiceConfig): void {
     validateConfig(config);
+    if (!this.canRun(config))
+      throw new Error(
+        `the loaded model reads ${this.model.decoder.tierWidths.join('/') || 'no'} quantized KV tiers; ${config.kv.policy} needs ${tierWidthsOf(config.kv).join('/')}: reload the model`,
+      );
     const kvChanged = JSON.stringify(config.kv) !== JSON.stringify(this.config.kv);
     this.config = config;
     if (!kvChanged) return;

@@ -21,6 +21,7 @@ import {
   tierBytes,
 } from './budget';
 import { formatBytes } from '../numeric/bytes';
+import type { QuantBits } from './quantize';
 
 /** Defaults shared by the policies, with where they come from (see docs/kv-methods.md). */
 export const KV_DEFAULTS = {
@@ -93,7 +94,16 @@ export interface KvPolicy {
   /** registry name, e.g. 'snapkv' or 'kvcrush+qpruning' */
   readonly name: string;
   plan(input: PlanInput): KvPlan;
+  /**
+   * The quantized widths this policy's plans can hold (PlanInput.bits = `bits` when forced). The
+   * decoder graph reads only these tiers: a tier it reads costs every step, even empty.
+   */
+  quantWidths(bits?: Bits): QuantBits[];
 }
+
+/** The quantized widths among `bits` (16 is the full-precision tier, not a quantized one). */
+export const quantizedOf = (bits: readonly Bits[]): QuantBits[] =>
+  [...new Set(bits.filter((b): b is QuantBits => b !== 16))].sort((a, b) => b - a);
 
 export function emptyHead(): HeadPlan {
   return { fp16: new Int32Array(0), q8: new Int32Array(0), q4: new Int32Array(0), q2: new Int32Array(0) };

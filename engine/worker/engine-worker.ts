@@ -8,7 +8,14 @@ import { parentPort } from 'node:worker_threads';
 import type { CompletionService } from '../completion/service';
 import { loadCompletionService } from '../completion/load-service';
 import type { KvState } from '../../native/runtime/kv-state';
-import { toWireError, type CallMessage, type EngineEvent, type HostMessage, type WorkerMessage } from './protocol';
+import {
+  toWireError,
+  type CallMessage,
+  type EngineEvent,
+  type HostMessage,
+  type LoadParams,
+  type WorkerMessage,
+} from './protocol';
 
 const port = parentPort;
 if (!port) throw new Error('engine-worker must run in a worker_threads Worker');
@@ -39,24 +46,40 @@ function loaded(): CompletionService<KvState> {
   return service;
 }
 
+/** The parameters of the last load: a configuration the loaded graph cannot run reloads with them. */
+let lastLoad: LoadParams | null = null;
+
+/** Replaces the service by a new load (the model's prepared files are cached: a reload is quick). */
+function load(p: LoadParams): Promise<unknown> {
+  return inLifecycle(async () => {
+    const old = service;
+    service = null;
+    await old?.dispose();
+    service = await loadCompletionService(p.modelDir, {
+      provider: p.provider,
+      threads: p.threads,
+      weights: p.weights,
+      cacheDir: p.cacheDir,
+      config: p.config,
+      log,
+      onPrefix: (report) => emit({ kind: 'prefix', report }),
+    });
+    lastLoad = p;
+    return service.info;
+  });
+}
+
 async function handle(msg: CallMessage, signal: AbortSignal): Promise<unknown> {
   switch (msg.method) {
     case 'load':
-      return inLifecycle(async () => {
-        const old = service;
-        service = null;
-        await old?.dispose();
-        const p = msg.params;
-        service = await loadCompletionService(p.modelDir, {
-          provider: p.provider,
-          threads: p.threads,
-          config: p.config,
-          log,
-          onPrefix: (report) => emit({ kind: 'prefix', report }),
-        });
-        return service.info;
-      });
+      return load(msg.params);
     case 'configure':
+      if (lastLoad && !loaded().canRun(msg.params)) {
+        // A KV method whose tiers the loaded graph does not read (e.g. full → qpruning): reload.
+        log(`KV method ${msg.params.kv.policy} needs other cache tiers: reloading the model`);
+        await load({ ...lastLoad, config: msg.params });
+        return null;
+      }
       loaded().configure(msg.params);
       return null;
     case 'complete':
@@ -71,6 +94,7 @@ async function handle(msg: CallMessage, signal: AbortSignal): Promise<unknown> {
       return inLifecycle(async () => {
         const old = service;
         service = null;
+        lastLoad = null;
         await old?.dispose();
         return null;
       });

@@ -14,6 +14,8 @@ import type {
   ServiceConfig,
 } from '../completion/service-types';
 
+import type { WeightPrecision } from '../model/weight-precision';
+
 export type ProviderSetting = 'auto' | 'cpu' | 'cuda' | 'dml' | 'webgpu';
 
 export interface LoadParams {
@@ -22,6 +24,9 @@ export interface LoadParams {
   config: ServiceConfig;
   /** onnxruntime intra-op threads (default: all cores). */
   threads?: number;
+  /** Weight precision (default auto) and the prepared-model cache folder (the extension's global storage). */
+  weights?: WeightPrecision;
+  cacheDir?: string;
 }
 
 /** Every method: what it takes and what it answers. */

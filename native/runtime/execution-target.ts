@@ -38,8 +38,14 @@ export function sessionOptionsFor(
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
   };
+  // SQUEEZE_ORT_PROFILE=/tmp/prefix: onnxruntime writes a per-node timing profile there (JSON).
+  if (process.env.SQUEEZE_ORT_PROFILE) {
+    opts.enableProfiling = true;
+    opts.profileFilePrefix = process.env.SQUEEZE_ORT_PROFILE;
+  }
   if (provider === 'cpu') {
     if (extra.threads) opts.intraOpNumThreads = extra.threads;
+    if (process.env.SQUEEZE_EXP_NOARENA) opts.enableCpuMemArena = false;
     return opts;
   }
   opts.extra = { session: { disable_cpu_ep_fallback: '1' } };

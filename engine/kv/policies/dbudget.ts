@@ -22,7 +22,16 @@
 // over layers (layers under c keep their dynamic size) and capped layers keep their top c by the same
 // order.
 
-import { KvPolicy, PlanInput, describeBudget, headIn, makePlan, validatePlanInput, KV_DEFAULTS } from '../policy';
+import {
+  KvPolicy,
+  PlanInput,
+  describeBudget,
+  headIn,
+  makePlan,
+  quantizedOf,
+  validatePlanInput,
+  KV_DEFAULTS,
+} from '../policy';
 import { kvHeadOfQuery } from '../geometry';
 import { checkAttention } from '../scoring';
 import { budgetBytes, emptyCounts, headBytes, tierOf } from '../budget';
@@ -79,6 +88,7 @@ export function dbudgetPolicy(opts: DBudgetOptions = {}): KvPolicy {
   const sinks = opts.sinks ?? KV_DEFAULTS.sinks;
   return {
     name: 'dbudget',
+    quantWidths: (bits) => quantizedOf([bits ?? 16]),
     plan(input: PlanInput) {
       const layout = validatePlanInput(input);
       const g = input.geometry;

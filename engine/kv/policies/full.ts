@@ -10,6 +10,7 @@ import { forEachHead } from './common';
 export function fullPolicy(): KvPolicy {
   return {
     name: 'full',
+    quantWidths: () => [],
     plan(input: PlanInput) {
       validatePlanInput(input);
       const all = range(0, input.tokens);

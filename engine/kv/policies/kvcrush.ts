@@ -99,6 +99,7 @@ export function kvcrushPolicy(base: KvPolicy, opts: KvCrushOptions = {}): KvPoli
   const name = `kvcrush+${base.name}`;
   return {
     name,
+    quantWidths: (bits) => base.quantWidths(bits),
     plan(input: PlanInput): KvPlan {
       const layout = validatePlanInput(input);
       const scores = requireScores(input, name);

@@ -15,7 +15,16 @@
 // a planning one, and is not wired into them yet, so this policy runs without it.
 
 import { difference, range, selectWithWindow } from '../select';
-import { KvPolicy, PlanInput, describeBudget, emptyHead, makePlan, requireScores, validatePlanInput } from '../policy';
+import {
+  KvPolicy,
+  PlanInput,
+  describeBudget,
+  emptyHead,
+  makePlan,
+  quantizedOf,
+  requireScores,
+  validatePlanInput,
+} from '../policy';
 import { Bits, QuantLayout, emptyCounts, headBytes, perHeadBudget, tierOf } from '../budget';
 import { forEachHead, pct } from './common';
 
@@ -97,6 +106,13 @@ export function chooseMiKv(T: number, W: number, budget: number, layout: QuantLa
 export function mikvPolicy(opts: MiKvOptions = {}): KvPolicy {
   return {
     name: 'mikv',
+    quantWidths: () =>
+      quantizedOf(
+        PAIRS.filter(
+          ([h, l]) =>
+            (opts.hiBits === undefined || h === opts.hiBits) && (opts.loBits === undefined || l === opts.loBits),
+        ).flat(),
+      ),
     plan(input: PlanInput) {
       const layout = validatePlanInput(input);
       const scores = requireScores(input, 'mikv');

@@ -92,6 +92,7 @@ export function qpruningPolicy(opts: QPruningOptions = {}): KvPolicy {
   const selector = opts.selector ?? 'score';
   return singleTierPolicy({
     name: 'qpruning',
+    candidates,
     needsScores: selector === 'score',
     width(input, layout, perHead) {
       const choice = chooseBits(input.tokens, perHead, layout, candidates, opts.minTokens ?? input.window, input.bits);

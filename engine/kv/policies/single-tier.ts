@@ -11,6 +11,7 @@ import {
   describeBudget,
   headIn,
   makePlan,
+  quantizedOf,
   requireScores,
   validatePlanInput,
 } from '../policy';
@@ -32,6 +33,8 @@ export interface SingleTierMethod {
    * it can, or a sizing of the method's own (QPruning chooses the width).
    */
   width: Bits | ((input: PlanInput, layout: QuantLayout, perHeadBytes: number) => Sizing);
+  /** With a sizing of its own, the widths it may pick (for the decoder graph's tiers). */
+  candidates?: readonly Bits[];
   /** At a fixed width, what the method keeps when it must prune n of the tokens (for the reason). */
   explainPruning?(n: number, input: PlanInput): string;
   /** At a fixed width, a method that never prunes fails with this advice instead. */
@@ -45,6 +48,9 @@ export interface SingleTierMethod {
 export function singleTierPolicy(m: SingleTierMethod): KvPolicy {
   return {
     name: m.name,
+    // A fixed width, or PlanInput.bits; a sizing of its own (QPruning) may pick any of its candidates.
+    quantWidths: (bits) =>
+      quantizedOf(bits !== undefined ? [bits] : typeof m.width === 'function' ? (m.candidates ?? []) : [m.width]),
     plan(input: PlanInput) {
       const layout = validatePlanInput(input);
       const scores = m.needsScores ? requireScores(input, m.name) : undefined;
