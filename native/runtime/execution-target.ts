@@ -45,7 +45,6 @@ export function sessionOptionsFor(
   }
   if (provider === 'cpu') {
     if (extra.threads) opts.intraOpNumThreads = extra.threads;
-    if (process.env.SQUEEZE_EXP_NOARENA) opts.enableCpuMemArena = false;
     return opts;
   }
   opts.extra = { session: { disable_cpu_ep_fallback: '1' } };
