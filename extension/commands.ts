@@ -1,8 +1,10 @@
 // The Squeeze commands: toggle, manual trigger, select/download/reload a model, memory report,
 // clear the KV cache, logs.
 import * as vscode from 'vscode';
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { basename, join } from 'node:path';
+import { modelPathProblem } from '../engine/model/source';
 import type { EngineHost } from './engine-host';
 import { MemoryReportPanel } from './memory-report';
 import { downloadModel, DownloadError } from './model-download';
@@ -18,15 +20,21 @@ export interface CommandDeps {
 }
 
 const config = () => vscode.workspace.getConfiguration(SETTINGS_SECTION);
-const isModelDir = (dir: string) => existsSync(join(dir, 'config.json'));
 
-/** Folders with a config.json among `dir` and its direct subfolders. */
-function modelFoldersIn(dir: string): string[] {
+/** Where Ollama keeps its models: GGUF files named by their SHA-256, without an extension. */
+export const OLLAMA_BLOBS = join(homedir(), '.ollama', 'models', 'blobs');
+
+/** Models among `dir` and its direct entries: folders with a config.json and GGUF files (Ollama's blobs included). */
+export function modelsIn(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  const out = isModelDir(dir) ? [dir] : [];
+  const out = modelPathProblem(dir) === null ? [dir] : [];
   try {
-    for (const e of readdirSync(dir, { withFileTypes: true }))
-      if (e.isDirectory() && isModelDir(join(dir, e.name))) out.push(join(dir, e.name));
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      const candidate =
+        e.isDirectory() || e.name.endsWith('.gguf') || (dir === OLLAMA_BLOBS && e.name.startsWith('sha256'));
+      if (candidate && modelPathProblem(p) === null) out.push(p);
+    }
   } catch {
     /* unreadable: nothing to offer */
   }
@@ -42,22 +50,27 @@ export function registerCommands(d: CommandDeps): vscode.Disposable[] {
     const roots = [
       downloads,
       join(context.extensionPath, 'models'),
+      OLLAMA_BLOBS,
       ...(vscode.workspace.workspaceFolders ?? []).flatMap((f) => [f.uri.fsPath, join(f.uri.fsPath, 'models')]),
     ];
-    const found = [...new Set(roots.flatMap(modelFoldersIn))];
-    type Pick = vscode.QuickPickItem & { dir?: string; action?: 'browse' | 'download' };
+    const found = [...new Set(roots.flatMap(modelsIn))];
+    type Pick = vscode.QuickPickItem & { path?: string; action?: 'folder' | 'file' | 'download' };
     const items: Pick[] = [
-      ...found.map((dir) => ({
-        label: `$(folder) ${dir.split(/[\\/]/).pop()}`,
-        description: dir === current ? 'current' : undefined,
-        detail: dir,
-        dir,
+      ...found.map((path) => ({
+        label: `${statSync(path).isFile() ? '$(file-binary)' : '$(folder)'} ${basename(path)}`,
+        description: [path === current ? 'current' : '', path.startsWith(OLLAMA_BLOBS) ? 'Ollama' : '']
+          .filter(Boolean)
+          .join(' · '),
+        detail: path,
+        path,
       })),
-      { label: '$(folder-opened) Browse…', action: 'browse' },
+      { label: '$(folder-opened) Browse for a model folder…', action: 'folder' },
+      { label: '$(file-binary) Browse for a GGUF file (Ollama blobs too)…', action: 'file' },
       { label: '$(cloud-download) Download from Hugging Face…', action: 'download' },
     ];
     const pick = await vscode.window.showQuickPick(items, {
-      title: 'Squeeze: select a model folder (config.json, safetensors, tokenizer.json)',
+      title:
+        "Squeeze: select a model: a Hugging Face folder (config.json, safetensors, tokenizer.json) or a GGUF file, including Ollama's blobs in ~/.ollama/models/blobs",
       matchOnDetail: true,
     });
     if (!pick) return;
@@ -65,27 +78,29 @@ export function registerCommands(d: CommandDeps): vscode.Disposable[] {
       await vscode.commands.executeCommand('squeeze.downloadModel');
       return;
     }
-    let dir = pick.dir;
-    if (pick.action === 'browse') {
+    let path = pick.path;
+    if (pick.action) {
       const uris = await vscode.window.showOpenDialog({
-        canSelectFolders: true,
-        canSelectFiles: false,
+        canSelectFolders: pick.action === 'folder',
+        canSelectFiles: pick.action === 'file',
         canSelectMany: false,
         openLabel: 'Use this model',
+        defaultUri: pick.action === 'file' && existsSync(OLLAMA_BLOBS) ? vscode.Uri.file(OLLAMA_BLOBS) : undefined,
       });
-      dir = uris?.[0]?.fsPath;
+      path = uris?.[0]?.fsPath;
     }
-    if (!dir) return;
-    if (!isModelDir(dir)) {
+    if (!path) return;
+    const problem = modelPathProblem(path);
+    if (problem) {
       void vscode.window
-        .showErrorMessage(`Squeeze: ${dir} is not a model folder: it has no config.json.`, 'Select Another…')
+        .showErrorMessage(`Squeeze: ${problem}: choose a Hugging Face model folder or a GGUF file.`, 'Select Another…')
         .then((a) => {
           if (a) void selectModel();
         });
       return;
     }
-    await config().update(KEYS.modelPath, dir, vscode.ConfigurationTarget.Global);
-    log.info(`model folder set to ${dir}`);
+    await config().update(KEYS.modelPath, path, vscode.ConfigurationTarget.Global);
+    log.info(`model set to ${path}`);
   };
 
   const download = async () => {

@@ -3,7 +3,6 @@
 // history the memory report draws, and turns failures into a state the status bar shows and a
 // notification with something to do about it. The editor stays usable whatever fails here.
 import * as vscode from 'vscode';
-import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { EngineClient, EngineError } from '../engine/worker/engine-client';
@@ -16,7 +15,8 @@ import type {
   ModelInfo,
   CompletionStats,
 } from '../engine/completion/service-types';
-import { ModelTokenizer } from '../engine/model/tokenizer';
+import type { ModelTokenizer } from '../engine/model/tokenizer';
+import { modelPathProblem, openModelSource } from '../engine/model/source';
 import { needsReload, serviceConfigOf, type SqueezeSettings } from './settings-model';
 import type { EngineState } from './status-format';
 import type { RequestRecord } from './report-html';
@@ -104,10 +104,11 @@ export class EngineHost implements vscode.Disposable {
     const dir = this.modelDir(settings);
     this.kv = null;
     this.last = null;
-    if (!existsSync(join(dir, 'config.json'))) {
+    const problem = modelPathProblem(dir);
+    if (problem) {
       await this.unload();
       const reason = settings.modelPath
-        ? `The folder ${dir} has no config.json (squeeze.modelPath).`
+        ? `${problem[0]!.toUpperCase()}${problem.slice(1)} (squeeze.modelPath: a Hugging Face model folder or a GGUF file).`
         : `No default model is installed with this build of the extension (models/${SHIPPED_MODEL} is missing).`;
       this.log.warn(`no model: ${reason}`);
       this.setBase({ kind: 'no-model', path: dir, reason });
@@ -122,9 +123,11 @@ export class EngineHost implements vscode.Disposable {
           const loaded = await client.call('load', {
             modelDir: dir,
             provider: settings.executionProvider,
+            weights: settings.weights,
+            cacheDir: vscode.Uri.joinPath(this.context.globalStorageUri, 'prepared').fsPath,
             config: serviceConfigOf(settings),
           });
-          this.tokenizer = ModelTokenizer.load(dir);
+          this.tokenizer = openModelSource(dir).tokenizer();
           return loaded;
         },
       );

@@ -4,7 +4,7 @@
 // Content-Security-Policy can forbid both (colours come from media/memory-report.css classes).
 import { formatBytes } from '../engine/numeric/bytes';
 import type { LayerBytes, MemoryReport, CompletionStats, Tier } from '../engine/completion/service-types';
-import { compactCount, precisionMix, type EngineState } from './status-format';
+import { compactCount, precisionMix, weightsText, type EngineState } from './status-format';
 
 export interface RequestRecord {
   /** Date.now() when the completion arrived. */
@@ -113,7 +113,7 @@ export function historyChart(history: readonly RequestRecord[]): string {
 function stateLine(state: EngineState): string {
   switch (state.kind) {
     case 'ready':
-      return `Model <code>${escapeHtml(state.info.dir)}</code> (${escapeHtml(state.info.family ?? 'no FIM format')}) on <b>${escapeHtml(state.info.provider.toUpperCase())}</b>, loaded in ${Math.round(state.info.loadMs)} ms.`;
+      return `Model <code>${escapeHtml(state.info.dir)}</code> (${escapeHtml(state.info.family ?? 'no FIM format')}) on <b>${escapeHtml(state.info.provider.toUpperCase())}</b>, ${escapeHtml(weightsText(state.info.weights))}, loaded in ${Math.round(state.info.loadMs)} ms.`;
     case 'loading':
       return `Loading <code>${escapeHtml(state.model)}</code>…`;
     case 'no-model':
@@ -155,6 +155,7 @@ export function renderReport(
       '<h2>Engine</h2><table class="summary"><tbody>' +
         `<tr><th>requests</th><td>${c.requests} (${c.aborted} aborted as stale), context builds ${c.prefixBuilds}, reuses ${c.prefixHits}</td></tr>` +
         `<tr><th>generations at once</th><td>${c.active} now, ${c.maxActive} at most</td></tr>` +
+        `<tr><th>weights</th><td>${escapeHtml(weightsText(report.model?.weights ?? null))}</td></tr>` +
         `<tr><th>worker memory</th><td>heap ${escapeHtml(formatBytes(m.heapUsedBytes))}, buffers ${escapeHtml(formatBytes(m.arrayBuffersBytes))}, process RSS ${escapeHtml(formatBytes(m.rssBytes))}</td></tr>` +
         '</tbody></table>',
     );

@@ -7,7 +7,9 @@ import {
   DEFAULT_KV_BUDGET_TEXT,
   DEFAULT_KV_POLICY,
   DEFAULT_SERVICE_CONFIG,
+  WEIGHT_PRECISIONS,
   type ServiceConfig,
+  type WeightPrecision,
 } from '../engine/completion/service-types';
 import type { ProviderSetting } from '../engine/worker/protocol';
 
@@ -50,6 +52,7 @@ export interface SqueezeSettings {
   /** '' = the shipped default model. */
   modelPath: string;
   executionProvider: ProviderSetting;
+  weights: WeightPrecision;
   kvBudgetText: string;
   kvBudget: KvBudget;
   kvMethod: string;
@@ -69,6 +72,7 @@ export const DEFAULT_SETTINGS: SqueezeSettings = {
   enabledLanguages: [...SUPPORTED_LANGUAGES],
   modelPath: '',
   executionProvider: 'auto',
+  weights: 'auto',
   kvBudgetText: DEFAULT_KV_BUDGET_TEXT,
   kvBudget: parseBudgetText(DEFAULT_KV_BUDGET_TEXT),
   kvMethod: DEFAULT_KV_POLICY,
@@ -89,6 +93,7 @@ export const KEYS = {
   enabledLanguages: 'enabledLanguages',
   modelPath: 'modelPath',
   executionProvider: 'executionProvider',
+  weights: 'weights',
   kvBudget: 'kv.budget',
   kvMethod: 'kv.method',
   kvBits: 'kv.bits',
@@ -206,6 +211,7 @@ export function parseSettings(raw: Raw): { settings: SqueezeSettings; problems: 
     enabledLanguages,
     modelPath: str(KEYS.modelPath, d.modelPath),
     executionProvider: oneOf(KEYS.executionProvider, PROVIDERS, d.executionProvider),
+    weights: oneOf(KEYS.weights, WEIGHT_PRECISIONS, d.weights),
     kvBudgetText,
     kvBudget,
     kvMethod: oneOf(KEYS.kvMethod, KV_METHODS, d.kvMethod),
@@ -241,5 +247,5 @@ export function serviceConfigOf(s: SqueezeSettings): ServiceConfig {
 
 /** Whether a change between two settings needs the model reloaded (not just reconfigured). */
 export function needsReload(a: SqueezeSettings, b: SqueezeSettings): boolean {
-  return a.modelPath !== b.modelPath || a.executionProvider !== b.executionProvider;
+  return a.modelPath !== b.modelPath || a.executionProvider !== b.executionProvider || a.weights !== b.weights;
 }

@@ -72,6 +72,13 @@ export function statusView(state: EngineState): StatusView {
   }
 }
 
+/** "int4 weights, 290 MiB", or "the file's own 4-bit quantization, 290 MiB" for a quantized GGUF kept as it is. */
+export function weightsText(w: ModelInfo['weights']): string {
+  if (!w) return 'weights of unknown size';
+  const what = w.precision === 'native' ? `the file's own ${w.bits}-bit quantization` : `${w.precision} weights`;
+  return `${what}, ${formatBytes(w.bytes)}`;
+}
+
 function readyView(state: Extract<EngineState, { kind: 'ready' }>): StatusView {
   const { info, kv, last, busy } = state;
   const icon = busy ? '$(sync~spin)' : '$(sparkle)';
@@ -79,7 +86,7 @@ function readyView(state: Extract<EngineState, { kind: 'ready' }>): StatusView {
   if (!kv) {
     return {
       text: `${icon} Squeeze · ${provider}`,
-      tooltip: `**Squeeze** ready on ${provider}: \`${info.dir}\`\n\nNo repository context cached yet; it is built on the first completion.\n\nClick for the memory report.`,
+      tooltip: `**Squeeze** ready on ${provider}: \`${info.dir}\` (${weightsText(info.weights)})\n\nNo repository context cached yet; it is built on the first completion.\n\nClick for the memory report.`,
       command: 'squeeze.showMemoryReport',
       severity: 'normal',
     };
@@ -90,6 +97,8 @@ function readyView(state: Extract<EngineState, { kind: 'ready' }>): StatusView {
     .join('\n');
   const lines = [
     `**Squeeze** · ${info.family} on **${provider}** · \`${info.dir}\``,
+    '',
+    `Model: ${weightsText(info.weights)}.`,
     '',
     `KV cache of the repository context: **${formatBytes(kv.bytes)}** of a **${formatBytes(kv.budgetBytes)}** budget (${pct(kv.bytes, kv.budgetBytes)}); fp16 would take ${formatBytes(kv.fp16Bytes)} → **${ratioText(kv.ratio)}** smaller.`,
     '',

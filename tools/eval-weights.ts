@@ -30,13 +30,23 @@ const cases = (
   let reference: number[][] = [];
   let basePpl = 0;
   for (const p of precisions) {
-    const m = await loadModel(model, { provider: 'cpu', observationWindow: 0, allLogits: true, kvDtype: 'float16', weights: p });
+    const m = await loadModel(model, {
+      provider: 'cpu',
+      observationWindow: 0,
+      allLogits: true,
+      kvDtype: 'float16',
+      weights: p,
+    });
     let nll = 0;
     let n = 0;
     const outs: number[][] = [];
     const V = m.spec.vocabSize;
     for (const ids of cases) {
-      const out = await m.decoder.forward(ids, ids.map((_, i) => i), m.decoder.emptyKv());
+      const out = await m.decoder.forward(
+        ids,
+        ids.map((_, i) => i),
+        m.decoder.emptyKv(),
+      );
       for (let i = 0; i + 1 < ids.length; i++) {
         nll -= logSoftmax(out.logits.subarray(i * V, (i + 1) * V))[ids[i + 1]!]!;
         n++;
@@ -57,7 +67,9 @@ const cases = (
     );
     await m.decoder.release();
   }
-  console.log(`Weight precision on ${model} (${cases.length} held-out prompts, ${cases.reduce((a, c) => a + c.length, 0)} tokens; ${cpus()[0]?.model}, CPU provider)\n`);
+  console.log(
+    `Weight precision on ${model} (${cases.length} held-out prompts, ${cases.reduce((a, c) => a + c.length, 0)} tokens; ${cpus()[0]?.model}, CPU provider)\n`,
+  );
   console.log('| weights | bits | bytes | perplexity | change | greedy 24 tokens = first row |');
   console.log('|---|---:|---:|---:|---:|---:|');
   for (const r of rows) console.log(r);

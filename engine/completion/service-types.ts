@@ -15,6 +15,10 @@ export const DEFAULT_KV_POLICY = 'qpruning';
 export const DEFAULT_KV_BUDGET_TEXT = '25%';
 export const DEFAULT_KV_BUDGET: KvBudget = { kind: 'ratio', value: 0.25 };
 
+/** How the weights are held (engine/model/weight-precision.ts): `auto` picks by provider and model size. */
+export const WEIGHT_PRECISIONS = ['auto', 'int4', 'int8', 'fp16', 'fp32'] as const;
+export type WeightPrecision = (typeof WEIGHT_PRECISIONS)[number];
+
 /** How a block's cache is compressed: a KV policy (or 'full') within a byte budget. */
 export interface KvCompressionOptions {
   /** A KV policy name (engine/kv/policies) or 'full' for no compression. */

@@ -2,7 +2,7 @@
 // *.safetensors, tokenizer.json) or one GGUF file (llama.cpp's format; Ollama's content-addressed
 // blobs are GGUF files without an extension). Both give the same ModelSpec, the tensors under Hugging
 // Face names and shapes, and the tokenizer; tensors are read one at a time, never whole files.
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadModelConfig, type ModelSpec } from './config';
 import { ModelLoadError, UnsupportedModelError } from './errors';
@@ -39,6 +39,18 @@ export interface ModelSource {
   /** Files whose content defines the model (the prepared-model cache keys on them). */
   files: string[];
   tokenizer(): ModelTokenizer;
+}
+
+/** Why `path` cannot be a model (not a folder with config.json, nor a GGUF file), or null. */
+export function modelPathProblem(path: string): string | null {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return `${path} does not exist`;
+  }
+  if (st.isFile()) return isGguf(path) ? null : `${path} is a file but not a GGUF model`;
+  return existsSync(join(path, 'config.json')) ? null : `the folder ${path} has no config.json`;
 }
 
 /** Opens a model folder or GGUF file, reading headers only. */

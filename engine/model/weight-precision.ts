@@ -8,8 +8,9 @@ import { ggmlGroupSize, type NBits, type NBitsWeight, nbitsFromGgml, nbitsOfGgml
 import { readTensorBytes, type SourceTensor } from './source';
 import { encodeFp16 } from '../numeric/fp16';
 
-export const WEIGHT_PRECISIONS = ['auto', 'int4', 'int8', 'fp16', 'fp32'] as const;
-export type WeightPrecision = (typeof WEIGHT_PRECISIONS)[number];
+import { WEIGHT_PRECISIONS, type WeightPrecision } from '../completion/service-types';
+
+export { WEIGHT_PRECISIONS, type WeightPrecision };
 
 /** What a run uses: a width, or the GGUF file's own quantization kept as it is. */
 export type ResolvedPrecision = Exclude<WeightPrecision, 'auto'> | 'native';

@@ -112,9 +112,13 @@ test('without a model the status bar says so, and a click offers to select one',
     await waitUntil(
       async () => {
         const rows = await picker.locator('.monaco-list-row').allTextContents();
-        return rows.some((r) => r.includes('Browse…')) && rows.some((r) => r.includes('Download from Hugging Face…'));
+        return (
+          rows.some((r) => r.includes('Browse for a model folder…')) &&
+          rows.some((r) => r.includes('Browse for a GGUF file')) &&
+          rows.some((r) => r.includes('Download from Hugging Face…'))
+        );
       },
-      { timeout: 30_000, what: 'the model picker with Browse… and Download entries' },
+      { timeout: 30_000, what: 'the model picker with folder, GGUF and download entries' },
     );
     console.log(`screenshot: ${await screenshot(page, 'activation-no-model-picker')}`);
     await page.keyboard.press('Escape');

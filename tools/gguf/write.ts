@@ -3,9 +3,10 @@
 // the model's vocabulary size), one tensor at a time: the header is written first from the declared
 // shapes and types, then each tensor's data as it is produced.
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { encodeGgufHeader, type GgufWriteValue } from '../../engine/model/gguf';
-import { GGML_TYPE_ID, type GgmlTypeName, ggmlBytes } from '../../engine/model/ggml-types';
+import { dequantize, GGML_TYPE_ID, type GgmlTypeName, ggmlBytes } from '../../engine/model/ggml-types';
+import { openModelSource, readTensorBytes } from '../../engine/model/source';
 import type { ModelSpec } from '../../engine/model/config';
 import { quantizeGgml } from './ggml-quantize';
 
@@ -174,5 +175,44 @@ export class GgufWriter {
 
   close(): void {
     closeSync(this.fd);
+  }
+}
+
+export type GgufKind = GgmlTypeName | 'Q4_K_M';
+
+/**
+ * A GGUF copy of a Hugging Face folder: matrices in `kind` (Q4_K_M: llama.cpp's mix), norm weights
+ * and biases in F32, as llama.cpp's converter keeps them.
+ */
+export function writeGgufFromFolder(dir: string, kind: GgufKind, out: string): void {
+  const src = openModelSource(dir);
+  const { spec } = src;
+  const typeOf = (name: string, shape: number[]): GgmlTypeName =>
+    shape.length === 1 ? 'F32' : kind === 'Q4_K_M' ? q4kmType(name, spec.layers) : kind;
+  const tensors = [...src.tensors.values()];
+  const w = new GgufWriter(
+    out,
+    { ...modelMetadata(spec, basename(dir)), ...tokenizerMetadata(dir, spec.vocabSize, spec) },
+    tensors.map((t) => ({ name: t.name, shape: t.shape, type: typeOf(t.name, t.shape) })),
+  );
+  try {
+    for (const t of tensors) {
+      const values = dequantize(
+        t.type,
+        readTensorBytes(t),
+        t.shape.reduce((a, b) => a * b, 1),
+      );
+      const heads =
+        spec.family === 'qwen2'
+          ? undefined
+          : /q_proj/.test(t.name)
+            ? spec.qHeads
+            : /k_proj/.test(t.name)
+              ? spec.kvHeads
+              : undefined;
+      w.write(t.name, values, heads);
+    }
+  } finally {
+    w.close();
   }
 }
