@@ -153,7 +153,7 @@ const metadata = {
 };
 const ggufs = ggufTypes.map((type) => {
   const typeOf = (name: string, shape: number[]): GgmlTypeName =>
-    shape.length === 1 ? 'F32' : type === 'Q4_K_M' ? q4kmType(name, s.layers) : (type as GgmlTypeName);
+    shape.length === 1 ? 'F32' : type === 'Q4_K_M' ? q4kmType(name, s.layers, shape.at(-1)!) : (type as GgmlTypeName);
   return new GgufWriter(
     `${out.replace(/\/$/, '')}.${type}.gguf`,
     metadata,

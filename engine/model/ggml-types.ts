@@ -19,7 +19,7 @@
 //         the i-th 64-element chunk's first / second half     value = d·sc·q − dmin·m
 //   Q6_K  256 elements: ql[128] low 4 bits, qh[64] high 2 bits, 16 int8 scales (one per 16
 //         elements), d fp16                                   value = d·sc·(q − 32)
-import { decodeFp16, fromFp16Bits } from '../numeric/fp16';
+import { decodeFp16, fp16Table } from '../numeric/fp16';
 import { bf16ToFloat32 } from '../numeric/bf16';
 
 export type GgmlTypeName =
@@ -117,7 +117,8 @@ export function isQuantized(type: GgmlTypeName): boolean {
   return type !== 'F32' && type !== 'F16' && type !== 'BF16';
 }
 
-const f16 = (b: Uint8Array, o: number) => fromFp16Bits(b[o]! | (b[o + 1]! << 8));
+const FP16 = fp16Table();
+const f16 = (b: Uint8Array, o: number) => FP16[b[o]! | (b[o + 1]! << 8)]!;
 
 /** K-quants' packed 6-bit scale and min of sub-block j (0…7) from the 12 scale bytes at `o`. */
 function scaleMinK4(b: Uint8Array, o: number, j: number): [number, number] {
@@ -126,128 +127,124 @@ function scaleMinK4(b: Uint8Array, o: number, j: number): [number, number] {
 }
 
 /**
- * One block decoded to (code, scale, offset) per element-group: `emit(e, code, group)` for each
- * element e of the block, and `group(g, scale, offset)` once per group of `groupSize` elements,
- * value = scale · code + offset. Q8_0/Q4_0/… have one group; K-quants one per sub-block.
+ * One block decoded in place: `codes[e]` for each element e of the block, and `scale[g]`,
+ * `offset[g]` for each group of `groupSize` elements, value = scale · code + offset. Q8_0/Q4_0/…
+ * have one group per block; K-quants one per sub-block. Arrays, not callbacks: a 7B model's
+ * conversion decodes tens of millions of blocks.
  */
 interface BlockDecoder {
   groupSize: number;
-  decode(
-    b: Uint8Array,
-    o: number,
-    code: (e: number, q: number) => void,
-    group: (g: number, scale: number, offset: number) => void,
-  ): void;
+  decode(b: Uint8Array, o: number, codes: Int32Array, scale: Float64Array, offset: Float64Array): void;
 }
 
 const LEGACY: Partial<Record<GgmlTypeName, BlockDecoder>> = {
   Q8_0: {
     groupSize: 32,
-    decode(b, o, code, group) {
-      group(0, f16(b, o), 0);
-      for (let e = 0; e < 32; e++) code(e, (b[o + 2 + e]! << 24) >> 24);
+    decode(b, o, c, sc, of) {
+      (sc[0] = f16(b, o)), (of[0] = 0);
+      for (let e = 0; e < 32; e++) c[e] = (b[o + 2 + e]! << 24) >> 24;
     },
   },
   Q4_0: {
     groupSize: 32,
-    decode(b, o, code, group) {
+    decode(b, o, c, sc, of) {
       const d = f16(b, o);
-      group(0, d, -8 * d);
+      (sc[0] = d), (of[0] = -8 * d);
       for (let j = 0; j < 16; j++) {
-        code(j, b[o + 2 + j]! & 0xf);
-        code(j + 16, b[o + 2 + j]! >> 4);
+        c[j] = b[o + 2 + j]! & 0xf;
+        c[j + 16] = b[o + 2 + j]! >> 4;
       }
     },
   },
   Q4_1: {
     groupSize: 32,
-    decode(b, o, code, group) {
-      group(0, f16(b, o), f16(b, o + 2));
+    decode(b, o, c, sc, of) {
+      (sc[0] = f16(b, o)), (of[0] = f16(b, o + 2));
       for (let j = 0; j < 16; j++) {
-        code(j, b[o + 4 + j]! & 0xf);
-        code(j + 16, b[o + 4 + j]! >> 4);
+        c[j] = b[o + 4 + j]! & 0xf;
+        c[j + 16] = b[o + 4 + j]! >> 4;
       }
     },
   },
   Q5_0: {
     groupSize: 32,
-    decode(b, o, code, group) {
+    decode(b, o, c, sc, of) {
       const d = f16(b, o);
-      group(0, d, -16 * d);
+      (sc[0] = d), (of[0] = -16 * d);
       const qh = b[o + 2]! | (b[o + 3]! << 8) | (b[o + 4]! << 16) | (b[o + 5]! << 24);
       for (let j = 0; j < 16; j++) {
-        code(j, (b[o + 6 + j]! & 0xf) | (((qh >>> j) << 4) & 0x10));
-        code(j + 16, (b[o + 6 + j]! >> 4) | ((qh >>> (j + 12)) & 0x10));
+        c[j] = (b[o + 6 + j]! & 0xf) | (((qh >>> j) << 4) & 0x10);
+        c[j + 16] = (b[o + 6 + j]! >> 4) | ((qh >>> (j + 12)) & 0x10);
       }
     },
   },
   Q5_1: {
     groupSize: 32,
-    decode(b, o, code, group) {
-      group(0, f16(b, o), f16(b, o + 2));
+    decode(b, o, c, sc, of) {
+      (sc[0] = f16(b, o)), (of[0] = f16(b, o + 2));
       const qh = b[o + 4]! | (b[o + 5]! << 8) | (b[o + 6]! << 16) | (b[o + 7]! << 24);
       for (let j = 0; j < 16; j++) {
-        code(j, (b[o + 8 + j]! & 0xf) | (((qh >>> j) << 4) & 0x10));
-        code(j + 16, (b[o + 8 + j]! >> 4) | ((qh >>> (j + 12)) & 0x10));
+        c[j] = (b[o + 8 + j]! & 0xf) | (((qh >>> j) << 4) & 0x10);
+        c[j + 16] = (b[o + 8 + j]! >> 4) | ((qh >>> (j + 12)) & 0x10);
       }
     },
   },
   Q4_K: {
     groupSize: 32,
-    decode(b, o, code, group) {
+    decode(b, o, c, sc, of) {
       const d = f16(b, o);
       const dmin = f16(b, o + 2);
       for (let chunk = 0; chunk < 4; chunk++) {
         for (let half = 0; half < 2; half++) {
-          const [sc, m] = scaleMinK4(b, o + 4, 2 * chunk + half);
-          group(2 * chunk + half, d * sc, -dmin * m);
+          const [s6, m6] = scaleMinK4(b, o + 4, 2 * chunk + half);
+          (sc[2 * chunk + half] = d * s6), (of[2 * chunk + half] = -dmin * m6);
         }
         const q = o + 16 + 32 * chunk;
         for (let l = 0; l < 32; l++) {
-          code(64 * chunk + l, b[q + l]! & 0xf);
-          code(64 * chunk + 32 + l, b[q + l]! >> 4);
+          c[64 * chunk + l] = b[q + l]! & 0xf;
+          c[64 * chunk + 32 + l] = b[q + l]! >> 4;
         }
       }
     },
   },
   Q5_K: {
     groupSize: 32,
-    decode(b, o, code, group) {
+    decode(b, o, c, sc, of) {
       const d = f16(b, o);
       const dmin = f16(b, o + 2);
       const qh = o + 16;
       for (let chunk = 0; chunk < 4; chunk++) {
         for (let half = 0; half < 2; half++) {
-          const [sc, m] = scaleMinK4(b, o + 4, 2 * chunk + half);
-          group(2 * chunk + half, d * sc, -dmin * m);
+          const [s6, m6] = scaleMinK4(b, o + 4, 2 * chunk + half);
+          (sc[2 * chunk + half] = d * s6), (of[2 * chunk + half] = -dmin * m6);
         }
         const ql = o + 48 + 32 * chunk;
         const u1 = 1 << (2 * chunk);
         const u2 = 2 << (2 * chunk);
         for (let l = 0; l < 32; l++) {
-          code(64 * chunk + l, (b[ql + l]! & 0xf) + (b[qh + l]! & u1 ? 16 : 0));
-          code(64 * chunk + 32 + l, (b[ql + l]! >> 4) + (b[qh + l]! & u2 ? 16 : 0));
+          c[64 * chunk + l] = (b[ql + l]! & 0xf) + (b[qh + l]! & u1 ? 16 : 0);
+          c[64 * chunk + 32 + l] = (b[ql + l]! >> 4) + (b[qh + l]! & u2 ? 16 : 0);
         }
       }
     },
   },
   Q6_K: {
     groupSize: 16,
-    decode(b, o, code, group) {
+    decode(b, o, c, sc, of) {
       const d = f16(b, o + 208);
       for (let s = 0; s < 16; s++) {
-        const sc = (b[o + 192 + s]! << 24) >> 24;
-        group(s, d * sc, -32 * d * sc);
+        const s8 = (b[o + 192 + s]! << 24) >> 24;
+        (sc[s] = d * s8), (of[s] = -32 * d * s8);
       }
       for (let half = 0; half < 2; half++) {
         const ql = o + 64 * half;
         const qh = o + 128 + 32 * half;
         const base = 128 * half;
         for (let l = 0; l < 32; l++) {
-          code(base + l, (b[ql + l]! & 0xf) | (((b[qh + l]! >> 0) & 3) << 4));
-          code(base + l + 32, (b[ql + l + 32]! & 0xf) | (((b[qh + l]! >> 2) & 3) << 4));
-          code(base + l + 64, (b[ql + l]! >> 4) | (((b[qh + l]! >> 4) & 3) << 4));
-          code(base + l + 96, (b[ql + l + 32]! >> 4) | (((b[qh + l]! >> 6) & 3) << 4));
+          c[base + l] = (b[ql + l]! & 0xf) | (((b[qh + l]! >> 0) & 3) << 4);
+          c[base + l + 32] = (b[ql + l + 32]! & 0xf) | (((b[qh + l]! >> 2) & 3) << 4);
+          c[base + l + 64] = (b[ql + l]! >> 4) | (((b[qh + l]! >> 4) & 3) << 4);
+          c[base + l + 96] = (b[ql + l + 32]! >> 4) | (((b[qh + l]! >> 6) & 3) << 4);
         }
       }
     },
@@ -274,17 +271,7 @@ export function dequantize(type: GgmlTypeName, bytes: Uint8Array, elements: numb
   const offset = new Float64Array(scale.length);
   const codes = new Int32Array(t.blockSize);
   for (let blk = 0; blk < elements / t.blockSize; blk++) {
-    dec.decode(
-      bytes,
-      blk * t.typeSize,
-      (e, q) => {
-        codes[e] = q;
-      },
-      (g, s, off) => {
-        scale[g] = s;
-        offset[g] = off;
-      },
-    );
+    dec.decode(bytes, blk * t.typeSize, codes, scale, offset);
     const base = blk * t.blockSize;
     for (let e = 0; e < t.blockSize; e++) {
       const g = Math.floor(e / dec.groupSize);

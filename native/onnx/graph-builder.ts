@@ -76,11 +76,16 @@ export class GraphBuilder {
   private readonly constCache = new Map<string, string>();
   private counter = 0;
 
-  /** `prefix` keeps a subgraph's generated names apart from its parent's. */
+  /**
+   * `prefix` keeps a subgraph's generated names apart from its parent's; a subgraph's constants
+   * live in the root graph (`root`), which its nodes read by name, so no subgraph holds initializers
+   * (onnxruntime's optimized-model files then reload cleanly).
+   */
   constructor(
     private readonly graphName: string,
     private readonly prefix = '',
     private readonly sink: WeightSink = new MemorySink(),
+    private readonly root?: GraphBuilder,
   ) {}
 
   private fresh(hint: string): string {
@@ -92,7 +97,7 @@ export class GraphBuilder {
    * its results with `output`. Weights belong in the parent (subgraphs hold only small constants).
    */
   branch(name: string): GraphBuilder {
-    return new GraphBuilder(name, `${this.prefix}${name}_${this.counter++}/`, this.sink);
+    return new GraphBuilder(name, `${this.prefix}${name}_${this.counter++}/`, this.sink, this.root ?? this);
   }
 
   /** An If node: `cond` (a one-element bool) picks which branch's outputs become the results. */
@@ -138,6 +143,7 @@ export class GraphBuilder {
 
   /** An int64 constant (shapes, axes, slice bounds), deduplicated. */
   int64(values: number[], dims: number[] = [values.length]): string {
+    if (this.root) return this.root.int64(values, dims);
     const k = `i64:${dims}:${values}`;
     const hit = this.constCache.get(k);
     if (hit) return hit;
@@ -150,6 +156,7 @@ export class GraphBuilder {
 
   /** A scalar or small float constant in the given float type (raw bytes supplied by the caller for fp16). */
   constant(type: DataTypeId, dims: number[], raw: Uint8Array, hint = 'c'): string {
+    if (this.root) return this.root.constant(type, dims, raw, hint);
     const k = `${type}:${dims}:${Buffer.from(raw).toString('base64')}`;
     const hit = this.constCache.get(k);
     if (hit) return hit;

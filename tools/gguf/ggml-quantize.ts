@@ -39,6 +39,26 @@ function q4_0(x: Float32Array, out: Uint8Array): void {
   }
 }
 
+function q5_0(x: Float32Array, out: Uint8Array): void {
+  for (let b = 0; b < x.length / 32; b++) {
+    // As Q4_0 with 5-bit codes: the largest magnitude maps to code 0 (−16); the 5th bits go to qh.
+    let max = 0;
+    for (let i = 0; i < 32; i++) if (Math.abs(x[32 * b + i]!) > Math.abs(max)) max = x[32 * b + i]!;
+    const d = asF16(max / -16);
+    const o = 22 * b;
+    putF16(out, o, d);
+    const q = (i: number) => clamp(d ? Math.round(x[32 * b + i]! / d) + 16 : 16, 0, 31);
+    let qh = 0;
+    for (let j = 0; j < 16; j++) {
+      const lo = q(j);
+      const hi = q(j + 16);
+      out[o + 6 + j] = (lo & 0xf) | ((hi & 0xf) << 4);
+      qh |= ((lo >> 4) << j) | ((hi >> 4) << (j + 16));
+    }
+    for (let k = 0; k < 4; k++) out[o + 2 + k] = (qh >>> (8 * k)) & 0xff;
+  }
+}
+
 /** K-quants' scales/mins per 32-element sub-block as 6-bit values under one fp16 d and dmin. */
 function kScales(x: Float32Array, base: number, levels: number) {
   const scale = new Float64Array(8);
@@ -150,6 +170,7 @@ function q6_K(x: Float32Array, out: Uint8Array): void {
 const ENCODERS: Partial<Record<GgmlTypeName, (x: Float32Array, out: Uint8Array) => void>> = {
   Q8_0: q8_0,
   Q4_0: q4_0,
+  Q5_0: q5_0,
   Q4_K: q4_K,
   Q5_K: q5_K,
   Q6_K: q6_K,

@@ -100,15 +100,19 @@ export function modelMetadata(spec: ModelSpec, name: string): Record<string, Ggu
  * output matrix and (as llama.cpp's use_more_bits rule picks) some layers' attn_v and ffn_down Q6_K,
  * everything else Q4_K.
  */
-export function q4kmType(hf: string, layers: number): GgmlTypeName {
+export function q4kmType(hf: string, layers: number, cols: number): GgmlTypeName {
   if (!hf.endsWith('.weight') || /norm/.test(hf)) return 'F32';
-  if (hf === 'lm_head.weight') return 'Q6_K';
+  let type: GgmlTypeName = 'Q4_K';
+  if (hf === 'lm_head.weight') type = 'Q6_K';
   const m = /layers\.(\d+)\.(self_attn\.v_proj|mlp\.down_proj)/.exec(hf);
   if (m) {
     const i = Number(m[1]);
-    if (i < layers / 8 || i >= (7 * layers) / 8 || (i - Math.floor(layers / 8)) % 3 === 2) return 'Q6_K';
+    if (i < layers / 8 || i >= (7 * layers) / 8 || (i - Math.floor(layers / 8)) % 3 === 2) type = 'Q6_K';
   }
-  return 'Q4_K';
+  // A row that is not whole 256-element super-blocks falls back as llama.cpp's quantizer does
+  // (Qwen2.5-0.5B's 896 columns: Q4_K → Q5_0, Q6_K → Q8_0).
+  if (cols % 256 !== 0) return type === 'Q4_K' ? 'Q5_0' : 'Q8_0';
+  return type;
 }
 
 export interface TensorDecl {
@@ -188,7 +192,7 @@ export function writeGgufFromFolder(dir: string, kind: GgufKind, out: string): v
   const src = openModelSource(dir);
   const { spec } = src;
   const typeOf = (name: string, shape: number[]): GgmlTypeName =>
-    shape.length === 1 ? 'F32' : kind === 'Q4_K_M' ? q4kmType(name, spec.layers) : kind;
+    shape.length === 1 ? 'F32' : kind === 'Q4_K_M' ? q4kmType(name, spec.layers, shape.at(-1)!) : kind;
   const tensors = [...src.tensors.values()];
   const w = new GgufWriter(
     out,

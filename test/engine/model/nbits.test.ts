@@ -41,7 +41,7 @@ for (const bits of [4, 8] as const) {
   });
 }
 
-const TYPES: GgmlTypeName[] = ['Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K'];
+const TYPES: GgmlTypeName[] = ['Q8_0', 'Q4_0', 'Q5_0', 'Q4_K', 'Q5_K', 'Q6_K'];
 for (const type of TYPES) {
   test(`${type} in MatMulNBits' layout decodes to exactly ggml's values`, () => {
     const rng = makeRng(type.length);

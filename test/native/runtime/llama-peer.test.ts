@@ -74,7 +74,7 @@ for (const fam of ['qwen2', 'llama'] as const) {
   }
 }
 
-test('Q4_0, Q4_K_M, Q5_K and Q6_K GGUF: the same greedy ids as llama.cpp on a random 256-wide model', async () => {
+test('Q4_0, Q5_0, Q4_K_M, Q5_K and Q6_K GGUF: the same greedy ids as llama.cpp on a random 256-wide model', async () => {
   const model = join(dir, 'rnd');
   execFileSync(
     process.execPath,
@@ -98,7 +98,7 @@ test('Q4_0, Q4_K_M, Q5_K and Q6_K GGUF: the same greedy ids as llama.cpp on a ra
     { stdio: 'ignore' },
   );
   const prompt = Array.from({ length: 48 }, (_, i) => 10 + ((i * 7919 + 13) % 1000));
-  for (const kind of ['Q4_0', 'Q4_K_M', 'Q5_K', 'Q6_K'] as GgufKind[]) {
+  for (const kind of ['Q4_0', 'Q5_0', 'Q4_K_M', 'Q5_K', 'Q6_K'] as GgufKind[]) {
     const file = ggufFrom(model, kind, join(dir, `rnd-${kind}.gguf`));
     const ours = squeezeGreedy(file, prompt, 16);
     assert.deepEqual(ours.ids, await llamaGreedy(file, prompt, 16), kind);
