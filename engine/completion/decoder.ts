@@ -12,8 +12,12 @@ export interface ForwardOutput<Kv> {
   /** Per layer [qHeads, attnRows, keys] attention probabilities of the last query positions. */
   attn: Float32Array[];
   attnRows: number;
-  /** Per layer [kvHeads, keys] SnapKV scores pooled on the device from `attn` (empty without a window). */
+  /** Per layer [kvHeads, keys] SnapKV scores pooled on the device from `attn` (empty without a window or `observe`). */
   scores: Float32Array[];
+}
+
+export interface ForwardOptions {
+  observe?: boolean;
 }
 
 export interface Decoder<Kv> {
@@ -26,7 +30,12 @@ export interface Decoder<Kv> {
   /** The quantized tier widths its graph reads (plans may use no others). */
   readonly tierWidths: readonly number[];
   emptyKv(): Kv;
-  forward(ids: number[], positions: number[], past: Kv): Promise<ForwardOutput<Kv>>;
+  /**
+   * Runs `ids` at `positions` over `past`. With `observe` (the default) the result carries the
+   * observation window's attention and scores; decode steps and all but a prefill's last chunk
+   * pass false, which skips computing them.
+   */
+  forward(ids: number[], positions: number[], past: Kv, options?: ForwardOptions): Promise<ForwardOutput<Kv>>;
   /** Tokens held and bytes of a cache. */
   kvStats(kv: Kv): { tokens: number; bytes: number };
   /**

@@ -231,7 +231,7 @@ export async function generate<Kv>(
         stopReason = 'time-cap';
         break;
       }
-      const out = await decoder.forward([next], [position++], kv);
+      const out = await decoder.forward([next], [position++], kv, { observe: false });
       if (kv !== state.kv) decoder.disposeKv(kv, out.present);
       kv = out.present;
       logits = out.logits;

@@ -65,7 +65,8 @@ export async function prefill<Kv>(
     try {
       if (signal?.aborted) throw new AbortedError();
       const positions = Array.from({ length: e - s }, (_, i) => startPosition + s + i);
-      out = await decoder.forward(ids.slice(s, e), positions, kv);
+      // Only the last chunk's attention is scored (its window is the prompt's last W tokens).
+      out = await decoder.forward(ids.slice(s, e), positions, kv, { observe: e === ids.length });
     } catch (err) {
       // The partial cache is ours (never the caller's `past`): release it before giving up.
       if (kv !== past) decoder.disposeKv(kv);

@@ -134,7 +134,7 @@ export async function evaluateCase<Kv>(
     let kv = pre.kv;
     for (let i = 0; i < G; i++) {
       g.push(argmax(logits, 0, V));
-      const out = await decoder.forward([g[i]!], positions(i, 1), kv);
+      const out = await decoder.forward([g[i]!], positions(i, 1), kv, { observe: false });
       if (kv !== pre.kv) decoder.disposeKv(kv, out.present);
       kv = out.present;
       logits = out.logits.subarray((out.rows - 1) * V, out.rows * V);
@@ -146,7 +146,7 @@ export async function evaluateCase<Kv>(
   /** Logits [G, V] after each token of g, fed over `kv`; null when batch mode is not available. */
   const teacherForce = async (kv: Kv, mode: 'batch' | 'step'): Promise<Float32Array | null> => {
     if (mode === 'batch') {
-      const out = await decoder.forward(g, positions(0, G), kv);
+      const out = await decoder.forward(g, positions(0, G), kv, { observe: false });
       decoder.disposeKv(out.present, kv);
       return out.rows === G ? out.logits.slice(0, G * V) : null;
     }
@@ -154,7 +154,7 @@ export async function evaluateCase<Kv>(
     const made: Kv[] = [];
     let cur = kv;
     for (let i = 0; i < G; i++) {
-      const out = await decoder.forward([g[i]!], positions(i, 1), cur);
+      const out = await decoder.forward([g[i]!], positions(i, 1), cur, { observe: false });
       logits.set(out.logits.subarray((out.rows - 1) * V, out.rows * V), i * V);
       made.push((cur = out.present));
     }
@@ -217,13 +217,13 @@ export async function evaluateCase<Kv>(
     if (firstStop !== -1) out.length = firstStop + 1;
     else {
       const made: Kv[] = [];
-      let step = await decoder.forward(out.slice(), positions(0, out.length), kv);
+      let step = await decoder.forward(out.slice(), positions(0, out.length), kv, { observe: false });
       made.push(step.present);
       while (!stopped(out)) {
         const next = argmax(step.logits.subarray((step.rows - 1) * V, step.rows * V), 0, V);
         out.push(next);
         if (stopped(out)) break;
-        step = await decoder.forward([next], positions(out.length - 1, 1), step.present);
+        step = await decoder.forward([next], positions(out.length - 1, 1), step.present, { observe: false });
         made.push(step.present);
       }
       disposeAll(decoder, made, kv);

@@ -49,26 +49,25 @@ function roundToBf16(x: number): number {
   return new Float32Array(new Uint32Array([rounded >>> 0]).buffer)[0]!;
 }
 
-/** cos/sin tables [positions.length, headDim], halves duplicated (rotate-half convention). */
+/**
+ * cos/sin tables [positions.length, headDim / 2]: cos(p·f_i), sin(p·f_i) for each position p and
+ * frequency f_i, as onnxruntime's RotaryEmbedding reads its caches (rotate-half convention: the
+ * same angle rotates elements i and i + D/2).
+ */
 export function ropeTables(
   spec: ModelSpec,
   positions: ArrayLike<number>,
   invFreq = ropeInvFreq(spec.headDim, spec.ropeTheta, spec.ropeScaling),
 ): { cos: Float32Array; sin: Float32Array } {
-  const D = spec.headDim,
-    half = D / 2;
-  const cos = new Float32Array(positions.length * D);
-  const sin = new Float32Array(positions.length * D);
+  const half = spec.headDim / 2;
+  const cos = new Float32Array(positions.length * half);
+  const sin = new Float32Array(positions.length * half);
   for (let s = 0; s < positions.length; s++) {
     for (let i = 0; i < half; i++) {
       // float32 angle, as transformers computes it, so cos/sin match at large positions.
       const angle = Math.fround(positions[s]! * Math.fround(invFreq[i]!));
-      const c = Math.cos(angle),
-        sn = Math.sin(angle);
-      cos[s * D + i] = c;
-      cos[s * D + half + i] = c;
-      sin[s * D + i] = sn;
-      sin[s * D + half + i] = sn;
+      cos[s * half + i] = Math.cos(angle);
+      sin[s * half + i] = Math.sin(angle);
     }
   }
   return { cos, sin };

@@ -3,7 +3,7 @@
 //
 // Batch size is 1 and dropped from every shape. Per call the engine supplies:
 //   input_ids [S] int64                     the new tokens
-//   rope_cos, rope_sin [S, D] float32       RoPE tables for the new tokens' explicit positions, so a
+//   rope_cos, rope_sin [S, D/2] float32     RoPE tables for the new tokens' explicit positions, so a
 //                                           pruned cache keeps its tokens' original positions
 //   causal_bias [S, S] float32              causal mask among the new tokens (0 or MASKED)
 // and per layer L the cache, post-RoPE keys, in up to five parts:
@@ -17,6 +17,8 @@
 //                                           query rows, decode) or over the concatenated,
 //                                           dequantized cache (many rows, prefill); see
 //                                           native/kernels/tier-attention.ts
+//   observe [] bool                         graphs with an observation window: compute attn_L and
+//                                           scores_L on this call (else they come back empty)
 //   value_split_L [2 + tiers] int64         float32 graphs: slot counts [P, N_b…, R + S], where
 //                                           the in-place way splits the probabilities
 // and gets back:
@@ -40,6 +42,7 @@ export const decoderNames = {
   pastBias: (l: number) => `past_bias_${l}`,
   valueSplit: (l: number) => `value_split_${l}`,
   fewQueryRows: 'few_query_rows',
+  observe: 'observe',
   recentKey: (l: number) => `recent_key_${l}`,
   recentValue: (l: number) => `recent_value_${l}`,
   quant: (kind: 'k' | 'v', bits: number, l: number, part: QuantPart) => `q${kind}${bits}_${part}_${l}`,

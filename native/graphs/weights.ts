@@ -80,10 +80,10 @@ export class GraphWeights {
     return this.g.weight(name, type, dims, data);
   }
 
-  /** A vector (norm weight, bias) in the compute dtype. */
-  vector(name: string, length: number): string {
-    const p = prepareDense(this.tensor(name, [length]), this.gpu ? 'float16' : 'float32');
-    return this.write(name, this.o.T, [length], p.kind === 'dense' ? p.data : new Uint8Array());
+  /** A vector (norm weight, bias) in the compute dtype, or in float32 when `type` says so. */
+  vector(name: string, length: number, type: DataTypeId = this.o.T): string {
+    const p = prepareDense(this.tensor(name, [length]), type === DataType.FLOAT16 ? 'float16' : 'float32');
+    return this.write(name, type, [length], p.kind === 'dense' ? p.data : new Uint8Array());
   }
 
   /** x [S, inF] → x·Wᵀ (+ bias) [S, outF], W the Linear weight `${prefix}.weight` stored [outF, inF]. */

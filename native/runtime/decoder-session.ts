@@ -4,7 +4,7 @@
 // (on WebGPU: on the GPU), so feeding `present` back as `past` costs no copy.
 import * as ort from 'onnxruntime-node';
 import type { ModelSpec } from '../../engine/model/config';
-import type { Decoder, ForwardOutput } from '../../engine/completion/decoder';
+import type { Decoder, ForwardOptions, ForwardOutput } from '../../engine/completion/decoder';
 import type { KvStore, KvTensor } from '../../engine/kv/store';
 import { kvStateFromStore } from './kv-pack';
 import { KvCompressor } from './kv-compressor';
@@ -295,7 +295,12 @@ export class DecoderSession implements Decoder<KvState> {
    * `past`; its settled and quantized tiers are shared with the result, so dispose only what is
    * no longer referenced (disposeRecent for a step's superseded state).
    */
-  async forward(ids: number[], positions: number[], past: KvState): Promise<ForwardOutput<KvState>> {
+  async forward(
+    ids: number[],
+    positions: number[],
+    past: KvState,
+    { observe = true }: ForwardOptions = {},
+  ): Promise<ForwardOutput<KvState>> {
     const S = ids.length;
     if (S === 0 || positions.length !== S) throw new Error(`forward: ${S} ids with ${positions.length} positions`);
     const { kvHeads: Hkv, headDim: D, layers } = this.spec;
@@ -308,13 +313,15 @@ export class DecoderSession implements Decoder<KvState> {
         BigInt64Array.from(ids, (v) => BigInt(v)),
         [S],
       ),
-      [N.ropeCos]: new ort.Tensor('float32', cos, [S, D]),
-      [N.ropeSin]: new ort.Tensor('float32', sin, [S, D]),
+      [N.ropeCos]: new ort.Tensor('float32', cos, [S, D / 2]),
+      [N.ropeSin]: new ort.Tensor('float32', sin, [S, D / 2]),
       [N.causalBias]: new ort.Tensor('float32', causal, [S, S]),
     };
     const G = this.group,
       Gv = valueGroupSize(D, G);
     if (this.picksWay) feeds[N.fewQueryRows] = new ort.Tensor('bool', [fewQueryRows(this.spec, S)], []);
+    const observing = observe && this.options.observationWindow > 0;
+    if (this.options.observationWindow > 0) feeds[N.observe] = new ort.Tensor('bool', [observing], []);
     for (let l = 0; l < layers; l++) {
       const layer = past.layers[l]!;
       feeds[N.pastKey(l)] = layer.key;
@@ -343,7 +350,7 @@ export class DecoderSession implements Decoder<KvState> {
     const attn: Float32Array[] = [];
     const scores: Float32Array[] = [];
     let attnRows = 0;
-    if (this.options.observationWindow > 0) {
+    if (observing) {
       for (let l = 0; l < layers; l++) {
         const t = out[N.attn(l)]!;
         attn.push(t.data as Float32Array);
