@@ -1,14 +1,8 @@
-// Completion latency through the CompletionService (no UI): a repository block of ~8k tokens is
-// prefilled and compressed once (cold), then keystrokes ask for completions on top of the warm
-// compressed block: time from request to the first token and to the finished completion.
-// The model is the ~30M-parameter Qwen2-shaped random model of tools/make-random-model.mjs (the
-// shipped default model does not exist yet); its text is gibberish, its timings are real.
-//   npm run bench:completion -- [--tokens 8192] [--policy qpruning] [--budget 25%] [--ep cpu]
-//        [--keystrokes 12] [--max-new 16] [--compare full]
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+
+import { readFileSync, readdirSync } from 'node:fs';
+import { cpus, } from 'node:os';
 import { join } from 'node:path';
+import { randomModelDir } from './random-model-dir';
 import { loadCompletionService } from '../engine/completion/load-service';
 import { parseBudgetText } from '../engine/kv/budget-text';
 import { formatBytes } from '../engine/numeric/bytes';
@@ -38,11 +32,7 @@ const policies = [
 const budgetText = arg('budget', DEFAULT_KV_BUDGET_TEXT);
 
 const ROOT = join(__dirname, '..');
-const modelDir = join(tmpdir(), 'squeeze-bench-random-30m');
-if (!existsSync(join(modelDir, 'config.json')))
-  execFileSync(process.execPath, [join(ROOT, 'tools', 'make-random-model.mjs'), '--out', modelDir], {
-    stdio: 'inherit',
-  });
+const modelDir = randomModelDir('30m');
 
 /** Real TypeScript from this repository as the repository block's pieces, until ~`tokens` tokens. */
 function repositoryBlock(count: (text: string) => number): {

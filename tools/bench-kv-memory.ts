@@ -1,12 +1,6 @@
-// Memory of decoding over a long cache, full vs compressed: builds a cache of N tokens (random
-// post-RoPE K/V, no prefill, so prefill's buffers do not mask the decode step) on the ~30M random
-// model, then runs decode steps and reports the kernel's peak-RSS growth during decoding.
-// One configuration per process (peak RSS is per process):
-//   node --import tsx tools/bench-kv-memory.ts --policy full|quant4|qpruning [--tokens 16384] [--steps 8]
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { tmpdir, cpus } from 'node:os';
+
+import { cpus } from 'node:os';
+import { randomModelDir } from './random-model-dir';
 import { loadModel } from '../native/runtime/model-loader';
 import { makePlan, headIn } from '../engine/kv/policy';
 import { storeFromPlan, geometryOf } from '../engine/completion/kv-compression';
@@ -23,9 +17,7 @@ const policy = arg('policy', 'full'),
 const mb = (b: number) => +(b / 2 ** 20).toFixed(1);
 
 async function main() {
-  const dir = join(tmpdir(), 'squeeze-bench-random-30m');
-  if (!existsSync(join(dir, 'config.json')))
-    execFileSync(process.execPath, ['tools/make-random-model.mjs', '--out', dir], { stdio: 'inherit' });
+  const dir = randomModelDir('30m');
   const m = await loadModel(dir, {
     provider: 'cpu',
     observationWindow: 8,

@@ -1,5 +1,5 @@
 // Runtime benchmark: a long prompt through `squeeze complete` on a ~30M-parameter Qwen2-shaped
-// model with random weights (made by tools/make-random-model.mjs), printing prefill speed, decode
+// model with random weights (made by tools/make-random-model.ts), printing prefill speed, decode
 // speed and peak RSS.
 //   npm run bench:runtime -- [--tokens 16384] [--ep cpu] [--chunk 256 on CPU, 512 on GPU] [--new 16]
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -16,9 +16,14 @@ const tokens = +arg('tokens', 16384),
   ep = arg('ep', 'cpu'),
   chunk = +arg('chunk', ep === 'cpu' ? 256 : 512),
   maxNew = +arg('new', 16);
-const modelDir = join(tmpdir(), 'squeeze-bench-random-30m');
+// The same folder as tools/random-model-dir.ts uses for the other benchmarks.
+const modelDir = join(tmpdir(), 'squeeze-random-30m');
 if (!existsSync(join(modelDir, 'config.json')))
-  execFileSync(process.execPath, ['tools/make-random-model.mjs', '--out', modelDir], { stdio: 'inherit' });
+  execFileSync(
+    process.execPath,
+    ['--import', 'tsx', 'tools/make-random-model.ts', '--shape', '30m', '--out', modelDir],
+    { stdio: 'inherit' },
+  );
 mkdirSync(join(tmpdir(), 'squeeze-bench'), { recursive: true });
 const idsFile = join(tmpdir(), 'squeeze-bench', `prompt-${tokens}.json`);
 // Token ids 10..1009 in a fixed pseudo-random order: no special tokens, deterministic.

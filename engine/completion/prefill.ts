@@ -22,10 +22,13 @@ export class AbortedError extends Error {
   }
 }
 
-/** Splits n tokens into chunks of at most `chunk`, the last one at least `minLast` long. */
-export function chunkBounds(n: number, chunk: number, minLast: number): [number, number][] {
+/**
+ * Splits n tokens into chunks, the one starting at token s at most `chunkAt(s)` long and the last
+ * one at least `minLast` long.
+ */
+export function chunkBounds(n: number, chunkAt: (start: number) => number, minLast: number): [number, number][] {
   const bounds: [number, number][] = [];
-  for (let s = 0; s < n; s += chunk) bounds.push([s, Math.min(n, s + chunk)]);
+  for (let s = 0; s < n; s += chunkAt(s)) bounds.push([s, Math.min(n, s + chunkAt(s))]);
   const last = bounds[bounds.length - 1];
   if (bounds.length > 1 && last && last[1] - last[0] < minLast) {
     // Move the boundary back so the final chunk covers the whole observation window.
@@ -38,14 +41,17 @@ export function chunkBounds(n: number, chunk: number, minLast: number): [number,
 }
 
 /**
- * Prompt tokens per prefill run when none is asked for. A chunk's [query rows, keys] scores are the
- * largest tensors of a long prefill, and onnxruntime's CPU arena keeps its peak: a 16k-token prompt
- * on the 30M random model (bench:runtime, CPU) peaked at 3,749 MB RSS with 512-token chunks and
- * 2,195 MB with 256, which also ran faster (421 vs 401 tok/s; 128: 386 tok/s, 1,445 MB). GPU
- * providers keep 512, where larger matmuls pay.
+ * Prompt tokens per prefill run when none is asked for, for a chunk that `cached` tokens precede.
+ * A chunk's [query rows, keys] scores are the largest tensors of a long prefill and onnxruntime's
+ * CPU arena keeps their peak, so on the CPU chunks shrink as keys accumulate: 256 rows up to 1k
+ * keys, 128 up to 2k, then 64. On the 0.5B model (CPU, 2 threads) a 4k-token prompt peaked at
+ * 995 MB RSS with 64-row chunks against 1,064 with 128 and 1,195 with 256, at the same speed
+ * (24.8 / 24.7 / 24.3 s, medians of 3), and a 1k prompt ran no slower at 64 (5.6–5.9 s against
+ * 6.3–7.2 s at 256; 32 rows: 6.3–7.1 s). GPU providers keep 512, where larger matmuls pay.
  */
-export function defaultPrefillChunk(provider: string): number {
-  return provider === 'cpu' ? 256 : 512;
+export function defaultPrefillChunk(provider: string, cached = 0): number {
+  if (provider !== 'cpu') return 512;
+  return cached < 1024 ? 256 : cached < 2048 ? 128 : 64;
 }
 
 /** Runs the prompt through the model, continuing `past` (whose tokens occupy positions before `startPosition`). */
@@ -54,14 +60,15 @@ export async function prefill<Kv>(
   ids: number[],
   past: Kv,
   startPosition: number,
-  chunk = defaultPrefillChunk(decoder.provider),
+  chunk?: number,
   signal?: AbortSignal,
 ): Promise<PrefillResult<Kv>> {
   const t0 = performance.now();
   let kv = past;
   let peak = process.memoryUsage().rss;
   let out;
-  for (const [s, e] of chunkBounds(ids.length, chunk, decoder.observationWindow)) {
+  const chunkAt = (s: number) => chunk ?? defaultPrefillChunk(decoder.provider, startPosition + s);
+  for (const [s, e] of chunkBounds(ids.length, chunkAt, decoder.observationWindow)) {
     try {
       if (signal?.aborted) throw new AbortedError();
       const positions = Array.from({ length: e - s }, (_, i) => startPosition + s + i);

@@ -268,7 +268,7 @@ export class GgufMetadata {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Writing (tools/make-random-model.mjs and tests).
+// Writing (tools/gguf/write.ts, tools/make-random-model.ts and tests).
 
 export type GgufWriteValue =
   | { type: 'u32' | 'i32' | 'f32' | 'u64'; value: number }
