@@ -260,10 +260,18 @@ export function blockDecoder(type: GgmlTypeName): BlockDecoder {
 
 /** Decodes `elements` elements of `type` from `bytes` to float32. */
 export function dequantize(type: GgmlTypeName, bytes: Uint8Array, elements: number): Float32Array {
-  const aligned = (n: number) => new Uint8Array(bytes).buffer.slice(0, n); // offsets in a file need not be aligned
-  if (type === 'F32') return new Float32Array(aligned(elements * 4));
-  if (type === 'F16') return decodeFp16(new Uint16Array(aligned(elements * 2)));
-  if (type === 'BF16') return bf16ToFloat32(new Uint16Array(aligned(elements * 2)));
+  // Offsets in a file need not be aligned: view the bytes in place when they are, copy once if not.
+  const aligned = (n: number, width: number) =>
+    bytes.byteOffset % width === 0
+      ? bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + n)
+      : bytes.slice(0, n).buffer;
+  if (type === 'F32') return new Float32Array(aligned(elements * 4, 4));
+  const halves = () =>
+    bytes.byteOffset % 2 === 0
+      ? new Uint16Array(bytes.buffer, bytes.byteOffset, elements)
+      : new Uint16Array(aligned(elements * 2, 2));
+  if (type === 'F16') return decodeFp16(halves());
+  if (type === 'BF16') return bf16ToFloat32(halves());
   const t = typeInfo(type);
   const dec = blockDecoder(type);
   const out = new Float32Array(elements);

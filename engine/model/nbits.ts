@@ -72,6 +72,7 @@ export function quantizeNBits(
   const codes = new Uint8Array(rows * blocks * blob);
   const scales = new Float32Array(rows * blocks);
   const zeros = new Uint8Array(rows * zeroRowBytes(blocks, bits));
+  const zeroRow = zeroRowBytes(blocks, bits);
   for (let r = 0; r < rows; r++) {
     for (let b = 0; b < blocks; b++) {
       const start = r * cols + b * blockSize;
@@ -85,11 +86,14 @@ export function quantizeNBits(
       const scale = hi > lo ? (hi - lo) / qmax : 1;
       const zero = Math.min(qmax, Math.max(0, Math.round(-lo / scale)));
       scales[r * blocks + b] = scale;
-      pack(zeros, r * zeroRowBytes(blocks, bits), b, bits, zero);
+      pack(zeros, r * zeroRow, b, bits, zero);
       const base = (r * blocks + b) * blob;
       for (let i = 0; i < blockSize; i++) {
-        const q = Math.min(qmax, Math.max(0, Math.round(w[start + i]! / scale) + zero));
-        pack(codes, base, i, bits, q);
+        // round(v / scale) + zero, clamped: floor(x + 0.5) is Math.round's rounding (ties upward).
+        let q = Math.floor(w[start + i]! / scale + 0.5) + zero;
+        q = q < 0 ? 0 : q > qmax ? qmax : q;
+        if (bits === 8) codes[base + i] = q;
+        else codes[base + (i >> 1)]! |= q << ((i & 1) << 2);
       }
     }
   }
