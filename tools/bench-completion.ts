@@ -1,6 +1,5 @@
-
 import { readFileSync, readdirSync } from 'node:fs';
-import { cpus, } from 'node:os';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { randomModelDir } from './random-model-dir';
 import { loadCompletionService } from '../engine/completion/load-service';

@@ -1,4 +1,3 @@
-
 import { cpus } from 'node:os';
 import { randomModelDir } from './random-model-dir';
 import { loadModel } from '../native/runtime/model-loader';

@@ -33,9 +33,12 @@ test('chunk bounds follow the size at each start and keep a window-sized last ch
 });
 
 test('a fixed chunk size splits evenly', () => {
-  assert.deepEqual(chunkBounds(10, () => 4, 1), [
-    [0, 4],
-    [4, 8],
-    [8, 10],
-  ]);
+  assert.deepEqual(
+    chunkBounds(10, () => 4, 1),
+    [
+      [0, 4],
+      [4, 8],
+      [8, 10],
+    ],
+  );
 });
