@@ -45,6 +45,13 @@ export interface Decoder<Kv> {
   disposeKv(kv: Kv, keep?: Kv): void;
   /** Marks a dense cache's tokens as settled so later steps copy only newer tokens (no copy). */
   settle(kv: Kv): Kv;
+  /**
+   * Moves a prefill's recent tokens into its settled tier, so the next chunk's run hands back only
+   * its own tokens instead of the whole cache again; `upcoming` tokens will follow in this prefill
+   * (room is reserved for them). Returns `kv` itself where that cannot be done in place (device
+   * tensors, or a settled tier the caller owns); settle() ends the growth.
+   */
+  absorb(kv: Kv, upcoming: number): Kv;
   /** Host copies of a dense cache's per-layer keys and values, [kvHeads, tokens, headDim]. */
   hostKv(kv: Kv): Promise<{ keys: KvTensor[]; values: KvTensor[] }>;
   /** The decoder's cache holding a compressed store's tiers (the host reference path). */

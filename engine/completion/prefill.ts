@@ -76,11 +76,11 @@ export async function prefill<Kv>(
       out = await decoder.forward(ids.slice(s, e), positions, kv, { observe: e === ids.length });
     } catch (err) {
       // The partial cache is ours (never the caller's `past`): release it before giving up.
-      if (kv !== past) decoder.disposeKv(kv);
+      if (kv !== past) decoder.disposeKv(kv, past);
       throw err;
     }
-    if (kv !== past) decoder.disposeKv(kv);
-    kv = out.present;
+    if (kv !== past) decoder.disposeKv(kv, out.present);
+    kv = decoder.absorb(out.present, ids.length - e);
     peak = Math.max(peak, process.memoryUsage().rss);
   }
   if (!out) throw new Error('prefill needs at least one token');

@@ -26,6 +26,7 @@ import { ropeInvFreq, ropeTables, roundInvFreqTo, type RopeFrequencyPrecision } 
 import { buildDecoderGraph, type DecoderOptions } from '../graphs/decoder';
 import type { WeightSummary } from '../graphs/weights';
 import { WeightFile } from './weight-file';
+import { GrowingTier } from './settled-growth';
 import type { ModelSource } from '../../engine/model/source';
 import { isQuantized } from '../../engine/model/ggml-types';
 import { nbitsOfGgml } from '../../engine/model/nbits';
@@ -189,6 +190,7 @@ export class DecoderSession implements Decoder<KvState> {
    * that already has settled or quantized tokens is returned unchanged.
    */
   settle(kv: KvState): KvState {
+    if (kv.layers.some((l) => this.growing.has(l.key))) return this.endGrowth(kv);
     if (!kv.layers.every((l) => fpSlots(l) === 0 && l.quant.length === 0 && !l.fpBias)) return kv;
     const empty = this.emptyKv().layers[0]!;
     return {
@@ -201,6 +203,43 @@ export class DecoderSession implements Decoder<KvState> {
         recentValue: empty.value,
       })),
     };
+  }
+
+  /** Settled tiers a prefill is growing in place, by the tensor that views each layer's keys now. */
+  private readonly growing = new WeakMap<ort.Tensor, { key: GrowingTier; value: GrowingTier }>();
+
+  absorb(kv: KvState, upcoming: number): KvState {
+    const first = kv.layers[0]!;
+    if (recentSlots(first) === 0 || first.recentKey.location !== 'cpu') return kv;
+    if (kv.layers.some((l) => l.quant.length > 0 || l.fpBias)) return kv;
+    const fresh = fpSlots(first) === 0;
+    if (!fresh && !this.growing.has(first.key)) return kv;
+    const { kvHeads: H, headDim: D } = this.spec;
+    const empty = this.emptyKv().layers[0]!;
+    const layers = kv.layers.map((l) => {
+      const R = recentSlots(l);
+      const tiers = this.growing.get(l.key) ?? {
+        key: new GrowingTier(this.kvDtype, H, D, R + upcoming),
+        value: new GrowingTier(this.kvDtype, H, D, R + upcoming),
+      };
+      this.growing.delete(l.key);
+      const key = tiers.key.append(l.recentKey.data as Uint16Array | Float32Array, R);
+      const value = tiers.value.append(l.recentValue.data as Uint16Array | Float32Array, R);
+      this.growing.set(key, tiers);
+      return { ...l, key, value, recentKey: empty.key, recentValue: empty.value };
+    });
+    return { ...kv, layers };
+  }
+
+  /** The grown settled tiers as a prefill leaves them: trimmed, and read-only from now on. */
+  private endGrowth(kv: KvState): KvState {
+    const layers = kv.layers.map((l) => {
+      const tiers = this.growing.get(l.key);
+      if (!tiers) return l;
+      this.growing.delete(l.key);
+      return { ...l, key: tiers.key.finish(), value: tiers.value.finish() };
+    });
+    return { ...kv, layers };
   }
 
   kvFromStore(store: KvStore): KvState {

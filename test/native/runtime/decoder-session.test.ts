@@ -130,6 +130,25 @@ for (const m of FIXTURE_MODELS) {
       for (const chunk of [512, 16]) {
         const pre = await prefill(s, c.input_ids, s.emptyKv(), 0, chunk);
         assert.equal(pre.attnRows, Math.min(8, c.input_ids.length), 'last chunk covers the observation window');
+        const d = maxAbsDiff(pre.lastLogits, c.last_logits);
+        assert.ok(d <= TOL_HF_LOGITS, `chunk ${chunk}: last logits ${d} from transformers`);
+        // The chunks' keys and values were moved into one growing settled tier: it must be the cache
+        // one run over the whole prompt gives, head by head.
+        const whole = await s.hostKv(
+          (
+            await s.forward(
+              c.input_ids,
+              c.input_ids.map((_, i) => i),
+              s.emptyKv(),
+            )
+          ).present,
+        );
+        const grown = await s.hostKv(pre.kv);
+        for (let l = 0; l < spec.layers; l++) {
+          assert.equal(grown.keys[l]!.length, whole.keys[l]!.length);
+          assert.ok(maxAbsDiff(grown.keys[l]!, whole.keys[l]!) <= 1e-5, `layer ${l} keys, chunk ${chunk}`);
+          assert.ok(maxAbsDiff(grown.values[l]!, whole.values[l]!) <= 1e-5, `layer ${l} values, chunk ${chunk}`);
+        }
         const gen = await greedy(s, pre, c.input_ids.length, 20);
         assert.deepEqual(gen.ids, c.greedy_20, `chunk ${chunk}`);
       }
