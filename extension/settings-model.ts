@@ -58,6 +58,8 @@ export interface SqueezeSettings {
   kvMethod: string;
   kvBits: BitWidthSetting;
   dynamicBudget: boolean;
+  /** Most MiB the cache may hold while a block is built; 0: no limit. */
+  kvMaxPrefillMB: number;
   contextMaxTokens: number;
   debounceMs: number;
   maxCompletionTokens: number;
@@ -78,6 +80,7 @@ export const DEFAULT_SETTINGS: SqueezeSettings = {
   kvMethod: DEFAULT_KV_POLICY,
   kvBits: 'auto',
   dynamicBudget: false,
+  kvMaxPrefillMB: 0,
   contextMaxTokens: 8192,
   debounceMs: 150,
   maxCompletionTokens: DEFAULT_SERVICE_CONFIG.maxTokens,
@@ -98,6 +101,7 @@ export const KEYS = {
   kvMethod: 'kv.method',
   kvBits: 'kv.bits',
   dynamicBudget: 'kv.dynamicBudget',
+  kvMaxPrefillMB: 'kv.maxPrefillMB',
   contextMaxTokens: 'context.maxTokens',
   debounceMs: 'debounceMs',
   maxCompletionTokens: 'maxCompletionTokens',
@@ -217,6 +221,7 @@ export function parseSettings(raw: Raw): { settings: SqueezeSettings; problems: 
     kvMethod: oneOf(KEYS.kvMethod, KV_METHODS, d.kvMethod),
     kvBits: oneOf(KEYS.kvBits, BIT_WIDTHS, d.kvBits),
     dynamicBudget: bool(KEYS.dynamicBudget, d.dynamicBudget),
+    kvMaxPrefillMB: int(KEYS.kvMaxPrefillMB, d.kvMaxPrefillMB, 0, 1 << 20),
     contextMaxTokens: int(KEYS.contextMaxTokens, d.contextMaxTokens, 512, 131072),
     debounceMs: int(KEYS.debounceMs, d.debounceMs, 0, 5000),
     maxCompletionTokens: int(KEYS.maxCompletionTokens, d.maxCompletionTokens, 1, 1024),
@@ -239,7 +244,12 @@ export function serviceConfigOf(s: SqueezeSettings): ServiceConfig {
   const bits = s.kvBits === 'auto' ? undefined : (Number(s.kvBits) as Bits);
   return {
     ...DEFAULT_SERVICE_CONFIG,
-    kv: { policy: effectivePolicy(s), budget: s.kvBudget, ...(bits === undefined ? {} : { bits }) },
+    kv: {
+      policy: effectivePolicy(s),
+      budget: s.kvBudget,
+      ...(bits === undefined ? {} : { bits }),
+      ...(s.kvMaxPrefillMB > 0 ? { maxLiveBytes: s.kvMaxPrefillMB * 2 ** 20 } : {}),
+    },
     maxTokens: s.maxCompletionTokens,
     timeCapMs: s.timeCapMs,
   };

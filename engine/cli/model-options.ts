@@ -32,7 +32,8 @@ export const MODEL_OPTIONS: Record<string, OptionSpec> = {
   'stop-at-newline': { type: 'boolean', description: 'stop at the end of the first line' },
   'prefill-chunk': {
     type: 'string',
-    description: 'prompt tokens per prefill step (default 256 on CPU, 512 on GPU providers)',
+    description:
+      'prompt tokens per prefill step (default on CPU: 256 while under 1k tokens are cached, 128 under 2k, then 64; 512 on GPU providers)',
   },
   threads: { type: 'string', description: 'CPU threads for onnxruntime (default: all cores)' },
   json: { type: 'boolean', description: 'print one JSON object' },
@@ -51,6 +52,11 @@ export const KV_OPTIONS: Record<string, OptionSpec> = {
   'kv-bits': { type: 'string', description: 'force the bit width of quantized tiers: 16|8|4|2' },
   'kv-group': { type: 'string', description: 'quantization group size G (default 64)' },
   'kv-window': { type: 'string', description: 'observation window W of the last prompt queries (default 8)' },
+  'kv-max-mb': {
+    type: 'string',
+    description:
+      'most MiB the cache may hold while a long prompt is prefilled: it is built in segments, each compressed before the next (default: no limit)',
+  },
 };
 
 export const PROMPT_OPTIONS: Record<string, OptionSpec> = {
@@ -157,5 +163,9 @@ export function kvOptionsFrom(opts: ParsedOptions): KvCompressionOptions | undef
   const bits = bitsText === undefined ? undefined : Number(bitsText);
   if (bits !== undefined && !isBits(bits))
     throw new CliUsageError(`--kv-bits must be 16, 8, 4 or 2, got "${String(bitsText)}"`);
-  return { policy, budget, bits };
+  const maxText = opts['kv-max-mb'] as string | undefined;
+  const maxMiB = maxText === undefined ? undefined : Number(maxText);
+  if (maxMiB !== undefined && !(maxMiB > 0 && Number.isFinite(maxMiB)))
+    throw new CliUsageError(`--kv-max-mb must be a positive number of MiB, got "${maxText}"`);
+  return { policy, budget, bits, ...(maxMiB !== undefined && { maxLiveBytes: maxMiB * 2 ** 20 }) };
 }

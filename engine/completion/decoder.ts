@@ -58,4 +58,11 @@ export interface Decoder<Kv> {
   kvFromStore(store: KvStore): Kv;
   /** Applies a plan to a dense prompt cache where it lives (device kernels); same layout as kvFromStore. */
   compress(kv: Kv, plan: KvPlan): Promise<Kv>;
+  /**
+   * A cache split where it was settled: its settled and compressed tiers, and the tokens added since
+   * as a dense cache of their own (what compress() takes).
+   */
+  splitRecent(kv: Kv): { settled: Kv; recent: Kv };
+  /** One cache holding `older`'s tokens, then `newer`'s (neither with recent tokens). */
+  join(older: Kv, newer: Kv): Promise<Kv>;
 }

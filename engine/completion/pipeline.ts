@@ -15,6 +15,7 @@ import { argmax } from './logprobs';
 import { AbortedError, prefill } from './prefill';
 import {
   attentionWindow,
+  geometryOf,
   type HeldBytes,
   kvReport,
   layerBytes,
@@ -22,6 +23,8 @@ import {
   storeFromPlan,
 } from './kv-compression';
 import type { KvPlan } from '../kv/policy';
+import { fp16Bytes } from '../kv/geometry';
+import { buildBlockInSegments, segmentTokensFor } from './fixed-memory';
 import type { CompletionMode, StopRules } from './stop-rules';
 import type { CompletionStats, KvCompressionOptions, KvReport, LayerBytes, StopReason } from './service-types';
 
@@ -126,6 +129,9 @@ export async function buildBlock<Kv>(
   kv: KvCompressionOptions | undefined,
   opts: { chunk?: number; signal?: AbortSignal } = {},
 ): Promise<Block<Kv>> {
+  const max = kv?.maxLiveBytes;
+  if (kv && kv.policy !== 'full' && max !== undefined && fp16Bytes(geometryOf(decoder.spec), ids.length) > max)
+    return buildBlockInSegments(decoder, ids, kv, segmentTokensFor(kv, decoder, ids.length, max), opts);
   const dense = await prefillBlock(decoder, ids, opts);
   try {
     if (opts.signal?.aborted) throw new AbortedError();

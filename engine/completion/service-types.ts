@@ -28,6 +28,11 @@ export interface KvCompressionOptions {
   bits?: Bits;
   /** The policy's own options (thresholds, ratios; the evaluation's variants). */
   options?: PolicyOptions;
+  /**
+   * Most bytes the cache may hold while a block is built: a block whose dense fp16 cache would
+   * exceed it is built in segments, each compressed before the next (engine/completion/fixed-memory.ts).
+   */
+  maxLiveBytes?: number;
 }
 
 export interface ServiceConfig {

@@ -27,6 +27,7 @@ import { buildDecoderGraph, type DecoderOptions } from '../graphs/decoder';
 import type { WeightSummary } from '../graphs/weights';
 import { WeightFile } from './weight-file';
 import { GrowingTier } from './settled-growth';
+import { joinKvStates, splitRecent } from './kv-join';
 import type { ModelSource } from '../../engine/model/source';
 import { isQuantized } from '../../engine/model/ggml-types';
 import { nbitsOfGgml } from '../../engine/model/nbits';
@@ -260,6 +261,14 @@ export class DecoderSession implements Decoder<KvState> {
       valueGroupSize(this.spec.headDim, G),
     );
     return this.compressor.compress(kv, plan);
+  }
+
+  splitRecent(kv: KvState): { settled: KvState; recent: KvState } {
+    return splitRecent(kv, this.emptyKv().layers[0]!);
+  }
+
+  join(older: KvState, newer: KvState): Promise<KvState> {
+    return joinKvStates(older, newer);
   }
 
   /** A host tensor of the kv dtype from float values. */

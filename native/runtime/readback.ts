@@ -7,12 +7,15 @@ import { DataType } from '../onnx/onnx-proto';
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 
-function identitySession(type: 'float32' | 'float16', rank: number): Promise<ort.InferenceSession> {
+type HostType = 'float32' | 'float16' | 'uint8';
+const DATA_TYPES = { float32: DataType.FLOAT, float16: DataType.FLOAT16, uint8: DataType.UINT8 } as const;
+
+function identitySession(type: HostType, rank: number): Promise<ort.InferenceSession> {
   const key = `${type}:${rank}`;
   let s = sessions.get(key);
   if (!s) {
     const g = new GraphBuilder('readback');
-    const dt = type === 'float16' ? DataType.FLOAT16 : DataType.FLOAT;
+    const dt = DATA_TYPES[type];
     const dims = Array.from({ length: rank }, (_, i) => `d${i}`);
     g.input('x', dt, dims);
     g.output('x', 'y', dt, dims);
@@ -30,4 +33,12 @@ export async function toHost(t: ort.Tensor): Promise<Float32Array | Uint16Array>
   const s = await identitySession(type, t.dims.length);
   const out = await s.run({ x: t });
   return out.y!.data as Float32Array | Uint16Array;
+}
+
+/** A host copy of any cache tensor (float32, fp16 bits or uint8 codes) as a CPU tensor of the same dims. */
+export async function hostTensor(t: ort.Tensor): Promise<ort.Tensor> {
+  if (t.location === 'cpu') return t;
+  if (t.location !== 'gpu-buffer') throw new Error(`cannot read a tensor located at "${t.location}"`);
+  const s = await identitySession(t.type as HostType, t.dims.length);
+  return (await s.run({ x: t })).y!;
 }

@@ -36,6 +36,14 @@ test('unset settings give the defaults, with no problems', () => {
   assert.equal(cfg.kv.policy, DEFAULT_KV_POLICY);
   assert.deepEqual(cfg.kv.budget, DEFAULT_KV_BUDGET);
   assert.equal(cfg.kv.bits, undefined);
+  assert.equal(cfg.kv.maxLiveBytes, undefined, 'no prefill memory limit by default');
+});
+
+test('kv.maxPrefillMB becomes the block build limit in bytes', () => {
+  const { settings, problems } = parseSettings({ [KEYS.kvMaxPrefillMB]: 512 });
+  assert.deepEqual(problems, []);
+  assert.equal(serviceConfigOf(settings).kv.maxLiveBytes, 512 * 2 ** 20);
+  assert.equal(parseSettings({ [KEYS.kvMaxPrefillMB]: -1 }).problems.length, 1);
 });
 
 test('invalid values fall back to their defaults and say what to write', () => {

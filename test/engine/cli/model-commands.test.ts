@@ -268,6 +268,38 @@ test('--kv-budget takes every form the settings take: 0.25, 25%, 16KB, 1GB', () 
   assert.match(bad.stderr, /KV budget "lots" is not understood: write a percentage/);
 });
 
+test('--kv-max-mb builds a long prompt in segments and reports the live peak under the limit', () => {
+  const dir = tmp();
+  writeFileSync(join(dir, 'ids.json'), JSON.stringify(Array.from({ length: 1024 }, (_, i) => 10 + ((i * 31) % 900))));
+  const args = ['--prompt-ids', join(dir, 'ids.json'), '--max-new-tokens', '2', '--ep', 'cpu', '--json'];
+  const run = (...extra: string[]) => {
+    const c = cli('complete', '--model', qwen, ...args, '--kv-policy', 'qpruning', '--kv-budget', '0.25', ...extra);
+    assert.equal(c.status, 0, c.stderr);
+    return JSON.parse(c.stdout).kv as { bytes: number; peakBytes: number; fp16Bytes: number; reason: string };
+  };
+  const oneShot = run();
+  assert.equal(oneShot.peakBytes, oneShot.fp16Bytes, 'one shot holds the whole dense cache first');
+  const limitMiB = (0.25 * oneShot.fp16Bytes + oneShot.fp16Bytes / 4) / 2 ** 20;
+  const fixed = run('--kv-max-mb', String(limitMiB));
+  assert.match(fixed.reason, /segments/);
+  assert.ok(fixed.peakBytes < oneShot.peakBytes / 2, `peak ${fixed.peakBytes} vs ${oneShot.peakBytes}`);
+  const bad = cli(
+    'complete',
+    '--model',
+    qwen,
+    '--prompt',
+    'x',
+    '--kv-policy',
+    'qpruning',
+    '--kv-budget',
+    '25%',
+    '--kv-max-mb',
+    'lots',
+  );
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--kv-max-mb must be a positive number of MiB/);
+});
+
 test("batch runs MiKV, KVCrush and DBudgetKV end to end and reports each case's compression", () => {
   const dir = tmp();
   const ids = Array.from({ length: 400 }, (_, i) => 10 + ((i * 7919 + 13) % 1000));
