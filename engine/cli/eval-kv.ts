@@ -62,6 +62,11 @@ const spec: Record<string, OptionSpec> = {
     type: 'string',
     description: 'device|host: decoder.compress (default) or the host KvStore reference path',
   },
+  'segment-tokens': {
+    type: 'string',
+    description:
+      'build each compressed block in segments of this many tokens, as under --kv-max-mb (engine/completion/fixed-memory.ts), instead of compressing one dense prefill',
+  },
   help: { type: 'boolean', description: 'show this help' },
 };
 const help = formatHelp(
@@ -123,6 +128,8 @@ export const evalKvCommand: CliCommand = {
     const compressOn = (opts['compress-on'] as string | undefined) ?? 'device';
     if (compressOn !== 'device' && compressOn !== 'host')
       throw new CliUsageError(`--compress-on must be device or host, got "${compressOn}"`);
+    const segmentTokens =
+      opts['segment-tokens'] === undefined ? undefined : intOption(opts, 'segment-tokens', 0, 64, 1 << 20);
     const policies = opts.policies ? splitPolicies(opts.policies as string) : DEFAULT_POLICIES;
     const budgets = opts.budgets ? numberList(opts.budgets as string, 'budgets') : DEFAULT_BUDGETS;
     const depths = opts.depths ? numberList(opts.depths as string, 'depths') : defaultDepths(nNeedle);
@@ -198,6 +205,7 @@ export const evalKvCommand: CliCommand = {
             prefillChunk,
             teacherForcing: batch ? 'auto' : 'step',
             compressOn,
+            segmentTokens,
             onProgress: () => bar.tick(),
           },
         ),
@@ -219,7 +227,7 @@ export const evalKvCommand: CliCommand = {
       `- model: \`${dir}\` — ${s.family}, ${(params / 1e6).toFixed(1)}M parameters, ${s.layers} layers, ${s.qHeads}/${s.kvHeads} query/KV heads, head dim ${s.headDim}, vocabulary ${s.vocabSize}`,
       `- machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${platform()} ${release()}, Node ${process.version}; execution provider ${model.decoder.provider}`,
       `- cases: ${results.filter((r) => r.kind === 'repo').length} repository completions (${[...new Set(cases.filter((c) => c.kind === 'repo').map((c) => String(c.meta.package)))].join(', ') || 'none'}; format ${format.name}) + ${results.filter((r) => r.kind === 'needle').length} needles; prompts ${Math.min(...promptLens)}–${Math.max(...promptLens)} tokens (asked ${tokens}); seed ${seed}`,
-      `- per case: one dense prefill (chunk ${prefillChunk}), W=${window}, G=${group}; ${steps} teacher-forced steps after the first generated token (${results[0]?.teacherForcing ?? '–'} mode), greedy output up to ${outTokens} tokens; plans applied on the ${compressOn}`,
+      `- per case: one dense prefill (chunk ${prefillChunk}), W=${window}, G=${group}; ${steps} teacher-forced steps after the first generated token (${results[0]?.teacherForcing ?? '–'} mode), greedy output up to ${outTokens} tokens; plans applied on the ${compressOn}${segmentTokens ? `; blocks built in segments of ${segmentTokens} tokens (fixed-memory prefill)` : ''}`,
       `- budgets: ${budgets.map(budgetLabel).join(', ')} of the prompt's fp16 cache; wall time ${wallS.toFixed(0)} s`,
       '',
       markdownTable(aggregate(settings, results)),

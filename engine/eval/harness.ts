@@ -12,6 +12,7 @@
 //      divergence is it decoded further on its own, until the stop rule (end of line for repo cases,
 //      the needle's length for needle cases).
 // A compressed cache is never mutated by forward, so one cache serves teacher forcing and decoding.
+import { buildBlockInSegments } from '../completion/fixed-memory';
 import type { Decoder } from '../completion/decoder';
 import { argmax } from '../completion/logprobs';
 import { compressBlock, prefillBlock } from '../completion/pipeline';
@@ -35,6 +36,8 @@ export interface HarnessOptions {
    * reference path (host K/V → KvStore → kvFromStore). Both give the same cache layout.
    */
   compressOn?: 'device' | 'host';
+  /** Build each compressed block in segments of this many tokens (fixed-memory prefill) instead. */
+  segmentTokens?: number;
   /** called after the prefill and after each setting */
   onProgress?: (what: string) => void;
 }
@@ -184,7 +187,10 @@ export async function evaluateCase<Kv>(
     let block;
     try {
       const kvOptions = { policy: s.policy, budget: ratioBudget(s), bits: s.bits, options: s.options };
-      block = await compressBlock(decoder, pre, kvOptions, { on: opts.compressOn });
+      block =
+        opts.segmentTokens && s.policy !== 'full'
+          ? await buildBlockInSegments(decoder, ids, kvOptions, opts.segmentTokens, { chunk: opts.prefillChunk })
+          : await compressBlock(decoder, pre, kvOptions, { on: opts.compressOn });
     } catch (e) {
       results.push({
         ...base,
