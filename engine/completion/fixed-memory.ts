@@ -12,10 +12,9 @@ import type { Decoder } from './decoder';
 import { prefill } from './prefill';
 import { attentionWindow, geometryOf, kvReport, layerBytes, planCompression } from './kv-compression';
 import type { Block } from './pipeline';
-import { budgetBytes } from '../kv/budget';
+import { budgetBytes, TIERS } from '../kv/budget';
 import { fp16Bytes } from '../kv/geometry';
 import { emptyHead, type HeadPlan, type KvPlan, makePlan } from '../kv/policy';
-import { TIERS } from '../kv/budget';
 import type { KvCompressionOptions } from './service-types';
 
 /** Fewest tokens in a segment: 4 key groups of 64, so quantized tiers are mostly whole groups. */

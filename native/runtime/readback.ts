@@ -27,12 +27,7 @@ function identitySession(type: HostType, rank: number): Promise<ort.InferenceSes
 
 /** The tensor's values on the host (Float32Array, or Uint16Array fp16 bits). */
 export async function toHost(t: ort.Tensor): Promise<Float32Array | Uint16Array> {
-  if (t.location === 'cpu') return t.data as Float32Array | Uint16Array;
-  if (t.location !== 'gpu-buffer') throw new Error(`cannot read a tensor located at "${t.location}"`);
-  const type = t.type as 'float32' | 'float16';
-  const s = await identitySession(type, t.dims.length);
-  const out = await s.run({ x: t });
-  return out.y!.data as Float32Array | Uint16Array;
+  return (await hostTensor(t)).data as Float32Array | Uint16Array;
 }
 
 /** A host copy of any cache tensor (float32, fp16 bits or uint8 codes) as a CPU tensor of the same dims. */

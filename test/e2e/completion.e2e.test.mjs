@@ -11,17 +11,16 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  STATUS_ITEM_ID,
   startVSCode,
   diagnoseFailure,
   openFile,
-  readStatusBar,
   runCommand,
   screenshot,
   waitUntil,
   vsixPath,
-  activationErrors,
   updateUserSettings,
+  squeezeStatusText,
+  waitForModelLoaded,
 } from './harness.mjs';
 
 let vsc;
@@ -42,7 +41,6 @@ after(async () => {
 
 const diagnose = (name, err) => diagnoseFailure(vsc, name, err);
 
-const statusText = async (page) => (await readStatusBar(page)).find((i) => i.id === STATUS_ITEM_ID)?.text ?? '';
 /** "KV 126 KiB / 1.20 MiB" → { held, budget } in bytes, or null when no KV figure is shown. */
 function kvFigures(text) {
   const unit = { B: 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30 };
@@ -68,17 +66,7 @@ test('typing shows ghost text, Tab accepts it, the status bar shows KV memory', 
   try {
     await openFile(page, 'src/main.ts');
     // The model loads in the background after activation: the item turns to "Squeeze · CPU".
-    await waitUntil(
-      async () => {
-        const err = activationErrors(vsc.sb);
-        if (err) throw Object.assign(new Error(`the extension failed to activate:\n${err}`), { fatal: true });
-        const t = await statusText(page);
-        if (/error|no model/.test(t))
-          throw Object.assign(new Error(`the status bar shows a failure: ${t}`), { fatal: true });
-        return /Squeeze · CPU/.test(t);
-      },
-      { timeout: 90_000, what: 'the model to load (status bar "Squeeze · CPU")' },
-    );
+    await waitForModelLoaded(vsc, page);
 
     await page.click('.editor-group-container .monaco-editor .view-lines');
     await page.keyboard.press('Control+End');
@@ -117,7 +105,7 @@ test('typing shows ghost text, Tab accepts it, the status bar shows KV memory', 
     // The completion left the compressed repository context's figures in the status bar.
     const text = await waitUntil(
       async () => {
-        const t = await statusText(page);
+        const t = await squeezeStatusText(page);
         return kvFigures(t) && t;
       },
       { timeout: 30_000, what: 'KV memory in the status bar' },
@@ -139,7 +127,7 @@ test('a KV budget change applies live: the status bar numbers change without a r
 }, async () => {
   const { page } = vsc;
   try {
-    const before = kvFigures(await statusText(page));
+    const before = kvFigures(await squeezeStatusText(page));
     assert.ok(before, 'the previous test left KV figures');
     // Through the Settings editor, as a user would: the extension gets the change event and
     // recompresses the cached context with the new budget.
@@ -161,7 +149,7 @@ test('a KV budget change applies live: the status bar numbers change without a r
     });
     const after = await waitUntil(
       async () => {
-        const k = kvFigures(await statusText(page));
+        const k = kvFigures(await squeezeStatusText(page));
         return k && k.budget !== before.budget && k;
       },
       { timeout: 60_000, what: 'new KV figures after the budget change' },

@@ -15,7 +15,8 @@ import {
   runCommand,
   screenshot,
   waitUntil,
-  activationErrors,
+  squeezeStatusText,
+  waitForModelLoaded,
 } from './harness.mjs';
 
 const GGUF = 'squeeze-coder-4m.Q8_0.gguf';
@@ -49,27 +50,13 @@ after(async () => {
   await vsc?.close();
 });
 
-const statusText = async (page) =>
-  (
-    (await statusItem(page)
-      .textContent()
-      .catch(() => '')) ?? ''
-  ).trim();
-
 test('Select Model offers the GGUF file, the extension loads it, completes, and shows its weight precision', {
   timeout: 240_000,
 }, async () => {
   const { page } = vsc;
   try {
     await openFile(page, 'src/main.ts');
-    await waitUntil(
-      async () => {
-        const err = activationErrors(vsc.sb);
-        if (err) throw Object.assign(new Error(`the extension failed to activate:\n${err}`), { fatal: true });
-        return /Squeeze · CPU/.test(await statusText(page));
-      },
-      { timeout: 90_000, what: 'the shipped model to load' },
-    );
+    await waitForModelLoaded(vsc, page);
 
     await runCommand(page, 'Squeeze: Select Model…');
     const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: GGUF }).first();
@@ -82,7 +69,7 @@ test('Select Model offers the GGUF file, the extension loads it, completes, and 
     const item = statusItem(page);
     const tooltip = await waitUntil(
       async () => {
-        if (!/Squeeze · CPU/.test(await statusText(page))) return false;
+        if (!/Squeeze · CPU/.test(await squeezeStatusText(page))) return false;
         await item.hover();
         const hover = page.locator('.monaco-hover, .workbench-hover').first();
         const text = (await hover.textContent({ timeout: 2000 }).catch(() => '')) ?? '';

@@ -364,6 +364,29 @@ export function statusItem(page, id = STATUS_ITEM_ID) {
   return page.locator(`.part.statusbar .statusbar-item[id="${id}"]`);
 }
 
+/** The Squeeze status bar item's text ('' while it is not shown), read without waiting. */
+export async function squeezeStatusText(page) {
+  return (await readStatusBar(page)).find((i) => i.id === STATUS_ITEM_ID)?.text ?? '';
+}
+
+/**
+ * Waits until the model has loaded (the item reads "Squeeze · CPU"). An activation error or a
+ * status bar showing a failure ends the wait at once, with the reason.
+ */
+export async function waitForModelLoaded(vsc, page, timeout = 90_000) {
+  await waitUntil(
+    async () => {
+      const err = activationErrors(vsc.sb);
+      if (err) throw Object.assign(new Error(`the extension failed to activate:\n${err}`), { fatal: true });
+      const t = await squeezeStatusText(page);
+      if (/error|no model/.test(t))
+        throw Object.assign(new Error(`the status bar shows a failure: ${t}`), { fatal: true });
+      return /Squeeze · CPU/.test(t);
+    },
+    { timeout, what: 'the model to load (status bar "Squeeze · CPU")' },
+  );
+}
+
 /** Runs a command from the command palette (F1, type its title, Enter). */
 export async function runCommand(page, title, timeout = 30_000) {
   await page.keyboard.press('F1');

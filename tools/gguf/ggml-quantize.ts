@@ -26,12 +26,17 @@ function q8_0(x: Float32Array, out: Uint8Array): void {
   }
 }
 
+/** The value of largest magnitude in 32-element block b, with its sign (the first one on ties). */
+function largestMagnitude(x: Float32Array, b: number): number {
+  let max = 0;
+  for (let i = 0; i < 32; i++) if (Math.abs(x[32 * b + i]!) > Math.abs(max)) max = x[32 * b + i]!;
+  return max;
+}
+
 function q4_0(x: Float32Array, out: Uint8Array): void {
   for (let b = 0; b < x.length / 32; b++) {
     // ggml: the value of largest magnitude maps to code 0 (−8), so d carries its sign.
-    let max = 0;
-    for (let i = 0; i < 32; i++) if (Math.abs(x[32 * b + i]!) > Math.abs(max)) max = x[32 * b + i]!;
-    const d = asF16(max / -8);
+    const d = asF16(largestMagnitude(x, b) / -8);
     const o = 18 * b;
     putF16(out, o, d);
     const q = (i: number) => clamp(d ? Math.round(x[32 * b + i]! / d) + 8 : 8, 0, 15);
@@ -42,9 +47,7 @@ function q4_0(x: Float32Array, out: Uint8Array): void {
 function q5_0(x: Float32Array, out: Uint8Array): void {
   for (let b = 0; b < x.length / 32; b++) {
     // As Q4_0 with 5-bit codes: the largest magnitude maps to code 0 (−16); the 5th bits go to qh.
-    let max = 0;
-    for (let i = 0; i < 32; i++) if (Math.abs(x[32 * b + i]!) > Math.abs(max)) max = x[32 * b + i]!;
-    const d = asF16(max / -16);
+    const d = asF16(largestMagnitude(x, b) / -16);
     const o = 22 * b;
     putF16(out, o, d);
     const q = (i: number) => clamp(d ? Math.round(x[32 * b + i]! / d) + 16 : 16, 0, 31);
