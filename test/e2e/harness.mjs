@@ -399,7 +399,18 @@ export async function runCommand(page, title, timeout = 30_000) {
     .first()
     .waitFor({ timeout });
   await page.keyboard.press('Enter');
-  await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout });
+  // The palette is done when its widget hides, or when the command reuses the widget for its own
+  // quick pick (Select Model…): the input then no longer holds the '>' command query. Waiting for
+  // hidden alone raced with a quick pick that opened before the hidden state was seen.
+  await page.waitForFunction(
+    () => {
+      const widget = document.querySelector('.quick-input-widget');
+      const input = widget?.querySelector('.quick-input-box input');
+      return !widget || getComputedStyle(widget).display === 'none' || !(input?.value ?? '').startsWith('>');
+    },
+    null,
+    { timeout },
+  );
 }
 
 /** Text of the panel's visible output view (Output channel shown by e.g. squeeze.showLogs). */
