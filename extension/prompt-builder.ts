@@ -7,6 +7,7 @@ import {
   ContextGatherer,
   type RecentFile,
   type RepoIndex,
+  requestParts,
   type TokenCounter,
 } from '../engine/context';
 import type { CompletionRequest } from '../engine/completion/service-types';
@@ -88,7 +89,7 @@ export class PromptBuilder {
   async build(doc: EditorSnapshot, budgetTokens: number): Promise<BuiltPrompt> {
     const t0 = performance.now();
     const text = doc.text.includes('\r') ? doc.text.replace(/\r\n?/g, '\n') : doc.text;
-    const { prompt, pieces, budget } = await buildCompletionPrompt(this.gatherer, {
+    const { prompt, fileOnly, pieces, budget } = await buildCompletionPrompt(this.gatherer, {
       family: this.family,
       path: doc.path,
       text,
@@ -104,9 +105,8 @@ export class PromptBuilder {
     );
     return {
       request: {
-        block: { text: prompt.stablePrefix },
-        prompt: { text: prompt.text.slice(prompt.stablePrefix.length) },
-        blockKey: prompt.cacheKey,
+        ...requestParts(prompt),
+        fileOnly: requestParts(fileOnly),
         cursor: cursorContextOf(text, doc.line, doc.character),
       },
       pieces: pieces.length,

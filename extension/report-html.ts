@@ -3,7 +3,15 @@
 // escaped), so it is tested without a webview; no inline styles or scripts, so the webview's
 // Content-Security-Policy can forbid both (colours come from media/memory-report.css classes).
 import { formatBytes } from '../engine/numeric/bytes';
-import type { LayerBytes, MemoryReport, CompletionStats, Tier } from '../engine/completion/service-types';
+import type {
+  BlockProgress,
+  CompletionSource,
+  CompletionStats,
+  LayerBytes,
+  MemoryReport,
+  RecentCompletion,
+  Tier,
+} from '../engine/completion/service-types';
 import { compactCount, precisionMix, weightsText, type EngineState } from './status-format';
 
 export interface RequestRecord {
@@ -144,21 +152,47 @@ export function renderReport(
         '</tbody></table>' +
         `<h2>Bytes per layer</h2>${layerChart(p.perLayer)}`,
     );
-  } else {
+  } else if (!report?.building) {
     out.push('<p class="empty">No repository context is cached yet: it is built on the next completion.</p>');
   }
+  const b = report?.building;
+  if (b)
+    out.push(
+      `<p class="state">Building the repository context: ${compactCount(b.doneTokens)} of ${compactCount(b.totalTokens)} tokens (${buildPercent(b)}%). Completions meanwhile use the current file alone.</p>`,
+    );
   out.push(`<h2>Last ${history.length} completions</h2>${historyChart(history)}`);
   if (report) {
     const c = report.counters,
       m = report.memory;
     out.push(
       '<h2>Engine</h2><table class="summary"><tbody>' +
-        `<tr><th>requests</th><td>${c.requests} (${c.aborted} aborted as stale), context builds ${c.prefixBuilds}, reuses ${c.prefixHits}</td></tr>` +
+        `<tr><th>requests</th><td>${c.requests} (${c.aborted} aborted as stale), context builds ${c.prefixBuilds}, reuses ${c.prefixHits}, current file only ${c.fileOnly}</td></tr>` +
         `<tr><th>generations at once</th><td>${c.active} now, ${c.maxActive} at most</td></tr>` +
         `<tr><th>weights</th><td>${escapeHtml(weightsText(report.model?.weights ?? null))}</td></tr>` +
         `<tr><th>worker memory</th><td>heap ${escapeHtml(formatBytes(m.heapUsedBytes))}, buffers ${escapeHtml(formatBytes(m.arrayBuffersBytes))}, process RSS ${escapeHtml(formatBytes(m.rssBytes))}</td></tr>` +
         '</tbody></table>',
     );
+    if (report.recent.length > 0) out.push(`<h2>Latest completions</h2>${recentTable(report.recent)}`);
   }
   return out.join('\n');
+}
+
+const SOURCE_TEXT: Record<CompletionSource, string> = {
+  repo: 'with repository context',
+  'file-only': 'current file only (context not built yet)',
+  cache: 'from the completion cache',
+};
+
+/** Which of the latest completions had the repository block. */
+function recentTable(recent: readonly RecentCompletion[]): string {
+  const rows = recent.map(
+    (r) =>
+      `<tr><td>${escapeHtml(new Date(r.at).toLocaleTimeString())}</td><td>${escapeHtml(SOURCE_TEXT[r.source])}</td><td>${r.ms} ms</td><td>${compactCount(r.blockTokens)} block tokens</td><td>${r.chars} chars</td></tr>`,
+  );
+  return `<table class="summary"><tbody>${rows.join('')}</tbody></table>`;
+}
+
+/** A background build's progress, 0–100. */
+export function buildPercent(b: BlockProgress): number {
+  return b.totalTokens > 0 ? Math.min(100, Math.floor((100 * b.doneTokens) / b.totalTokens)) : 0;
 }

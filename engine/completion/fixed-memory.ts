@@ -9,7 +9,7 @@
 // that segment's end, never by later ones; the evaluation compares it with the one-shot plan at
 // the same budget (docs/kv-eval.md).
 import type { Decoder } from './decoder';
-import { prefill } from './prefill';
+import { AbortedError, prefill, type PrefillOptions } from './prefill';
 import { attentionWindow, geometryOf, kvReport, layerBytes, planCompression } from './kv-compression';
 import type { Block } from './pipeline';
 import { budgetBytes, TIERS } from '../kv/budget';
@@ -78,7 +78,7 @@ export async function buildBlockInSegments<Kv>(
   ids: number[],
   kv: KvCompressionOptions,
   segmentTokens: number,
-  opts: { chunk?: number; signal?: AbortSignal } = {},
+  opts: PrefillOptions = {},
 ): Promise<Block<Kv>> {
   const g = geometryOf(decoder.spec);
   const n = ids.length;
@@ -93,7 +93,16 @@ export async function buildBlockInSegments<Kv>(
   for (let s = 0; s < n; s += segmentTokens) {
     // A remainder under half a segment joins the segment before it.
     const e = n - (s + segmentTokens) < segmentTokens / 2 ? n : s + segmentTokens;
-    const pre = await prefill(decoder, ids.slice(s, e), cache, s, opts.chunk, opts.signal);
+    const pace = opts.pace && ((done: number) => opts.pace!(s + done));
+    let pre: Awaited<ReturnType<typeof prefill<Kv>>>;
+    try {
+      if (s > 0) await pace?.(0);
+      if (opts.signal?.aborted) throw new AbortedError();
+      pre = await prefill(decoder, ids.slice(s, e), cache, s, { ...opts, pace });
+    } catch (err) {
+      decoder.disposeKv(cache); // the segments compressed so far (an aborted background build)
+      throw err;
+    }
     prefillMs += pre.prefillMs;
     lastLogits = pre.lastLogits;
     peakBytes = Math.max(peakBytes, decoder.kvStats(pre.kv).bytes);

@@ -12,7 +12,7 @@
 //                  editor's stop rules (or the first line), the token limit and the time cap
 import type { Decoder } from './decoder';
 import { argmax } from './logprobs';
-import { AbortedError, prefill } from './prefill';
+import { AbortedError, prefill, type PrefillOptions } from './prefill';
 import {
   attentionWindow,
   geometryOf,
@@ -60,13 +60,13 @@ export interface Block<Kv> {
 export async function prefillBlock<Kv>(
   decoder: Decoder<Kv>,
   ids: number[],
-  opts: { chunk?: number; signal?: AbortSignal } = {},
+  opts: PrefillOptions = {},
 ): Promise<DenseBlock<Kv>> {
   if (ids.length === 0) {
     const kv = decoder.emptyKv();
     return { ids, kv, lastLogits: null, attn: [], attnRows: 0, scores: [], prefillMs: 0, peakRssBytes: 0 };
   }
-  const pre = await prefill(decoder, ids, decoder.emptyKv(), 0, opts.chunk, opts.signal);
+  const pre = await prefill(decoder, ids, decoder.emptyKv(), 0, opts);
   return { ids, ...pre };
 }
 
@@ -127,7 +127,7 @@ export async function buildBlock<Kv>(
   decoder: Decoder<Kv>,
   ids: number[],
   kv: KvCompressionOptions | undefined,
-  opts: { chunk?: number; signal?: AbortSignal } = {},
+  opts: PrefillOptions = {},
 ): Promise<Block<Kv>> {
   const max = kv?.maxLiveBytes;
   if (kv && kv.policy !== 'full' && max !== undefined && fp16Bytes(geometryOf(decoder.spec), ids.length) > max)
@@ -158,14 +158,14 @@ export async function prefillOver<Kv>(
   decoder: Decoder<Kv>,
   block: Block<Kv>,
   ids: number[],
-  opts: { chunk?: number; signal?: AbortSignal } = {},
+  opts: PrefillOptions = {},
 ): Promise<PromptState<Kv>> {
   const start = block.ids.length;
   if (ids.length === 0) {
     if (!block.lastLogits) throw new Error('the completion request has an empty prompt: nothing to continue');
     return { kv: block.kv, lastLogits: block.lastLogits, nextPosition: start, prefillMs: 0 };
   }
-  const pre = await prefill(decoder, ids, block.kv, start, opts.chunk, opts.signal);
+  const pre = await prefill(decoder, ids, block.kv, start, opts);
   return { kv: pre.kv, lastLogits: pre.lastLogits, nextPosition: start + ids.length, prefillMs: pre.prefillMs };
 }
 
@@ -181,6 +181,8 @@ export interface GenerateOptions {
   deadline?: number;
   signal?: AbortSignal;
   decode(ids: number[]): string;
+  /** Forces the first token (an alternative branches from the prompt state this way). */
+  first?: number;
 }
 
 export interface Generation<Kv> {
@@ -211,10 +213,16 @@ export async function generate<Kv>(
   let firstTokenAt = performance.now();
   let steps = 0;
   let peakKvBytes = decoder.kvStats(kv).bytes;
+  const ends = new Set([...o.eos, ...o.stopIds]);
   try {
     for (;;) {
       if (o.signal?.aborted) throw new AbortedError();
-      const next = argmax(logits, 0, decoder.spec.vocabSize);
+      // An empty block body gets a body: no stop token before the first visible character.
+      const mustWrite = o.rules?.mode === 'block' && text.trim() === '';
+      const next =
+        ids.length === 0 && o.first !== undefined
+          ? o.first
+          : argmax(logits, 0, decoder.spec.vocabSize, mustWrite ? ends : undefined);
       if (ids.length === 0) firstTokenAt = performance.now();
       if (o.eos.has(next)) {
         stopReason = 'eos';

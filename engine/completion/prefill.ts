@@ -54,15 +54,28 @@ export function defaultPrefillChunk(provider: string, cached = 0): number {
   return cached < 1024 ? 256 : cached < 2048 ? 128 : 64;
 }
 
+/**
+ * Called between prefill chunks with the tokens done so far: reports progress and, awaited, lets
+ * a waiting completion have the model (the service's background block build yields this way).
+ */
+export type Pace = (doneTokens: number) => Promise<void> | void;
+
+export interface PrefillOptions {
+  /** Tokens per model run (default by provider). */
+  chunk?: number;
+  signal?: AbortSignal;
+  pace?: Pace;
+}
+
 /** Runs the prompt through the model, continuing `past` (whose tokens occupy positions before `startPosition`). */
 export async function prefill<Kv>(
   decoder: Decoder<Kv>,
   ids: number[],
   past: Kv,
   startPosition: number,
-  chunk?: number,
-  signal?: AbortSignal,
+  opts: PrefillOptions = {},
 ): Promise<PrefillResult<Kv>> {
+  const { chunk, signal, pace } = opts;
   const t0 = performance.now();
   let kv = past;
   let peak = process.memoryUsage().rss;
@@ -70,6 +83,7 @@ export async function prefill<Kv>(
   const chunkAt = (s: number) => chunk ?? defaultPrefillChunk(decoder.provider, startPosition + s);
   for (const [s, e] of chunkBounds(ids.length, chunkAt, decoder.observationWindow)) {
     try {
+      if (s > 0) await pace?.(s);
       if (signal?.aborted) throw new AbortedError();
       const positions = Array.from({ length: e - s }, (_, i) => startPosition + s + i);
       // Only the last chunk's attention is scored (its window is the prompt's last W tokens).

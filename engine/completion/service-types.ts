@@ -76,6 +76,37 @@ export interface CompletionRequest {
   /** Overrides of the configured limits for this request; a null time cap means none. */
   maxTokens?: number;
   timeCapMs?: number | null;
+  /**
+   * The same completion from the current file alone (the format's header as its block): served
+   * while the block is not built yet, which is then built in the background. Without it, the
+   * request waits for its block (the command line).
+   */
+  fileOnly?: { block: PromptPart; prompt: PromptPart; blockKey?: string };
+  /** Distinct completions wanted, the greedy one included (default 1). */
+  alternatives?: number;
+}
+
+/** Where a completion came from: the request's block, the current file alone, or an earlier completion. */
+export type CompletionSource = 'repo' | 'file-only' | 'cache';
+
+/** A block built in the background: how far it got. */
+export interface BlockProgress {
+  key: string;
+  doneTokens: number;
+  totalTokens: number;
+  /** Date.now() when it started. */
+  startedAt: number;
+  state: 'building' | 'ready' | 'aborted' | 'failed';
+}
+
+/** One served completion, as the memory report lists it. */
+export interface RecentCompletion {
+  at: number;
+  source: CompletionSource;
+  ms: number;
+  /** Tokens of the block it completed over (the header alone for a file-only one). */
+  blockTokens: number;
+  chars: number;
 }
 
 export type StopReason =
@@ -87,6 +118,7 @@ export type StopReason =
   | 'blank-lines'
   | 'max-lines'
   | 'max-tokens'
+  | 'repeat'
   | 'time-cap';
 
 export type Tier = 'fp16' | 'q8' | 'q4' | 'q2';
@@ -151,6 +183,9 @@ export interface CompletionResult {
   text: string;
   ids: number[];
   stats: CompletionStats;
+  source: CompletionSource;
+  /** Other distinct completions (request.alternatives - 1 at most), most likely first. */
+  alternatives: string[];
 }
 
 /** How the model's weights are held: their precision, the matrices' width and the bytes they take. */
@@ -191,6 +226,8 @@ export interface MemoryReport {
     aborted: number;
     prefixBuilds: number;
     prefixHits: number;
+    /** Requests served from the current file alone while their block was not ready. */
+    fileOnly: number;
     /** Requests running now and the most ever running at once (must stay ≤ 1). */
     active: number;
     maxActive: number;
@@ -198,4 +235,8 @@ export interface MemoryReport {
     liveKvStates: number;
   };
   memory: { rssBytes: number; heapUsedBytes: number; externalBytes: number; arrayBuffersBytes: number };
+  /** The block being built in the background, if any. */
+  building: BlockProgress | null;
+  /** The latest completions, newest first: which had the repository block. */
+  recent: RecentCompletion[];
 }

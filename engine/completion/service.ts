@@ -1,23 +1,33 @@
 // CompletionService: the one object that turns a request into a completion, for the editor (through
-// the engine worker) and the command line alike. It owns the loaded model and the cache of the
-// request's block (the repository block, keyed by its blockKey): the block is prefilled and
-// compressed with the configured KV policy once, then every keystroke only prefills the current
-// file's part on top of it. A tiered cache is not changed by forward(), so reusing it is just
-// running the new tokens over the same state. The steps themselves are pipeline.ts's.
+// the engine worker), `squeeze replay` and the command line alike. It owns the loaded model and the
+// cache of the request's block (the repository block, keyed by its blockKey): the block is
+// prefilled and compressed with the configured KV policy once, then every keystroke only prefills
+// the current file's part on top of it. A tiered cache is not changed by forward(), so reusing it
+// is just running the new tokens over the same state. The steps themselves are pipeline.ts's.
 //
-// One generation at a time: a new request aborts the one in flight (checked between model runs)
-// and waits for it to finish before touching the model. Building the block's cache is not aborted
-// by a newer request for the same block, so fast typing cannot starve it.
+// Serve first, enrich later: a request that carries a `fileOnly` form (the editor's) never waits
+// for its repository block. While the block is missing or being built, it is completed from the
+// current file alone, and the block is built in the background, chunk by chunk, handing the model
+// to any waiting request between chunks (ModelLock.yieldTo). A request without that form (the
+// command line's) waits for its block.
+//
+// One generation at a time: a new request aborts the one in flight (checked between model runs).
+// A background build is aborted only by a request for another block.
 import { createHash } from 'node:crypto';
 import type { Decoder } from './decoder';
 import { AbortedError } from './prefill';
-import { type Block, buildBlock, completionStats, generate, prefillOver } from './pipeline';
+import { type Block, buildBlock, completionStats, generate, type PromptState, prefillOver } from './pipeline';
+import { topIds } from './logprobs';
+import { ModelLock } from './model-lock';
 import { tierWidthsOf } from './kv-compression';
 import { FIRST_LINE_ONLY, StopRules } from './stop-rules';
 import {
   DEFAULT_SERVICE_CONFIG,
+  type BlockProgress,
   type CompletionRequest,
   type CompletionResult,
+  type CompletionSource,
+  type RecentCompletion,
   type KvReport,
   type MemoryReport,
   type ModelInfo,
@@ -61,6 +71,8 @@ export interface ServiceOptions {
   log?: (message: string) => void;
   /** Called when a block's cache was (re)built outside a request, e.g. after a budget change. */
   onPrefix?: (report: KvReport) => void;
+  /** Called as a block is built in the background (every prefill chunk) and when it ends. */
+  onProgress?: (progress: BlockProgress) => void;
 }
 
 interface CachedBlock<Kv> {
@@ -68,6 +80,17 @@ interface CachedBlock<Kv> {
   part: PromptPart;
   block: Block<Kv>;
 }
+
+interface BlockBuild<Kv> {
+  key: string;
+  part: PromptPart;
+  controller: AbortController;
+  progress: BlockProgress;
+  promise: Promise<CachedBlock<Kv>>;
+}
+
+/** Completions the memory report lists, newest first. */
+const RECENT_COMPLETIONS = 20;
 
 const now = () => performance.now();
 
@@ -77,17 +100,21 @@ export class CompletionService<Kv> {
   private readonly eos: Set<number>;
   private readonly stopIds: Set<number>;
   private cached: CachedBlock<Kv> | null = null;
-  /** The block being built and how to abort it (only for a request that needs another block). */
-  private building: { key: string; controller: AbortController } | null = null;
-  /** Every model use runs in this chain, one after the other. */
-  private chain: Promise<unknown> = Promise.resolve();
+  /** The small block of the current-file-only prompts (the format's header), kept whole. */
+  private fileBlock: CachedBlock<Kv> | null = null;
+  /** The block being built and how to abort it. */
+  private building: BlockBuild<Kv> | null = null;
+  /** Every model use takes this lock, one after the other. */
+  private readonly lock = new ModelLock();
   private current: AbortController | null = null;
+  private readonly recent: RecentCompletion[] = [];
   private disposed = false;
   private readonly counters = {
     requests: 0,
     aborted: 0,
     prefixBuilds: 0,
     prefixHits: 0,
+    fileOnly: 0,
     active: 0,
     maxActive: 0,
     liveKvStates: 0,
@@ -154,18 +181,19 @@ export class CompletionService<Kv> {
     const kvChanged = JSON.stringify(config.kv) !== JSON.stringify(this.config.kv);
     this.config = config;
     if (!kvChanged) return;
+    const old = this.building ?? this.cached;
     this.building?.controller.abort();
-    const old = this.cached;
+    this.building = null;
     if (!old) return;
-    this.serial(async () => {
-      if (this.cached !== old) return; // a request already replaced it
-      this.dropBlock();
-      const entry = await this.ensureBlock(old.key, old.part);
-      this.options.onPrefix?.(entry.block.report);
-    }).catch((e: unknown) => {
-      if (!(e instanceof AbortedError))
-        this.options.log?.(`rebuilding the cached block failed: ${(e as Error).message}`);
-    });
+    const part = old.part;
+    this.lock
+      .run(async () => this.dropBlock())
+      .then(() => this.startBuild(old.key, part).promise)
+      .then((entry) => this.options.onPrefix?.(entry.block.report))
+      .catch((e: unknown) => {
+        if (!(e instanceof AbortedError))
+          this.options.log?.(`rebuilding the cached block failed: ${(e as Error).message}`);
+      });
   }
 
   /** Completes the request. Aborts the one in flight; rejects with AbortedError when this one is aborted. */
@@ -174,13 +202,15 @@ export class CompletionService<Kv> {
     this.current?.abort();
     const key = blockKeyOf(req);
     if (this.building && this.building.key !== key) this.building.controller.abort();
+    const t0 = now();
     const ctl = new AbortController();
     this.current = ctl;
     const relay = () => ctl.abort();
     if (signal?.aborted) ctl.abort();
     signal?.addEventListener('abort', relay, { once: true });
     this.counters.requests++;
-    return this.serial(() => this.run(req, key, ctl.signal))
+    return this.run(req, key, ctl.signal)
+      .then((result) => this.remember(result, t0))
       .catch((e: unknown) => {
         if (e instanceof AbortedError) this.counters.aborted++;
         throw e;
@@ -194,7 +224,12 @@ export class CompletionService<Kv> {
   /** Drops the cached block (the next request rebuilds it). */
   async clearCache(): Promise<void> {
     this.building?.controller.abort();
-    await this.serial(async () => this.dropBlock());
+    await this.lock.run(async () => this.dropBlock());
+  }
+
+  /** The block being built in the background, if any. */
+  get progress(): BlockProgress | null {
+    return this.building ? { ...this.building.progress } : null;
   }
 
   report(): MemoryReport {
@@ -212,6 +247,8 @@ export class CompletionService<Kv> {
           }
         : null,
       counters: { ...this.counters },
+      building: this.progress,
+      recent: [...this.recent],
       memory: {
         rssBytes: m.rss,
         heapUsedBytes: m.heapUsed,
@@ -227,15 +264,24 @@ export class CompletionService<Kv> {
     this.disposed = true;
     this.current?.abort();
     this.building?.controller.abort();
-    await this.chain.catch(() => undefined);
-    this.dropBlock();
+    await this.building?.promise.catch(() => undefined);
+    await this.lock.run(async () => {
+      this.dropBlock();
+      this.dropFileBlock();
+    });
     if (!options.keepModel) await this.model.decoder.release?.();
   }
 
-  private serial<T>(job: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(job, job);
-    this.chain = run.catch(() => undefined);
-    return run;
+  private remember(result: CompletionResult, startedAt: number): CompletionResult {
+    this.recent.unshift({
+      at: Date.now(),
+      source: result.source,
+      ms: Math.round(now() - startedAt),
+      blockTokens: result.stats.prefixTokens,
+      chars: result.text.length,
+    });
+    this.recent.length = Math.min(this.recent.length, RECENT_COMPLETIONS);
+    return result;
   }
 
   private dropBlock(): void {
@@ -245,77 +291,186 @@ export class CompletionService<Kv> {
     this.cached = null;
   }
 
+  private dropFileBlock(): void {
+    if (!this.fileBlock) return;
+    this.model.decoder.disposeKv(this.fileBlock.block.kv);
+    this.counters.liveKvStates--;
+    this.fileBlock = null;
+  }
+
   private idsOf(part: PromptPart, addSpecialTokens: boolean): number[] {
     return 'ids' in part ? part.ids : this.model.tokenizer.encode(part.text, addSpecialTokens);
   }
 
-  /** The cached block for `key`, built (and the old one dropped) when it is another. */
-  private async ensureBlock(key: string, part: PromptPart): Promise<CachedBlock<Kv>> {
-    if (this.cached?.key === key) return this.cached;
-    this.dropBlock();
+  /**
+   * Builds the block for `key` in the background (or joins the build under way): one prefill chunk
+   * at a time, letting waiting requests run between chunks. The old block is dropped when the build
+   * starts, so one block is held at a time.
+   */
+  private startBuild(key: string, part: PromptPart): BlockBuild<Kv> {
+    if (this.building?.key === key) return this.building;
+    this.building?.controller.abort();
     const controller = new AbortController();
-    this.building = { key, controller };
-    try {
-      const block = await buildBlock(this.model.decoder, this.idsOf(part, true), this.config.kv, {
-        chunk: this.config.prefillChunk,
-        signal: controller.signal,
+    const ids = this.idsOf(part, true);
+    const progress: BlockProgress = {
+      key,
+      doneTokens: 0,
+      totalTokens: ids.length,
+      startedAt: Date.now(),
+      state: 'building',
+    };
+    const build: BlockBuild<Kv> = { key, part, controller, progress, promise: Promise.resolve(null as never) };
+    const report = () => this.options.onProgress?.({ ...progress });
+    build.promise = this.lock
+      .run(async () => {
+        if (controller.signal.aborted) throw new AbortedError();
+        if (this.cached?.key === key) return this.cached;
+        this.dropBlock();
+        report();
+        const block = await buildBlock(this.model.decoder, ids, this.config.kv, {
+          chunk: this.config.prefillChunk,
+          signal: controller.signal,
+          pace: async (done) => {
+            progress.doneTokens = done;
+            report();
+            await this.lock.yieldTo();
+          },
+        });
+        this.counters.liveKvStates++;
+        this.counters.prefixBuilds++;
+        if (block.plan) this.options.log?.(`compressed a ${block.ids.length}-token block: ${block.report.reason}`);
+        this.cached = { key, part, block };
+        return this.cached;
+      })
+      .finally(() => {
+        progress.doneTokens = this.cached?.key === key ? ids.length : progress.doneTokens;
+        progress.state = this.cached?.key === key ? 'ready' : controller.signal.aborted ? 'aborted' : 'failed';
+        if (this.building === build) this.building = null;
+        report();
       });
-      this.counters.liveKvStates++;
-      this.counters.prefixBuilds++;
-      if (block.plan) this.options.log?.(`compressed a ${block.ids.length}-token block: ${block.report.reason}`);
-      this.cached = { key, part, block };
-      return this.cached;
-    } finally {
-      this.building = null;
-    }
+    build.promise.catch(() => undefined); // a background build's failure is the requests' to report
+    this.building = build;
+    return build;
+  }
+
+  /** The small block of a current-file-only prompt (kept whole, under the lock). */
+  private async fileOnlyBlock(part: PromptPart, key: string): Promise<CachedBlock<Kv>> {
+    if (this.fileBlock?.key === key) return this.fileBlock;
+    this.dropFileBlock();
+    const block = await buildBlock(this.model.decoder, this.idsOf(part, true), { ...this.config.kv, policy: 'full' });
+    this.counters.liveKvStates++;
+    this.fileBlock = { key, part, block };
+    return this.fileBlock;
   }
 
   private async run(req: CompletionRequest, key: string, signal: AbortSignal): Promise<CompletionResult> {
+    const hit = this.cached?.key === key;
+    if (!hit && req.fileOnly) {
+      this.startBuild(key, req.block);
+      const file = req.fileOnly;
+      this.counters.fileOnly++;
+      return this.lock.run(async () => {
+        const entry = await this.fileOnlyBlock(file.block, blockKeyOf(file));
+        return this.generate({ ...req, prompt: file.prompt }, entry.block, true, 'file-only', signal);
+      });
+    }
+    if (!hit) await this.startBuild(key, req.block).promise;
+    else this.counters.prefixHits++;
+    return this.lock.run(async () => {
+      // A newer request for another block replaced this one meanwhile: this request is stale.
+      if (this.cached?.key !== key) throw new AbortedError();
+      return this.generate(req, this.cached.block, hit, 'repo', signal);
+    });
+  }
+
+  private async generate(
+    req: CompletionRequest,
+    block: Block<Kv>,
+    hit: boolean,
+    source: CompletionSource,
+    signal: AbortSignal,
+  ): Promise<CompletionResult> {
+    const { decoder } = this.model;
+    const cfg = this.config;
+    const t0 = now();
     this.counters.active++;
     this.counters.maxActive = Math.max(this.counters.maxActive, this.counters.active);
+    const tailIds = this.idsOf(req.prompt, false);
+    let prompt: PromptState<Kv> | null = null;
     try {
-      return await this.generate(req, key, signal);
+      if (signal.aborted) throw new AbortedError();
+      prompt = await prefillOver(decoder, block, tailIds, { chunk: cfg.prefillChunk, signal });
+      if (prompt.kv !== block.kv) this.counters.liveKvStates++;
+      const cap = req.timeCapMs === undefined ? cfg.timeCapMs : req.timeCapMs;
+      const deadline = cap === null ? undefined : t0 + cap;
+      const gen = await this.decode(req, prompt, block, deadline, signal);
+      const alternatives = await this.alternatives(req, prompt, block, gen, deadline, signal);
+      const stats = completionStats(block, hit, prompt, tailIds.length, gen, t0);
+      return { text: gen.text, ids: gen.ids, stats, source, alternatives };
     } finally {
       this.counters.active--;
+      if (prompt && prompt.kv !== block.kv) {
+        decoder.disposeKv(prompt.kv, block.kv); // the reused block's tiers stay alive
+        this.counters.liveKvStates--;
+      }
     }
   }
 
-  private async generate(req: CompletionRequest, key: string, signal: AbortSignal): Promise<CompletionResult> {
-    const { decoder, tokenizer } = this.model;
-    const cfg = this.config;
-    const t0 = now();
-    if (signal.aborted) throw new AbortedError();
-    const hit = this.cached?.key === key;
-    if (hit) this.counters.prefixHits++;
-    const { block } = await this.ensureBlock(key, req.block);
-    if (signal.aborted) throw new AbortedError();
+  /** Greedy decoding over the prompt state (from a forced first token for an alternative). */
+  private async decode(
+    req: CompletionRequest,
+    prompt: PromptState<Kv>,
+    block: Block<Kv>,
+    deadline: number | undefined,
+    signal: AbortSignal,
+    first?: number,
+  ) {
+    const gen = await generate(this.model.decoder, prompt, {
+      maxTokens: req.maxTokens ?? this.config.maxTokens,
+      eos: this.eos,
+      stopIds: this.stopIds,
+      rules: req.cursor
+        ? new StopRules(req.cursor, this.config.maxLines)
+        : req.stopAtNewline
+          ? new StopRules(FIRST_LINE_ONLY)
+          : null,
+      deadline,
+      signal,
+      decode: (ids) => this.model.tokenizer.decode(ids),
+      first,
+    });
+    if (gen.kv !== prompt.kv) this.model.decoder.disposeKv(gen.kv, block.kv);
+    return gen;
+  }
 
-    const tStart = now();
-    const tailIds = this.idsOf(req.prompt, false);
-    const prompt = await prefillOver(decoder, block, tailIds, { chunk: cfg.prefillChunk, signal });
-    const own = prompt.kv !== block.kv;
-    if (own) this.counters.liveKvStates++;
-    try {
-      const cap = req.timeCapMs === undefined ? cfg.timeCapMs : req.timeCapMs;
-      const gen = await generate(decoder, prompt, {
-        maxTokens: req.maxTokens ?? cfg.maxTokens,
-        eos: this.eos,
-        stopIds: this.stopIds,
-        rules: req.cursor
-          ? new StopRules(req.cursor, cfg.maxLines)
-          : req.stopAtNewline
-            ? new StopRules(FIRST_LINE_ONLY)
-            : null,
-        deadline: cap === null ? undefined : tStart + cap,
-        signal,
-        decode: (ids) => tokenizer.decode(ids),
-      });
-      if (gen.kv !== prompt.kv) decoder.disposeKv(gen.kv, block.kv);
-      return { text: gen.text, ids: gen.ids, stats: completionStats(block, hit, prompt, tailIds.length, gen, t0) };
-    } finally {
-      if (own) decoder.disposeKv(prompt.kv, block.kv); // the reused block's tiers stay alive
-      if (own) this.counters.liveKvStates--;
+  /**
+   * Up to `req.alternatives - 1` other completions, each branching from the shared prompt state at
+   * the first token (the next most likely first tokens, stop tokens left out) and decoded greedily
+   * within the same time cap: the prompt is prefilled once, an alternative costs only its decoding.
+   */
+  private async alternatives(
+    req: CompletionRequest,
+    prompt: PromptState<Kv>,
+    block: Block<Kv>,
+    main: { text: string; ids: number[] },
+    deadline: number | undefined,
+    signal: AbortSignal,
+  ): Promise<string[]> {
+    const want = (req.alternatives ?? 1) - 1;
+    if (want <= 0) return [];
+    const skip = new Set([...this.eos, ...this.stopIds]);
+    if (main.ids[0] !== undefined) skip.add(main.ids[0]);
+    const seen = new Set([main.text]);
+    const out: string[] = [];
+    // A few more candidates than asked: some decode to the same text or to nothing.
+    for (const first of topIds(prompt.lastLogits, want + 2, this.model.spec.vocabSize, skip)) {
+      if (out.length >= want || (deadline !== undefined && now() >= deadline)) break;
+      const gen = await this.decode(req, prompt, block, deadline, signal, first);
+      if (!gen.text.trim() || seen.has(gen.text)) continue;
+      seen.add(gen.text);
+      out.push(gen.text);
     }
+    return out;
   }
 }
 

@@ -47,7 +47,42 @@ export function completionMode(ctx: CursorContext): 'line' | 'block' {
 export interface StopDecision {
   /** Keep text.slice(0, cut) and stop; undefined: go on. */
   cut?: number;
-  reason?: 'newline' | 'bracket' | 'dedent' | 'blank-lines' | 'max-lines';
+  reason?: 'newline' | 'bracket' | 'dedent' | 'blank-lines' | 'max-lines' | 'repeat';
+}
+
+/** Fewest characters of a repeated run inside one line, and how often it must come in a row. */
+const MIN_REPEAT_UNIT = 4;
+const LINE_REPEATS = 3;
+
+/**
+ * Where a degenerate repetition starts, to cut there: a run of ≥ MIN_REPEAT_UNIT characters
+ * repeated LINE_REPEATS times in a row at the end of the text (`foo(foo(foo(`), or whole lines
+ * repeating (one line three times in a row, or a group of 2–4 lines twice). Blank lines and lines
+ * without a letter or digit (`}`, `);`) never count as a repeat.
+ */
+export function repeatCut(text: string): number | undefined {
+  for (let unit = MIN_REPEAT_UNIT; unit * LINE_REPEATS <= Math.min(text.length, 3 * 64); unit++) {
+    const tail = text.slice(text.length - unit);
+    if (!/[\p{L}\p{N}]/u.test(tail) || tail.includes('\n')) continue;
+    let k = 1;
+    while (k < LINE_REPEATS && text.slice(text.length - (k + 1) * unit, text.length - k * unit) === tail) k++;
+    if (k === LINE_REPEATS) return text.length - (LINE_REPEATS - 1) * unit;
+  }
+  const lines = text.split('\n').slice(0, -1); // complete lines only
+  const starts: number[] = [];
+  let at = 0;
+  for (const l of lines) {
+    starts.push(at);
+    at += l.length + 1;
+  }
+  const same = (a: number, b: number, k: number) => {
+    for (let i = 0; i < k; i++) if (lines[a + i]!.trim() !== lines[b + i]!.trim()) return false;
+    return lines.slice(a, a + k).some((l) => /[\p{L}\p{N}]/u.test(l));
+  };
+  const n = lines.length;
+  if (n >= 3 && same(n - 3, n - 2, 1) && same(n - 2, n - 1, 1)) return Math.max(0, starts[n - 2]! - 1);
+  for (let k = 2; k <= 4 && 2 * k <= n; k++) if (same(n - 2 * k, n - k, k)) return Math.max(0, starts[n - k]! - 1);
+  return undefined;
 }
 
 /** Scans brackets outside string literals; calls `onClose` when one closes below the start level. */
@@ -84,6 +119,14 @@ export class StopRules {
 
   /** Looks at everything generated so far; says where to cut when generation should stop. */
   check(text: string): StopDecision {
+    const plain = this.checkStructure(text);
+    const repeat = repeatCut(text);
+    if (repeat !== undefined && (plain.cut === undefined || repeat < plain.cut))
+      return { cut: repeat, reason: 'repeat' };
+    return plain;
+  }
+
+  private checkStructure(text: string): StopDecision {
     if (this.mode === 'line') {
       let cut: number | undefined;
       let reason: StopDecision['reason'];
@@ -148,7 +191,7 @@ export class StopRules {
       // Re-typing the next line is never what the user wants (and a tiny model loves to do it).
       if (isBlank(this.ctx.linePrefix) && next !== undefined && out.trim() === next.trim()) return '';
     } else {
-      const lines = out.split('\n');
+      const lines = startAtCursor(out, this.ctx.linePrefix).split('\n');
       // Drop trailing lines that repeat the document's next lines.
       const next = this.ctx.nextLines.filter((l) => !isBlank(l)).map((l) => l.trim());
       while (lines.length > 1 && next.length > 0 && next.includes(lines[lines.length - 1]!.trim())) lines.pop();
@@ -156,6 +199,20 @@ export class StopRules {
     }
     return isBlank(out) ? '' : out;
   }
+}
+
+/**
+ * A multi-line completion as it shows from the cursor: blank lines before its first text go (the
+ * cursor line would be left as bare indentation), and on a cursor line of indentation only, the
+ * first line's own indentation up to the cursor's goes (the cursor already stands there).
+ */
+export function startAtCursor(text: string, linePrefix: string): string {
+  let out = text.replace(/^(?:[ \t]*\n)+/, '');
+  if (isBlank(linePrefix) && linePrefix.length > 0) {
+    const own = indentOf(out).length;
+    out = out.slice(Math.min(own, linePrefix.length));
+  }
+  return out;
 }
 
 /** Removes the end of `completion` that the rest of the line already has: the whole (trimmed)

@@ -2,7 +2,7 @@
 // window and the repository block, gather context, and assemble the family's prompt.
 import { analyzeCurrentFile } from './current-file';
 import type { ContextGatherer, ContextRequest, GatherStats } from './gatherer';
-import { assemblePrompt, type AssembledPrompt } from './prompt';
+import { assembleFileOnly, assemblePrompt, type AssembledPrompt } from './prompt';
 import type { ModelFamily } from '../model/families';
 import { currentFileWindow, type FileWindow } from './window';
 import type { ContextPiece } from './types';
@@ -22,6 +22,8 @@ export interface CompletionPromptRequest extends Omit<ContextRequest, 'budgetTok
 
 export interface CompletionPrompt {
   prompt: AssembledPrompt;
+  /** The same prompt without repository files: served while the repository block is built. */
+  fileOnly: AssembledPrompt;
   pieces: ContextPiece[];
   window: FileWindow;
   budget: { total: number; window: number; context: number };
@@ -77,6 +79,7 @@ export async function buildCompletionPrompt(
   };
   return {
     prompt: assemblePrompt(assembleInput),
+    fileOnly: assembleFileOnly(assembleInput),
     pieces,
     window,
     budget: { total, window: windowBudget, context },

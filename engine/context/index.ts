@@ -8,7 +8,15 @@
 export { RepoIndex, type RepoIndexOptions, type IndexedFile, type IndexStats, type SimilarChunk } from './repo-index';
 export { ContextGatherer, orderPieces, type ContextRequest, type GathererOptions, type GatherStats } from './gatherer';
 export { buildCompletionPrompt, type CompletionPromptRequest, type CompletionPrompt } from './build-prompt';
-export { assemblePrompt, escapeSpecialTokens, cacheKeyOf, type AssembleInput, type AssembledPrompt } from './prompt';
+export {
+  assemblePrompt,
+  assembleFileOnly,
+  escapeSpecialTokens,
+  cacheKeyOf,
+  requestParts,
+  type AssembleInput,
+  type AssembledPrompt,
+} from './prompt';
 export { currentFileWindow, type FileWindow } from './window';
 export { approxTokenCounter, CachingTokenCounter, type TokenCounter } from './token-counter';
 export type { RecentFile } from './source-nearby';

@@ -69,6 +69,24 @@ export function assemblePrompt(input: AssembleInput): AssembledPrompt {
   };
 }
 
+/** The prompt as a request's two parts: the block (cached under its key) and the part on top of it. */
+export function requestParts(p: AssembledPrompt): {
+  block: { text: string };
+  prompt: { text: string };
+  blockKey: string;
+} {
+  return {
+    block: { text: p.stablePrefix },
+    prompt: { text: p.text.slice(p.stablePrefix.length) },
+    blockKey: p.cacheKey,
+  };
+}
+
+/** The same prompt from the current file alone (no repository files): what is served first. */
+export function assembleFileOnly(input: AssembleInput): AssembledPrompt {
+  return assemblePrompt({ ...input, pieces: [] });
+}
+
 export function cacheKeyOf(family: ModelFamily, stablePrefix: string): string {
   return createHash('sha256').update(family).update('\0').update(stablePrefix).digest('hex');
 }

@@ -112,14 +112,30 @@ test('the report draws per-layer tier bars and the history, escaping everything'
       buildMs: 400,
       perLayer: [{ layer: 0, bytes: kv.bytesByTier }],
     },
-    counters: { requests: 3, aborted: 1, prefixBuilds: 1, prefixHits: 2, active: 0, maxActive: 1, liveKvStates: 1 },
+    counters: {
+      requests: 3,
+      aborted: 1,
+      prefixBuilds: 1,
+      prefixHits: 2,
+      fileOnly: 1,
+      active: 0,
+      maxActive: 1,
+      liveKvStates: 1,
+    },
     memory: { rssBytes: 2 ** 28, heapUsedBytes: 2 ** 24, externalBytes: 0, arrayBuffersBytes: 2 ** 20 },
+    building: { key: 'k2', doneTokens: 420, totalTokens: 1000, startedAt: 0, state: 'building' },
+    recent: [
+      { at: 0, source: 'file-only', ms: 120, blockTokens: 4, chars: 10 },
+      { at: 0, source: 'repo', ms: 90, blockTokens: 900, chars: 12 },
+    ],
   };
   const html = renderReport({ kind: 'ready', info, kv, last: null, busy: false }, report, history);
   assert.ok(!html.includes('<script>'), 'no markup from data');
   assert.match(html, /&lt;script&gt;/);
   assert.match(html, /4\.00× smaller/);
   assert.match(html, /1 at most/);
+  assert.match(html, /Building the repository context: 420 of 1(\.0)?k tokens \(42%\)/);
+  assert.match(html, /current file only \(context not built yet\).*with repository context/s);
   assert.ok(!/style=/.test(html), 'no inline styles (the CSP forbids them)');
   assert.equal(escapeHtml(`a"b'<>&`), 'a&quot;b&#39;&lt;&gt;&amp;');
   assert.match(renderReport({ kind: 'no-model', path: '/p', reason: 'missing' }, null, []), /No completions yet/);

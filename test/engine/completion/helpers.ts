@@ -2,7 +2,7 @@
 // Qwen2.5-Coder format the fixture tokenizer knows.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assemblePrompt } from '../../../engine/context/prompt';
+import { assembleFileOnly, assemblePrompt, requestParts } from '../../../engine/context/prompt';
 import type { ContextPiece } from '../../../engine/context/types';
 import type { CompletionRequest } from '../../../engine/completion/service-types';
 
@@ -20,20 +20,25 @@ export const pieceOf = (path: string): ContextPiece => ({
 });
 
 /** A request at the end of `prefix` in src/main.ts with the given repository block files. */
-export function requestFor(prefix: string, files: string[] = ['src/math.ts'], suffix = '\n'): CompletionRequest {
-  const p = assemblePrompt({
-    family: 'qwen2.5-coder',
+export function requestFor(
+  prefix: string,
+  files: string[] = ['src/math.ts'],
+  suffix = '\n',
+  o: { serveFirst?: boolean } = {},
+): CompletionRequest {
+  const input = {
+    family: 'qwen2.5-coder' as const,
     repoName: 'workspace',
     pieces: files.map(pieceOf),
     path: 'src/main.ts',
     prefix,
     suffix,
-  });
+  };
+  const p = assemblePrompt(input);
   const lines = prefix.split('\n');
   return {
-    block: { text: p.stablePrefix },
-    prompt: { text: p.text.slice(p.stablePrefix.length) },
-    blockKey: p.cacheKey,
+    ...requestParts(p),
+    ...(o.serveFirst ? { fileOnly: requestParts(assembleFileOnly(input)) } : {}),
     cursor: {
       linePrefix: lines[lines.length - 1]!,
       lineSuffix: suffix.split('\n')[0]!,

@@ -204,3 +204,80 @@ test('per-layer bytes by tier add up to the block', async () => {
   );
   await service.dispose(KEEP);
 });
+
+test('serve first: a request never waits for its block, which is built in the background', async () => {
+  // Small prefill chunks make the block's build many model runs, so a request can slip in between.
+  const progress: { doneTokens: number; state: string }[] = [];
+  const service = new CompletionService<KvState>(model, {
+    config: config({ prefillChunk: 32 }),
+    onProgress: (p) => progress.push(p),
+  });
+  const first = await service.complete(requestFor('const x = ', undefined, undefined, { serveFirst: true }));
+  assert.equal(first.source, 'file-only');
+  assert.equal(service.report().counters.prefixBuilds, 0, 'served before the block was built');
+  assert.ok(first.stats.prefixTokens < 16, `over the format header only: ${first.stats.prefixTokens} tokens`);
+  assert.equal(service.progress?.state, 'building');
+  // The file-only completion is the completion of the prompt without repository files.
+  const reference = new CompletionService<KvState>(model);
+  const req = requestFor('const x = ', undefined, undefined, { serveFirst: true });
+  const alone = await reference.complete({ ...req, ...req.fileOnly!, fileOnly: undefined });
+  assert.equal(first.text, alone.text);
+  assert.deepEqual(first.ids, alone.ids);
+  // Once built, requests complete over the repository block, exactly as a waiting request would.
+  while (service.progress) await new Promise((r) => setTimeout(r, 20));
+  const later = await service.complete(requestFor('const x = ', undefined, undefined, { serveFirst: true }));
+  assert.equal(later.source, 'repo');
+  assert.equal(later.stats.prefixHit, true);
+  const waited = await reference.complete(requestFor('const x = '));
+  assert.equal(later.text, waited.text);
+  assert.ok(later.stats.prefixTokens > 500);
+  const done = progress.map((p) => p.doneTokens);
+  assert.ok(done.length > 10, `progress every chunk: ${done.length} reports`);
+  assert.deepEqual(
+    done,
+    [...done].sort((a, b) => a - b),
+    'progress only grows',
+  );
+  assert.equal(progress.at(-1)!.state, 'ready');
+  assert.equal(done.at(-1), later.stats.prefixTokens);
+  const recent = service.report().recent;
+  assert.deepEqual(
+    recent.map((r) => r.source),
+    ['repo', 'file-only'],
+  );
+  await Promise.all([service.dispose(KEEP), reference.dispose(KEEP)]);
+});
+
+test('a request for another block aborts the background build; one block is held at a time', async () => {
+  const progress: string[] = [];
+  const service = new CompletionService<KvState>(model, {
+    config: config({ prefillChunk: 32 }),
+    onProgress: (p) => progress.push(`${p.key.slice(0, 6)}:${p.state}`),
+  });
+  const a = requestFor('a = ', ['src/math.ts'], undefined, { serveFirst: true });
+  const b = requestFor('b = ', ['src/shapes.ts'], undefined, { serveFirst: true });
+  assert.equal((await service.complete(a)).source, 'file-only');
+  assert.equal((await service.complete(b)).source, 'file-only');
+  while (service.progress) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(progress.includes(`${a.blockKey!.slice(0, 6)}:aborted`), progress.join(' '));
+  assert.equal(progress.at(-1), `${b.blockKey!.slice(0, 6)}:ready`);
+  const r = service.report();
+  assert.equal(r.counters.prefixBuilds, 1);
+  assert.equal(r.counters.liveKvStates, 2, 'the repository block and the file-only header block');
+  assert.equal((await service.complete(b)).source, 'repo');
+  await service.dispose(KEEP);
+  assert.equal(service.report().counters.liveKvStates, 0);
+});
+
+test('alternatives branch from the shared prompt state and are distinct', async () => {
+  const service = new CompletionService<KvState>(model, { config: config({ maxTokens: 8 }) });
+  const one = await service.complete(requestFor('function area(r: number) {\n  return '));
+  assert.deepEqual(one.alternatives, []);
+  const three = await service.complete({ ...requestFor('function area(r: number) {\n  return '), alternatives: 3 });
+  assert.equal(three.text, one.text, 'the first completion is still the greedy one');
+  assert.ok(three.alternatives.length >= 1 && three.alternatives.length <= 2, `${three.alternatives.length}`);
+  const all = [three.text, ...three.alternatives];
+  assert.equal(new Set(all).size, all.length, `distinct: ${JSON.stringify(all)}`);
+  for (const alt of three.alternatives) assert.ok(alt.trim().length > 0);
+  await service.dispose(KEEP);
+});

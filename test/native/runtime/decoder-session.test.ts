@@ -128,7 +128,7 @@ for (const m of FIXTURE_MODELS) {
 
     test(`${m}/${c.name}: greedy 20 tokens equal transformers', also with chunked prefill`, async () => {
       for (const chunk of [512, 16]) {
-        const pre = await prefill(s, c.input_ids, s.emptyKv(), 0, chunk);
+        const pre = await prefill(s, c.input_ids, s.emptyKv(), 0, { chunk });
         assert.equal(pre.attnRows, Math.min(8, c.input_ids.length), 'last chunk covers the observation window');
         const d = maxAbsDiff(pre.lastLogits, c.last_logits);
         assert.ok(d <= TOL_HF_LOGITS, `chunk ${chunk}: last logits ${d} from transformers`);
