@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import {
   StopRules,
   completionMode,
+  repeatCut,
+  startAtCursor,
   trimSuffixOverlap,
   type CursorContext,
 } from '../../../engine/completion/stop-rules';
@@ -107,4 +109,34 @@ test('trimSuffixOverlap removes only what the line already has', () => {
   assert.equal(trimSuffixOverlap('name', ''), 'name');
   // Letters are not trimmed as an overlap (only the whole rest of the line would be).
   assert.equal(trimSuffixOverlap('foo.bar', 'baz'), 'foo.bar');
+});
+
+test('repetition is cut where it starts, real code is not', () => {
+  assert.equal(repeatCut('foo(foo(foo('), 'foo('.length);
+  assert.equal(repeatCut('x = a.b.c.d.e'), undefined, 'short units do not count');
+  assert.equal(repeatCut('[0, 0, 0, 0]'), undefined);
+  // One line three times in a row: cut before the second.
+  const thrice = 'log(x);\nlog(x);\nlog(x);\n';
+  assert.equal(thrice.slice(0, repeatCut(thrice)), 'log(x);');
+  // A group of two lines twice.
+  const pair = 'a = 1;\nb = 2;\na = 1;\nb = 2;\n';
+  assert.equal(pair.slice(0, repeatCut(pair)), 'a = 1;\nb = 2;');
+  // Closing brackets and blank lines repeat in real code.
+  assert.equal(repeatCut('    }\n  }\n}\n'), undefined);
+  assert.equal(repeatCut('}\n}\n}\n'), undefined);
+  assert.equal(repeatCut('x++;\nx++;\n'), undefined, 'one line twice is allowed');
+  // Through the rules: the block ends with reason "repeat".
+  const r = new StopRules(ctx({ linePrefix: '  ', previousLine: 'function f() {' }));
+  assert.deepEqual(r.check('call();\n  call();\n  call();\n'), { cut: 'call();'.length, reason: 'repeat' });
+});
+
+test('a multi-line ghost starts at the cursor', () => {
+  // The model ended the cursor line first: its blank line and the indentation the cursor has go.
+  assert.equal(startAtCursor('\n    return a;\n  }', '    '), 'return a;\n  }');
+  assert.equal(startAtCursor('return a;\n    b();', '    '), 'return a;\n    b();');
+  assert.equal(startAtCursor('\n  \n\treturn a;', '\t'), 'return a;');
+  assert.equal(startAtCursor('\n  x();', ''), '  x();', 'at column 0 the indentation is the ghost\'s');
+  const r = new StopRules(ctx({ linePrefix: '    ', previousLine: '  if (a) {' }));
+  assert.equal(r.mode, 'block');
+  assert.equal(r.finalize('\n    return a;\n    b();'), 'return a;\n    b();');
 });
