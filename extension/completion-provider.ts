@@ -1,13 +1,18 @@
 // The inline completion provider: small on purpose, everything heavy sits behind it. It checks the
-// language is on, hands the request to CompletionFlow (debounce, abort of stale requests, prompt
-// from the workspace context, the engine call) with VS Code's cancellation token as an abort
-// signal, and turns the text into an item.
+// language is on, hands the request to CompletionFlow (completion cache, debounce, abort of stale
+// requests, prompt from the workspace context, the engine call) with VS Code's cancellation token
+// as an abort signal, and turns the ghost and its alternatives into items. Accepting an item runs
+// ACCEPTED_COMMAND, which prefetches the next completion.
 import * as vscode from 'vscode';
-import { CompletionFlow } from './completion-flow';
+import { CompletionFlow, type FlowOptions } from '../engine/editor/completion-flow';
+import type { EditorSnapshot } from '../engine/editor/prompt-builder';
 import type { EngineHost } from './engine-host';
 import type { WorkspaceContext } from './workspace-context';
 import { enabledFor } from './settings';
 import type { SqueezeSettings } from './settings-model';
+
+/** Run by VS Code after an item was accepted (internal, not in the command palette). */
+export const ACCEPTED_COMMAND = 'squeeze.completionAccepted';
 
 export class SqueezeCompletionProvider implements vscode.InlineCompletionItemProvider {
   readonly flow: CompletionFlow;
@@ -46,32 +51,56 @@ export class SqueezeCompletionProvider implements vscode.InlineCompletionItemPro
     const cancelled = new AbortController();
     const sub = token.onCancellationRequested(() => cancelled.abort());
     try {
-      const result = await this.flow.run(
-        {
-          path: this.workspace.pathOf(document),
-          text: document.getText(),
-          line: position.line,
-          character: position.character,
-        },
-        {
-          debounceMs: settings.debounceMs,
-          manual: context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke,
-          budgetTokens: promptBudget(settings, info.maxPositions),
-          cancelled: cancelled.signal,
-        },
-      );
+      const result = await this.flow.run(this.snapshot(document, position), {
+        ...this.options(settings, info.maxPositions),
+        manual: context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke,
+        cancelled: cancelled.signal,
+      });
       if (!result || token.isCancellationRequested) return undefined;
       // With text after the cursor, replace up to the line's end and keep that text, so VS Code
       // can show the completion as ghost text in the middle of the line.
       const lineEnd = document.lineAt(position.line).range.end;
       const rest = document.getText(new vscode.Range(position, lineEnd));
-      return [new vscode.InlineCompletionItem(result.text + rest, new vscode.Range(position, lineEnd))];
+      const accepted: vscode.Command = { command: ACCEPTED_COMMAND, title: 'Completion accepted' };
+      return [result.text, ...result.alternatives].map((text) => {
+        const item = new vscode.InlineCompletionItem(text + rest, new vscode.Range(position, lineEnd));
+        item.command = accepted;
+        return item;
+      });
     } catch (e) {
       this.log.warn(`inline completion failed: ${(e as Error).message}`);
       return undefined;
     } finally {
       sub.dispose();
     }
+  }
+
+  /** After an accept: the next completion at the new cursor goes into the cache now. */
+  accepted(): void {
+    const editor = vscode.window.activeTextEditor;
+    const info = this.engine.modelInfo;
+    if (!editor || !info || !this.engine.ready) return;
+    this.flow.accepted(
+      this.snapshot(editor.document, editor.selection.active),
+      this.options(this.settings(), info.maxPositions),
+    );
+  }
+
+  private snapshot(document: vscode.TextDocument, position: vscode.Position): EditorSnapshot {
+    return {
+      path: this.workspace.pathOf(document),
+      text: document.getText(),
+      line: position.line,
+      character: position.character,
+    };
+  }
+
+  private options(settings: SqueezeSettings, maxPositions: number): Omit<FlowOptions, 'manual' | 'cancelled'> {
+    return {
+      debounceMs: settings.debounceMs,
+      budgetTokens: promptBudget(settings, maxPositions),
+      alternatives: settings.alternatives,
+    };
   }
 }
 

@@ -8,6 +8,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { EngineClient, EngineError } from '../engine/worker/engine-client';
 import type { EngineEvent } from '../engine/worker/protocol';
 import type {
+  BlockProgress,
   CompletionRequest,
   CompletionResult,
   KvReport,
@@ -32,6 +33,8 @@ export class EngineHost implements vscode.Disposable {
   private info: ModelInfo | null = null;
   private kv: KvReport | null = null;
   private last: CompletionStats | null = null;
+  /** The repository block the engine builds in the background, while it does. */
+  private building: BlockProgress | null = null;
   private busy = 0;
   private loadSeq = 0;
   private base: EngineState = { kind: 'disabled' };
@@ -47,7 +50,8 @@ export class EngineHost implements vscode.Disposable {
   ) {}
 
   get state(): EngineState {
-    if (this.base.kind === 'ready') return { ...this.base, kv: this.kv, last: this.last, busy: this.busy > 0 };
+    if (this.base.kind === 'ready')
+      return { ...this.base, kv: this.kv, last: this.last, busy: this.busy > 0, building: this.building };
     return this.base;
   }
 
@@ -183,6 +187,13 @@ export class EngineHost implements vscode.Disposable {
         `repository context recompressed: ${e.report.policy}, ${e.report.bytes} bytes (budget ${Math.round(e.report.budgetBytes)})`,
       );
       this.fire();
+    } else if (e.kind === 'progress') {
+      this.building = e.progress.state === 'building' ? e.progress : null;
+      if (e.progress.state === 'ready')
+        this.log.info(
+          `repository context built: ${e.progress.totalTokens} tokens in ${Date.now() - e.progress.startedAt} ms`,
+        );
+      this.fire();
     }
   }
 
@@ -194,13 +205,14 @@ export class EngineHost implements vscode.Disposable {
     this.fire();
     try {
       const r = await client.call('complete', request, signal);
-      this.kv = r.stats.kv;
+      // A file-only completion's cache is the format header: the status keeps the repository block's.
+      if (r.source === 'repo') this.kv = r.stats.kv;
       this.last = r.stats;
       this.history.push({ at: Date.now(), stats: r.stats, chars: r.text.length });
       if (this.history.length > HISTORY) this.history.shift();
       const s = r.stats;
       this.log.debug(
-        `completion: ${s.promptTokens} prompt tokens (${s.reusedTokens} reused, ${s.recomputedTokens} computed), ${s.generatedTokens} generated (${s.stopReason}) in ${Math.round(s.totalMs)} ms`,
+        `completion (${r.source}): ${s.promptTokens} prompt tokens (${s.reusedTokens} reused, ${s.recomputedTokens} computed), ${s.generatedTokens} generated (${s.stopReason}) in ${Math.round(s.totalMs)} ms`,
       );
       return r;
     } catch (e) {

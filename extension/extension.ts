@@ -5,7 +5,7 @@ import * as vscode from 'vscode';
 import { StatusBar } from './status-bar';
 import { EngineHost } from './engine-host';
 import { WorkspaceContext } from './workspace-context';
-import { SqueezeCompletionProvider } from './completion-provider';
+import { ACCEPTED_COMMAND, SqueezeCompletionProvider } from './completion-provider';
 import { registerCommands } from './commands';
 import { SETTINGS_SECTION, readSettings } from './settings';
 import type { SqueezeSettings } from './settings-model';
@@ -56,6 +56,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const selector = [{ scheme: 'file' }, { scheme: 'untitled' }];
   context.subscriptions.push(
     vscode.languages.registerInlineCompletionItemProvider(selector, provider),
+    vscode.commands.registerCommand(ACCEPTED_COMMAND, () => provider.accepted()),
     ...registerCommands({ context, engine, log, settings: () => settings, reload: () => apply({ reload: true }) }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration(SETTINGS_SECTION)) void apply();

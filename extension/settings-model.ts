@@ -63,6 +63,8 @@ export interface SqueezeSettings {
   contextMaxTokens: number;
   debounceMs: number;
   maxCompletionTokens: number;
+  /** Distinct completions offered per request (cycled with Alt+] / Alt+[). */
+  alternatives: number;
   timeCapMs: number;
   downloadEndpoint: string;
   downloadRepository: string;
@@ -84,6 +86,7 @@ export const DEFAULT_SETTINGS: SqueezeSettings = {
   contextMaxTokens: 8192,
   debounceMs: 150,
   maxCompletionTokens: DEFAULT_SERVICE_CONFIG.maxTokens,
+  alternatives: 3,
   timeCapMs: DEFAULT_SERVICE_CONFIG.timeCapMs,
   downloadEndpoint: 'https://huggingface.co',
   downloadRepository: 'Qwen/Qwen2.5-Coder-0.5B',
@@ -105,6 +108,7 @@ export const KEYS = {
   contextMaxTokens: 'context.maxTokens',
   debounceMs: 'debounceMs',
   maxCompletionTokens: 'maxCompletionTokens',
+  alternatives: 'alternatives',
   timeCapMs: 'timeCapMs',
   downloadEndpoint: 'download.endpoint',
   downloadRepository: 'download.repository',
@@ -225,6 +229,7 @@ export function parseSettings(raw: Raw): { settings: SqueezeSettings; problems: 
     contextMaxTokens: int(KEYS.contextMaxTokens, d.contextMaxTokens, 512, 131072),
     debounceMs: int(KEYS.debounceMs, d.debounceMs, 0, 5000),
     maxCompletionTokens: int(KEYS.maxCompletionTokens, d.maxCompletionTokens, 1, 1024),
+    alternatives: int(KEYS.alternatives, d.alternatives, 1, 5),
     timeCapMs: int(KEYS.timeCapMs, d.timeCapMs, 50, 60000),
     downloadEndpoint,
     downloadRepository,

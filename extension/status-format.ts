@@ -2,13 +2,21 @@
 // held and their precision, compression ratio, execution provider) and a Markdown tooltip with the
 // details. Pure functions of the state, so they are tested without VS Code.
 import { formatBytes } from '../engine/numeric/bytes';
-import type { KvReport, ModelInfo, CompletionStats, Tier } from '../engine/completion/service-types';
+import type { BlockProgress, KvReport, ModelInfo, CompletionStats, Tier } from '../engine/completion/service-types';
 
 export type EngineState =
   | { kind: 'disabled' }
   | { kind: 'no-model'; path: string; reason: string }
   | { kind: 'loading'; model: string }
-  | { kind: 'ready'; info: ModelInfo; kv: KvReport | null; last: CompletionStats | null; busy: boolean }
+  | {
+      kind: 'ready';
+      info: ModelInfo;
+      kv: KvReport | null;
+      last: CompletionStats | null;
+      busy: boolean;
+      /** The repository block being built in the background (completions use the current file meanwhile). */
+      building?: BlockProgress | null;
+    }
   | { kind: 'error'; reason: string; model?: string };
 
 export interface StatusView {
@@ -80,6 +88,18 @@ export function weightsText(w: ModelInfo['weights']): string {
 }
 
 function readyView(state: Extract<EngineState, { kind: 'ready' }>): StatusView {
+  const view = cachedView(state);
+  const b = state.building;
+  if (!b) return view;
+  const percent = b.totalTokens > 0 ? Math.min(99, Math.floor((100 * b.doneTokens) / b.totalTokens)) : 0;
+  return {
+    ...view,
+    text: `$(sync~spin) Squeeze context ${percent}% · ${view.text.replace(/^\$\([^)]*\) Squeeze (?:· )?/, '')}`,
+    tooltip: `Building the repository context: ${compactCount(b.doneTokens)} of ${compactCount(b.totalTokens)} tokens (${percent}%). Completions use the current file alone until it is ready.\n\n${view.tooltip}`,
+  };
+}
+
+function cachedView(state: Extract<EngineState, { kind: 'ready' }>): StatusView {
   const { info, kv, last, busy } = state;
   const icon = busy ? '$(sync~spin)' : '$(sparkle)';
   const provider = info.provider.toUpperCase();

@@ -5,7 +5,7 @@ import * as vscode from 'vscode';
 import { basename, relative, sep } from 'node:path';
 import { RepoIndex, approxTokenCounter, type ContextLogger, type TokenCounter } from '../engine/context';
 import type { ModelFamily } from '../engine/model/families';
-import { PromptBuilder } from './prompt-builder';
+import { PromptBuilder } from '../engine/editor/prompt-builder';
 
 export class WorkspaceContext implements vscode.Disposable {
   private index: RepoIndex | null = null;

@@ -63,6 +63,7 @@ function load(p: LoadParams): Promise<unknown> {
       config: p.config,
       log,
       onPrefix: (report) => emit({ kind: 'prefix', report }),
+      onProgress: (progress) => emit({ kind: 'progress', progress }),
     });
     lastLoad = p;
     return service.info;

@@ -6,6 +6,7 @@
 //   worker → host   { type: 'result', id, result }            { type: 'error', id, error }
 //                   { type: 'event', event }
 import type {
+  BlockProgress,
   CompletionRequest,
   CompletionResult,
   KvReport,
@@ -61,7 +62,9 @@ export interface WireError {
 
 export type EngineEvent =
   | { kind: 'log'; level: 'info' | 'warn' | 'error'; message: string }
-  | { kind: 'prefix'; report: KvReport };
+  | { kind: 'prefix'; report: KvReport }
+  /** A repository block being built in the background: every prefill chunk, then its end. */
+  | { kind: 'progress'; progress: BlockProgress };
 
 export type WorkerMessage =
   | { type: 'result'; id: number; result: unknown }

@@ -64,6 +64,15 @@ test('ready: KV held vs budget, tokens and precision, ratio, provider; spinner w
   assert.match(v.tooltip, /2\.0k tokens reused/);
   assert.match(statusView({ ...s, busy: true }).text, /^\$\(sync~spin\) Squeeze KV/);
   assert.equal(statusView({ kind: 'ready', info, kv: null, last: null, busy: false }).text, '$(sparkle) Squeeze · CPU');
+  // While the repository block builds in the background: its progress first.
+  const building = { key: 'k', doneTokens: 3400, totalTokens: 8000, startedAt: 0, state: 'building' as const };
+  const b = statusView({ kind: 'ready', info, kv: null, last: null, busy: false, building });
+  assert.equal(b.text, '$(sync~spin) Squeeze context 42% · CPU');
+  assert.match(
+    b.tooltip,
+    /^Building the repository context: 3\.4k of 8\.0k tokens \(42%\)\. Completions use the current file/,
+  );
+  assert.match(statusView({ ...s, building }).text, /^\$\(sync~spin\) Squeeze context 42% · KV 126 KiB/);
 });
 
 test('no model, loading, error, off', () => {

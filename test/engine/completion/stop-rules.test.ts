@@ -135,7 +135,7 @@ test('a multi-line ghost starts at the cursor', () => {
   assert.equal(startAtCursor('\n    return a;\n  }', '    '), 'return a;\n  }');
   assert.equal(startAtCursor('return a;\n    b();', '    '), 'return a;\n    b();');
   assert.equal(startAtCursor('\n  \n\treturn a;', '\t'), 'return a;');
-  assert.equal(startAtCursor('\n  x();', ''), '  x();', 'at column 0 the indentation is the ghost\'s');
+  assert.equal(startAtCursor('\n  x();', ''), '  x();', "at column 0 the indentation is the ghost's");
   const r = new StopRules(ctx({ linePrefix: '    ', previousLine: '  if (a) {' }));
   assert.equal(r.mode, 'block');
   assert.equal(r.finalize('\n    return a;\n    b();'), 'return a;\n    b();');

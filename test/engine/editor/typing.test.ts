@@ -6,15 +6,15 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RepoIndex } from '../../engine/context';
-import { ModelTokenizer } from '../../engine/model/tokenizer';
-import { EngineClient, isAborted } from '../../engine/worker/engine-client';
-import { DEFAULT_SERVICE_CONFIG, type MemoryReport } from '../../engine/completion/service-types';
-import { PromptBuilder, type EditorSnapshot } from '../../extension/prompt-builder';
-import { CompletionFlow } from '../../extension/completion-flow';
-import { fixtureDir } from '../helpers/fixtures';
-import { WORKSPACE } from '../engine/completion/helpers';
-import { WORKER_SOURCE } from '../engine/worker/helpers';
+import { RepoIndex } from '../../../engine/context';
+import { ModelTokenizer } from '../../../engine/model/tokenizer';
+import { EngineClient, isAborted } from '../../../engine/worker/engine-client';
+import { DEFAULT_SERVICE_CONFIG, type MemoryReport } from '../../../engine/completion/service-types';
+import { PromptBuilder, type EditorSnapshot } from '../../../engine/editor/prompt-builder';
+import { CompletionFlow } from '../../../engine/editor/completion-flow';
+import { fixtureDir } from '../../helpers/fixtures';
+import { WORKSPACE } from '../completion/helpers';
+import { WORKER_SOURCE } from '../worker/helpers';
 
 const SNIPPET = [
   'const total = totalArea(shapes);',
@@ -98,13 +98,17 @@ test('200 characters at 20 chars/s: no errors, one generation at a time, stable 
     `the repository block was reused (${c.prefixHits} hits, ${c.prefixBuilds} builds)`,
   );
   assert.equal(c.active, 0);
-  assert.equal(c.liveKvStates, 1, 'only the cached block is held: no request leaked its cache');
+  assert.equal(
+    c.liveKvStates,
+    2,
+    'only the cached repository block and the file-only header block are held: no request leaked its cache',
+  );
   // Memory after 160 more keystrokes: the worker's heap and buffers have not grown with them.
   const grown = (m: MemoryReport['memory']) => m.heapUsedBytes + m.arrayBuffersBytes;
   const growthMB = (grown(end.memory) - grown(warm!.memory)) / 2 ** 20;
   assert.ok(growthMB < 24, `worker heap + buffers grew ${growthMB.toFixed(1)} MB over 160 keystrokes`);
   console.log(
-    `typing: ${c.requests} engine requests, ${c.aborted} aborted, ${c.prefixBuilds} block builds, ${c.prefixHits} reuses; ` +
+    `typing: ${c.requests} engine requests, ${c.aborted} aborted, ${c.prefixBuilds} block builds, ${c.prefixHits} reuses, ${c.fileOnly} file-only; ` +
       `worker heap+buffers ${(grown(warm!.memory) / 2 ** 20).toFixed(1)} → ${(grown(end.memory) / 2 ** 20).toFixed(1)} MB, RSS ${(warm!.memory.rssBytes / 2 ** 20).toFixed(0)} → ${(end.memory.rssBytes / 2 ** 20).toFixed(0)} MB; ` +
       `${results.filter(Boolean).length} completions shown`,
   );

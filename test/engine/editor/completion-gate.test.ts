@@ -2,7 +2,7 @@
 // early on abort, and engine calls in flight are counted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CompletionGate } from '../../extension/completion-gate';
+import { CompletionGate } from '../../../engine/editor/completion-gate';
 
 test('a new ticket aborts the previous one, also during its debounce', async () => {
   const gate = new CompletionGate();

@@ -5,11 +5,11 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RepoIndex } from '../../engine/context';
-import { ModelTokenizer } from '../../engine/model/tokenizer';
-import { PromptBuilder, cursorContextOf } from '../../extension/prompt-builder';
-import { fixtureDir } from '../helpers/fixtures';
-import { WORKSPACE } from '../engine/completion/helpers';
+import { RepoIndex } from '../../../engine/context';
+import { ModelTokenizer } from '../../../engine/model/tokenizer';
+import { PromptBuilder, cursorContextOf } from '../../../engine/editor/prompt-builder';
+import { fixtureDir } from '../../helpers/fixtures';
+import { WORKSPACE } from '../completion/helpers';
 
 let builder: PromptBuilder;
 const main = readFileSync(join(WORKSPACE, 'src/main.ts'), 'utf8');

@@ -9,10 +9,10 @@ import {
   type RepoIndex,
   requestParts,
   type TokenCounter,
-} from '../engine/context';
-import type { CompletionRequest } from '../engine/completion/service-types';
-import type { ModelFamily } from '../engine/model/families';
-import type { CursorContext } from '../engine/completion/stop-rules';
+} from '../context';
+import type { CompletionRequest } from '../completion/service-types';
+import type { ModelFamily } from '../model/families';
+import type { CursorContext } from '../completion/stop-rules';
 
 export interface EditorSnapshot {
   /** Repository-relative path, forward slashes. */

@@ -1,0 +1,103 @@
+// One inline completion request from keystroke to text, apart from VS Code so the typing test and
+// `squeeze replay` run exactly what the provider runs:
+//  - the completion cache answers first (typing through a ghost, the same place again);
+//  - a request for the state a request in flight is already computing joins it (a prefetch);
+//  - otherwise a new request aborts the previous one (CompletionGate), an automatic one waits out
+//    the debounce, the prompt is built from the workspace context, and the engine is asked;
+//  - every step checks whether the request was aborted or cancelled meanwhile.
+// After an accept, accepted() prefetches the next completion into the cache.
+import { createHash } from 'node:crypto';
+import { CompletionCache } from './completion-cache';
+import { CompletionGate } from './completion-gate';
+import type { EditorSnapshot, PromptBuilder } from './prompt-builder';
+import type { CompletionRequest, CompletionResult, CompletionSource } from '../completion/service-types';
+
+export interface FlowDeps {
+  /** The prompt builder for the loaded model, or undefined while there is none. */
+  builder(): PromptBuilder | undefined;
+  /** Runs the completion in the engine; undefined when aborted or unavailable. */
+  complete(request: CompletionRequest, signal: AbortSignal): Promise<CompletionResult | undefined>;
+}
+
+export interface FlowOptions {
+  debounceMs: number;
+  /** Manual triggers do not wait. */
+  manual: boolean;
+  budgetTokens: number;
+  /** Distinct completions to offer (default 1). */
+  alternatives?: number;
+  /** The editor's cancellation (VS Code's token), as a signal. */
+  cancelled?: AbortSignal;
+}
+
+/** A ghost to show, and where it came from. */
+export interface FlowResult {
+  text: string;
+  alternatives: string[];
+  source: CompletionSource;
+  /** The engine's result (absent when the cache answered). */
+  result?: CompletionResult;
+  /** performance.now() when the request went to the engine (after the debounce), or the cache answered. */
+  firedAt: number;
+}
+
+const stateKey = (doc: EditorSnapshot) =>
+  `${doc.path}\0${doc.line}:${doc.character}\0${createHash('sha1').update(doc.text).digest('base64')}`;
+
+export class CompletionFlow {
+  readonly gate = new CompletionGate();
+  readonly cache = new CompletionCache();
+  /** Requests the cache answered. */
+  servedFromCache = 0;
+  private pending: { key: string; promise: Promise<FlowResult | undefined> } | null = null;
+
+  constructor(private readonly deps: FlowDeps) {}
+
+  async run(doc: EditorSnapshot, o: FlowOptions): Promise<FlowResult | undefined> {
+    const cached = this.cache.lookup(doc);
+    if (cached) {
+      this.gate.abortAll(); // whatever was in flight is for a state the user has typed past
+      this.pending = null;
+      this.servedFromCache++;
+      return { ...cached, source: 'cache', firedAt: performance.now() };
+    }
+    const key = stateKey(doc);
+    if (this.pending?.key === key) return this.pending.promise;
+    const promise = this.request(doc, o);
+    const entry = { key, promise };
+    this.pending = entry;
+    void promise.finally(() => {
+      if (this.pending === entry) this.pending = null;
+    });
+    return promise;
+  }
+
+  /** After an accept: computes the completion at the new cursor now, into the cache. */
+  accepted(doc: EditorSnapshot, o: Omit<FlowOptions, 'cancelled' | 'manual'>): void {
+    this.run(doc, { ...o, manual: true }).catch(() => undefined);
+  }
+
+  private async request(doc: EditorSnapshot, o: FlowOptions): Promise<FlowResult | undefined> {
+    const ticket = this.gate.begin();
+    const cancel = () => ticket.abort();
+    if (o.cancelled?.aborted) ticket.abort();
+    o.cancelled?.addEventListener('abort', cancel, { once: true });
+    try {
+      if (!o.manual && !(await ticket.wait(o.debounceMs))) return undefined;
+      const builder = this.deps.builder();
+      if (!builder || ticket.aborted) return undefined;
+      const built = await builder.build(doc, o.budgetTokens);
+      if (ticket.aborted) return undefined;
+      const firedAt = performance.now();
+      const request = { ...built.request, alternatives: o.alternatives ?? 1 };
+      const result = await ticket.call((signal) => this.deps.complete(request, signal));
+      if (!result) return undefined;
+      // A finished completion is worth keeping even when the editor moved on (undo, Alt+\).
+      this.cache.store(doc, result);
+      if (ticket.aborted || !result.text) return undefined;
+      return { text: result.text, alternatives: result.alternatives, source: result.source, result, firedAt };
+    } finally {
+      o.cancelled?.removeEventListener('abort', cancel);
+    }
+  }
+}
