@@ -6,6 +6,7 @@
 import * as vscode from 'vscode';
 import { CompletionFlow, type FlowOptions } from '../engine/editor/completion-flow';
 import type { EditorSnapshot } from '../engine/editor/prompt-builder';
+import { promptBudget as budgetFor } from '../engine/editor/defaults';
 import type { EngineHost } from './engine-host';
 import type { WorkspaceContext } from './workspace-context';
 import { enabledFor } from './settings';
@@ -56,7 +57,7 @@ export class SqueezeCompletionProvider implements vscode.InlineCompletionItemPro
         manual: context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke,
         cancelled: cancelled.signal,
       });
-      if (!result || token.isCancellationRequested) return undefined;
+      if (!result?.text || token.isCancellationRequested) return undefined;
       // With text after the cursor, replace up to the line's end and keep that text, so VS Code
       // can show the completion as ghost text in the middle of the line.
       const lineEnd = document.lineAt(position.line).range.end;
@@ -106,5 +107,5 @@ export class SqueezeCompletionProvider implements vscode.InlineCompletionItemPro
 
 /** Prompt tokens: the setting, within what the model's positions allow after the completion. */
 export function promptBudget(settings: SqueezeSettings, maxPositions: number): number {
-  return Math.max(256, Math.min(settings.contextMaxTokens, maxPositions - settings.maxCompletionTokens - 16));
+  return budgetFor(settings.contextMaxTokens, settings.maxCompletionTokens, maxPositions);
 }

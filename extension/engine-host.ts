@@ -21,9 +21,10 @@ import { modelPathProblem, openModelSource } from '../engine/model/source';
 import { needsReload, serviceConfigOf, type SqueezeSettings } from './settings-model';
 import type { EngineState } from './status-format';
 import type { RequestRecord } from './report-html';
+import { SHIPPED_MODEL_NAME } from '../engine/model/shipped-model';
 
 /** The model folder shipped in the VSIX under models/ (trained by tools/train; see its MODEL_CARD.md). */
-export const SHIPPED_MODEL = 'squeeze-coder-4m';
+export const SHIPPED_MODEL = SHIPPED_MODEL_NAME;
 
 const HISTORY = 50;
 

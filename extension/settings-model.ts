@@ -1,6 +1,7 @@
 // The `squeeze.*` settings as typed values: validation with messages that say what to write, and
 // the engine configuration they imply. No vscode import, so it is unit-tested directly; settings.ts
 // reads the raw values from VS Code (and applies workspace trust) before calling parseSettings.
+import { EDITOR_DEFAULTS } from '../engine/editor/defaults';
 import { parseBudgetText } from '../engine/kv/budget-text';
 import type { KvBudget, Bits } from '../engine/kv/budget';
 import {
@@ -83,10 +84,10 @@ export const DEFAULT_SETTINGS: SqueezeSettings = {
   kvBits: 'auto',
   dynamicBudget: false,
   kvMaxPrefillMB: 0,
-  contextMaxTokens: 8192,
-  debounceMs: 150,
+  contextMaxTokens: EDITOR_DEFAULTS.contextMaxTokens,
+  debounceMs: EDITOR_DEFAULTS.debounceMs,
   maxCompletionTokens: DEFAULT_SERVICE_CONFIG.maxTokens,
-  alternatives: 3,
+  alternatives: EDITOR_DEFAULTS.alternatives,
   timeCapMs: DEFAULT_SERVICE_CONFIG.timeCapMs,
   downloadEndpoint: 'https://huggingface.co',
   downloadRepository: 'Qwen/Qwen2.5-Coder-0.5B',

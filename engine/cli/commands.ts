@@ -5,6 +5,7 @@ import { contextCommand } from './context';
 import { completeCommand } from './complete';
 import { batchCommand } from './batch';
 import { logitsCommand } from './logits';
+import { replayCommand } from './replay';
 
 export interface CliCommand {
   summary: string;
@@ -19,4 +20,5 @@ export const COMMANDS: Record<string, CliCommand> = {
   complete: completeCommand,
   batch: batchCommand,
   logits: logitsCommand,
+  replay: replayCommand,
 };

@@ -217,12 +217,11 @@ export async function generate<Kv>(
   try {
     for (;;) {
       if (o.signal?.aborted) throw new AbortedError();
-      // An empty block body gets a body: no stop token before the first visible character.
-      const mustWrite = o.rules?.mode === 'block' && text.trim() === '';
+      const must = o.rules?.needsText(text) === true;
       const next =
         ids.length === 0 && o.first !== undefined
           ? o.first
-          : argmax(logits, 0, decoder.spec.vocabSize, mustWrite ? ends : undefined);
+          : argmax(logits, 0, decoder.spec.vocabSize, must ? ends : undefined);
       if (ids.length === 0) firstTokenAt = performance.now();
       if (o.eos.has(next)) {
         stopReason = 'eos';

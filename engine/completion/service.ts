@@ -41,6 +41,8 @@ import { detectFamily, FAMILIES, type ModelFamily } from '../model/families';
 
 export interface ServiceTokenizer {
   encode(text: string, addSpecialTokens?: boolean): number[];
+  /** Tokens of a text (the context gatherer's budgets). */
+  count(text: string): number;
   decode(ids: number[]): string;
   tokenId(text: string): number | undefined;
 }

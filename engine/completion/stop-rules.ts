@@ -117,6 +117,15 @@ export class StopRules {
     this.baseIndent = indentOf(ctx.linePrefix);
   }
 
+  /**
+   * Whether nothing may end the completion yet: an empty block body gets a body, so no stop token
+   * is taken before its first visible character. (Forcing the rest of a line the model would end
+   * was tried on the shipped model: it wrote noise, so a line may still get nothing.)
+   */
+  needsText(textSoFar: string): boolean {
+    return this.mode === 'block' && textSoFar.trim() === '';
+  }
+
   /** Looks at everything generated so far; says where to cut when generation should stop. */
   check(text: string): StopDecision {
     const plain = this.checkStructure(text);

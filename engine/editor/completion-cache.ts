@@ -10,6 +10,8 @@ import type { EditorSnapshot } from './prompt-builder';
 export interface CachedGhost {
   text: string;
   alternatives: string[];
+  /** Whether the completion had the repository block (false: the current file alone). */
+  fromRepo?: boolean;
 }
 
 interface Entry extends CachedGhost {
@@ -77,6 +79,7 @@ export class CompletionCache {
         if (e.text.startsWith(typed) && hash(before.slice(0, e.beforeLength)) === e.beforeHash)
           // Alternatives that start with the typed text too stay on offer.
           ghost = {
+            fromRepo: e.fromRepo,
             text: e.text.slice(typed.length),
             alternatives: e.alternatives
               .filter((a) => a.length > typed.length && a.startsWith(typed))
@@ -86,7 +89,7 @@ export class CompletionCache {
       if (ghost) {
         this.entries.splice(i, 1);
         this.entries.unshift(e);
-        return { text: ghost.text, alternatives: [...ghost.alternatives] };
+        return { text: ghost.text, alternatives: [...ghost.alternatives], fromRepo: ghost.fromRepo };
       }
     }
     return undefined;

@@ -28,6 +28,11 @@ export interface FlowOptions {
   alternatives?: number;
   /** The editor's cancellation (VS Code's token), as a signal. */
   cancelled?: AbortSignal;
+  /**
+   * Serve from the current file alone while the repository block is built (default true). False
+   * is the behaviour before serve-first: a request waits for its block (bench:editing's baseline).
+   */
+  serveFirst?: boolean;
 }
 
 /** A ghost to show, and where it came from. */
@@ -35,6 +40,8 @@ export interface FlowResult {
   text: string;
   alternatives: string[];
   source: CompletionSource;
+  /** For a cached ghost: whether its completion had the repository block. */
+  fromRepo?: boolean;
   /** The engine's result (absent when the cache answered). */
   result?: CompletionResult;
   /** performance.now() when the request went to the engine (after the debounce), or the cache answered. */
@@ -51,10 +58,14 @@ export class CompletionFlow {
   servedFromCache = 0;
   private pending: { key: string; promise: Promise<FlowResult | undefined> } | null = null;
 
-  constructor(private readonly deps: FlowDeps) {}
+  /** `cache: false` turns the completion cache off (bench:editing's baseline). */
+  constructor(
+    private readonly deps: FlowDeps,
+    private readonly options: { cache?: boolean } = {},
+  ) {}
 
   async run(doc: EditorSnapshot, o: FlowOptions): Promise<FlowResult | undefined> {
-    const cached = this.cache.lookup(doc);
+    const cached = this.options.cache === false ? undefined : this.cache.lookup(doc);
     if (cached) {
       this.gate.abortAll(); // whatever was in flight is for a state the user has typed past
       this.pending = null;
@@ -64,6 +75,21 @@ export class CompletionFlow {
     const key = stateKey(doc);
     if (this.pending?.key === key) return this.pending.promise;
     const promise = this.request(doc, o);
+    const entry = { key, promise };
+    this.pending = entry;
+    void promise.finally(() => {
+      if (this.pending === entry) this.pending = null;
+    });
+    return promise;
+  }
+
+  /**
+   * Asks the engine again at `doc`, past the cache: when the repository block became ready, a
+   * ghost from the current file alone is replaced by one with the repository context.
+   */
+  refresh(doc: EditorSnapshot, o: Omit<FlowOptions, 'manual'>): Promise<FlowResult | undefined> {
+    const key = stateKey(doc);
+    const promise = this.request(doc, { ...o, manual: true });
     const entry = { key, promise };
     this.pending = entry;
     void promise.finally(() => {
@@ -90,11 +116,17 @@ export class CompletionFlow {
       if (ticket.aborted) return undefined;
       const firedAt = performance.now();
       const request = { ...built.request, alternatives: o.alternatives ?? 1 };
+      if (o.serveFirst === false) delete request.fileOnly;
       const result = await ticket.call((signal) => this.deps.complete(request, signal));
       if (!result) return undefined;
       // A finished completion is worth keeping even when the editor moved on (undo, Alt+\).
-      this.cache.store(doc, result);
-      if (ticket.aborted || !result.text) return undefined;
+      this.cache.store(doc, {
+        text: result.text,
+        alternatives: result.alternatives,
+        fromRepo: result.source === 'repo',
+      });
+      if (ticket.aborted) return undefined;
+      // An empty text is an answer too (the model saw nothing to add): the caller shows no ghost.
       return { text: result.text, alternatives: result.alternatives, source: result.source, result, firedAt };
     } finally {
       o.cancelled?.removeEventListener('abort', cancel);

@@ -110,6 +110,6 @@ test('200 characters at 20 chars/s: no errors, one generation at a time, stable 
   console.log(
     `typing: ${c.requests} engine requests, ${c.aborted} aborted, ${c.prefixBuilds} block builds, ${c.prefixHits} reuses, ${c.fileOnly} file-only; ` +
       `worker heap+buffers ${(grown(warm!.memory) / 2 ** 20).toFixed(1)} → ${(grown(end.memory) / 2 ** 20).toFixed(1)} MB, RSS ${(warm!.memory.rssBytes / 2 ** 20).toFixed(0)} → ${(end.memory.rssBytes / 2 ** 20).toFixed(0)} MB; ` +
-      `${results.filter(Boolean).length} completions shown`,
+      `${results.filter((r) => (r as { text?: string } | undefined)?.text).length} completions shown`,
   );
 });

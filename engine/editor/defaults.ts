@@ -1,0 +1,14 @@
+// The editor's request settings as the extension ships them; `squeeze replay` uses the same.
+export const EDITOR_DEFAULTS = {
+  /** Milliseconds of no typing before a request goes out. */
+  debounceMs: 150,
+  /** Prompt tokens: the current file's window plus the repository block. */
+  contextMaxTokens: 8192,
+  /** Distinct completions offered per request. */
+  alternatives: 3,
+} as const;
+
+/** Prompt tokens: the setting, within what the model's positions allow after the completion. */
+export function promptBudget(contextMaxTokens: number, maxCompletionTokens: number, maxPositions: number): number {
+  return Math.max(256, Math.min(contextMaxTokens, maxPositions - maxCompletionTokens - 16));
+}
