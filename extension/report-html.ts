@@ -189,7 +189,7 @@ function recentTable(recent: readonly RecentCompletion[]): string {
     (r) =>
       `<tr><td>${escapeHtml(new Date(r.at).toLocaleTimeString())}</td><td>${escapeHtml(SOURCE_TEXT[r.source])}</td><td>${r.ms} ms</td><td>${compactCount(r.blockTokens)} block tokens</td><td>${r.chars} chars</td></tr>`,
   );
-  return `<table class="summary"><tbody>${rows.join('')}</tbody></table>`;
+  return `<table class="summary recent"><tbody>${rows.join('')}</tbody></table>`;
 }
 
 /** A background build's progress, 0–100. */

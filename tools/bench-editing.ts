@@ -30,7 +30,8 @@ function replayOnce(baseline: boolean): ReplaySummary {
 const median = (xs: (number | null)[]) => {
   const v = xs.filter((x): x is number => x !== null).sort((a, b) => a - b);
   if (v.length === 0) return null;
-  return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+  const m = v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+  return Math.round(m * 1000) / 1000;
 };
 const maxOf = (xs: (number | null)[]) => (xs.some((x) => x === null) ? null : Math.max(...(xs as number[])));
 
@@ -43,6 +44,7 @@ function rows(s: ReplaySummary): Record<string, number | null> {
     'request → answer p50 (ms)': s.ghostMs.p50,
     'request → answer p95 (ms)': s.ghostMs.p95,
     'request → answer max (ms)': s.ghostMs.max,
+    'file switch → first answer, median over switches (ms)': median(later.map((w) => w.firstAnswerMs)),
     'file switch → first answer, worst (ms)': maxOf(later.map((w) => w.firstAnswerMs)),
     'file switch → first repo-context ghost, worst of those with one (ms)': Math.max(
       0,

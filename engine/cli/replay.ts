@@ -89,7 +89,6 @@ export const replayCommand: CliCommand = {
     }
     const kv = kvOptionsFrom(opts) ?? DEFAULT_SERVICE_CONFIG.kv;
     const maxTokens = intOption(opts, 'max-new-tokens', DEFAULT_SERVICE_CONFIG.maxTokens, 1, 1024);
-    const builtKeys: string[] = [];
     const readyListeners: (() => void)[] = [];
     const service = await loadCompletionService(typeof opts.model === 'string' ? opts.model : shippedModelDir(), {
       provider: providerOption(opts),
@@ -97,9 +96,11 @@ export const replayCommand: CliCommand = {
       weights: weightsOption(opts),
       cacheDir: typeof opts['cache-dir'] === 'string' ? opts['cache-dir'] : undefined,
       config: { ...DEFAULT_SERVICE_CONFIG, kv, maxTokens },
+      log: (m) => {
+        if (process.env.SQUEEZE_VERBOSE) process.stderr.write(`[squeeze] ${m}\n`);
+      },
       onProgress: (p) => {
         if (p.state !== 'ready') return;
-        builtKeys.push(p.key);
         for (const l of readyListeners) l();
       },
     });
@@ -131,10 +132,10 @@ export const replayCommand: CliCommand = {
           builder,
           read: session.read,
           counters: () => service.report().counters,
-          segments: () => ({
-            prefilled: builtKeys.reduce((n, k) => n + (builder.blockPieces.get(k) ?? 0), 0),
-            reused: 0,
-          }),
+          segments: () => {
+            const c = service.report().counters;
+            return { prefilled: c.segmentsPrefilled, reused: c.segmentsReused };
+          },
           onBlockReady: (l) => readyListeners.push(l),
         },
         {

@@ -16,6 +16,12 @@ export interface ForwardOutput<Kv> {
   scores: Float32Array[];
 }
 
+/**
+ * Slots a cache holds per layer: its full-precision tier's and each quantized tier's (by bit
+ * width). A block joined from segments keeps each segment's counts, to cut it out again.
+ */
+export type KvSlots = { fp: number; tiers: Record<number, number> }[];
+
 export interface ForwardOptions {
   observe?: boolean;
 }
@@ -65,4 +71,10 @@ export interface Decoder<Kv> {
   splitRecent(kv: Kv): { settled: Kv; recent: Kv };
   /** One cache holding `older`'s tokens, then `newer`'s (neither with recent tokens). */
   join(older: Kv, newer: Kv): Promise<Kv>;
+  /** Slots per layer and tier of a cache without recent tokens. */
+  slotsOf(kv: Kv): KvSlots;
+  /** Part `index` of a cache joined from parts with slot counts `parts`, ending at `nextPosition`. */
+  slice(kv: Kv, parts: KvSlots[], index: number, nextPosition: number): Promise<Kv>;
+  /** The cache with its tokens moved `delta` positions (keys rotated by RoPE; quantized keys re-quantized). */
+  shift(kv: Kv, delta: number): Promise<Kv>;
 }

@@ -25,6 +25,7 @@ import {
 import type { KvPlan } from '../kv/policy';
 import { fp16Bytes } from '../kv/geometry';
 import { buildBlockInSegments, segmentTokensFor } from './fixed-memory';
+import type { SegmentRecord } from './segments';
 import type { CompletionMode, StopRules } from './stop-rules';
 import type { CompletionStats, KvCompressionOptions, KvReport, LayerBytes, StopReason } from './service-types';
 
@@ -55,6 +56,8 @@ export interface Block<Kv> {
   plan: KvPlan | null;
   prefillMs: number;
   compressMs: number;
+  /** A block built segment by segment (segments.ts): its segments, for reuse by the next build. */
+  segments?: SegmentRecord[];
 }
 
 export async function prefillBlock<Kv>(

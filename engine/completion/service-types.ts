@@ -84,6 +84,12 @@ export interface CompletionRequest {
   fileOnly?: { block: PromptPart; prompt: PromptPart; blockKey?: string };
   /** Distinct completions wanted, the greedy one included (default 1). */
   alternatives?: number;
+  /**
+   * The block's text split into segments (the format's header, then each context file), which
+   * joined give `block.text`: the block is then built segment by segment, and a later block reuses
+   * the segments it shares with this one, moved to their new positions (engine/completion/segments.ts).
+   */
+  segments?: string[];
 }
 
 /** Where a completion came from: the request's block, the current file alone, or an earlier completion. */
@@ -146,6 +152,8 @@ export interface KvReport {
   prunedFraction: number;
   /** Most bytes the block's cache held at any time while it was built. */
   peakBytes: number;
+  /** A block built segment by segment: segments moved from the previous block or prefilled, and the build's time. */
+  segments?: { reused: number; prefilled: number; prefilledTokens: number; ms: number };
   /** The policy's own account of its choice. */
   reason: string;
 }
@@ -228,6 +236,9 @@ export interface MemoryReport {
     prefixHits: number;
     /** Requests served from the current file alone while their block was not ready. */
     fileOnly: number;
+    /** Segments of block builds: moved from the previous block, and run through the model. */
+    segmentsReused: number;
+    segmentsPrefilled: number;
     /** Requests running now and the most ever running at once (must stay ≤ 1). */
     active: number;
     maxActive: number;

@@ -19,6 +19,7 @@ import { AbortedError } from './prefill';
 import { type Block, buildBlock, completionStats, generate, type PromptState, prefillOver } from './pipeline';
 import { topIds } from './logprobs';
 import { ModelLock } from './model-lock';
+import { buildSegmented, MIN_COMPRESSED_SEGMENT, type SegmentInput } from './segments';
 import { tierWidthsOf } from './kv-compression';
 import { FIRST_LINE_ONLY, StopRules } from './stop-rules';
 import {
@@ -80,12 +81,14 @@ export interface ServiceOptions {
 interface CachedBlock<Kv> {
   key: string;
   part: PromptPart;
+  segments?: string[];
   block: Block<Kv>;
 }
 
 interface BlockBuild<Kv> {
   key: string;
   part: PromptPart;
+  segments?: string[];
   controller: AbortController;
   progress: BlockProgress;
   promise: Promise<CachedBlock<Kv>>;
@@ -117,6 +120,8 @@ export class CompletionService<Kv> {
     prefixBuilds: 0,
     prefixHits: 0,
     fileOnly: 0,
+    segmentsReused: 0,
+    segmentsPrefilled: 0,
     active: 0,
     maxActive: 0,
     liveKvStates: 0,
@@ -187,10 +192,10 @@ export class CompletionService<Kv> {
     this.building?.controller.abort();
     this.building = null;
     if (!old) return;
-    const part = old.part;
+    const { part, segments } = old;
     this.lock
       .run(async () => this.dropBlock())
-      .then(() => this.startBuild(old.key, part).promise)
+      .then(() => this.startBuild(old.key, part, segments).promise)
       .then((entry) => this.options.onPrefix?.(entry.block.report))
       .catch((e: unknown) => {
         if (!(e instanceof AbortedError))
@@ -309,11 +314,12 @@ export class CompletionService<Kv> {
    * at a time, letting waiting requests run between chunks. The old block is dropped when the build
    * starts, so one block is held at a time.
    */
-  private startBuild(key: string, part: PromptPart): BlockBuild<Kv> {
+  private startBuild(key: string, part: PromptPart, segments?: string[]): BlockBuild<Kv> {
     if (this.building?.key === key) return this.building;
     this.building?.controller.abort();
     const controller = new AbortController();
-    const ids = this.idsOf(part, true);
+    const inputs = this.segmentInputs(part, segments);
+    const ids = inputs ? inputs.flatMap((s) => s.ids) : this.idsOf(part, true);
     const progress: BlockProgress = {
       key,
       doneTokens: 0,
@@ -321,27 +327,49 @@ export class CompletionService<Kv> {
       startedAt: Date.now(),
       state: 'building',
     };
-    const build: BlockBuild<Kv> = { key, part, controller, progress, promise: Promise.resolve(null as never) };
+    const build: BlockBuild<Kv> = {
+      key,
+      part,
+      segments,
+      controller,
+      progress,
+      promise: Promise.resolve(null as never),
+    };
     const report = () => this.options.onProgress?.({ ...progress });
     build.promise = this.lock
       .run(async () => {
         if (controller.signal.aborted) throw new AbortedError();
         if (this.cached?.key === key) return this.cached;
-        this.dropBlock();
+        // A segmented block keeps the previous one until it is built, to move its segments over.
+        const old = this.cached?.block;
+        const previous = inputs && old?.segments ? { kv: old.kv, segments: old.segments } : null;
+        if (!previous) this.dropBlock();
         report();
-        const block = await buildBlock(this.model.decoder, ids, this.config.kv, {
+        const opts = {
           chunk: this.config.prefillChunk,
           signal: controller.signal,
-          pace: async (done) => {
+          pace: async (done: number) => {
             progress.doneTokens = done;
             report();
             await this.lock.yieldTo();
           },
-        });
+        };
+        const block = inputs
+          ? await buildSegmented(this.model.decoder, inputs, this.config.kv, { ...opts, previous })
+          : await buildBlock(this.model.decoder, ids, this.config.kv, opts);
+        this.dropBlock();
         this.counters.liveKvStates++;
         this.counters.prefixBuilds++;
+        const seg = block.report.segments;
+        if (seg) {
+          this.counters.segmentsReused += seg.reused;
+          this.counters.segmentsPrefilled += seg.prefilled;
+          this.options.log?.(
+            `built a ${block.ids.length}-token block in ${seg.ms} ms: ${seg.reused} segments reused, ${seg.prefilled} prefilled (${seg.prefilledTokens} tokens)`,
+          );
+        }
         if (block.plan) this.options.log?.(`compressed a ${block.ids.length}-token block: ${block.report.reason}`);
-        this.cached = { key, part, block };
+        this.cached = { key, part, segments, block };
         return this.cached;
       })
       .finally(() => {
@@ -353,6 +381,25 @@ export class CompletionService<Kv> {
     build.promise.catch(() => undefined); // a background build's failure is the requests' to report
     this.building = build;
     return build;
+  }
+
+  /**
+   * The block's segments as token ids, when the request splits it (the editor's repository block):
+   * the first with the tokenizer's special tokens, as the whole block would be. A segment under
+   * MIN_COMPRESSED_SEGMENT tokens joins the next one, so each can be compressed.
+   */
+  private segmentInputs(part: PromptPart, segments: string[] | undefined): SegmentInput[] | null {
+    if (!segments || !('text' in part) || segments.join('') !== part.text) return null;
+    const out: SegmentInput[] = [];
+    let pending: number[] = [];
+    segments.forEach((text, i) => {
+      pending = pending.concat(this.model.tokenizer.encode(text, i === 0));
+      if (pending.length >= MIN_COMPRESSED_SEGMENT || i === segments.length - 1) {
+        out.push({ ids: pending });
+        pending = [];
+      }
+    });
+    return out;
   }
 
   /** The small block of a current-file-only prompt (kept whole, under the lock). */
@@ -368,7 +415,7 @@ export class CompletionService<Kv> {
   private async run(req: CompletionRequest, key: string, signal: AbortSignal): Promise<CompletionResult> {
     const hit = this.cached?.key === key;
     if (!hit && req.fileOnly) {
-      this.startBuild(key, req.block);
+      this.startBuild(key, req.block, req.segments);
       const file = req.fileOnly;
       this.counters.fileOnly++;
       return this.lock.run(async () => {
@@ -376,7 +423,7 @@ export class CompletionService<Kv> {
         return this.generate({ ...req, prompt: file.prompt }, entry.block, true, 'file-only', signal);
       });
     }
-    if (!hit) await this.startBuild(key, req.block).promise;
+    if (!hit) await this.startBuild(key, req.block, req.segments).promise;
     else this.counters.prefixHits++;
     return this.lock.run(async () => {
       // A newer request for another block replaced this one meanwhile: this request is stale.

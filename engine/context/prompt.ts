@@ -38,6 +38,8 @@ export interface AssembledPrompt {
   text: string;
   /** Format header + repository block: independent of the current file. */
   stablePrefix: string;
+  /** stablePrefix split into the header and one segment per context file (joined, they are stablePrefix). */
+  stableSegments: string[];
   /** SHA-256 (hex) of family and stablePrefix: the KV engine's prefix-cache key. */
   cacheKey: string;
 }
@@ -65,8 +67,17 @@ export function assemblePrompt(input: AssembleInput): AssembledPrompt {
     family: input.family,
     text: stable + family.fimTail(parts),
     stablePrefix: stable,
+    stableSegments: segmentsOf(family, parts, stable),
     cacheKey: cacheKeyOf(input.family, stable),
   };
+}
+
+/** The repository block as its header, then one piece per file: each format's block is the header followed by its files. */
+function segmentsOf(family: (typeof FAMILIES)[ModelFamily], parts: TemplateParts, stable: string): string[] {
+  const header = family.repositoryBlock({ ...parts, files: [] });
+  const files = parts.files.map((f) => family.repositoryBlock({ ...parts, files: [f] }).slice(header.length));
+  const segments = [header, ...files].filter((t) => t.length > 0);
+  return segments.join('') === stable ? segments : [stable];
 }
 
 /** The prompt as a request's two parts: the block (cached under its key) and the part on top of it. */
@@ -74,11 +85,13 @@ export function requestParts(p: AssembledPrompt): {
   block: { text: string };
   prompt: { text: string };
   blockKey: string;
+  segments: string[];
 } {
   return {
     block: { text: p.stablePrefix },
     prompt: { text: p.text.slice(p.stablePrefix.length) },
     blockKey: p.cacheKey,
+    segments: p.stableSegments,
   };
 }
 

@@ -16,6 +16,15 @@ export interface FileWindow {
   scopeHeads: string[];
 }
 
+/**
+ * Where the line holding `offset` starts. At offset 0 it is 0: lastIndexOf clamps a negative start
+ * to 0, and in a file beginning with an empty line would find that line's own newline (a window
+ * walking back from line 1 then never moved: a hang, fixed here).
+ */
+export function lineStartOf(text: string, offset: number): number {
+  return offset <= 0 ? 0 : text.lastIndexOf('\n', offset - 1) + 1;
+}
+
 export function currentFileWindow(
   text: string,
   offset: number,
@@ -24,12 +33,12 @@ export function currentFileWindow(
   suffixBudget: number,
   scopes: readonly SymbolInfo[] = [],
 ): FileWindow {
-  const lineStart = text.lastIndexOf('\n', offset - 1) + 1;
+  const lineStart = lineStartOf(text, offset);
   const typed = text.slice(lineStart, offset);
   // Scope heads (whole lines from the declaration to the line where its body opens), reserved
   // first so a long body cannot crowd them out; only those above the kept lines are used.
   const headOf = (s: SymbolInfo) => {
-    const headStart = text.lastIndexOf('\n', s.declIndex - 1) + 1;
+    const headStart = lineStartOf(text, s.declIndex);
     const bodyLineEnd = text.indexOf('\n', s.bodyIndex);
     const head = text.slice(headStart, Math.min(bodyLineEnd === -1 ? text.length : bodyLineEnd + 1, lineStart));
     return { start: headStart, head: head.endsWith('\n') ? head : head + '\n' };
@@ -46,7 +55,7 @@ export function currentFileWindow(
   let start = lineStart;
   // Walk back line by line (each line counted on its own, so counts are cached across keystrokes).
   while (start > 0) {
-    const prevStart = text.lastIndexOf('\n', start - 2) + 1;
+    const prevStart = lineStartOf(text, start - 1);
     const n = tokens.count(text.slice(prevStart, start));
     if (prefixTokens + n + reserved > prefixBudget) break;
     prefixTokens += n;

@@ -57,8 +57,6 @@ export class PromptBuilder {
   private readonly previous = new Map<string, string[]>();
   /** Recently edited or visited files, most recent first. */
   private recent: RecentFile[] = [];
-  /** Context pieces (the block's segments) of recently built blocks, by block key. */
-  readonly blockPieces = new Map<string, number>();
 
   constructor(
     readonly index: RepoIndex,
@@ -105,9 +103,7 @@ export class PromptBuilder {
       doc.path,
       pieces.map((p) => p.id),
     );
-    this.blockPieces.delete(prompt.cacheKey);
-    this.blockPieces.set(prompt.cacheKey, pieces.length);
-    if (this.blockPieces.size > 64) this.blockPieces.delete(this.blockPieces.keys().next().value!);
+
     return {
       request: {
         ...requestParts(prompt),

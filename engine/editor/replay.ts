@@ -70,6 +70,8 @@ export interface ReplaySummary {
   ghostsShown: number;
   /** The share of ghosts shown that had the repository block. */
   withRepoContext: number;
+  /** Requests that failed, with their messages. */
+  errors: string[];
   /** Keystrokes that typed what the ghost showed, and engine requests they caused (should be 0). */
   typedThrough: { keystrokes: number; requests: number };
   switches: SwitchRecord[];
@@ -116,6 +118,8 @@ export async function replay(events: NumberedEvent[], deps: ReplayDeps, o: Repla
   let firstAnswerMs: number | null = null;
   let seq = 0;
   const typedThrough = { keystrokes: 0, requests: 0 };
+  /** Requests that failed (not aborted): the summary lists them. */
+  const errors: string[] = [];
   const pending: Promise<unknown>[] = [];
   const t0 = performance.now();
   const since = () => performance.now() - t0;
@@ -165,7 +169,9 @@ export async function replay(events: NumberedEvent[], deps: ReplayDeps, o: Repla
     const before = deps.counters().requests;
     const p = (refresh ? deps.flow.refresh(snapshot(d), o) : deps.flow.run(snapshot(d), { ...o, manual: false }))
       .then((r) => show(r, mine, d))
-      .catch(() => undefined);
+      .catch((e: unknown) => {
+        errors.push(e instanceof Error ? e.message : String(e));
+      });
     if (throughGhost) {
       // The cache answers synchronously-fast; count any engine call this keystroke caused.
       pending.push(
@@ -275,6 +281,7 @@ export async function replay(events: NumberedEvent[], deps: ReplayDeps, o: Repla
     ghostsShown: ghosts.length,
     withRepoContext: ghosts.length ? round(ghosts.filter((g) => g.repo).length / ghosts.length, 3) : 0,
     typedThrough,
+    errors,
     switches: switches.map(({ file, firstAnswerMs: a, firstGhostMs: f, firstRepoGhostMs: r }) => ({
       file,
       firstAnswerMs: a === null ? null : Math.round(a),

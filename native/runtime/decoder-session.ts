@@ -4,7 +4,7 @@
 // (on WebGPU: on the GPU), so feeding `present` back as `past` costs no copy.
 import * as ort from 'onnxruntime-node';
 import type { ModelSpec } from '../../engine/model/config';
-import type { Decoder, ForwardOptions, ForwardOutput } from '../../engine/completion/decoder';
+import type { Decoder, ForwardOptions, ForwardOutput, KvSlots } from '../../engine/completion/decoder';
 import type { KvStore, KvTensor } from '../../engine/kv/store';
 import { kvStateFromStore } from './kv-pack';
 import { KvCompressor } from './kv-compressor';
@@ -28,6 +28,7 @@ import type { WeightSummary } from '../graphs/weights';
 import { WeightFile } from './weight-file';
 import { GrowingTier } from './settled-growth';
 import { joinKvStates, splitRecent } from './kv-join';
+import { shiftKvState, sliceKvState, slotsOf } from './kv-segments';
 import type { ModelSource } from '../../engine/model/source';
 import { isQuantized } from '../../engine/model/ggml-types';
 import { nbitsOfGgml } from '../../engine/model/nbits';
@@ -269,6 +270,18 @@ export class DecoderSession implements Decoder<KvState> {
 
   join(older: KvState, newer: KvState): Promise<KvState> {
     return joinKvStates(older, newer);
+  }
+
+  slotsOf(kv: KvState): KvSlots {
+    return slotsOf(kv);
+  }
+
+  slice(kv: KvState, parts: KvSlots[], index: number, nextPosition: number): Promise<KvState> {
+    return sliceKvState(kv, parts, index, nextPosition);
+  }
+
+  shift(kv: KvState, delta: number): Promise<KvState> {
+    return shiftKvState(kv, delta, this.invFreq);
   }
 
   /** A host tensor of the kv dtype from float values. */

@@ -21,6 +21,8 @@ import {
   updateUserSettings,
   squeezeStatusText,
   waitForModelLoaded,
+  editorLines,
+  ghostText,
 } from './harness.mjs';
 
 let vsc;
@@ -47,19 +49,7 @@ function kvFigures(text) {
   const m = /KV ([\d.]+) (B|KiB|MiB|GiB) \/ ([\d.]+) (B|KiB|MiB|GiB)/.exec(text);
   return m ? { held: Number(m[1]) * unit[m[2]], budget: Number(m[3]) * unit[m[4]] } : null;
 }
-/** The editor's rendered lines, top to bottom, without ghost text: the document as shown. */
-const lines = (page) =>
-  page.$$eval('.editor-group-container .monaco-editor .view-lines .view-line', (els) =>
-    els
-      .map((e) => {
-        const copy = e.cloneNode(true);
-        for (const g of copy.querySelectorAll('.ghost-text-decoration, .ghost-text, .ghost-text-decoration-preview'))
-          g.remove();
-        return { top: parseFloat(e.style.top) || 0, text: (copy.textContent ?? '').replace(/\u00a0/g, ' ') };
-      })
-      .sort((a, b) => a.top - b.top)
-      .map((l) => l.text),
-  );
+const lines = editorLines;
 
 test('typing shows ghost text, Tab accepts it, the status bar shows KV memory', { timeout: 240_000 }, async () => {
   const { page } = vsc;
@@ -72,19 +62,39 @@ test('typing shows ghost text, Tab accepts it, the status bar shows KV memory', 
     await page.keyboard.press('Control+End');
     await page.keyboard.press('Enter');
     const typed = 'const result = ';
-    await page.keyboard.type(typed, { delay: 40 });
-    const ghost = await waitUntil(
-      async () => {
-        const parts = await page.$$eval('.monaco-editor .view-lines .ghost-text-decoration', (els) =>
-          els.map((e) => e.textContent ?? ''),
-        );
-        return parts.length > 0 && parts.join('').replace(/\u00a0/g, ' ');
-      },
-      { timeout: 90_000, what: 'ghost text (.ghost-text-decoration)' },
-    );
+    // One edit, so one request: the session's first, served before the repository context exists
+    // (the memory report test below checks that it came from the current file alone).
+    await page.keyboard.insertText(typed);
+    const shown = async () => {
+      const g = await ghostText(page);
+      return g.inline.trim() && g.inline;
+    };
+    const ghost = await waitUntil(shown, { timeout: 90_000, what: 'ghost text (.ghost-text-decoration)' });
     assert.ok(ghost.trim().length > 0, 'the ghost text is not blank');
     console.log(`ghost text: ${JSON.stringify(ghost)}`);
     console.log(`screenshot: ${await screenshot(page, 'completion-ghost-text')}`);
+
+    // Alt+] shows another alternative; Alt+[ comes back.
+    await page.keyboard.press('Alt+BracketRight');
+    const other = await waitUntil(
+      async () => {
+        const g = await shown();
+        return g && g !== ghost && g;
+      },
+      { timeout: 20_000, what: 'another alternative after Alt+]' },
+    );
+    console.log(`alternative: ${JSON.stringify(other)}`);
+    await page.keyboard.press('Alt+BracketLeft');
+    await waitUntil(async () => (await shown()) === ghost, { timeout: 20_000, what: 'the first ghost after Alt+[' });
+
+    // Typing the ghost's first character keeps the rest of it (the completion cache answers).
+    const first = ghost[0];
+    assert.match(first, /[\w .=]/, `a plain first character to type through: ${JSON.stringify(first)}`);
+    await page.keyboard.type(first);
+    await waitUntil(async () => (await shown()) === ghost.slice(1), {
+      timeout: 5_000,
+      what: `the rest of the ghost after typing ${JSON.stringify(first)}`,
+    });
 
     const before = await lines(page);
     assert.ok(
@@ -173,6 +183,32 @@ test('a KV budget change applies live: the status bar numbers change without a r
   }
 });
 
+test('a multi-line ghost starts at the cursor in an empty block body', { timeout: 120_000 }, async () => {
+  const { page } = vsc;
+  try {
+    await page.locator('.tabs-container .tab', { hasText: 'main.ts' }).first().click();
+    await page.click('.editor-group-container .monaco-editor .view-lines');
+    await page.keyboard.press('Control+End');
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Enter');
+    await page.keyboard.insertText('export function twice(shape: Shape): number {');
+    await page.keyboard.press('Enter'); // VS Code indents the new line: an empty body
+    const g = await waitUntil(
+      async () => {
+        const t = await ghostText(page);
+        return (t.inline.trim() || t.below.length > 0) && t;
+      },
+      { timeout: 60_000, what: 'ghost text in the empty function body' },
+    );
+    console.log(`block ghost: ${JSON.stringify(g)}`);
+    console.log(`screenshot: ${await screenshot(page, 'completion-block-ghost')}`);
+    assert.ok(g.inline.trim().length > 0, 'the first line of the ghost is on the cursor line, not below it');
+    await page.keyboard.press('Escape');
+  } catch (e) {
+    await diagnose('completion-block-ghost', e);
+  }
+});
+
 test('the memory report draws the per-layer bytes and the request history', { timeout: 120_000 }, async () => {
   const { page } = vsc;
   try {
@@ -192,6 +228,13 @@ test('the memory report draws the per-layer bytes and the request history', { ti
     assert.ok(await frame.$('svg.chart.history'), 'the history chart is drawn');
     const layers = await frame.$$eval('svg.chart.layers text.label', (els) => els.map((e) => e.textContent));
     assert.ok(layers.includes('layer 0') && layers.includes('layer 1'), `the model's first layers: ${layers}`);
+    // The latest completions, newest first: the session's first was served from the current file
+    // alone, before the repository context was built; later ones had it.
+    const sources = await frame.$$eval('table.recent tr td:nth-child(2)', (els) => els.map((e) => e.textContent));
+    const served = sources;
+    console.log(`completion sources, newest first: ${JSON.stringify(served)}`);
+    assert.equal(served.at(-1), 'current file only (context not built yet)');
+    assert.ok(served.includes('with repository context'));
     console.log(`screenshot: ${await screenshot(page, 'memory-report')}`);
   } catch (e) {
     await diagnose('memory-report', e);

@@ -413,6 +413,39 @@ export async function runCommand(page, title, timeout = 30_000) {
   );
 }
 
+/** The editor's rendered lines, top to bottom, without ghost text: the document as shown. */
+export function editorLines(page) {
+  return page.$$eval('.editor-group-container .monaco-editor .view-lines .view-line', (els) =>
+    els
+      .map((e) => {
+        const copy = e.cloneNode(true);
+        for (const g of copy.querySelectorAll('.ghost-text-decoration, .ghost-text, .ghost-text-decoration-preview'))
+          g.remove();
+        return { top: parseFloat(e.style.top) || 0, text: (copy.textContent ?? '').replace(/\u00a0/g, ' ') };
+      })
+      .sort((a, b) => a.top - b.top)
+      .map((l) => l.text),
+  );
+}
+
+/**
+ * The ghost text on screen: `inline`, the part shown on the cursor's line (VS Code's
+ * .ghost-text-decoration), and `below`, the lines it adds under it; '' and [] when none shows.
+ */
+export function ghostText(page) {
+  return page.evaluate(() => {
+    const clean = (t) => (t ?? '').replace(/\u00a0/g, ' ');
+    const editor = document.querySelector('.editor-group-container .monaco-editor');
+    const inline = [...(editor?.querySelectorAll('.view-lines .ghost-text-decoration') ?? [])]
+      .map((e) => clean(e.textContent))
+      .join('');
+    const below = [...(editor?.querySelectorAll('.view-zones .ghost-text .view-line, .view-zones .ghost-text') ?? [])]
+      .filter((e) => e.classList.contains('view-line') || !e.querySelector('.view-line'))
+      .map((e) => clean(e.textContent));
+    return { inline, below };
+  });
+}
+
 /** Text of the panel's visible output view (Output channel shown by e.g. squeeze.showLogs). */
 export async function readOutputPanel(page) {
   return page.$$eval('.part.panel .output-view .monaco-editor .view-lines .view-line', (els) =>

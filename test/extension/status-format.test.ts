@@ -127,6 +127,8 @@ test('the report draws per-layer tier bars and the history, escaping everything'
       prefixBuilds: 1,
       prefixHits: 2,
       fileOnly: 1,
+      segmentsReused: 3,
+      segmentsPrefilled: 5,
       active: 0,
       maxActive: 1,
       liveKvStates: 1,

@@ -133,3 +133,33 @@ test('the current-file window keeps whole lines near the cursor and restores cut
   const small = currentFileWindow('a\nb\nc', 3, approxTokenCounter, 1000, 1000);
   assert.deepEqual([small.prefix, small.suffix, small.prefixStartLine], ['a\nb', '\nc', 0]);
 });
+
+test('a window in a file that starts with an empty line (this once hung)', () => {
+  for (const [text, offset] of [
+    ['\nconst a = 1;\n', 1],
+    ['\n\nx', 2],
+    ['\nabc', 0],
+    ['', 0],
+  ] as const) {
+    const w = currentFileWindow(text, offset, approxTokenCounter, 100, 50);
+    assert.equal(w.prefix, text.slice(0, offset));
+    assert.equal(w.suffix, text.slice(offset));
+    assert.equal(w.prefixStartLine, 0);
+  }
+});
+
+test('the repository block splits into its header and one segment per file', () => {
+  for (const family of ['qwen2.5-coder', 'starcoder2', 'deepseek-coder', 'codellama'] as const) {
+    const p = assemblePrompt({
+      family,
+      repoName: 'r',
+      pieces: [piece('a.ts', 'const a = 1;'), piece('b.ts', 'export {}\n')],
+      path: 'c.ts',
+      prefix: 'x',
+      suffix: '',
+    });
+    assert.equal(p.stableSegments.join(''), p.stablePrefix, family);
+    assert.ok(p.stableSegments.length >= 2, `${family}: ${JSON.stringify(p.stableSegments)}`);
+    assert.ok(p.stableSegments.at(-1)!.includes('export {}'));
+  }
+});

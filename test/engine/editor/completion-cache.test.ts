@@ -30,10 +30,18 @@ test('splitAtCursor splits at the line and character', () => {
 
 test('the same place, typing through, and what is not a hit', () => {
   const cache = new CompletionCache(2);
-  cache.store(at('const x = ', ';\n'), { text: 'compute(1)', alternatives: ['comp(2)', 'other()'] });
-  assert.deepEqual(cache.lookup(at('const x = ', ';\n')), { text: 'compute(1)', alternatives: ['comp(2)', 'other()'] });
+  cache.store(at('const x = ', ';\n'), { text: 'compute(1)', alternatives: ['comp(2)', 'other()'], fromRepo: true });
+  assert.deepEqual(cache.lookup(at('const x = ', ';\n')), {
+    text: 'compute(1)',
+    alternatives: ['comp(2)', 'other()'],
+    fromRepo: true,
+  });
   // Typed "com": the rest of the ghost, and the alternatives that start the same way.
-  assert.deepEqual(cache.lookup(at('const x = com', ';\n')), { text: 'pute(1)', alternatives: ['p(2)'] });
+  assert.deepEqual(cache.lookup(at('const x = com', ';\n')), {
+    text: 'pute(1)',
+    alternatives: ['p(2)'],
+    fromRepo: true,
+  });
   assert.equal(cache.lookup(at('const x = cx', ';\n')), undefined, 'typed something else');
   assert.equal(cache.lookup(at('const x = compute(1)', ';\n')), undefined, 'the whole ghost typed: nothing left');
   assert.equal(cache.lookup(at('const x = com', ');\n')), undefined, 'the text after the cursor changed');
