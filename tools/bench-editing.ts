@@ -2,8 +2,8 @@
 // events over 10 file visits with edits between them) replayed in real time by `squeeze replay` on
 // a real repository (cheerio's TypeScript sources under node_modules), with the shipped model on
 // the CPU. Runs alternate between the editor path before serve-first (--baseline: a request waits
-// for its repository block, no completion cache, one completion) and the path now; the table shows
-// the medians of each.
+// for its repository block, no completion cache, one completion; segments are reused in both) and
+// the path now; the table shows the medians of each.
 //   npx tsx tools/bench-editing.ts [--rounds 2] [--threads 2] [--model DIR] [--json FILE]
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -59,6 +59,8 @@ function rows(s: ReplaySummary): Record<string, number | null> {
     'ghosts with text': s.ghostsShown,
     'ghosts with repository context (share)': s.withRepoContext,
     'block builds': s.blockBuilds,
+    'segments moved from the previous block': s.segmentsReused,
+    'segments prefilled': s.segmentsPrefilled,
     'session wall time (s)': Math.round(s.durationMs / 100) / 10,
   };
 }
