@@ -11,7 +11,7 @@
 //   generate       greedy decoding with one stop rule set: EOS, the family's special tokens, the
 //                  editor's stop rules (or the first line), the token limit and the time cap
 import type { Decoder } from './decoder';
-import { argmax } from './logprobs';
+import { argmax, topIds } from './logprobs';
 import { AbortedError, prefill, type PrefillOptions } from './prefill';
 import {
   attentionWindow,
@@ -224,7 +224,9 @@ export async function generate<Kv>(
       const next =
         ids.length === 0 && o.first !== undefined
           ? o.first
-          : argmax(logits, 0, decoder.spec.vocabSize, must ? ends : undefined);
+          : must
+            ? firstVisibleToken(logits, decoder.spec.vocabSize, ends, (id) => o.decode([...ids, id]).slice(text.length))
+            : argmax(logits, 0, decoder.spec.vocabSize);
       if (ids.length === 0) firstTokenAt = performance.now();
       if (o.eos.has(next)) {
         stopReason = 'eos';
@@ -271,6 +273,28 @@ export async function generate<Kv>(
     steps,
     peakKvBytes,
   };
+}
+
+/** Candidates looked at for an empty block body's first visible token. */
+const VISIBLE_CANDIDATES = 16;
+
+/**
+ * The most likely token that starts an empty block body (StopRules.needsText): never a stop token,
+ * and among the likeliest few, one that writes a visible character other than a closing bracket
+ * (blank lines and a bare `}` would leave the body empty). Past them, the best non-stop token.
+ */
+function firstVisibleToken(
+  logits: Float32Array,
+  vocab: number,
+  ends: ReadonlySet<number>,
+  added: (id: number) => string,
+): number {
+  const candidates = topIds(logits, VISIBLE_CANDIDATES, vocab, ends);
+  for (const id of candidates) {
+    const t = added(id).trim();
+    if (t && !/^[)\]}]/.test(t)) return id;
+  }
+  return candidates[0] ?? argmax(logits, 0, vocab, ends);
 }
 
 /** The statistics of one completion from its parts (the block's numbers are zero when it was reused). */

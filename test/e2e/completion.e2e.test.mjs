@@ -97,15 +97,16 @@ test('typing shows ghost text, Tab accepts it, the status bar shows KV memory', 
     });
 
     const before = await lines(page);
+    const typedLine = typed + first;
     assert.ok(
-      before.some((l) => l === typed.trimEnd() || l === typed),
+      before.some((l) => l === typedLine.trimEnd() || l === typedLine),
       `the typed line is in the editor: ${JSON.stringify(before.slice(-3))}`,
     );
     await page.keyboard.press('Tab');
     const accepted = await waitUntil(
       async () => {
         const after = await lines(page);
-        return after.find((l) => l.startsWith(typed) && l.length > typed.length);
+        return after.find((l) => l.startsWith(typedLine) && l.length > typedLine.length);
       },
       { timeout: 10_000, what: 'the accepted completion in the document' },
     );

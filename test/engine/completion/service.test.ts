@@ -319,3 +319,16 @@ test('memory does not grow over 200 file switches', { timeout: 300_000 }, async 
   );
   await service.dispose(KEEP);
 });
+
+test('an empty block body gets a body that starts at the cursor', async () => {
+  const service = new CompletionService<KvState>(model, { config: config({ maxTokens: 12 }) });
+  for (const head of ['function twice(v: number) {', 'export class Box {', 'if (ready) {']) {
+    const r = await service.complete(requestFor(`${head}\n  `, undefined, '\n}\n'));
+    assert.equal(r.stats.mode, 'block');
+    const first = r.text.split('\n')[0]!;
+    assert.ok(first.trim().length > 0, `${head}: the first line has text: ${JSON.stringify(r.text)}`);
+    assert.ok(!/^\s/.test(first), `${head}: it starts at the cursor, not after more indentation`);
+    assert.ok(!/^[)\]}]/.test(first), `${head}: not a bare closer`);
+  }
+  await service.dispose(KEEP);
+});
