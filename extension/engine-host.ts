@@ -190,6 +190,8 @@ export class EngineHost implements vscode.Disposable {
       this.fire();
     } else if (e.kind === 'progress') {
       this.building = e.progress.state === 'building' ? e.progress : null;
+      // The status bar shows the repository block as soon as it is built.
+      if (e.progress.report) this.kv = e.progress.report;
       if (e.progress.state === 'ready')
         this.log.info(
           `repository context built: ${e.progress.totalTokens} tokens in ${Date.now() - e.progress.startedAt} ms`,

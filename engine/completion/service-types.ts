@@ -103,6 +103,8 @@ export interface BlockProgress {
   /** Date.now() when it started. */
   startedAt: number;
   state: 'building' | 'ready' | 'aborted' | 'failed';
+  /** The built block's cache, once ready. */
+  report?: KvReport;
 }
 
 /** One served completion, as the memory report lists it. */

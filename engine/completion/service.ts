@@ -375,6 +375,7 @@ export class CompletionService<Kv> {
       .finally(() => {
         progress.doneTokens = this.cached?.key === key ? ids.length : progress.doneTokens;
         progress.state = this.cached?.key === key ? 'ready' : controller.signal.aborted ? 'aborted' : 'failed';
+        if (progress.state === 'ready') progress.report = this.cached!.block.report;
         if (this.building === build) this.building = null;
         report();
       });
