@@ -260,11 +260,9 @@ export async function generate<Kv>(
     if (kv !== state.kv) decoder.disposeKv(kv, state.kv);
     throw e;
   }
-  // A trailing U+FFFD is half of a multi-byte character still being generated.
-  const clean = text.replace(/\uFFFD+$/, '');
   return {
     ids,
-    text: o.rules ? o.rules.finalize(clean) : clean,
+    text: finalText(text, o.rules),
     stopReason,
     mode: o.rules?.mode ?? 'tokens',
     kv,
@@ -273,6 +271,31 @@ export async function generate<Kv>(
     steps,
     peakKvBytes,
   };
+}
+
+/** The shown text of a finished generation: no half character at the end, the rules' clean-up. */
+function finalText(text: string, rules: StopRules | null): string {
+  // A trailing U+FFFD is half of a multi-byte character still being generated.
+  const clean = text.replace(/\uFFFD+$/, '');
+  return rules ? rules.finalize(clean) : clean;
+}
+
+/**
+ * The text `generate` would show for tokens `ids` decoded under `rules`: the rules are checked
+ * after every token, as while decoding, and the first cut ends it. The evaluation scores its
+ * teacher-forced outputs through this, so they read as the editor's completions do.
+ */
+export function textUnderRules(ids: readonly number[], decode: (ids: number[]) => string, rules: StopRules): string {
+  let text = '';
+  for (let k = 1; k <= ids.length; k++) {
+    text = decode(ids.slice(0, k));
+    const d = rules.check(text);
+    if (d.cut !== undefined) {
+      text = text.slice(0, d.cut);
+      break;
+    }
+  }
+  return finalText(text, rules);
 }
 
 /** Candidates looked at for an empty block body's first visible token. */

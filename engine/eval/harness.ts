@@ -15,7 +15,8 @@
 import { buildBlockInSegments } from '../completion/fixed-memory';
 import type { Decoder } from '../completion/decoder';
 import { argmax } from '../completion/logprobs';
-import { compressBlock, prefillBlock } from '../completion/pipeline';
+import { compressBlock, prefillBlock, textUnderRules } from '../completion/pipeline';
+import { FIRST_LINE_ONLY, StopRules } from '../completion/stop-rules';
 import { compareSteps, exactMatchLine, firstLine, needleHit, sharedPrefix } from './metrics';
 import { ratioBudget, type Setting } from './settings';
 import type { EvalCase } from './types';
@@ -117,6 +118,10 @@ export async function evaluateCase<Kv>(
     const cut = out.findIndex((t) => eos.has(t));
     return codec.decode(cut === -1 ? out : out.slice(0, cut));
   };
+  // A repository case's line reads as the command line's --stop-at-newline completion shows it
+  // (the same stop rules: the first line, a repetition cut).
+  const shown = (out: number[]) =>
+    c.kind === 'repo' ? textUnderRules(out, textOf, new StopRules(FIRST_LINE_ONLY)) : textOf(out);
   const stopped = (out: number[]) => {
     if (out.some((t) => eos.has(t)) || out.length >= opts.outTokens) return true;
     const text = textOf(out);
@@ -176,7 +181,7 @@ export async function evaluateCase<Kv>(
     mode = 'step';
     reference = stepLogits;
   }
-  const fullText = textOf(g.slice(0, Math.max(1, g.findIndex((_, i) => stopped(g.slice(0, i + 1))) + 1)));
+  const fullText = shown(g.slice(0, Math.max(1, g.findIndex((_, i) => stopped(g.slice(0, i + 1))) + 1)));
   const fullOutput = scoredOutput(c, fullText);
   progress('prefill');
 
@@ -235,7 +240,7 @@ export async function evaluateCase<Kv>(
       disposeAll(decoder, made, kv);
     }
     if (kv !== pre.kv) decoder.disposeKv(kv);
-    const text = textOf(out);
+    const text = shown(out);
     const output = scoredOutput(c, text);
     results.push({
       ...base,

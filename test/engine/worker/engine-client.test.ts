@@ -102,6 +102,7 @@ test('the host thread keeps running while the worker prefills', async () => {
   const t0 = performance.now();
   const r = await client.call('complete', {
     ...requestFor('const slow = ', ['src/math.ts', 'src/shapes.ts']),
+    cursor: undefined, // no text rules (a repetition would end it early): 300 tokens of work
     maxTokens: 300,
     timeCapMs: 60_000,
   });
