@@ -306,7 +306,7 @@ const VISIBLE_CANDIDATES = 16;
  * and among the likeliest few, one that writes a visible character other than a closing bracket
  * (blank lines and a bare `}` would leave the body empty). Past them, the best non-stop token.
  */
-function firstVisibleToken(
+export function firstVisibleToken(
   logits: Float32Array,
   vocab: number,
   ends: ReadonlySet<number>,

@@ -9,6 +9,7 @@ import {
   trimSuffixOverlap,
   type CursorContext,
 } from '../../../engine/completion/stop-rules';
+import { firstVisibleToken } from '../../../engine/completion/pipeline';
 
 const ctx = (c: Partial<CursorContext>): CursorContext => ({
   linePrefix: '',
@@ -139,4 +140,14 @@ test('a multi-line ghost starts at the cursor', () => {
   const r = new StopRules(ctx({ linePrefix: '    ', previousLine: '  if (a) {' }));
   assert.equal(r.mode, 'block');
   assert.equal(r.finalize('\n    return a;\n    b();'), 'return a;\n    b();');
+});
+
+test('an empty block body starts with the likeliest token that writes something', () => {
+  // Hand-made vocabulary: 0 EOS, 1 a stop token, 2 "\n", 3 "  ", 4 "}", 5 "return", 6 "x".
+  const words = ['', '', '\n', '  ', '}', 'return', 'x'];
+  const logits = Float32Array.from([9, 8, 7, 6, 5, 4, 3]);
+  const added = (id: number) => words[id]!;
+  assert.equal(firstVisibleToken(logits, 7, new Set([0, 1]), added), 5);
+  // Nothing visible among the candidates: the best token that is not a stop.
+  assert.equal(firstVisibleToken(Float32Array.from([9, 8, 7, 6, 5]), 5, new Set([0, 1]), added), 2);
 });
