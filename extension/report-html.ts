@@ -4,7 +4,6 @@
 // Content-Security-Policy can forbid both (colours come from media/memory-report.css classes).
 import { formatBytes } from '../engine/numeric/bytes';
 import type {
-  BlockProgress,
   CompletionSource,
   CompletionStats,
   LayerBytes,
@@ -12,7 +11,7 @@ import type {
   RecentCompletion,
   Tier,
 } from '../engine/completion/service-types';
-import { compactCount, precisionMix, weightsText, type EngineState } from './status-format';
+import { buildPercent, compactCount, precisionMix, weightsText, type EngineState } from './status-format';
 
 export interface RequestRecord {
   /** Date.now() when the completion arrived. */
@@ -190,9 +189,4 @@ function recentTable(recent: readonly RecentCompletion[]): string {
       `<tr><td>${escapeHtml(new Date(r.at).toLocaleTimeString())}</td><td>${escapeHtml(SOURCE_TEXT[r.source])}</td><td>${r.ms} ms</td><td>${compactCount(r.blockTokens)} block tokens</td><td>${r.chars} chars</td></tr>`,
   );
   return `<table class="summary recent"><tbody>${rows.join('')}</tbody></table>`;
-}
-
-/** A background build's progress, 0–100. */
-export function buildPercent(b: BlockProgress): number {
-  return b.totalTokens > 0 ? Math.min(100, Math.floor((100 * b.doneTokens) / b.totalTokens)) : 0;
 }

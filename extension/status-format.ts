@@ -91,12 +91,17 @@ function readyView(state: Extract<EngineState, { kind: 'ready' }>): StatusView {
   const view = cachedView(state);
   const b = state.building;
   if (!b) return view;
-  const percent = b.totalTokens > 0 ? Math.min(99, Math.floor((100 * b.doneTokens) / b.totalTokens)) : 0;
+  const percent = buildPercent(b);
   return {
     ...view,
     text: `$(sync~spin) Squeeze context ${percent}% · ${view.text.replace(/^\$\([^)]*\) Squeeze (?:· )?/, '')}`,
     tooltip: `Building the repository context: ${compactCount(b.doneTokens)} of ${compactCount(b.totalTokens)} tokens (${percent}%). Completions use the current file alone until it is ready.\n\n${view.tooltip}`,
   };
+}
+
+/** A background build's progress, 0–99 (it reads 100 only once ready, when it is no longer shown). */
+export function buildPercent(b: BlockProgress): number {
+  return b.totalTokens > 0 ? Math.min(99, Math.floor((100 * b.doneTokens) / b.totalTokens)) : 0;
 }
 
 function cachedView(state: Extract<EngineState, { kind: 'ready' }>): StatusView {

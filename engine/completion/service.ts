@@ -292,17 +292,20 @@ export class CompletionService<Kv> {
   }
 
   private dropBlock(): void {
-    if (!this.cached) return;
-    this.model.decoder.disposeKv(this.cached.block.kv);
-    this.counters.liveKvStates--;
-    this.cached = null;
+    this.cached = this.release(this.cached);
   }
 
   private dropFileBlock(): void {
-    if (!this.fileBlock) return;
-    this.model.decoder.disposeKv(this.fileBlock.block.kv);
-    this.counters.liveKvStates--;
-    this.fileBlock = null;
+    this.fileBlock = this.release(this.fileBlock);
+  }
+
+  /** Releases a held block's cache; null, for the slot that held it. */
+  private release(entry: CachedBlock<Kv> | null): null {
+    if (entry) {
+      this.model.decoder.disposeKv(entry.block.kv);
+      this.counters.liveKvStates--;
+    }
+    return null;
   }
 
   private idsOf(part: PromptPart, addSpecialTokens: boolean): number[] {
@@ -312,7 +315,7 @@ export class CompletionService<Kv> {
   /**
    * Builds the block for `key` in the background (or joins the build under way): one prefill chunk
    * at a time, letting waiting requests run between chunks. The old block is dropped when the build
-   * starts, so one block is held at a time.
+   * starts, except for a segmented build, which moves segments out of it and drops it when done.
    */
   private startBuild(key: string, part: PromptPart, segments?: string[]): BlockBuild<Kv> {
     if (this.building?.key === key) return this.building;
@@ -373,9 +376,12 @@ export class CompletionService<Kv> {
         return this.cached;
       })
       .finally(() => {
-        progress.doneTokens = this.cached?.key === key ? ids.length : progress.doneTokens;
-        progress.state = this.cached?.key === key ? 'ready' : controller.signal.aborted ? 'aborted' : 'failed';
-        if (progress.state === 'ready') progress.report = this.cached!.block.report;
+        const ready = this.cached?.key === key ? this.cached : null;
+        progress.state = ready ? 'ready' : controller.signal.aborted ? 'aborted' : 'failed';
+        if (ready) {
+          progress.doneTokens = ids.length;
+          progress.report = ready.block.report;
+        }
         if (this.building === build) this.building = null;
         report();
       });

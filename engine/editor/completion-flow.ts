@@ -74,13 +74,7 @@ export class CompletionFlow {
     }
     const key = stateKey(doc);
     if (this.pending?.key === key) return this.pending.promise;
-    const promise = this.request(doc, o);
-    const entry = { key, promise };
-    this.pending = entry;
-    void promise.finally(() => {
-      if (this.pending === entry) this.pending = null;
-    });
-    return promise;
+    return this.track(key, this.request(doc, o));
   }
 
   /**
@@ -88,8 +82,11 @@ export class CompletionFlow {
    * ghost from the current file alone is replaced by one with the repository context.
    */
   refresh(doc: EditorSnapshot, o: Omit<FlowOptions, 'manual'>): Promise<FlowResult | undefined> {
-    const key = stateKey(doc);
-    const promise = this.request(doc, { ...o, manual: true });
+    return this.track(stateKey(doc), this.request(doc, { ...o, manual: true }));
+  }
+
+  /** Makes `promise` the request in flight for state `key`, until it settles. */
+  private track(key: string, promise: Promise<FlowResult | undefined>): Promise<FlowResult | undefined> {
     const entry = { key, promise };
     this.pending = entry;
     void promise.finally(() => {

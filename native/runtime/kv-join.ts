@@ -7,7 +7,8 @@ import * as ort from 'onnxruntime-node';
 import { hostTensor } from './readback';
 import { fpSlots, recentSlots, type KvState, type LayerKv, type QuantTierTensors } from './kv-state';
 
-type HostArray = Float32Array | Uint16Array | Uint8Array;
+/** The data of a host tensor of the cache: float32, fp16 bits or packed codes. */
+export type HostArray = Float32Array | Uint16Array | Uint8Array;
 
 /** [H, a, ...rest] and [H, b, ...rest] → [H, a + b, ...rest] (host tensors). */
 function concatAxis1(x: ort.Tensor, y: ort.Tensor): ort.Tensor {

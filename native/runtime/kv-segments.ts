@@ -13,6 +13,7 @@ import * as ort from 'onnxruntime-node';
 import type { KvSlots } from '../../engine/completion/decoder';
 import { dequantizeKeys, quantizeKeys, type QuantBits } from '../../engine/kv/quantize';
 import { decodeFp16, encodeFp16 } from '../../engine/numeric/fp16';
+import type { HostArray } from './kv-join';
 import { hostTensor } from './readback';
 import { fpSlots, MASKED, recentSlots, type KvState, type LayerKv, type QuantTierTensors } from './kv-state';
 
@@ -24,8 +25,6 @@ export function slotsOf(kv: KvState): KvSlots {
     return { fp: fpSlots(l), tiers: Object.fromEntries(l.quant.map((q) => [q.bits, q.slots])) };
   });
 }
-
-type HostArray = Float32Array | Uint16Array | Uint8Array;
 
 /** Rows [start, start + count) of axis 1 of a host tensor [H, n, ...rest]. */
 function sliceAxis1(t: ort.Tensor, start: number, count: number): ort.Tensor {

@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { assembleFileOnly, assemblePrompt, requestParts } from '../../../engine/context/prompt';
 import type { ContextPiece } from '../../../engine/context/types';
 import type { CompletionRequest } from '../../../engine/completion/service-types';
+import { loadModel, type LoadedModel } from '../../../native/runtime/model-loader';
+import { KV_DEFAULTS } from '../../../engine/kv/policy';
+import { fixtureDir } from '../../helpers/fixtures';
 
 export const WORKSPACE = join(__dirname, '..', '..', 'fixtures', 'workspace');
 
@@ -50,4 +53,15 @@ export function requestFor(
       nextLines: suffix.split('\n').slice(1),
     },
   };
+}
+
+/** The Qwen2 fixture model on the CPU as the service loads models: fp16 cache, 8/4/2-bit tiers. */
+export function loadTieredFixture(): Promise<LoadedModel> {
+  return loadModel(fixtureDir('qwen2'), {
+    provider: 'cpu',
+    observationWindow: KV_DEFAULTS.window,
+    kvDtype: 'float16',
+    quantBits: [8, 4, 2],
+    group: KV_DEFAULTS.group,
+  });
 }

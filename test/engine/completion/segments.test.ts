@@ -4,26 +4,18 @@
 // 0 holds with its keys rotated by d. A rebuilt block is compared with one built from scratch.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadModel, type LoadedModel } from '../../../native/runtime/model-loader';
+import type { LoadedModel } from '../../../native/runtime/model-loader';
 import type { KvState } from '../../../native/runtime/kv-state';
 import { prefill } from '../../../engine/completion/prefill';
 import { buildSegmented, type SegmentInput } from '../../../engine/completion/segments';
 import { attentionWindow, planCompression } from '../../../engine/completion/kv-compression';
 import { argmax } from '../../../engine/completion/logprobs';
-import { KV_DEFAULTS } from '../../../engine/kv/policy';
 import { decodeFp16 } from '../../../engine/numeric/fp16';
-import { fixtureDir } from '../../helpers/fixtures';
-import { pieceOf } from './helpers';
+import { loadTieredFixture, pieceOf } from './helpers';
 
 let model: LoadedModel;
 before(async () => {
-  model = await loadModel(fixtureDir('qwen2'), {
-    provider: 'cpu',
-    observationWindow: KV_DEFAULTS.window,
-    kvDtype: 'float16',
-    quantBits: [8, 4, 2],
-    group: KV_DEFAULTS.group,
-  });
+  model = await loadTieredFixture();
 });
 after(async () => {
   await model.decoder.release();

@@ -2,24 +2,16 @@
 // with building the block anew, budgets, aborts, one generation at a time, time cap, clearing.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadModel, type LoadedModel } from '../../../native/runtime/model-loader';
+import type { LoadedModel } from '../../../native/runtime/model-loader';
 import type { KvState } from '../../../native/runtime/kv-state';
 import { CompletionService } from '../../../engine/completion/service';
 import { AbortedError } from '../../../engine/completion/prefill';
 import { DEFAULT_SERVICE_CONFIG, type KvReport, type ServiceConfig } from '../../../engine/completion/service-types';
-import { KV_DEFAULTS } from '../../../engine/kv/policy';
-import { fixtureDir } from '../../helpers/fixtures';
-import { requestFor } from './helpers';
+import { loadTieredFixture, requestFor } from './helpers';
 
 const models: LoadedModel[] = [];
 async function load(): Promise<LoadedModel> {
-  const m = await loadModel(fixtureDir('qwen2'), {
-    provider: 'cpu',
-    observationWindow: KV_DEFAULTS.window,
-    kvDtype: 'float16',
-    quantBits: [8, 4, 2],
-    group: KV_DEFAULTS.group,
-  });
+  const m = await loadTieredFixture();
   models.push(m);
   return m;
 }

@@ -11,11 +11,8 @@ import { PromptBuilder, type EditorSnapshot } from '../../../engine/editor/promp
 import { CompletionService } from '../../../engine/completion/service';
 import { AbortedError } from '../../../engine/completion/prefill';
 import { RepoIndex } from '../../../engine/context';
-import { loadModel } from '../../../native/runtime/model-loader';
 import type { KvState } from '../../../native/runtime/kv-state';
-import { KV_DEFAULTS } from '../../../engine/kv/policy';
-import { fixtureDir } from '../../helpers/fixtures';
-import { WORKSPACE } from '../completion/helpers';
+import { loadTieredFixture, WORKSPACE } from '../completion/helpers';
 
 /** The document `before` + `after` with the cursor between them. */
 function at(before: string, after: string, path = 'a.ts'): EditorSnapshot {
@@ -64,13 +61,7 @@ after(async () => {
 });
 
 test('typing through a ghost and coming back make no engine request', async () => {
-  const model = await loadModel(fixtureDir('qwen2'), {
-    provider: 'cpu',
-    observationWindow: KV_DEFAULTS.window,
-    kvDtype: 'float16',
-    quantBits: [8, 4, 2],
-    group: KV_DEFAULTS.group,
-  });
+  const model = await loadTieredFixture();
   models.push(model);
   const service = new CompletionService<KvState>(model);
   const index = new RepoIndex(WORKSPACE);
