@@ -102,8 +102,8 @@ test('the host thread keeps running while the worker prefills', async () => {
   const t0 = performance.now();
   const r = await client.call('complete', {
     ...requestFor('const slow = ', ['src/math.ts', 'src/shapes.ts']),
-    cursor: undefined, // no text rules (a repetition would end it early): 300 tokens of work
-    maxTokens: 300,
+    cursor: undefined, // no text rules (a repetition would end it early): 1,000 tokens of work
+    maxTokens: 1000,
     timeCapMs: 60_000,
   });
   const took = performance.now() - t0;
