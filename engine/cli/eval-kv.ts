@@ -17,6 +17,8 @@ import { buildRepoCases } from '../eval/repo-cases';
 import { buildNeedleCases } from '../eval/needle-cases';
 import { DEFAULT_BUDGETS, DEFAULT_POLICIES, buildSettings, budgetLabel } from '../eval/settings';
 import { evaluateCase, type CaseResult } from '../eval/harness';
+import { evaluateBlockCase } from '../eval/block-harness';
+import { BLOCK_SCORINGS, isBlockScoring } from '../completion/block-scoring';
 import { aggregate, casesTable, claimChecks, markdownTable } from '../eval/report';
 import type { EvalCase } from '../eval/types';
 
@@ -66,6 +68,15 @@ const spec: Record<string, OptionSpec> = {
     type: 'string',
     description:
       'build each compressed block in segments of this many tokens, as under --kv-max-mb (engine/completion/fixed-memory.ts), instead of compressing one dense prefill',
+  },
+  path: {
+    type: 'string',
+    description:
+      'prompt|block: compress the whole prompt (default), or, as the editor does, the repository block alone with the current file prefilled over it uncompressed',
+  },
+  scoring: {
+    type: 'string',
+    description: `with --path block, what scores the block's tokens: ${BLOCK_SCORINGS.join('|')} (default tail; engine/completion/block-scoring.ts)`,
   },
   help: { type: 'boolean', description: 'show this help' },
 };
@@ -118,6 +129,12 @@ export const evalKvCommand: CliCommand = {
     const tokens = intOption(opts, 'tokens', 4096, 64, 1 << 20);
     const steps = intOption(opts, 'steps', 16, 1, 4096);
     const outTokens = intOption(opts, 'out-tokens', 24, 1, 4096);
+    const path = opts.path ?? 'prompt';
+    if (path !== 'prompt' && path !== 'block') throw new CliUsageError(`--path must be prompt or block, got "${path}"`);
+    const scoring = opts.scoring ?? 'tail';
+    if (!isBlockScoring(scoring))
+      throw new CliUsageError(`--scoring must be one of ${BLOCK_SCORINGS.join(', ')}, got "${scoring}"`);
+    if (opts.scoring !== undefined && path !== 'block') throw new CliUsageError('--scoring needs --path block');
     const seed = intOption(opts, 'seed', 1, 0, 2 ** 31);
     const group = intOption(opts, 'kv-group', KV_DEFAULTS.group, 4, 1024);
     const window = intOption(opts, 'kv-window', KV_DEFAULTS.window, 1, 1024);
@@ -193,22 +210,25 @@ export const evalKvCommand: CliCommand = {
     const bar = new ProgressBar(cases.length * (settings.length + 1), 'runs');
     const results: CaseResult[] = [];
     for (const c of cases) {
+      const codec = {
+        encode: (t: string) => model.tokenizer.encode(t),
+        decode: (ids: number[]) => model.tokenizer.decode(ids),
+      };
+      const harness = {
+        steps,
+        outTokens,
+        prefillChunk,
+        teacherForcing: batch ? ('auto' as const) : ('step' as const),
+        compressOn: compressOn as 'device' | 'host',
+        segmentTokens,
+        onProgress: () => bar.tick(),
+      };
+      if (path === 'block' && !batch)
+        throw new CliUsageError('--path block needs batch teacher forcing (--teacher-forcing batch)');
       results.push(
-        await evaluateCase(
-          model.decoder,
-          { encode: (t) => model.tokenizer.encode(t), decode: (ids) => model.tokenizer.decode(ids) },
-          c,
-          settings,
-          {
-            steps,
-            outTokens,
-            prefillChunk,
-            teacherForcing: batch ? 'auto' : 'step',
-            compressOn,
-            segmentTokens,
-            onProgress: () => bar.tick(),
-          },
-        ),
+        path === 'block'
+          ? await evaluateBlockCase(model.decoder, codec, c, settings, { ...harness, scoring })
+          : await evaluateCase(model.decoder, codec, c, settings, harness),
       );
     }
     bar.done();
@@ -227,6 +247,9 @@ export const evalKvCommand: CliCommand = {
       `- model: \`${dir}\` — ${s.family}, ${(params / 1e6).toFixed(1)}M parameters, ${s.layers} layers, ${s.qHeads}/${s.kvHeads} query/KV heads, head dim ${s.headDim}, vocabulary ${s.vocabSize}`,
       `- machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${platform()} ${release()}, Node ${process.version}; execution provider ${model.decoder.provider}`,
       `- cases: ${results.filter((r) => r.kind === 'repo').length} repository completions (${[...new Set(cases.filter((c) => c.kind === 'repo').map((c) => String(c.meta.package)))].join(', ') || 'none'}; format ${format.name}) + ${results.filter((r) => r.kind === 'needle').length} needles; prompts ${Math.min(...promptLens)}–${Math.max(...promptLens)} tokens (asked ${tokens}); seed ${seed}`,
+      path === 'block'
+        ? `- path: **block** (the editor's): the repository block is prefilled and compressed alone, scored by \`${scoring}\`; the current file is prefilled over it uncompressed; agreement counts the predictions of the first ${steps} generated tokens`
+        : '- path: **prompt**: the whole prompt is prefilled and compressed, the window next to the cursor',
       `- per case: one dense prefill (chunk ${prefillChunk}), W=${window}, G=${group}; ${steps} teacher-forced steps after the first generated token (${results[0]?.teacherForcing ?? '–'} mode), greedy output up to ${outTokens} tokens; plans applied on the ${compressOn}${segmentTokens ? `; blocks built in segments of ${segmentTokens} tokens (fixed-memory prefill)` : ''}`,
       `- budgets: ${budgets.map(budgetLabel).join(', ')} of the prompt's fp16 cache; wall time ${wallS.toFixed(0)} s`,
       '',

@@ -65,6 +65,12 @@ export interface PrefillOptions {
   chunk?: number;
   signal?: AbortSignal;
   pace?: Pace;
+  /**
+   * Score the tokens by every chunk's observation window instead of the last one's alone: each
+   * token's score is the mean of what the windows after it gave it (spreadScores). The scores then
+   * do not depend on the tokens that happen to end the block.
+   */
+  scoreEvery?: boolean;
 }
 
 /** Runs the prompt through the model, continuing `past` (whose tokens occupy positions before `startPosition`). */
@@ -75,19 +81,24 @@ export async function prefill<Kv>(
   startPosition: number,
   opts: PrefillOptions = {},
 ): Promise<PrefillResult<Kv>> {
-  const { chunk, signal, pace } = opts;
+  const { chunk, signal, pace, scoreEvery } = opts;
   const t0 = performance.now();
   let kv = past;
   let peak = process.memoryUsage().rss;
   let out;
-  const chunkAt = (s: number) => chunk ?? defaultPrefillChunk(decoder.provider, startPosition + s);
+  const chunkAt = (s: number) => {
+    const c = chunk ?? defaultPrefillChunk(decoder.provider, startPosition + s);
+    return scoreEvery ? Math.min(c, SPREAD_WINDOW_EVERY) : c;
+  };
+  const spread = scoreEvery ? new SpreadScores(decoder.spec.kvHeads, startPosition + ids.length) : null;
   for (const [s, e] of chunkBounds(ids.length, chunkAt, decoder.observationWindow)) {
     try {
       if (s > 0) await pace?.(s);
       if (signal?.aborted) throw new AbortedError();
       const positions = Array.from({ length: e - s }, (_, i) => startPosition + s + i);
       // Only the last chunk's attention is scored (its window is the prompt's last W tokens).
-      out = await decoder.forward(ids.slice(s, e), positions, kv, { observe: e === ids.length });
+      out = await decoder.forward(ids.slice(s, e), positions, kv, { observe: e === ids.length || spread !== null });
+      spread?.add(out.scores, startPosition + (e === ids.length ? e : s));
     } catch (err) {
       // The partial cache is ours (never the caller's `past`): release it before giving up.
       if (kv !== past) decoder.disposeKv(kv, past);
@@ -105,8 +116,45 @@ export async function prefill<Kv>(
     lastLogits: out.logits.slice((out.rows - 1) * vocab, out.rows * vocab),
     attn: out.attn,
     attnRows: out.attnRows,
-    scores: out.scores,
+    scores: spread ? spread.mean() : out.scores,
     prefillMs: performance.now() - t0,
     peakRssBytes: peak,
   };
+}
+
+/** With scoreEvery, a window is observed at least every this many tokens. */
+export const SPREAD_WINDOW_EVERY = 128;
+
+/**
+ * Per-layer [kvHeads, tokens] scores averaged over many observation windows. A chunk's window scores
+ * the tokens before the chunk (its own tokens would win on recency alone); the last chunk also
+ * scores its own, which no later window sees.
+ */
+export class SpreadScores {
+  private sums: Float32Array[] = [];
+  private readonly seen: Uint16Array;
+  constructor(
+    private readonly kvHeads: number,
+    private readonly tokens: number,
+  ) {
+    this.seen = new Uint16Array(tokens);
+  }
+
+  /** Adds one window's pooled scores (per layer [kvHeads, keys]) to the tokens before `upTo`. */
+  add(scores: Float32Array[], upTo: number): void {
+    if (scores.length === 0) return;
+    const T = this.tokens;
+    if (this.sums.length === 0) this.sums = scores.map(() => new Float32Array(this.kvHeads * T));
+    scores.forEach((layer, l) => {
+      const keys = layer.length / this.kvHeads;
+      for (let h = 0; h < this.kvHeads; h++)
+        for (let j = 0; j < upTo; j++) this.sums[l]![h * T + j]! += layer[h * keys + j]!;
+    });
+    for (let j = 0; j < upTo; j++) this.seen[j]!++;
+  }
+
+  mean(): Float32Array[] {
+    const T = this.tokens;
+    return this.sums.map((sum) => sum.map((x, i) => x / Math.max(1, this.seen[i % T]!)));
+  }
 }

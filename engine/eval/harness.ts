@@ -95,6 +95,47 @@ export function isHit(c: Pick<EvalCase, 'kind' | 'expected'>, text: string): boo
   return c.kind === 'repo' ? exactMatchLine(text, c.expected) : needleHit(text, c.expected);
 }
 
+/** How a case's outputs are read: the shown text, and when greedy decoding of it stops. */
+export function outputRules<Kv>(decoder: Decoder<Kv>, codec: TextCodec, c: EvalCase, outTokens: number) {
+  const eos = new Set(decoder.spec.eosTokenIds);
+  const textOf = (out: number[]) => {
+    const cut = out.findIndex((t) => eos.has(t));
+    return codec.decode(cut === -1 ? out : out.slice(0, cut));
+  };
+  // A repository case's line reads as the command line's --stop-at-newline completion shows it
+  // (the same stop rules: the first line, a repetition cut).
+  const shown = (out: number[]) =>
+    c.kind === 'repo' ? textUnderRules(out, textOf, new StopRules(FIRST_LINE_ONLY)) : textOf(out);
+  const stopped = (out: number[]) => {
+    if (out.some((t) => eos.has(t)) || out.length >= outTokens) return true;
+    const text = textOf(out);
+    return text.includes('\n') || (c.kind === 'needle' && text.length >= c.expected.length);
+  };
+  return { shown, stopped };
+}
+
+/** The result row of a setting whose policy could not plan (the message says why). */
+export function failedSetting(s: Setting, e: unknown, startedAt: number): SettingResult {
+  return {
+    label: s.label,
+    policy: s.policy,
+    budget: s.budget,
+    error: (e as Error).message.split('\n')[0]!,
+    agree: 0,
+    steps: 0,
+    kl: [],
+    output: '',
+    sameAsFull: false,
+    hit: false,
+    bytes: 0,
+    fp16Bytes: 0,
+    prunedFraction: 0,
+    bits: 0,
+    reason: '',
+    ms: performance.now() - startedAt,
+  };
+}
+
 /** Disposes states derived from `base` by forward(); base's tiers, which they share, stay alive. */
 function disposeAll<Kv>(decoder: Decoder<Kv>, kvs: Kv[], base: Kv): void {
   for (const kv of kvs) decoder.disposeKv(kv, base);
@@ -107,26 +148,12 @@ export async function evaluateCase<Kv>(
   settings: Setting[],
   opts: HarnessOptions,
 ): Promise<CaseResult> {
-  const spec = decoder.spec;
-  const V = spec.vocabSize;
-  const eos = new Set(spec.eosTokenIds);
+  const V = decoder.spec.vocabSize;
   const ids = codec.encode(c.prompt);
   const n = ids.length;
   const G = Math.max(opts.steps, opts.outTokens);
   const progress = opts.onProgress ?? (() => {});
-  const textOf = (out: number[]) => {
-    const cut = out.findIndex((t) => eos.has(t));
-    return codec.decode(cut === -1 ? out : out.slice(0, cut));
-  };
-  // A repository case's line reads as the command line's --stop-at-newline completion shows it
-  // (the same stop rules: the first line, a repetition cut).
-  const shown = (out: number[]) =>
-    c.kind === 'repo' ? textUnderRules(out, textOf, new StopRules(FIRST_LINE_ONLY)) : textOf(out);
-  const stopped = (out: number[]) => {
-    if (out.some((t) => eos.has(t)) || out.length >= opts.outTokens) return true;
-    const text = textOf(out);
-    return text.includes('\n') || (c.kind === 'needle' && text.length >= c.expected.length);
-  };
+  const { shown, stopped } = outputRules(decoder, codec, c, opts.outTokens);
 
   // The pipeline's own steps: one dense prefill of the prompt, compressed once per setting.
   const pre = await prefillBlock(decoder, ids, { chunk: opts.prefillChunk });
@@ -188,7 +215,6 @@ export async function evaluateCase<Kv>(
   const results: SettingResult[] = [];
   for (const s of settings) {
     const t0 = performance.now();
-    const base = { label: s.label, policy: s.policy, budget: s.budget };
     let block;
     try {
       const kvOptions = { policy: s.policy, budget: ratioBudget(s), bits: s.bits, options: s.options };
@@ -197,22 +223,7 @@ export async function evaluateCase<Kv>(
           ? await buildBlockInSegments(decoder, ids, kvOptions, opts.segmentTokens, { chunk: opts.prefillChunk })
           : await compressBlock(decoder, pre, kvOptions, { on: opts.compressOn });
     } catch (e) {
-      results.push({
-        ...base,
-        error: (e as Error).message.split('\n')[0]!,
-        agree: 0,
-        steps: 0,
-        kl: [],
-        output: '',
-        sameAsFull: false,
-        hit: false,
-        bytes: 0,
-        fp16Bytes: 0,
-        prunedFraction: 0,
-        bits: 0,
-        reason: '',
-        ms: performance.now() - t0,
-      });
+      results.push(failedSetting(s, e, t0));
       progress(s.label);
       continue;
     }
@@ -243,7 +254,9 @@ export async function evaluateCase<Kv>(
     const text = shown(out);
     const output = scoredOutput(c, text);
     results.push({
-      ...base,
+      label: s.label,
+      policy: s.policy,
+      budget: s.budget,
       agree: cmp.agree,
       steps,
       kl: cmp.kl,

@@ -107,6 +107,7 @@ export function buildNeedleCase(
     kind: 'needle',
     prompt,
     expected: needle.value,
+    blockChars: prompt.length - question.length,
     depth: count(prefix) / total,
     tokens: total,
     meta: { identifier: needle.name, requestedDepth: opts.depth, repo },

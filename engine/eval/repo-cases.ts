@@ -263,6 +263,7 @@ export function buildRepoCase(
     kind: 'repo',
     prompt,
     expected: target.text,
+    blockChars: prompt.length - render(tail).length,
     depth: count(before) / total,
     tokens: total,
     meta: {

@@ -10,6 +10,11 @@ export interface EvalCase {
   expected: string;
   /** where the evidence sits: tokens before the definition / needle line, as a fraction of the prompt */
   depth: number;
+  /**
+   * Where the repository block ends and the current file begins (characters of `prompt`): the
+   * product path compresses prompt[0, blockChars) as the editor compresses its repository block.
+   */
+  blockChars: number;
   /** prompt tokens as counted by the builder's tokenizer */
   tokens: number;
   /** free-form facts for the report (package, paths, identifier) */

@@ -29,6 +29,14 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bpe  # noqa: E402
 from bpe import EOT, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, FILE_SEP, REPO_NAME  # noqa: E402
+from context_data import common_identifiers, recall_files, renamer  # noqa: E402
+
+
+class ContextMix:
+    """How much of the training split must be read from context (0 and 0: the shipped model's data)."""
+
+    def __init__(self, rename_rate, recall_rate, recall_chars, common):
+        self.rename_rate, self.recall_rate, self.recall_chars, self.common = rename_rate, recall_rate, recall_chars, common
 
 
 def repo_name(pkg_name):
@@ -69,14 +77,18 @@ def fim_split(text, rng):
     return text[:a], text[a:b], suffix
 
 
-def package_documents(pkg, rng, max_doc_chars, fim_rate):
-    """Yields documents as lists of segments: ints (special ids) and strings (plain text)."""
+def package_documents(pkg, rng, max_doc_chars, fim_rate, context=None):
+    """Yields documents as lists of segments: ints (special ids) and strings (plain text). With
+    `context` (a ContextMix), some documents are recall documents or renamed (context_data.py)."""
     files = [f for f in pkg['files'] if not any(t in f['text'] or t in f['path'] for t in bpe.SPECIAL_TOKENS)]
     rng.shuffle(files)
     name = repo_name(pkg['name'])
     i = 0
     while i < len(files):
+        recall = context is not None and rng.random() < context.recall_rate
         target = rng.choice([0, max_doc_chars // 8, max_doc_chars // 2, max_doc_chars])
+        if recall:
+            target = rng.randint(1500, context.recall_chars)
         doc = [REPO_NAME, name + '\n']
         size = 0
         j = i
@@ -85,6 +97,11 @@ def package_documents(pkg, rng, max_doc_chars, fim_rate):
             j += 1
         group = files[i:j]
         i = j
+        if recall:
+            group = [{'path': p, 'text': t} for p, t in (recall_files(group, rng, rng.randint(1, 6)) or [])] or group
+        if context is not None and rng.random() < context.rename_rate:
+            rename = renamer(context.common, rng)
+            group = [{'path': rename(f['path']), 'text': rename(f['text'])} for f in group]
         fim_last = rng.random() < fim_rate
         for k, f in enumerate(group):
             body = f['text'] if f['text'].endswith('\n') else f['text'] + '\n'
@@ -105,18 +122,28 @@ def main():
     ap.add_argument('--max-doc-chars', type=int, default=24_000)
     ap.add_argument('--fim-rate', type=float, default=0.5)
     ap.add_argument('--seed', type=int, default=1)
+    ap.add_argument('--rename-rate', type=float, default=0.0, help='share of training documents with package-local identifiers renamed')
+    ap.add_argument('--recall-rate', type=float, default=0.0, help='share of training documents that are recall documents')
+    ap.add_argument('--recall-chars', type=int, default=6000, help='longest recall document, in characters')
     args = ap.parse_args()
     enc = bpe.Encoder.from_tokenizer_json(args.tokenizer or os.path.join(args.data, 'tokenizer', 'tokenizer.json'))
     t0 = time.time()
     streams = {'train': array.array('H'), 'heldout': array.array('H')}
     stats = {s: {'docs': 0, 'fim_docs': 0, 'tokens': 0, 'chars': 0} for s in streams}
+    context = None
+    if args.rename_rate > 0 or args.recall_rate > 0:
+        with open(os.path.join(args.data, 'packages.jsonl'), encoding='utf8') as f:
+            common = common_identifiers([p for p in map(json.loads, f) if p['split'] == 'train'])
+        context = ContextMix(args.rename_rate, args.recall_rate, args.recall_chars, common)
+        print(f'{len(common)} common identifiers kept by renaming', flush=True)
     with open(os.path.join(args.data, 'packages.jsonl'), encoding='utf8') as f:
         for line in f:
             pkg = json.loads(line)
             seed = int(hashlib.sha256(f'{args.seed}:{pkg["name"]}'.encode()).hexdigest()[:12], 16)
             rng = random.Random(seed)
             split = pkg['split']
-            for doc, fim in package_documents(pkg, rng, args.max_doc_chars, args.fim_rate):
+            mix = context if split == 'train' else None
+            for doc, fim in package_documents(pkg, rng, args.max_doc_chars, args.fim_rate, mix):
                 ids = []
                 for seg in doc:
                     if isinstance(seg, int):
@@ -135,6 +162,7 @@ def main():
         stats[split]['chars_per_token'] = round(stats[split]['chars'] / max(1, stats[split]['tokens']), 3)
     stats['fim_rate'] = args.fim_rate
     stats['max_doc_chars'] = args.max_doc_chars
+    stats['rename_rate'], stats['recall_rate'] = args.rename_rate, args.recall_rate
     json.dump(stats, open(os.path.join(args.data, 'data-stats.json'), 'w'), indent=1)
     print(json.dumps(stats), f'({time.time() - t0:.0f}s)')
 

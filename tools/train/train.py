@@ -143,6 +143,7 @@ def main():
     ap.add_argument('--eval-windows', type=int, default=48)
     ap.add_argument('--ckpt-minutes', type=float, default=3.0)
     ap.add_argument('--resume', action='store_true')
+    ap.add_argument('--init', default=None, help='start from an exported model folder (fine-tuning; its sizes replace the size flags)')
     ap.add_argument('--smoke', action='store_true', help='tiny model, 20 steps, short context (CI)')
     args = ap.parse_args()
     if args.smoke:
@@ -154,13 +155,23 @@ def main():
     torch.manual_seed(args.seed)
     if args.device == 'cpu':
         torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    if args.init:
+        cfg_file = json.load(open(os.path.join(args.init, 'config.json')))
+        args.vocab_size, args.hidden, args.intermediate = cfg_file['vocab_size'], cfg_file['hidden_size'], cfg_file['intermediate_size']
+        args.layers, args.heads, args.kv_heads = cfg_file['num_hidden_layers'], cfg_file['num_attention_heads'], cfg_file['num_key_value_heads']
+        args.head_dim, args.rope_theta = args.hidden // args.heads, cfg_file['rope_theta']
     if args.vocab_size is None:
         tj = json.load(open(os.path.join(args.data, 'tokenizer', 'tokenizer.json'), encoding='utf8'))
         args.vocab_size = len(tj['model']['vocab'])
     cfg = Qwen2Config(vocab_size=args.vocab_size, hidden_size=args.hidden, intermediate_size=args.intermediate,
                       num_hidden_layers=args.layers, num_attention_heads=args.heads, num_key_value_heads=args.kv_heads,
                       head_dim=args.head_dim, rope_theta=args.rope_theta)
-    model = Qwen2ForCausalLM(cfg).to(args.device)
+    model = Qwen2ForCausalLM(cfg)
+    if args.init:
+        from export import load_exported
+        model.load_state_dict(load_exported(args.init).state_dict())
+        print(f'initialised from {args.init}', flush=True)
+    model = model.to(args.device)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{'params': decay, 'weight_decay': args.weight_decay}, {'params': no_decay, 'weight_decay': 0.0}],

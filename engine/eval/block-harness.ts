@@ -1,0 +1,179 @@
+// The KV evaluation on the path the editor takes (issue #14): the case's repository block is
+// prefilled and compressed on its own, before anything of the current file exists; the current
+// file's part (the prompt) is then prefilled over the compressed block, uncompressed, and decoded.
+//
+//   1. prefill the block densely, once; prefill the prompt over it and decode G greedy tokens g with
+//      the full cache: the reference;
+//   2. per setting: compress the block (scored as `scoring` says) → feed prompt ++ g over it in one
+//      forward (teacher forcing) → compare the predictions of g0 … g(steps−1) with the full cache's;
+//   3. greedy output: g while the compressed cache's top-1 agrees, then its own decoding.
+// Unlike the prompt path (harness.ts), the first token can differ: the prompt itself runs over the
+// compressed cache.
+import { buildBlockInSegments } from '../completion/fixed-memory';
+import type { Decoder } from '../completion/decoder';
+import { argmax } from '../completion/logprobs';
+import { compressBlock, type DenseBlock, prefillBlock } from '../completion/pipeline';
+import { prefill } from '../completion/prefill';
+import { type BlockScoring, scoredByQuery } from '../completion/block-scoring';
+import { compareSteps } from './metrics';
+import {
+  type CaseResult,
+  failedSetting,
+  type HarnessOptions,
+  isHit,
+  outputRules,
+  scoredOutput,
+  type SettingResult,
+  type TextCodec,
+} from './harness';
+import { ratioBudget, type Setting } from './settings';
+import type { EvalCase } from './types';
+
+export interface BlockHarnessOptions extends HarnessOptions {
+  /** How the block's tokens are scored before its query is known (block-scoring.ts). */
+  scoring: BlockScoring;
+}
+
+export async function evaluateBlockCase<Kv>(
+  decoder: Decoder<Kv>,
+  codec: TextCodec,
+  c: EvalCase,
+  settings: Setting[],
+  opts: BlockHarnessOptions,
+): Promise<CaseResult> {
+  const V = decoder.spec.vocabSize;
+  const blockIds = codec.encode(c.prompt.slice(0, c.blockChars));
+  const promptIds = codec.encode(c.prompt.slice(c.blockChars));
+  const n = blockIds.length;
+  const m = promptIds.length;
+  const G = Math.max(opts.steps, opts.outTokens);
+  const progress = opts.onProgress ?? (() => {});
+  const { shown, stopped } = outputRules(decoder, codec, c, opts.outTokens);
+  const chunk = opts.prefillChunk;
+
+  const dense = await prefillBlock(decoder, blockIds, { chunk, scoreEvery: opts.scoring === 'spread' });
+  const over = await prefill(decoder, promptIds, dense.kv, n, { chunk });
+  const scored: DenseBlock<Kv> = opts.scoring === 'query' ? scoredByQuery(decoder.spec, dense, over) : dense;
+
+  // The full cache's greedy tokens g, decoded over the dense block and the prompt.
+  const g: number[] = [];
+  {
+    let logits = over.lastLogits;
+    let kv = over.kv;
+    for (let i = 0; i < G; i++) {
+      g.push(argmax(logits, 0, V));
+      const out = await decoder.forward([g[i]!], [n + m + i], kv, { observe: false });
+      if (kv !== over.kv) decoder.disposeKv(kv, out.present);
+      kv = out.present;
+      logits = out.logits.subarray((out.rows - 1) * V, out.rows * V);
+    }
+    decoder.disposeKv(kv, over.kv);
+    decoder.disposeKv(over.kv, dense.kv);
+  }
+
+  /** Logits [G, V]: row i predicts g[i], with the prompt and g[0, i) fed over `kv` in one forward. */
+  const teacherForce = async (kv: Kv): Promise<Float32Array> => {
+    const fed = [...promptIds, ...g.slice(0, G - 1)];
+    const out = await decoder.forward(fed, positionsFrom(n, fed.length), kv, { observe: false });
+    decoder.disposeKv(out.present, kv);
+    if (out.rows !== fed.length)
+      throw new Error('the block path needs a decoder that returns the logits of every position (allLogits)');
+    return out.logits.slice((m - 1) * V, (m - 1 + G) * V);
+  };
+  const reference = await teacherForce(dense.kv);
+  const fullText = shown(g.slice(0, Math.max(1, g.findIndex((_, i) => stopped(g.slice(0, i + 1))) + 1)));
+  const fullOutput = scoredOutput(c, fullText);
+  progress('prefill');
+
+  const results: SettingResult[] = [];
+  for (const s of settings) {
+    const t0 = performance.now();
+    let block;
+    try {
+      const kvOptions = { policy: s.policy, budget: ratioBudget(s), bits: s.bits, options: s.options };
+      block =
+        opts.segmentTokens && s.policy !== 'full'
+          ? await buildBlockInSegments(decoder, blockIds, kvOptions, opts.segmentTokens, { chunk })
+          : await compressBlock(decoder, scored, kvOptions, { on: opts.compressOn });
+    } catch (e) {
+      results.push(failedSetting(s, e, t0));
+      progress(s.label);
+      continue;
+    }
+    const { kv, report } = block;
+    const logits = await teacherForce(kv);
+    const steps = Math.min(opts.steps, G);
+    const cmp = compareSteps(reference, logits, steps, V);
+    const out = await greedyOver(decoder, kv, promptIds, n, g, logits, stopped);
+    if (kv !== dense.kv) decoder.disposeKv(kv);
+    const text = shown(out);
+    const output = scoredOutput(c, text);
+    results.push({
+      label: s.label,
+      policy: s.policy,
+      budget: s.budget,
+      agree: cmp.agree,
+      steps,
+      kl: cmp.kl,
+      output,
+      sameAsFull: output === fullOutput,
+      hit: isHit(c, text),
+      bytes: report.bytes,
+      fp16Bytes: report.fp16Bytes,
+      prunedFraction: report.prunedFraction,
+      bits: report.bits,
+      reason: report.reason,
+      ms: performance.now() - t0,
+    });
+    progress(s.label);
+  }
+  decoder.disposeKv(dense.kv);
+  return {
+    id: c.id,
+    kind: c.kind,
+    promptTokens: n + m,
+    depth: c.depth,
+    expected: c.expected,
+    fullOutput,
+    fullHit: isHit(c, fullText),
+    prefillMs: dense.prefillMs,
+    teacherForcing: 'batch',
+    settings: results,
+  };
+}
+
+const positionsFrom = (start: number, count: number) => Array.from({ length: count }, (_, i) => start + i);
+
+/**
+ * The compressed cache's greedy output: the full cache's tokens g while its teacher-forced top-1
+ * (`logits` row i predicts g[i]) agrees, then its own decoding until `stopped`.
+ */
+async function greedyOver<Kv>(
+  decoder: Decoder<Kv>,
+  kv: Kv,
+  promptIds: number[],
+  blockTokens: number,
+  g: number[],
+  logits: Float32Array,
+  stopped: (out: number[]) => boolean,
+): Promise<number[]> {
+  const V = decoder.spec.vocabSize;
+  const out: number[] = [];
+  for (let i = 0; i < g.length && argmax(logits, i, V) === g[i]; i++) {
+    out.push(g[i]!);
+    if (stopped(out)) return out;
+  }
+  const fed = [...promptIds, ...out];
+  let step = await decoder.forward(fed, positionsFrom(blockTokens, fed.length), kv, { observe: false });
+  const made = [step.present];
+  while (!stopped(out)) {
+    out.push(argmax(step.logits.subarray((step.rows - 1) * V, step.rows * V), 0, V));
+    if (stopped(out)) break;
+    step = await decoder.forward([out.at(-1)!], [blockTokens + promptIds.length + out.length - 1], step.present, {
+      observe: false,
+    });
+    made.push(step.present);
+  }
+  for (const k of made) decoder.disposeKv(k, kv);
+  return out;
+}
