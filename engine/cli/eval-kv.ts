@@ -227,7 +227,7 @@ export const evalKvCommand: CliCommand = {
         throw new CliUsageError('--path block needs batch teacher forcing (--teacher-forcing batch)');
       results.push(
         path === 'block'
-          ? await evaluateBlockCase(model.decoder, codec, c, settings, { ...harness, scoring })
+          ? await evaluateBlockCase(model.decoder, codec, c, settings, { ...harness, scoring, format })
           : await evaluateCase(model.decoder, codec, c, settings, harness),
       );
     }

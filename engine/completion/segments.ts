@@ -49,6 +49,24 @@ export interface SegmentStats {
   ms: number;
 }
 
+/**
+ * A block's segment texts as token ids: the first encoded with the tokenizer's leading special
+ * tokens (`first`), as the whole block would be. A segment under MIN_COMPRESSED_SEGMENT tokens joins
+ * the next one, so each can be compressed.
+ */
+export function segmentInputsOf(texts: string[], encode: (text: string, first: boolean) => number[]): SegmentInput[] {
+  const out: SegmentInput[] = [];
+  let pending: number[] = [];
+  texts.forEach((text, i) => {
+    pending = pending.concat(encode(text, i === 0));
+    if (pending.length >= MIN_COMPRESSED_SEGMENT || i === texts.length - 1) {
+      out.push({ ids: pending });
+      pending = [];
+    }
+  });
+  return out;
+}
+
 export const segmentKey = (ids: readonly number[]) => createHash('sha1').update(Int32Array.from(ids)).digest('base64');
 
 /** The last `m` keys' columns of per-layer [heads, rows, keys] rows: [heads, rows, m]. */

@@ -19,7 +19,7 @@ import { AbortedError } from './prefill';
 import { type Block, buildBlock, completionStats, generate, type PromptState, prefillOver } from './pipeline';
 import { topIds } from './logprobs';
 import { ModelLock } from './model-lock';
-import { buildSegmented, MIN_COMPRESSED_SEGMENT, type SegmentInput } from './segments';
+import { buildSegmented, segmentInputsOf, type SegmentInput } from './segments';
 import { tierWidthsOf } from './kv-compression';
 import { FIRST_LINE_ONLY, StopRules } from './stop-rules';
 import {
@@ -390,23 +390,10 @@ export class CompletionService<Kv> {
     return build;
   }
 
-  /**
-   * The block's segments as token ids, when the request splits it (the editor's repository block):
-   * the first with the tokenizer's special tokens, as the whole block would be. A segment under
-   * MIN_COMPRESSED_SEGMENT tokens joins the next one, so each can be compressed.
-   */
+  /** The block's segments as token ids, when the request splits it (the editor's repository block). */
   private segmentInputs(part: PromptPart, segments: string[] | undefined): SegmentInput[] | null {
     if (!segments || !('text' in part) || segments.join('') !== part.text) return null;
-    const out: SegmentInput[] = [];
-    let pending: number[] = [];
-    segments.forEach((text, i) => {
-      pending = pending.concat(this.model.tokenizer.encode(text, i === 0));
-      if (pending.length >= MIN_COMPRESSED_SEGMENT || i === segments.length - 1) {
-        out.push({ ids: pending });
-        pending = [];
-      }
-    });
-    return out;
+    return segmentInputsOf(segments, (text, first) => this.model.tokenizer.encode(text, first));
   }
 
   /** The small block of a current-file-only prompt (kept whole, under the lock). */

@@ -4,8 +4,11 @@
 //
 //   1. prefill the block densely, once; prefill the prompt over it and decode G greedy tokens g with
 //      the full cache: the reference;
-//   2. per setting: compress the block (scored as `scoring` says) → feed prompt ++ g over it in one
-//      forward (teacher forcing) → compare the predictions of g0 … g(steps−1) with the full cache's;
+//   2. per setting: build the compressed block as the editor does, one segment per file, each
+//      prefilled over the compressed ones before it and compressed alone (segments.ts; `spread`
+//      scores each segment by windows over its whole length); or, with `query` scoring, compress the
+//      dense block once by the current file's window → feed prompt ++ g over it in one forward
+//      (teacher forcing) → compare the predictions of g0 … g(steps−1) with the full cache's;
 //   3. greedy output: g while the compressed cache's top-1 agrees, then its own decoding.
 // Unlike the prompt path (harness.ts), the first token can differ: the prompt itself runs over the
 // compressed cache.
@@ -27,11 +30,15 @@ import {
   type TextCodec,
 } from './harness';
 import { ratioBudget, type Setting } from './settings';
+import { fileSegments, type RepoFormat } from './sources';
+import { buildSegmented, segmentInputsOf } from '../completion/segments';
 import type { EvalCase } from './types';
 
 export interface BlockHarnessOptions extends HarnessOptions {
   /** How the block's tokens are scored before its query is known (block-scoring.ts). */
   scoring: BlockScoring;
+  /** The block's layout: it is built one segment per file, as the editor builds its repository block. */
+  format: RepoFormat;
 }
 
 export async function evaluateBlockCase<Kv>(
@@ -42,8 +49,11 @@ export async function evaluateBlockCase<Kv>(
   opts: BlockHarnessOptions,
 ): Promise<CaseResult> {
   const V = decoder.spec.vocabSize;
-  const blockIds = codec.encode(c.prompt.slice(0, c.blockChars));
-  const promptIds = codec.encode(c.prompt.slice(c.blockChars));
+  const segments = segmentInputsOf(fileSegments(c.prompt.slice(0, c.blockChars), opts.format), (t, first) =>
+    codec.encode(t, first),
+  );
+  const blockIds = segments.flatMap((s) => s.ids);
+  const promptIds = codec.encode(c.prompt.slice(c.blockChars), false);
   const n = blockIds.length;
   const m = promptIds.length;
   const G = Math.max(opts.steps, opts.outTokens);
@@ -51,7 +61,7 @@ export async function evaluateBlockCase<Kv>(
   const { shown, stopped } = outputRules(decoder, codec, c, opts.outTokens);
   const chunk = opts.prefillChunk;
 
-  const dense = await prefillBlock(decoder, blockIds, { chunk, scoreEvery: opts.scoring === 'spread' });
+  const dense = await prefillBlock(decoder, blockIds, { chunk });
   const over = await prefill(decoder, promptIds, dense.kv, n, { chunk });
   const scored: DenseBlock<Kv> = opts.scoring === 'query' ? scoredByQuery(decoder.spec, dense, over) : dense;
 
@@ -92,9 +102,11 @@ export async function evaluateBlockCase<Kv>(
     try {
       const kvOptions = { policy: s.policy, budget: ratioBudget(s), bits: s.bits, options: s.options };
       block =
-        opts.segmentTokens && s.policy !== 'full'
-          ? await buildBlockInSegments(decoder, blockIds, kvOptions, opts.segmentTokens, { chunk })
-          : await compressBlock(decoder, scored, kvOptions, { on: opts.compressOn });
+        s.policy === 'full' || opts.scoring === 'query'
+          ? await compressBlock(decoder, scored, kvOptions, { on: opts.compressOn })
+          : opts.segmentTokens
+            ? await buildBlockInSegments(decoder, blockIds, kvOptions, opts.segmentTokens, { chunk })
+            : await buildSegmented(decoder, segments, kvOptions, { chunk, scoreEvery: opts.scoring === 'spread' });
     } catch (e) {
       results.push(failedSetting(s, e, t0));
       progress(s.label);

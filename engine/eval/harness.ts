@@ -44,7 +44,7 @@ export interface HarnessOptions {
 }
 
 export interface TextCodec {
-  encode(text: string): number[];
+  encode(text: string, addSpecialTokens?: boolean): number[];
   decode(ids: number[]): string;
 }
 

@@ -107,3 +107,19 @@ export function repoFormatFor(tokenId: (text: string) => number | undefined): Re
     ? QWEN_REPO_FORMAT
     : COMMENT_FORMAT;
 }
+
+/**
+ * A repository block's text cut before each file header: the header, then one piece per file, as
+ * the editor's prompt builder segments its repository block (engine/context/prompt.ts).
+ */
+export function fileSegments(block: string, format: RepoFormat): string[] {
+  const marker = format.fileHeader('').replace(/\n$/, '');
+  const cuts = [0];
+  for (let at = block.indexOf(marker); at !== -1; at = block.indexOf(marker, at + 1))
+    if (at > 0 && block[at - 1] === '\n') cuts.push(at);
+  cuts.push(block.length);
+  return cuts
+    .slice(1)
+    .map((end, i) => block.slice(cuts[i], end))
+    .filter((t) => t.length > 0);
+}

@@ -8,6 +8,7 @@
 #   tools/train/run_recipe.sh --smoke    tiny corpus, tokenizer and model; a couple of minutes (CI)
 #   tools/train/run_recipe.sh --data-only corpus, tokenizer and documents, no training (for a GPU
 #                                        machine without internet: tools/gpu/README.md)
+#   tools/train/run_recipe.sh --corpus-only  DATA/packages.jsonl only (run_reader.sh starts there)
 #
 # Environment: DATA (work folder, default /tmp/squeeze-train), MODEL (output folder, default
 # models/squeeze-coder-4m), PY (python with torch, default /usr/bin/python3), TRAIN_ARGS (extra
@@ -15,9 +16,10 @@
 # EXTRA_NPM_PACKAGES (more npm packages for a larger corpus; the shipped model used none).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SMOKE=0; DATA_ONLY=0
+SMOKE=0; DATA_ONLY=0; CORPUS_ONLY=0
 [[ "${1:-}" == "--smoke" ]] && SMOKE=1
 [[ "${1:-}" == "--data-only" ]] && DATA_ONLY=1
+[[ "${1:-}" == "--corpus-only" ]] && CORPUS_ONLY=1
 PY=${PY:-/usr/bin/python3}
 if [[ $SMOKE == 1 ]]; then
   DATA=${DATA:-/tmp/squeeze-train-smoke}; MODEL=${MODEL:-$DATA/model}
@@ -43,6 +45,8 @@ if [[ $SMOKE == 1 ]]; then
 else
   $PY tools/train/build_corpus.py --out "$DATA" --node-modules "${NODE_MODULES[@]}"
 fi
+
+[[ $CORPUS_ONLY == 1 ]] && { echo "corpus ready in $DATA"; exit 0; }
 
 echo "== tokenizer"
 if [[ $SMOKE == 1 ]]; then

@@ -10,7 +10,7 @@ import { scoredOutput } from '../../../engine/eval/harness';
 import { parsePolicySpec } from '../../../engine/eval/settings';
 import { buildRepoCase, findTargets } from '../../../engine/eval/repo-cases';
 import { buildNeedleCase } from '../../../engine/eval/needle-cases';
-import { QWEN_REPO_FORMAT, type SourcePackage } from '../../../engine/eval/sources';
+import { fileSegments, QWEN_REPO_FORMAT, type SourcePackage } from '../../../engine/eval/sources';
 import { CompletionService } from '../../../engine/completion/service';
 import { DEFAULT_SERVICE_CONFIG } from '../../../engine/completion/service-types';
 import { SpreadScores } from '../../../engine/completion/prefill';
@@ -56,7 +56,16 @@ test.after(async () => {
   await model.decoder.release();
 });
 
-test("the block path's greedy line is the service's completion of the same block and prompt", async () => {
+test('fileSegments cuts a repository block before each file header', () => {
+  const block = '<|repo_name|>r\n<|file_sep|>a.js\nx = "<|file_sep|>";\n<|file_sep|>b.js\ny\n';
+  assert.deepEqual(fileSegments(block, QWEN_REPO_FORMAT), [
+    '<|repo_name|>r\n',
+    '<|file_sep|>a.js\nx = "<|file_sep|>";\n',
+    '<|file_sep|>b.js\ny\n',
+  ]);
+});
+
+test("the block path's greedy line is the service's completion of the same segmented block and prompt", async () => {
   const c = buildRepoCase(PKG, findTargets(PKG)[0]!, { tokens: 400, count, format: QWEN_REPO_FORMAT, seed: 2 });
   assert.ok(c.blockChars > 0 && c.prompt.slice(c.blockChars).startsWith('<|file_sep|>main.js\n'));
   const specs = ['full', 'snapkv', 'qpruning', 'streaming'];
@@ -66,7 +75,7 @@ test("the block path's greedy line is the service's completion of the same block
       codec(),
       c,
       specs.map((s) => setting(s, budget)),
-      { steps: 4, outTokens: 10, scoring: 'tail' },
+      { steps: 4, outTokens: 10, scoring: 'tail', format: QWEN_REPO_FORMAT },
     );
     assert.equal(r.promptTokens, codec().encode(c.prompt).length);
     const full = r.settings[0]!;
@@ -77,6 +86,7 @@ test("the block path's greedy line is the service's completion of the same block
       const served = await service.complete({
         block: { text: c.prompt.slice(0, c.blockChars) },
         prompt: { text: c.prompt.slice(c.blockChars) },
+        segments: fileSegments(c.prompt.slice(0, c.blockChars), QWEN_REPO_FORMAT),
         maxTokens: 10,
         stopAtNewline: true,
         timeCapMs: null,
@@ -97,7 +107,12 @@ test('the three scorings plan different blocks from the same prefill; full stays
   const settings = [setting('full', 1), setting('snapkv', 0.125)];
   const kls: number[][] = [];
   for (const scoring of ['tail', 'spread', 'query'] as const) {
-    const r = await evaluateBlockCase(model.decoder, codec(), c, settings, { steps: 6, outTokens: 8, scoring });
+    const r = await evaluateBlockCase(model.decoder, codec(), c, settings, {
+      steps: 6,
+      outTokens: 8,
+      scoring,
+      format: QWEN_REPO_FORMAT,
+    });
     assert.deepEqual(r.settings[0]!.kl, [0, 0, 0, 0, 0, 0], scoring);
     kls.push(r.settings[1]!.kl);
   }
