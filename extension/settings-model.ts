@@ -2,6 +2,7 @@
 // the engine configuration they imply. No vscode import, so it is unit-tested directly; settings.ts
 // reads the raw values from VS Code (and applies workspace trust) before calling parseSettings.
 import { EDITOR_DEFAULTS } from '../engine/editor/defaults';
+import { BLOCK_SCORINGS, type BlockScoring, DEFAULT_BLOCK_SCORING } from '../engine/completion/block-scoring';
 import { parseBudgetText } from '../engine/kv/budget-text';
 import type { KvBudget, Bits } from '../engine/kv/budget';
 import {
@@ -61,6 +62,8 @@ export interface SqueezeSettings {
   dynamicBudget: boolean;
   /** Most MiB the cache may hold while a block is built; 0: no limit. */
   kvMaxPrefillMB: number;
+  /** What scores the repository block's tokens before the cursor's query exists. */
+  kvScoring: BlockScoring;
   contextMaxTokens: number;
   debounceMs: number;
   maxCompletionTokens: number;
@@ -84,6 +87,7 @@ export const DEFAULT_SETTINGS: SqueezeSettings = {
   kvBits: 'auto',
   dynamicBudget: false,
   kvMaxPrefillMB: 0,
+  kvScoring: DEFAULT_BLOCK_SCORING,
   contextMaxTokens: EDITOR_DEFAULTS.contextMaxTokens,
   debounceMs: EDITOR_DEFAULTS.debounceMs,
   maxCompletionTokens: DEFAULT_SERVICE_CONFIG.maxTokens,
@@ -106,6 +110,7 @@ export const KEYS = {
   kvBits: 'kv.bits',
   dynamicBudget: 'kv.dynamicBudget',
   kvMaxPrefillMB: 'kv.maxPrefillMB',
+  kvScoring: 'kv.scoring',
   contextMaxTokens: 'context.maxTokens',
   debounceMs: 'debounceMs',
   maxCompletionTokens: 'maxCompletionTokens',
@@ -227,6 +232,7 @@ export function parseSettings(raw: Raw): { settings: SqueezeSettings; problems: 
     kvBits: oneOf(KEYS.kvBits, BIT_WIDTHS, d.kvBits),
     dynamicBudget: bool(KEYS.dynamicBudget, d.dynamicBudget),
     kvMaxPrefillMB: int(KEYS.kvMaxPrefillMB, d.kvMaxPrefillMB, 0, 1 << 20),
+    kvScoring: oneOf(KEYS.kvScoring, BLOCK_SCORINGS, d.kvScoring),
     contextMaxTokens: int(KEYS.contextMaxTokens, d.contextMaxTokens, 512, 131072),
     debounceMs: int(KEYS.debounceMs, d.debounceMs, 0, 5000),
     maxCompletionTokens: int(KEYS.maxCompletionTokens, d.maxCompletionTokens, 1, 1024),
@@ -255,6 +261,7 @@ export function serviceConfigOf(s: SqueezeSettings): ServiceConfig {
       budget: s.kvBudget,
       ...(bits === undefined ? {} : { bits }),
       ...(s.kvMaxPrefillMB > 0 ? { maxLiveBytes: s.kvMaxPrefillMB * 2 ** 20 } : {}),
+      scoring: s.kvScoring,
     },
     maxTokens: s.maxCompletionTokens,
     timeCapMs: s.timeCapMs,

@@ -7,6 +7,7 @@ import type { KvState } from '../../native/runtime/kv-state';
 import { loadCompletionService } from '../completion/load-service';
 import type { CompletionService, ServiceModel } from '../completion/service';
 import { DEFAULT_SERVICE_CONFIG, type KvCompressionOptions } from '../completion/service-types';
+import { BLOCK_SCORINGS, DEFAULT_BLOCK_SCORING, isBlockScoring } from '../completion/block-scoring';
 import { parseBudgetText } from '../kv/budget-text';
 import { isBits } from '../kv/budget';
 import { KV_DEFAULTS } from '../kv/policy';
@@ -56,6 +57,10 @@ export const KV_OPTIONS: Record<string, OptionSpec> = {
     type: 'string',
     description:
       'most MiB the cache may hold while a long prompt is prefilled: it is built in segments, each compressed before the next (default: no limit)',
+  },
+  'kv-scoring': {
+    type: 'string',
+    description: `what scores a block's tokens: ${BLOCK_SCORINGS.join('|')} (default ${DEFAULT_BLOCK_SCORING}; engine/completion/block-scoring.ts)`,
   },
 };
 
@@ -167,5 +172,8 @@ export function kvOptionsFrom(opts: ParsedOptions): KvCompressionOptions | undef
   const maxMiB = maxText === undefined ? undefined : Number(maxText);
   if (maxMiB !== undefined && !(maxMiB > 0 && Number.isFinite(maxMiB)))
     throw new CliUsageError(`--kv-max-mb must be a positive number of MiB, got "${maxText}"`);
-  return { policy, budget, bits, ...(maxMiB !== undefined && { maxLiveBytes: maxMiB * 2 ** 20 }) };
+  const scoring = (opts['kv-scoring'] as string | undefined) ?? DEFAULT_BLOCK_SCORING;
+  if (!isBlockScoring(scoring))
+    throw new CliUsageError(`--kv-scoring must be one of ${BLOCK_SCORINGS.join(', ')}, got "${scoring}"`);
+  return { policy, budget, bits, scoring, ...(maxMiB !== undefined && { maxLiveBytes: maxMiB * 2 ** 20 }) };
 }

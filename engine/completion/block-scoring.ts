@@ -16,6 +16,9 @@ import type { PrefillResult } from './prefill';
 export const BLOCK_SCORINGS = ['tail', 'spread', 'query'] as const;
 export type BlockScoring = (typeof BLOCK_SCORINGS)[number];
 
+/** Chosen by the product-path table (docs/kv-methods.md §6.3). */
+export const DEFAULT_BLOCK_SCORING: BlockScoring = 'tail';
+
 export function isBlockScoring(x: unknown): x is BlockScoring {
   return (BLOCK_SCORINGS as readonly unknown[]).includes(x);
 }

@@ -5,6 +5,7 @@ import type { KvBudget, Bits } from '../kv/budget';
 import type { CursorContext, CompletionMode } from './stop-rules';
 import type { ModelFamily } from '../model/families';
 import type { PolicyOptions } from '../kv/policies';
+import type { BlockScoring } from './block-scoring';
 
 /**
  * The default KV method and budget, one place to change. qpruning follows the evaluation on the
@@ -33,6 +34,13 @@ export interface KvCompressionOptions {
    * exceed it is built in segments, each compressed before the next (engine/completion/fixed-memory.ts).
    */
   maxLiveBytes?: number;
+  /**
+   * What scores the repository block's tokens before its query is known (block-scoring.ts):
+   * 'tail' (default) its own last tokens, segment by segment; 'spread' windows over each segment's
+   * whole length; 'query' the first request's current-file window (the block stays dense until
+   * that request, then is compressed once and reused).
+   */
+  scoring?: BlockScoring;
 }
 
 export interface ServiceConfig {

@@ -15,12 +15,23 @@
 // A background build is aborted only by a request for another block.
 import { createHash } from 'node:crypto';
 import type { Decoder } from './decoder';
-import { AbortedError } from './prefill';
-import { type Block, buildBlock, completionStats, generate, type PromptState, prefillOver } from './pipeline';
+import { AbortedError, prefill } from './prefill';
+import {
+  type Block,
+  buildBlock,
+  completionStats,
+  compressBlock,
+  generate,
+  MIN_COMPRESSED_BLOCK,
+  type PromptState,
+  prefillOver,
+} from './pipeline';
+import { scoredByQuery } from './block-scoring';
+import { fp16Bytes } from '../kv/geometry';
 import { topIds } from './logprobs';
 import { ModelLock } from './model-lock';
 import { buildSegmented, segmentInputsOf, type SegmentInput } from './segments';
-import { tierWidthsOf } from './kv-compression';
+import { geometryOf, tierWidthsOf } from './kv-compression';
 import { FIRST_LINE_ONLY, StopRules } from './stop-rules';
 import {
   DEFAULT_SERVICE_CONFIG,
@@ -83,6 +94,8 @@ interface CachedBlock<Kv> {
   part: PromptPart;
   segments?: string[];
   block: Block<Kv>;
+  /** Query scoring: the block is dense until the first request scores and compresses it. */
+  awaitingQuery?: boolean;
 }
 
 interface BlockBuild<Kv> {
@@ -357,9 +370,14 @@ export class CompletionService<Kv> {
             await this.lock.yieldTo();
           },
         };
-        const block = inputs
-          ? await buildSegmented(this.model.decoder, inputs, this.config.kv, { ...opts, previous })
-          : await buildBlock(this.model.decoder, ids, this.config.kv, opts);
+        const kv = this.config.kv;
+        const scoreEvery = kv.scoring === 'spread';
+        const awaitingQuery = this.scoresByQuery(ids.length);
+        const block = awaitingQuery
+          ? await buildBlock(this.model.decoder, ids, { ...kv, policy: 'full' }, opts)
+          : inputs
+            ? await buildSegmented(this.model.decoder, inputs, kv, { ...opts, previous, scoreEvery })
+            : await buildBlock(this.model.decoder, ids, kv, { ...opts, scoreEvery });
         this.dropBlock();
         this.counters.liveKvStates++;
         this.counters.prefixBuilds++;
@@ -372,7 +390,7 @@ export class CompletionService<Kv> {
           );
         }
         if (block.plan) this.options.log?.(`compressed a ${block.ids.length}-token block: ${block.report.reason}`);
-        this.cached = { key, part, segments, block };
+        this.cached = { key, part, segments, block, awaitingQuery };
         return this.cached;
       })
       .finally(() => {
@@ -388,6 +406,38 @@ export class CompletionService<Kv> {
     build.promise.catch(() => undefined); // a background build's failure is the requests' to report
     this.building = build;
     return build;
+  }
+
+  /**
+   * Whether a block of n tokens waits, dense, for its first request's window (query scoring): not
+   * when its dense cache would break the live-memory limit, which segments then keep.
+   */
+  private scoresByQuery(n: number): boolean {
+    const kv = this.config.kv;
+    if (kv.scoring !== 'query' || kv.policy === 'full' || n < MIN_COMPRESSED_BLOCK) return false;
+    return kv.maxLiveBytes === undefined || fp16Bytes(geometryOf(this.model.spec), n) <= kv.maxLiveBytes;
+  }
+
+  /**
+   * Query scoring: the request's part runs over the dense block, its last W queries score the
+   * block's tokens, and the block is compressed once by that plan and kept for later requests.
+   */
+  private async compressByQuery(entry: CachedBlock<Kv>, tailIds: number[]): Promise<void> {
+    if (tailIds.length === 0) return; // nothing to score with yet: the next request will
+    const { decoder } = this.model;
+    const t0 = now();
+    const dense = entry.block;
+    const over = await prefill(decoder, tailIds, dense.kv, dense.ids.length, { chunk: this.config.prefillChunk });
+    decoder.disposeKv(over.kv, dense.kv);
+    const unscored = { ...dense, attn: [], attnRows: 0, scores: [], peakRssBytes: 0 };
+    const block = await compressBlock(decoder, scoredByQuery(decoder.spec, unscored, over), this.config.kv);
+    if (block.kv !== dense.kv) decoder.disposeKv(dense.kv);
+    entry.block = { ...block, compressMs: now() - t0 };
+    entry.awaitingQuery = false;
+    this.options.log?.(
+      `compressed a ${block.ids.length}-token block by the first request's window: ${block.report.reason}`,
+    );
+    this.options.onPrefix?.(block.report);
   }
 
   /** The block's segments as token ids, when the request splits it (the editor's repository block). */
@@ -422,6 +472,7 @@ export class CompletionService<Kv> {
     return this.lock.run(async () => {
       // A newer request for another block replaced this one meanwhile: this request is stale.
       if (this.cached?.key !== key) throw new AbortedError();
+      if (this.cached.awaitingQuery) await this.compressByQuery(this.cached, this.idsOf(req.prompt, false));
       return this.generate(req, this.cached.block, hit, 'repo', signal);
     });
   }

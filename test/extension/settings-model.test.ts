@@ -1,5 +1,6 @@
 // Settings: validation messages, fallbacks, the engine config they imply, and that package.json's
 // contributed schema agrees with the code (defaults, enums, the budget pattern, restricted keys).
+import { BLOCK_SCORINGS } from '../../engine/completion/block-scoring';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -76,9 +77,15 @@ test('the engine config: budget in MB, forced bits, dynamic budget', () => {
     [KEYS.kvBits]: '4',
     [KEYS.maxCompletionTokens]: 32,
     [KEYS.timeCapMs]: 700,
+    [KEYS.kvScoring]: 'query',
   });
   const cfg = serviceConfigOf(settings);
-  assert.deepEqual(cfg.kv, { policy: 'qpruning', budget: { kind: 'bytes', value: 512 * 2 ** 20 }, bits: 4 });
+  assert.deepEqual(cfg.kv, {
+    policy: 'qpruning',
+    budget: { kind: 'bytes', value: 512 * 2 ** 20 },
+    bits: 4,
+    scoring: 'query',
+  });
   assert.equal(cfg.maxTokens, 32);
   assert.equal(cfg.timeCapMs, 700);
   assert.equal(effectivePolicy({ kvMethod: 'qpruning', dynamicBudget: true }), 'dbudget');
@@ -108,6 +115,7 @@ test("package.json contributes every setting with the code's defaults", () => {
   assert.deepEqual(props['squeeze.kv.method']!.enum, KV_METHODS);
   assert.deepEqual(props['squeeze.executionProvider']!.enum, PROVIDERS);
   assert.deepEqual(props['squeeze.kv.bits']!.enum, BIT_WIDTHS);
+  assert.deepEqual(props['squeeze.kv.scoring']!.enum, BLOCK_SCORINGS);
   assert.deepEqual(props['squeeze.enabledLanguages']!.default, SUPPORTED_LANGUAGES);
   assert.deepEqual(
     pkg.capabilities.untrustedWorkspaces.restrictedConfigurations,

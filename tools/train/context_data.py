@@ -117,8 +117,10 @@ def recall_files(files, rng, count):
     needles = [(needle_name(rng), random_value(rng)) for _ in range(count)]
     # Positions as (file, line) in reading order; definitions before uses.
     slots = [(fi, li) for fi, lines in enumerate(texts) for li in top_level_slots(lines)]
-    if len(slots) < 2 * count:
+    count = min(count, len(slots) // 2)
+    if count == 0:
         return None
+    needles = needles[:count]
     chosen = sorted(rng.sample(range(len(slots)), 2 * count))
     defs, uses = chosen[:count], chosen[count:]
     rng.shuffle(uses)

@@ -35,8 +35,9 @@ from context_data import common_identifiers, recall_files, renamer  # noqa: E402
 class ContextMix:
     """How much of the training split must be read from context (0 and 0: the shipped model's data)."""
 
-    def __init__(self, rename_rate, recall_rate, recall_chars, common):
+    def __init__(self, rename_rate, recall_rate, recall_chars, recall_needles, common):
         self.rename_rate, self.recall_rate, self.recall_chars, self.common = rename_rate, recall_rate, recall_chars, common
+        self.recall_needles = recall_needles
 
 
 def repo_name(pkg_name):
@@ -88,7 +89,7 @@ def package_documents(pkg, rng, max_doc_chars, fim_rate, context=None):
         recall = context is not None and rng.random() < context.recall_rate
         target = rng.choice([0, max_doc_chars // 8, max_doc_chars // 2, max_doc_chars])
         if recall:
-            target = rng.randint(1500, context.recall_chars)
+            target = rng.randint(context.recall_chars // 4, context.recall_chars)
         doc = [REPO_NAME, name + '\n']
         size = 0
         j = i
@@ -98,7 +99,7 @@ def package_documents(pkg, rng, max_doc_chars, fim_rate, context=None):
         group = files[i:j]
         i = j
         if recall:
-            group = [{'path': p, 'text': t} for p, t in (recall_files(group, rng, rng.randint(1, 6)) or [])] or group
+            group = [{'path': p, 'text': t} for p, t in (recall_files(group, rng, rng.randint(1, context.recall_needles)) or [])] or group
         if context is not None and rng.random() < context.rename_rate:
             rename = renamer(context.common, rng)
             group = [{'path': rename(f['path']), 'text': rename(f['text'])} for f in group]
@@ -125,6 +126,7 @@ def main():
     ap.add_argument('--rename-rate', type=float, default=0.0, help='share of training documents with package-local identifiers renamed')
     ap.add_argument('--recall-rate', type=float, default=0.0, help='share of training documents that are recall documents')
     ap.add_argument('--recall-chars', type=int, default=6000, help='longest recall document, in characters')
+    ap.add_argument('--recall-needles', type=int, default=6, help='most name = "value" pairs in a recall document')
     args = ap.parse_args()
     enc = bpe.Encoder.from_tokenizer_json(args.tokenizer or os.path.join(args.data, 'tokenizer', 'tokenizer.json'))
     t0 = time.time()
@@ -134,7 +136,7 @@ def main():
     if args.rename_rate > 0 or args.recall_rate > 0:
         with open(os.path.join(args.data, 'packages.jsonl'), encoding='utf8') as f:
             common = common_identifiers([p for p in map(json.loads, f) if p['split'] == 'train'])
-        context = ContextMix(args.rename_rate, args.recall_rate, args.recall_chars, common)
+        context = ContextMix(args.rename_rate, args.recall_rate, args.recall_chars, args.recall_needles, common)
         print(f'{len(common)} common identifiers kept by renaming', flush=True)
     with open(os.path.join(args.data, 'packages.jsonl'), encoding='utf8') as f:
         for line in f:

@@ -98,6 +98,42 @@ test("the block path's greedy line is the service's completion of the same segme
   }
 });
 
+test("query scoring: the service compresses the block by its first request's window, as the evaluation does", async () => {
+  const c = buildRepoCase(PKG, findTargets(PKG)[0]!, { tokens: 400, count, format: QWEN_REPO_FORMAT, seed: 3 });
+  const specs = ['snapkv', 'qpruning'];
+  const r = await evaluateBlockCase(
+    model.decoder,
+    codec(),
+    c,
+    specs.map((s) => setting(s, 0.125)),
+    { steps: 4, outTokens: 10, scoring: 'query', format: QWEN_REPO_FORMAT },
+  );
+  for (const s of r.settings) {
+    const kv = { policy: s.policy, budget: { kind: 'ratio' as const, value: 0.125 }, scoring: 'query' as const };
+    const logs: string[] = [];
+    const service = new CompletionService(model, {
+      config: { ...DEFAULT_SERVICE_CONFIG, kv },
+      requireFim: false,
+      log: (m) => logs.push(m),
+    });
+    const request = {
+      block: { text: c.prompt.slice(0, c.blockChars) },
+      prompt: { text: c.prompt.slice(c.blockChars) },
+      segments: fileSegments(c.prompt.slice(0, c.blockChars), QWEN_REPO_FORMAT),
+      maxTokens: 10,
+      stopAtNewline: true,
+      timeCapMs: null,
+    };
+    const first = await service.complete(request);
+    const again = await service.complete(request);
+    await service.dispose({ keepModel: true });
+    assert.equal(s.output, scoredOutput(c, first.text), s.label);
+    assert.equal(s.bytes, first.stats.kv.bytes, `${s.label}: the block's bytes`);
+    assert.equal(again.text, first.text, 'the compressed block is reused');
+    assert.equal(logs.filter((m) => m.includes("by the first request's window")).length, 1, logs.join('\n'));
+  }
+});
+
 test('the three scorings plan different blocks from the same prefill; full stays exact under each', async () => {
   const c = buildNeedleCase(
     FILES.map((f) => ({ path: f.path, text: f.text })),
