@@ -138,3 +138,36 @@ def recall_files(files, rng, count):
             new.append(line)
         out.append((files[fi]['path'], '\n'.join(new) + '\n'))
     return out
+
+
+def pairs_document(files, rng, count):
+    """A short document that is mostly recall: a module of `count` definitions (between a few real
+    top-level lines of the package) and a test file that uses each of them, in another order.
+    Returns [(path, text)]."""
+    python = rng.random() < 0.3
+    ext = '.py' if python else rng.choice(['.js', '.ts'])
+    filler = [l for f in files[:4] for l in f['text'].split('\n') if l and l[0] not in ' \t}])' and len(l) < 100]
+    needles = [(needle_name(rng), random_value(rng)) for _ in range(count)]
+    module = []
+    for name, value in needles:
+        if filler and rng.random() < 0.5:
+            module.append(rng.choice(filler))
+        module.append(definition_line(name, value, python, rng))
+    order = needles[:]
+    rng.shuffle(order)
+    uses = [use_line(name, value, python, rng) for name, value in order]
+    base = fresh_word(rng, 2)
+    return [(f'src/{base}{ext}', '\n'.join(module) + '\n'), (f'test/{base}.test{ext}', '\n'.join(uses) + '\n')]
+
+
+def repeat_document(files, rng):
+    """A document whose last file repeats a span of an earlier one verbatim (duplicated code): every
+    token of the copy is predictable only by looking it up, the plainest signal for learning to copy.
+    Returns [(path, text)]."""
+    src = rng.choice(files)
+    text = src['text']
+    a = rng.randint(0, max(0, len(text) - 400))
+    a = text.rfind('\n', 0, a) + 1
+    span = text[a:a + rng.randint(300, 1500)]
+    between = rng.choice(files)['text'][: rng.choice([0, 200, 800, 2000])]
+    return [(src['path'], span + '\n' + between), ('copy/' + src['path'], span)]

@@ -29,15 +29,16 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bpe  # noqa: E402
 from bpe import EOT, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, FILE_SEP, REPO_NAME  # noqa: E402
-from context_data import common_identifiers, recall_files, renamer  # noqa: E402
+from context_data import common_identifiers, pairs_document, recall_files, renamer, repeat_document  # noqa: E402
 
 
 class ContextMix:
     """How much of the training split must be read from context (0 and 0: the shipped model's data)."""
 
-    def __init__(self, rename_rate, recall_rate, recall_chars, recall_needles, common):
+    def __init__(self, rename_rate, recall_rate, recall_chars, recall_needles, pairs_docs, common):
         self.rename_rate, self.recall_rate, self.recall_chars, self.common = rename_rate, recall_rate, recall_chars, common
-        self.recall_needles = recall_needles
+        self.recall_needles, self.pairs_docs = recall_needles, pairs_docs
+        self.repeat_docs = 0
 
 
 def repo_name(pkg_name):
@@ -84,6 +85,17 @@ def package_documents(pkg, rng, max_doc_chars, fim_rate, context=None):
     files = [f for f in pkg['files'] if not any(t in f['text'] or t in f['path'] for t in bpe.SPECIAL_TOKENS)]
     rng.shuffle(files)
     name = repo_name(pkg['name'])
+    for _ in range(context.pairs_docs if context else 0):
+        doc = [REPO_NAME, name + '\n']
+        for path, text in pairs_document(files, rng, rng.randint(4, 16)):
+            doc += [FILE_SEP, path + '\n' + text]
+        yield doc + [EOT], False
+    for _ in range(context.repeat_docs if context and files else 0):
+        rename = renamer(context.common, rng) if rng.random() < 0.5 else (lambda t: t)
+        doc = [REPO_NAME, name + '\n']
+        for path, text in repeat_document(files, rng):
+            doc += [FILE_SEP, rename(path) + '\n' + rename(text)]
+        yield doc + [EOT], False
     i = 0
     while i < len(files):
         recall = context is not None and rng.random() < context.recall_rate
@@ -127,6 +139,8 @@ def main():
     ap.add_argument('--recall-rate', type=float, default=0.0, help='share of training documents that are recall documents')
     ap.add_argument('--recall-chars', type=int, default=6000, help='longest recall document, in characters')
     ap.add_argument('--recall-needles', type=int, default=6, help='most name = "value" pairs in a recall document')
+    ap.add_argument('--pairs-docs', type=int, default=0, help='short definitions-and-uses documents per training package')
+    ap.add_argument('--repeat-docs', type=int, default=0, help='documents that repeat a span of code verbatim, per training package')
     args = ap.parse_args()
     enc = bpe.Encoder.from_tokenizer_json(args.tokenizer or os.path.join(args.data, 'tokenizer', 'tokenizer.json'))
     t0 = time.time()
@@ -136,7 +150,8 @@ def main():
     if args.rename_rate > 0 or args.recall_rate > 0:
         with open(os.path.join(args.data, 'packages.jsonl'), encoding='utf8') as f:
             common = common_identifiers([p for p in map(json.loads, f) if p['split'] == 'train'])
-        context = ContextMix(args.rename_rate, args.recall_rate, args.recall_chars, args.recall_needles, common)
+        context = ContextMix(args.rename_rate, args.recall_rate, args.recall_chars, args.recall_needles, args.pairs_docs, common)
+        context.repeat_docs = args.repeat_docs
         print(f'{len(common)} common identifiers kept by renaming', flush=True)
     with open(os.path.join(args.data, 'packages.jsonl'), encoding='utf8') as f:
         for line in f:
