@@ -74,3 +74,30 @@ test('forced bits and the streaming selector', () => {
   assert.equal(p.summary.keptPerHead, 1924);
   assert.deepEqual(Array.from(p.heads[0]![0]!.q8), [0, 1, 2, 3, ...range(T - 1920, T)]);
 });
+
+test('at 1/2 of fp16, where 4 bits holds every token with bytes to spare, the spare bytes keep the top-scored tokens at fp16', () => {
+  const rng = makeRng();
+  const scores = randomScores(rng, g, T);
+  const qp = qpruningPolicy().plan(input(g, T, { kind: 'ratio', value: 0.5 }, { scores }));
+  const head = qp.heads[0]![0]!;
+  // hand-derived: 1,048,576 B per head. 1216 fp16 tokens (512 B) + 2880 = 45 groups at 4 bits (9216 B)
+  // = 1,037,312 B; one more fp16 token leaves 44 groups and 63 fp16 residual tokens: 1,060,864 B.
+  assert.equal(head.fp16.length, 1216);
+  assert.equal(head.q4.length, 2880);
+  assert.equal(qp.summary.prunedFraction, 0);
+  assert.equal(qp.summary.predictedBytes, 1037312);
+  const s = scores[0]![0]!;
+  const top = [
+    ...range(0, T - 8)
+      .sort((a, b) => s[b]! - s[a]!)
+      .slice(0, 1216 - 8),
+    ...range(T - 8, T),
+  ].sort((a, b) => a - b);
+  assert.deepEqual(Array.from(head.fp16), top, `seed ${rng.seed}`);
+  assert.match(qp.summary.reason, /bytes to spare; the top-scored go to fp16/);
+  // Forced bits, or a budget that needs pruning, keep the uniform plan.
+  const forced = qpruningPolicy().plan(input(g, T, { kind: 'ratio', value: 0.5 }, { scores, bits: 4 }));
+  assert.deepEqual([forced.heads[0]![0]!.fp16.length, forced.heads[0]![0]!.q4.length], [0, T]);
+  const pruned = qpruningPolicy().plan(input(g, T, { kind: 'ratio', value: 0.25 }, { scores }));
+  assert.deepEqual([pruned.heads[0]![0]!.fp16.length, pruned.heads[0]![0]!.q4.length], [0, 3600]);
+});
