@@ -17,7 +17,7 @@ export const BLOCK_SCORINGS = ['tail', 'spread', 'query'] as const;
 export type BlockScoring = (typeof BLOCK_SCORINGS)[number];
 
 /** Chosen by the product-path table (docs/kv-methods.md §6.3). */
-export const DEFAULT_BLOCK_SCORING: BlockScoring = 'tail';
+export const DEFAULT_BLOCK_SCORING: BlockScoring = 'query';
 
 export function isBlockScoring(x: unknown): x is BlockScoring {
   return (BLOCK_SCORINGS as readonly unknown[]).includes(x);

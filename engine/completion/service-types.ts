@@ -35,10 +35,11 @@ export interface KvCompressionOptions {
    */
   maxLiveBytes?: number;
   /**
-   * What scores the repository block's tokens before its query is known (block-scoring.ts):
-   * 'tail' (default) its own last tokens, segment by segment; 'spread' windows over each segment's
-   * whole length; 'query' the first request's current-file window (the block stays dense until
-   * that request, then is compressed once and reused).
+   * What scores a repository block's tokens before its query is known (block-scoring.ts): 'query'
+   * the first request's current-file window (the block stays dense until that request, then is
+   * compressed once and reused; DEFAULT_BLOCK_SCORING); 'tail' its own last tokens, segment by
+   * segment; 'spread' windows over each segment's whole length. A block without a part of the
+   * request on top (the command line's single prompt, whose end is the cursor) is scored by its tail.
    */
   scoring?: BlockScoring;
 }

@@ -26,7 +26,7 @@ import {
   type PromptState,
   prefillOver,
 } from './pipeline';
-import { scoredByQuery } from './block-scoring';
+import { DEFAULT_BLOCK_SCORING, scoredByQuery } from './block-scoring';
 import { fp16Bytes } from '../kv/geometry';
 import { topIds } from './logprobs';
 import { ModelLock } from './model-lock';
@@ -93,6 +93,8 @@ interface CachedBlock<Kv> {
   key: string;
   part: PromptPart;
   segments?: string[];
+  /** Requests put a part of their own on top of it (a repository block), whose window can score it. */
+  queryable: boolean;
   block: Block<Kv>;
   /** Query scoring: the block is dense until the first request scores and compresses it. */
   awaitingQuery?: boolean;
@@ -102,6 +104,7 @@ interface BlockBuild<Kv> {
   key: string;
   part: PromptPart;
   segments?: string[];
+  queryable: boolean;
   controller: AbortController;
   progress: BlockProgress;
   promise: Promise<CachedBlock<Kv>>;
@@ -111,6 +114,10 @@ interface BlockBuild<Kv> {
 const RECENT_COMPLETIONS = 20;
 
 const now = () => performance.now();
+
+/** Whether a request has a part of its own over its block (the command line's single prompt is all block). */
+const hasOwnPart = (req: CompletionRequest) =>
+  ('ids' in req.prompt ? req.prompt.ids.length : req.prompt.text.length) > 0;
 
 export class CompletionService<Kv> {
   readonly family: ModelFamily | null;
@@ -205,11 +212,14 @@ export class CompletionService<Kv> {
     this.building?.controller.abort();
     this.building = null;
     if (!old) return;
-    const { part, segments } = old;
+    const { part, segments, queryable } = old;
     this.lock
       .run(async () => this.dropBlock())
-      .then(() => this.startBuild(old.key, part, segments).promise)
-      .then((entry) => this.options.onPrefix?.(entry.block.report))
+      .then(() => this.startBuild(old.key, part, segments, queryable).promise)
+      // A block waiting for its first request's window reports when that request compresses it.
+      .then((entry) => {
+        if (!entry.awaitingQuery) this.options.onPrefix?.(entry.block.report);
+      })
       .catch((e: unknown) => {
         if (!(e instanceof AbortedError))
           this.options.log?.(`rebuilding the cached block failed: ${(e as Error).message}`);
@@ -330,7 +340,12 @@ export class CompletionService<Kv> {
    * at a time, letting waiting requests run between chunks. The old block is dropped when the build
    * starts, except for a segmented build, which moves segments out of it and drops it when done.
    */
-  private startBuild(key: string, part: PromptPart, segments?: string[]): BlockBuild<Kv> {
+  private startBuild(
+    key: string,
+    part: PromptPart,
+    segments: string[] | undefined,
+    queryable: boolean,
+  ): BlockBuild<Kv> {
     if (this.building?.key === key) return this.building;
     this.building?.controller.abort();
     const controller = new AbortController();
@@ -347,6 +362,7 @@ export class CompletionService<Kv> {
       key,
       part,
       segments,
+      queryable,
       controller,
       progress,
       promise: Promise.resolve(null as never),
@@ -371,8 +387,8 @@ export class CompletionService<Kv> {
           },
         };
         const kv = this.config.kv;
-        const scoreEvery = kv.scoring === 'spread';
-        const awaitingQuery = this.scoresByQuery(ids.length);
+        const scoreEvery = (kv.scoring ?? DEFAULT_BLOCK_SCORING) === 'spread';
+        const awaitingQuery = queryable && this.scoresByQuery(ids.length);
         const block = awaitingQuery
           ? await buildBlock(this.model.decoder, ids, { ...kv, policy: 'full' }, opts)
           : inputs
@@ -390,7 +406,7 @@ export class CompletionService<Kv> {
           );
         }
         if (block.plan) this.options.log?.(`compressed a ${block.ids.length}-token block: ${block.report.reason}`);
-        this.cached = { key, part, segments, block, awaitingQuery };
+        this.cached = { key, part, segments, queryable, block, awaitingQuery };
         return this.cached;
       })
       .finally(() => {
@@ -414,7 +430,8 @@ export class CompletionService<Kv> {
    */
   private scoresByQuery(n: number): boolean {
     const kv = this.config.kv;
-    if (kv.scoring !== 'query' || kv.policy === 'full' || n < MIN_COMPRESSED_BLOCK) return false;
+    if ((kv.scoring ?? DEFAULT_BLOCK_SCORING) !== 'query' || kv.policy === 'full' || n < MIN_COMPRESSED_BLOCK)
+      return false;
     return kv.maxLiveBytes === undefined || fp16Bytes(geometryOf(this.model.spec), n) <= kv.maxLiveBytes;
   }
 
@@ -452,14 +469,14 @@ export class CompletionService<Kv> {
     this.dropFileBlock();
     const block = await buildBlock(this.model.decoder, this.idsOf(part, true), { ...this.config.kv, policy: 'full' });
     this.counters.liveKvStates++;
-    this.fileBlock = { key, part, block };
+    this.fileBlock = { key, part, queryable: false, block };
     return this.fileBlock;
   }
 
   private async run(req: CompletionRequest, key: string, signal: AbortSignal): Promise<CompletionResult> {
     const hit = this.cached?.key === key;
     if (!hit && req.fileOnly) {
-      this.startBuild(key, req.block, req.segments);
+      this.startBuild(key, req.block, req.segments, hasOwnPart(req));
       const file = req.fileOnly;
       this.counters.fileOnly++;
       return this.lock.run(async () => {
@@ -467,7 +484,7 @@ export class CompletionService<Kv> {
         return this.generate({ ...req, prompt: file.prompt }, entry.block, true, 'file-only', signal);
       });
     }
-    if (!hit) await this.startBuild(key, req.block, req.segments).promise;
+    if (!hit) await this.startBuild(key, req.block, req.segments, hasOwnPart(req)).promise;
     else this.counters.prefixHits++;
     return this.lock.run(async () => {
       // A newer request for another block replaced this one meanwhile: this request is stale.

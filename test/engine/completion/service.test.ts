@@ -67,13 +67,16 @@ test('a second request with the same repository block reuses its compressed cach
   await service.dispose(KEEP);
 });
 
-test('reusing the compressed block gives exactly what building it anew gives', async () => {
-  const warm = recorded(model);
+test('reusing the compressed block gives exactly what building it anew gives (tail scoring)', async () => {
+  // Query scoring compresses by the first request's window, so only tail-scored blocks are the same
+  // whichever request builds them (query: test/engine/eval/block-harness.test.ts).
+  const tail = config({ kv: { scoring: 'tail' } });
+  const warm = recorded(model, tail);
   await warm.service.complete(requestFor('const first = '));
   const req = requestFor('function twice(v: number) {\n  return ');
   warm.runs.length = 0;
   const reused = await warm.service.complete(req);
-  const fresh = recorded(model);
+  const fresh = recorded(model, tail);
   const anew = await fresh.service.complete(req);
   assert.equal(reused.stats.prefixHit, true);
   assert.equal(anew.stats.prefixHit, false);
@@ -85,7 +88,7 @@ test('reusing the compressed block gives exactly what building it anew gives', a
   const noTime = (kv: KvReport) => ({ ...kv, segments: kv.segments && { ...kv.segments, ms: 0 } });
   assert.deepEqual(noTime(reused.stats.kv), noTime(anew.stats.kv));
   // The comparison can fail: a block compressed differently gives other logits.
-  const other = recorded(model, config({ kv: { budget: { kind: 'ratio', value: 0.5 } } }));
+  const other = recorded(model, config({ kv: { budget: { kind: 'ratio', value: 0.5 }, scoring: 'tail' } }));
   await other.service.complete(req);
   assert.notDeepEqual(other.after(P)[0]!.logits, fresh.after(P)[0]!.logits);
   await Promise.all([warm.service.dispose(KEEP), fresh.service.dispose(KEEP), other.service.dispose(KEEP)]);
@@ -148,30 +151,45 @@ test('one generation at a time: each new request aborts the older ones', async (
   await service.dispose(KEEP);
 });
 
-test('a budget change rebuilds the cached block and reports the new size', async () => {
-  const snapshots: KvReport[] = [];
-  const service = new CompletionService<KvState>(model, { onPrefix: (s) => snapshots.push(s) });
-  const first = await service.complete(requestFor('z = '));
-  service.configure(config({ kv: { budget: { kind: 'ratio', value: 0.5 } } }));
-  await new Promise<void>((resolve) => {
-    const t = setInterval(() => {
-      if (snapshots.length) {
-        clearInterval(t);
-        resolve();
-      }
-    }, 10);
+for (const scoring of ['tail', 'query'] as const) {
+  test(`a budget change rebuilds the cached block and reports the new size (${scoring} scoring)`, async () => {
+    const snapshots: KvReport[] = [];
+    const ready: string[] = [];
+    const service = new CompletionService<KvState>(model, {
+      config: config({ kv: { scoring } }),
+      onPrefix: (s) => snapshots.push(s),
+      onProgress: (p) => ready.push(p.state),
+    });
+    const first = await service.complete(requestFor('z = '));
+    const query = snapshots.splice(0); // query scoring reports the first request's compression
+    assert.equal(query.length, scoring === 'query' ? 1 : 0);
+    ready.length = 0;
+    service.configure(config({ kv: { budget: { kind: 'ratio', value: 0.5 }, scoring } }));
+    let next: Awaited<ReturnType<typeof service.complete>> | null = null;
+    while (!ready.includes('ready')) await new Promise((r) => setTimeout(r, 10)); // the rebuild is done
+    // Tail: the rebuilt block is compressed and reported at once. Query: it waits, dense, for the
+    // next request, which compresses and reports it.
+    if (scoring === 'query') next = await service.complete(requestFor('zz = '));
+    await new Promise<void>((resolve) => {
+      const t = setInterval(() => {
+        if (snapshots.length) {
+          clearInterval(t);
+          resolve();
+        }
+      }, 10);
+    });
+    assert.equal(snapshots.length, 1);
+    assert.ok(snapshots[0]!.bytes > first.stats.kv.bytes, `${snapshots[0]!.bytes} > ${first.stats.kv.bytes}`);
+    assert.equal(service.report().prefix?.bytes, snapshots[0]!.bytes);
+    next ??= await service.complete(requestFor('zz = '));
+    assert.equal(next.stats.prefixHit, true, 'the rebuilt block is reused');
+    assert.throws(
+      () => service.configure(config({ kv: { policy: 'nonsense' } })),
+      /unknown KV policy "nonsense" \(known: full, streaming/,
+    );
+    await service.dispose(KEEP);
   });
-  assert.equal(snapshots.length, 1);
-  assert.ok(snapshots[0]!.bytes > first.stats.kv.bytes, `${snapshots[0]!.bytes} > ${first.stats.kv.bytes}`);
-  assert.equal(service.report().prefix?.bytes, snapshots[0]!.bytes);
-  const next = await service.complete(requestFor('zz = '));
-  assert.equal(next.stats.prefixHit, true, 'the rebuilt block is reused');
-  assert.throws(
-    () => service.configure(config({ kv: { policy: 'nonsense' } })),
-    /unknown KV policy "nonsense" \(known: full, streaming/,
-  );
-  await service.dispose(KEEP);
-});
+}
 
 test('the time cap ends decoding; clearCache drops the block', async () => {
   const service = new CompletionService<KvState>(model, { config: config({ maxTokens: 1000, timeCapMs: 1 }) });

@@ -110,7 +110,10 @@ test('a short real replay: served first from the file, then with the repository 
   events.push({ t: (t += 1500), op: 'type', text: 'e' });
   const file = join(dir, 'session.jsonl');
   writeFileSync(file, session(...events));
-  const r = cli('replay', '--root', WORKSPACE, '--session', file, '--threads', '1', '--json');
+  // Tail scoring builds the block in segments, which the second block reuses (query scoring, the
+  // default, keeps the block dense until a request and rebuilds it whole).
+  const kv = ['--kv-policy', 'qpruning', '--kv-budget', '25%', '--kv-scoring', 'tail'];
+  const r = cli('replay', '--root', WORKSPACE, '--session', file, '--threads', '1', ...kv, '--json');
   assert.equal(r.status, 0, r.stderr);
   const s = JSON.parse(r.stdout) as ReplaySummary;
   assert.ok(s.events.length >= 2, `answers: ${s.events.length}`);

@@ -81,7 +81,7 @@ test("the block path's greedy line is the service's completion of the same segme
     const full = r.settings[0]!;
     assert.deepEqual([full.agree, full.kl], [4, [0, 0, 0, 0]]);
     for (const s of r.settings) {
-      const kv = { policy: s.policy, budget: { kind: 'ratio' as const, value: budget } };
+      const kv = { policy: s.policy, budget: { kind: 'ratio' as const, value: budget }, scoring: 'tail' as const };
       const service = new CompletionService(model, { config: { ...DEFAULT_SERVICE_CONFIG, kv }, requireFim: false });
       const served = await service.complete({
         block: { text: c.prompt.slice(0, c.blockChars) },
