@@ -127,6 +127,8 @@ export class CompletionService<Kv> {
   private cached: CachedBlock<Kv> | null = null;
   /** The small block of the current-file-only prompts (the format's header), kept whole. */
   private fileBlock: CachedBlock<Kv> | null = null;
+  /** The last repository request's own part: what a rebuild after a settings change is scored by. */
+  private lastTail: { key: string; ids: number[] } | null = null;
   /** The block being built and how to abort it. */
   private building: BlockBuild<Kv> | null = null;
   /** Every model use takes this lock, one after the other. */
@@ -216,10 +218,15 @@ export class CompletionService<Kv> {
     this.lock
       .run(async () => this.dropBlock())
       .then(() => this.startBuild(old.key, part, segments, queryable).promise)
-      // A block waiting for its first request's window reports when that request compresses it.
-      .then((entry) => {
-        if (!entry.awaitingQuery) this.options.onPrefix?.(entry.block.report);
-      })
+      // Query scoring: the rebuilt block is compressed by the last request's part at once (it reports
+      // then); without one, the next request compresses and reports it.
+      .then((entry) =>
+        this.lock.run(async () => {
+          const tail = this.lastTail?.key === entry.key ? this.lastTail.ids : null;
+          if (entry.awaitingQuery && tail && this.cached === entry) await this.compressByQuery(entry, tail);
+          else if (!entry.awaitingQuery) this.options.onPrefix?.(entry.block.report);
+        }),
+      )
       .catch((e: unknown) => {
         if (!(e instanceof AbortedError))
           this.options.log?.(`rebuilding the cached block failed: ${(e as Error).message}`);
@@ -489,7 +496,9 @@ export class CompletionService<Kv> {
     return this.lock.run(async () => {
       // A newer request for another block replaced this one meanwhile: this request is stale.
       if (this.cached?.key !== key) throw new AbortedError();
-      if (this.cached.awaitingQuery) await this.compressByQuery(this.cached, this.idsOf(req.prompt, false));
+      const tail = this.idsOf(req.prompt, false);
+      this.lastTail = { key, ids: tail };
+      if (this.cached.awaitingQuery) await this.compressByQuery(this.cached, tail);
       return this.generate(req, this.cached.block, hit, 'repo', signal);
     });
   }
