@@ -421,7 +421,9 @@ export class CompletionService<Kv> {
         progress.state = ready ? 'ready' : controller.signal.aborted ? 'aborted' : 'failed';
         if (ready) {
           progress.doneTokens = ids.length;
-          progress.report = ready.block.report;
+          // A block waiting, dense, for its first request's window has no compressed figures yet:
+          // they come with that request (onPrefix).
+          if (!ready.awaitingQuery) progress.report = ready.block.report;
         }
         if (this.building === build) this.building = null;
         report();

@@ -26,6 +26,7 @@ import {
   isHit,
   outputRules,
   scoredOutput,
+  settingResult,
   type SettingResult,
   type TextCodec,
 } from './harness';
@@ -118,25 +119,7 @@ export async function evaluateBlockCase<Kv>(
     const cmp = compareSteps(reference, logits, steps, V);
     const out = await greedyOver(decoder, kv, promptIds, n, g, logits, stopped);
     if (kv !== dense.kv) decoder.disposeKv(kv);
-    const text = shown(out);
-    const output = scoredOutput(c, text);
-    results.push({
-      label: s.label,
-      policy: s.policy,
-      budget: s.budget,
-      agree: cmp.agree,
-      steps,
-      kl: cmp.kl,
-      output,
-      sameAsFull: output === fullOutput,
-      hit: isHit(c, text),
-      bytes: report.bytes,
-      fp16Bytes: report.fp16Bytes,
-      prunedFraction: report.prunedFraction,
-      bits: report.bits,
-      reason: report.reason,
-      ms: performance.now() - t0,
-    });
+    results.push(settingResult(s, c, shown(out), fullOutput, { ...cmp, steps }, report, t0));
     progress(s.label);
   }
   decoder.disposeKv(dense.kv);

@@ -20,6 +20,7 @@ import { FIRST_LINE_ONLY, StopRules } from '../completion/stop-rules';
 import { compareSteps, exactMatchLine, firstLine, needleHit, sharedPrefix } from './metrics';
 import { ratioBudget, type Setting } from './settings';
 import type { EvalCase } from './types';
+import type { KvReport } from '../completion/service-types';
 
 export interface HarnessOptions {
   /** teacher-forced steps compared per case */
@@ -112,6 +113,36 @@ export function outputRules<Kv>(decoder: Decoder<Kv>, codec: TextCodec, c: EvalC
     return text.includes('\n') || (c.kind === 'needle' && text.length >= c.expected.length);
   };
   return { shown, stopped };
+}
+
+/** The result row of a setting: how its teacher-forced steps compared and what its greedy output scored. */
+export function settingResult(
+  s: Setting,
+  c: EvalCase,
+  text: string,
+  fullOutput: string,
+  cmp: { agree: number; kl: number[]; steps: number },
+  report: KvReport,
+  startedAt: number,
+): SettingResult {
+  const output = scoredOutput(c, text);
+  return {
+    label: s.label,
+    policy: s.policy,
+    budget: s.budget,
+    agree: cmp.agree,
+    steps: cmp.steps,
+    kl: cmp.kl,
+    output,
+    sameAsFull: output === fullOutput,
+    hit: isHit(c, text),
+    bytes: report.bytes,
+    fp16Bytes: report.fp16Bytes,
+    prunedFraction: report.prunedFraction,
+    bits: report.bits,
+    reason: report.reason,
+    ms: performance.now() - startedAt,
+  };
 }
 
 /** The result row of a setting whose policy could not plan (the message says why). */
@@ -251,25 +282,7 @@ export async function evaluateCase<Kv>(
       disposeAll(decoder, made, kv);
     }
     if (kv !== pre.kv) decoder.disposeKv(kv);
-    const text = shown(out);
-    const output = scoredOutput(c, text);
-    results.push({
-      label: s.label,
-      policy: s.policy,
-      budget: s.budget,
-      agree: cmp.agree,
-      steps,
-      kl: cmp.kl,
-      output,
-      sameAsFull: output === fullOutput,
-      hit: isHit(c, text),
-      bytes: report.bytes,
-      fp16Bytes: report.fp16Bytes,
-      prunedFraction: report.prunedFraction,
-      bits: report.bits,
-      reason: report.reason,
-      ms: performance.now() - t0,
-    });
+    results.push(settingResult(s, c, shown(out), fullOutput, { ...cmp, steps }, report, t0));
     progress(s.label);
   }
   decoder.disposeKv(pre.kv);

@@ -313,7 +313,8 @@ test('memory does not grow over 200 file switches', { timeout: 300_000 }, async 
   global.gc?.();
   const growthMB = (grown() - warm) / 2 ** 20;
   const r = service.report();
-  assert.ok(r.counters.prefixBuilds >= 40, `builds finished: ${r.counters.prefixBuilds}`);
+  // About one switch in five waits for its build (a switch that finds its block cached builds nothing).
+  assert.ok(r.counters.prefixBuilds >= 20, `builds finished: ${r.counters.prefixBuilds}`);
   assert.ok(most <= 3, `at most the block, the file-only header and one request's state: ${most}`);
   assert.equal(r.counters.liveKvStates, 2, 'the repository block and the file-only header block');
   assert.ok(growthMB < 16, `heap + buffers grew ${growthMB.toFixed(1)} MB over 150 switches`);

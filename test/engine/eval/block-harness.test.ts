@@ -10,7 +10,7 @@ import { scoredOutput } from '../../../engine/eval/harness';
 import { parsePolicySpec } from '../../../engine/eval/settings';
 import { buildRepoCase, findTargets } from '../../../engine/eval/repo-cases';
 import { buildNeedleCase } from '../../../engine/eval/needle-cases';
-import { fileSegments, QWEN_REPO_FORMAT, type SourcePackage } from '../../../engine/eval/sources';
+import { fileSegments, QWEN_REPO_FORMAT } from '../../../engine/eval/sources';
 import { CompletionService } from '../../../engine/completion/service';
 import { DEFAULT_SERVICE_CONFIG } from '../../../engine/completion/service-types';
 import { SpreadScores } from '../../../engine/completion/prefill';
@@ -18,21 +18,7 @@ import { scoredByQuery } from '../../../engine/completion/block-scoring';
 import type { DenseBlock } from '../../../engine/completion/pipeline';
 import type { ModelSpec } from '../../../engine/model/config';
 import { fixtureDir } from '../../helpers/fixtures';
-
-const FILES = [
-  { path: 'util.js', text: 'export function scaleValue(x, k) {\n  return x * k;\n}\n' },
-  {
-    path: 'main.js',
-    text: "import { scaleValue } from './util.js';\n\nexport function run(v) {\n  const y = scaleValue(v, 2);\n  return y;\n}\n",
-  },
-  ...Array.from({ length: 8 }, (_, f) => ({
-    path: `lib/part${f}.js`,
-    text:
-      Array.from({ length: 6 }, (_, i) => `export function part${f}_${i}(a) {\n  return a + ${i * f};\n}`).join('\n') +
-      '\n',
-  })),
-];
-const PKG: SourcePackage = { name: 'synthetic@0.0.0', root: '/nowhere', files: FILES };
+import { FILES, PKG } from './synthetic-package';
 
 let model: LoadedModel;
 const codec = () => ({

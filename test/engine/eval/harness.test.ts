@@ -12,28 +12,11 @@ import { evaluateCase, scoredOutput, type HarnessOptions } from '../../../engine
 import { buildSettings, parsePolicySpec } from '../../../engine/eval/settings';
 import { buildRepoCase, findTargets } from '../../../engine/eval/repo-cases';
 import { buildNeedleCase } from '../../../engine/eval/needle-cases';
-import { QWEN_REPO_FORMAT, type SourcePackage } from '../../../engine/eval/sources';
+import { QWEN_REPO_FORMAT } from '../../../engine/eval/sources';
 import { CompletionService } from '../../../engine/completion/service';
 import { DEFAULT_SERVICE_CONFIG } from '../../../engine/completion/service-types';
 import { fixtureDir } from '../../helpers/fixtures';
-
-const FILES = [
-  {
-    path: 'util.js',
-    text: 'export function scaleValue(x, k) {\n  return x * k;\n}\nexport function clampValue(x) {\n  return Math.max(0, Math.min(1, x));\n}\n',
-  },
-  {
-    path: 'main.js',
-    text: "import { scaleValue } from './util.js';\n\nexport function run(v) {\n  const y = scaleValue(v, 2);\n  return y;\n}\n",
-  },
-  ...Array.from({ length: 8 }, (_, f) => ({
-    path: `lib/part${f}.js`,
-    text:
-      Array.from({ length: 6 }, (_, i) => `export function part${f}_${i}(a) {\n  return a + ${i * f};\n}`).join('\n') +
-      '\n',
-  })),
-];
-const PKG: SourcePackage = { name: 'synthetic@0.0.0', root: '/nowhere', files: FILES };
+import { FILES, PKG } from './synthetic-package';
 
 let model: LoadedModel;
 const opts: HarnessOptions = { steps: 6, outTokens: 8 };
