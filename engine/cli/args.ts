@@ -60,3 +60,11 @@ export function formatHelp(usageLine: string, spec: Record<string, OptionSpec>):
   );
   return [`Usage: ${usageLine}`, '', 'Options:', ...rows].join('\n');
 }
+
+/** A command's parsed options, or null once `--help` has printed `help` (the command then exits 0). */
+export function commandOptions(argv: string[], spec: Record<string, OptionSpec>, help: string): ParsedOptions | null {
+  const opts = parseOptions(argv, spec);
+  if (!opts.help) return opts;
+  console.log(help);
+  return null;
+}

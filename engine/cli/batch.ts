@@ -2,7 +2,7 @@
 // result line per case. Tooling (evaluations, benchmarks) drives the engine through this.
 import { createReadStream, writeFileSync, appendFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { CliUsageError, formatHelp, parseOptions } from './args';
+import { CliUsageError, formatHelp, commandOptions } from './args';
 import type { CliCommand } from './commands';
 import { KV_OPTIONS, MODEL_OPTIONS, kvOptionsFrom, loadServiceFromOptions } from './model-options';
 import { completionJson } from './output';
@@ -96,11 +96,8 @@ export const batchCommand: CliCommand = {
   summary: 'complete every case of a JSONL file with one loaded model',
   help,
   async run(argv) {
-    const opts = parseOptions(argv, spec);
-    if (opts.help) {
-      console.log(help);
-      return 0;
-    }
+    const opts = commandOptions(argv, spec, help);
+    if (!opts) return 0;
     if (typeof opts.cases !== 'string' || typeof opts.out !== 'string')
       throw new CliUsageError('--cases and --out are required');
     const cases = await readCases(opts.cases);

@@ -1,5 +1,5 @@
 // `squeeze complete`: one greedy completion of a prompt, with timings.
-import { formatHelp, parseOptions } from './args';
+import { formatHelp, commandOptions } from './args';
 import type { CliCommand } from './commands';
 import {
   KV_OPTIONS,
@@ -21,11 +21,8 @@ export const completeCommand: CliCommand = {
   summary: 'complete a prompt with the model (greedy) and print the continuation',
   help,
   async run(argv) {
-    const opts = parseOptions(argv, spec);
-    if (opts.help) {
-      console.log(help);
-      return 0;
-    }
+    const opts = commandOptions(argv, spec, help);
+    if (!opts) return 0;
     const service = await loadServiceFromOptions(opts, kvOptionsFrom(opts));
     try {
       const ids = promptIdsFromOptions(opts, service.model);

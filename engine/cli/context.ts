@@ -2,7 +2,7 @@
 // assembled prompt, or with --json the chosen pieces (reasons, token counts) and the cache key.
 import { readFileSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
-import { CliUsageError, formatHelp, intOption, parseOptions, type OptionSpec } from './args';
+import { CliUsageError, formatHelp, intOption, type OptionSpec, commandOptions } from './args';
 import type { CliCommand } from './commands';
 import {
   approxTokenCounter,
@@ -43,11 +43,8 @@ export const contextCommand: CliCommand = {
   summary: 'show the repository context and prompt gathered for a cursor position',
   help,
   async run(argv) {
-    const opts = parseOptions(argv, spec);
-    if (opts.help) {
-      console.log(help);
-      return 0;
-    }
+    const opts = commandOptions(argv, spec, help);
+    if (!opts) return 0;
     for (const name of ['root', 'file', 'line', 'col'])
       if (typeof opts[name] !== 'string') throw new CliUsageError(`--${name} is required`);
     const root = resolve(opts.root as string);

@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { cpus, platform, release, totalmem } from 'node:os';
-import { CliUsageError, formatHelp, intOption, parseOptions, type OptionSpec } from './args';
+import { CliUsageError, formatHelp, intOption, type OptionSpec, commandOptions } from './args';
 import type { CliCommand } from './commands';
 import { KV_OPTIONS, MODEL_OPTIONS, providerOption } from './model-options';
 import { ProgressBar } from './progress';
@@ -118,11 +118,8 @@ export const evalKvCommand: CliCommand = {
   summary: 'evaluate KV policies × budgets against the full cache (agreement, KL, EM, needle, bytes)',
   help,
   async run(argv) {
-    const opts = parseOptions(argv, spec);
-    if (opts.help) {
-      console.log(help);
-      return 0;
-    }
+    const opts = commandOptions(argv, spec, help);
+    if (!opts) return 0;
     if (typeof opts.model !== 'string') throw new CliUsageError('--model DIR is required');
     const nRepo = intOption(opts, 'cases', 3, 0, 10000);
     const nNeedle = intOption(opts, 'needles', nRepo, 0, 10000);

@@ -2,7 +2,7 @@
 // can tell at a glance whether a GPU provider is available before loading a model; with --model,
 // what a model is (architecture, parameters, tensor types) and the bytes its weights take at each
 // precision, read from its headers only.
-import { parseOptions, formatHelp, type OptionSpec } from './args';
+import { formatHelp, type OptionSpec, commandOptions } from './args';
 import type { CliCommand } from './commands';
 import { SQUEEZE_VERSION } from '../version';
 import { openModelSource } from '../model/source';
@@ -35,11 +35,8 @@ export const infoCommand: CliCommand = {
   summary: 'show the version, platform and available onnxruntime execution providers',
   help,
   async run(argv) {
-    const opts = parseOptions(argv, spec);
-    if (opts.help) {
-      console.log(help);
-      return 0;
-    }
+    const opts = commandOptions(argv, spec, help);
+    if (!opts) return 0;
     const info = {
       version: SQUEEZE_VERSION,
       platform: `${process.platform}-${process.arch}`,

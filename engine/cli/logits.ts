@@ -1,5 +1,5 @@
 // `squeeze logits`: the last prompt position's top-k ids and log-probabilities, as JSON.
-import { formatHelp, intOption, parseOptions } from './args';
+import { formatHelp, intOption, commandOptions } from './args';
 import type { CliCommand } from './commands';
 import { MODEL_OPTIONS, PROMPT_OPTIONS, loadServiceFromOptions, promptIdsFromOptions } from './model-options';
 import { prefillBlock } from '../completion/pipeline';
@@ -21,11 +21,8 @@ export const logitsCommand: CliCommand = {
   summary: "print the last position's top-k token ids and log-probabilities as JSON",
   help,
   async run(argv) {
-    const opts = parseOptions(argv, spec);
-    if (opts.help) {
-      console.log(help);
-      return 0;
-    }
+    const opts = commandOptions(argv, spec, help);
+    if (!opts) return 0;
     const k = intOption(opts, 'top-k', 10, 1, 1 << 20);
     const service = await loadServiceFromOptions(opts, undefined);
     try {

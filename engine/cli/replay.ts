@@ -3,7 +3,7 @@
 // real time, without VS Code. Prints what a user would have seen and waited for.
 import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { CliUsageError, formatHelp, intOption, parseOptions } from './args';
+import { CliUsageError, formatHelp, intOption, commandOptions } from './args';
 import type { CliCommand } from './commands';
 import { KV_OPTIONS, MODEL_OPTIONS, kvOptionsFrom, providerOption, weightsOption } from './model-options';
 import { loadCompletionService } from '../completion/load-service';
@@ -70,11 +70,8 @@ export const replayCommand: CliCommand = {
   summary: "replay a scripted editing session through the editor's completion path",
   help,
   async run(argv) {
-    const opts = parseOptions(argv, spec);
-    if (opts.help) {
-      console.log(help);
-      return 0;
-    }
+    const opts = commandOptions(argv, spec, help);
+    if (!opts) return 0;
     if (typeof opts.root !== 'string') throw new CliUsageError('--root DIR is required');
     if (typeof opts.session !== 'string') throw new CliUsageError('--session FILE is required');
     const root = resolve(opts.root);
