@@ -151,13 +151,23 @@ test('a KV budget change applies live: the status bar numbers change without a r
       .locator('.settings-editor .settings-count-widget', { hasText: /^3 Settings Found$/ })
       .waitFor({ timeout: 30_000 });
     const input = page.locator('.settings-editor input[aria-label="squeeze.kv.budget"]');
-    await input.click();
-    await page.keyboard.press('Control+A');
-    await page.keyboard.type('50%', { delay: 30 });
-    await waitUntil(async () => (await input.inputValue()) === '50%', {
-      timeout: 5_000,
-      what: 'the typed budget in the settings editor',
-    });
+    // A late re-render of the list can swallow the keystrokes, or show the old value after taking the
+    // new one: type again until the field holds the value or the status bar already shows its effect.
+    const applied = async () => {
+      const k = kvFigures(await squeezeStatusText(page));
+      return (await input.inputValue()) === '50%' || (k && k.budget !== before.budget);
+    };
+    for (let attempt = 1; ; attempt++) {
+      await input.click();
+      await page.keyboard.press('Control+A');
+      await page.keyboard.type('50%', { delay: 30 });
+      try {
+        await waitUntil(applied, { timeout: 5_000, what: 'the typed budget in the settings editor' });
+        break;
+      } catch (e) {
+        if (attempt === 3) throw e;
+      }
+    }
     const after = await waitUntil(
       async () => {
         const k = kvFigures(await squeezeStatusText(page));
