@@ -389,10 +389,19 @@ export async function waitForModelLoaded(vsc, page, timeout = 90_000) {
 
 /** Runs a command from the command palette (F1, type its title, Enter). */
 export async function runCommand(page, title, timeout = 30_000) {
-  await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget .quick-input-box input');
-  await input.waitFor({ timeout });
-  await input.fill(`>${title}`);
+  // The palette can close between opening and typing when focus moves (a fresh clone saw it hidden
+  // for 30 s after F1): open it again, as a user would, up to three times.
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press('F1');
+    try {
+      await input.waitFor({ timeout });
+      await input.fill(`>${title}`, { timeout: 5_000 });
+      break;
+    } catch (e) {
+      if (attempt === 3) throw e;
+    }
+  }
   // Wait for the exact entry to be listed and focused before Enter, so a slow filter can't run another.
   await page
     .locator('.quick-input-widget .quick-input-list .monaco-list-row.focused', { hasText: title })
