@@ -21,16 +21,19 @@ import { type BlockScoring, scoredByQuery } from '../completion/block-scoring';
 import { compareSteps } from './metrics';
 import {
   type CaseResult,
+  decodeUntilStopped,
   failedSetting,
   type HarnessOptions,
   isHit,
+  kvOptionsOf,
   outputRules,
   scoredOutput,
   settingResult,
   type SettingResult,
   type TextCodec,
+  untilStopped,
 } from './harness';
-import { ratioBudget, type Setting } from './settings';
+import type { Setting } from './settings';
 import { fileSegments, type RepoFormat } from './sources';
 import { buildSegmented, segmentInputsOf } from '../completion/segments';
 import type { EvalCase } from './types';
@@ -92,7 +95,7 @@ export async function evaluateBlockCase<Kv>(
     return out.logits.slice((m - 1) * V, (m - 1 + G) * V);
   };
   const reference = await teacherForce(dense.kv);
-  const fullText = shown(g.slice(0, Math.max(1, g.findIndex((_, i) => stopped(g.slice(0, i + 1))) + 1)));
+  const fullText = shown(untilStopped(g, stopped));
   const fullOutput = scoredOutput(c, fullText);
   progress('prefill');
 
@@ -101,7 +104,7 @@ export async function evaluateBlockCase<Kv>(
     const t0 = performance.now();
     let block;
     try {
-      const kvOptions = { policy: s.policy, budget: ratioBudget(s), bits: s.bits, options: s.options };
+      const kvOptions = kvOptionsOf(s);
       block =
         s.policy === 'full' || opts.scoring === 'query'
           ? await compressBlock(decoder, scored, kvOptions, { on: opts.compressOn })
@@ -117,7 +120,10 @@ export async function evaluateBlockCase<Kv>(
     const logits = await teacherForce(kv);
     const steps = Math.min(opts.steps, G);
     const cmp = compareSteps(reference, logits, steps, V);
-    const out = await greedyOver(decoder, kv, promptIds, n, g, logits, stopped);
+    // Greedy output: the full cache's tokens while the top-1 agrees (row i predicts g[i]), then its own.
+    let agreed = 0;
+    while (agreed < G && argmax(logits, agreed, V) === g[agreed]) agreed++;
+    const out = await decodeUntilStopped(decoder, kv, promptIds, n, g.slice(0, agreed), stopped);
     if (kv !== dense.kv) decoder.disposeKv(kv);
     results.push(settingResult(s, c, shown(out), fullOutput, { ...cmp, steps }, report, t0));
     progress(s.label);
@@ -138,37 +144,3 @@ export async function evaluateBlockCase<Kv>(
 }
 
 const positionsFrom = (start: number, count: number) => Array.from({ length: count }, (_, i) => start + i);
-
-/**
- * The compressed cache's greedy output: the full cache's tokens g while its teacher-forced top-1
- * (`logits` row i predicts g[i]) agrees, then its own decoding until `stopped`.
- */
-async function greedyOver<Kv>(
-  decoder: Decoder<Kv>,
-  kv: Kv,
-  promptIds: number[],
-  blockTokens: number,
-  g: number[],
-  logits: Float32Array,
-  stopped: (out: number[]) => boolean,
-): Promise<number[]> {
-  const V = decoder.spec.vocabSize;
-  const out: number[] = [];
-  for (let i = 0; i < g.length && argmax(logits, i, V) === g[i]; i++) {
-    out.push(g[i]!);
-    if (stopped(out)) return out;
-  }
-  const fed = [...promptIds, ...out];
-  let step = await decoder.forward(fed, positionsFrom(blockTokens, fed.length), kv, { observe: false });
-  const made = [step.present];
-  while (!stopped(out)) {
-    out.push(argmax(step.logits.subarray((step.rows - 1) * V, step.rows * V), 0, V));
-    if (stopped(out)) break;
-    step = await decoder.forward([out.at(-1)!], [blockTokens + promptIds.length + out.length - 1], step.present, {
-      observe: false,
-    });
-    made.push(step.present);
-  }
-  for (const k of made) decoder.disposeKv(k, kv);
-  return out;
-}

@@ -172,6 +172,50 @@ function disposeAll<Kv>(decoder: Decoder<Kv>, kvs: Kv[], base: Kv): void {
   for (const kv of kvs) decoder.disposeKv(kv, base);
 }
 
+/** The compression options a setting stands for. */
+export const kvOptionsOf = (s: Setting) => ({
+  policy: s.policy,
+  budget: ratioBudget(s),
+  bits: s.bits,
+  options: s.options,
+});
+
+/** Greedy tokens up to and including the first at which `stopped` holds (G ≥ out-tokens, so one does). */
+export function untilStopped(tokens: number[], stopped: (out: number[]) => boolean): number[] {
+  return tokens.slice(0, Math.max(1, tokens.findIndex((_, i) => stopped(tokens.slice(0, i + 1))) + 1));
+}
+
+/**
+ * A compressed cache's greedy output from the tokens it agreed on with the full cache: cut at the
+ * first stop among them, or decoded on over `kv` until one. `lead` is fed before `agreed`, the first
+ * at position `start`; the states made are disposed (kv's tiers stay).
+ */
+export async function decodeUntilStopped<Kv>(
+  decoder: Decoder<Kv>,
+  kv: Kv,
+  lead: number[],
+  start: number,
+  agreed: number[],
+  stopped: (out: number[]) => boolean,
+): Promise<number[]> {
+  const out = agreed.slice();
+  const firstStop = out.findIndex((_, i) => stopped(out.slice(0, i + 1)));
+  if (firstStop !== -1) return out.slice(0, firstStop + 1);
+  const V = decoder.spec.vocabSize;
+  const fed = [...lead, ...out];
+  const at = (from: number, count: number) => Array.from({ length: count }, (_, i) => start + from + i);
+  let step = await decoder.forward(fed, at(0, fed.length), kv, { observe: false });
+  const made = [step.present];
+  while (!stopped(out)) {
+    out.push(argmax(step.logits.subarray((step.rows - 1) * V, step.rows * V), 0, V));
+    if (stopped(out)) break;
+    step = await decoder.forward(out.slice(-1), at(lead.length + out.length - 1, 1), step.present, { observe: false });
+    made.push(step.present);
+  }
+  disposeAll(decoder, made, kv);
+  return out;
+}
+
 export async function evaluateCase<Kv>(
   decoder: Decoder<Kv>,
   codec: TextCodec,
@@ -239,7 +283,7 @@ export async function evaluateCase<Kv>(
     mode = 'step';
     reference = stepLogits;
   }
-  const fullText = shown(g.slice(0, Math.max(1, g.findIndex((_, i) => stopped(g.slice(0, i + 1))) + 1)));
+  const fullText = shown(untilStopped(g, stopped));
   const fullOutput = scoredOutput(c, fullText);
   progress('prefill');
 
@@ -248,7 +292,7 @@ export async function evaluateCase<Kv>(
     const t0 = performance.now();
     let block;
     try {
-      const kvOptions = { policy: s.policy, budget: ratioBudget(s), bits: s.bits, options: s.options };
+      const kvOptions = kvOptionsOf(s);
       block =
         opts.segmentTokens && s.policy !== 'full'
           ? await buildBlockInSegments(decoder, ids, kvOptions, opts.segmentTokens, { chunk: opts.prefillChunk })
@@ -264,23 +308,8 @@ export async function evaluateCase<Kv>(
     const cmp = compareSteps(reference, logits, steps, V);
     const top1 = Array.from({ length: G }, (_, i) => argmax(logits, i, V));
     // Greedy output: the full cache's tokens while the top-1 agrees, then its own decoding.
-    const shared = sharedPrefix(g, top1);
-    const out = g.slice(0, shared.length);
-    const firstStop = out.findIndex((_, i) => stopped(out.slice(0, i + 1)));
-    if (firstStop !== -1) out.length = firstStop + 1;
-    else {
-      const made: Kv[] = [];
-      let step = await decoder.forward(out.slice(), positions(0, out.length), kv, { observe: false });
-      made.push(step.present);
-      while (!stopped(out)) {
-        const next = argmax(step.logits.subarray((step.rows - 1) * V, step.rows * V), 0, V);
-        out.push(next);
-        if (stopped(out)) break;
-        step = await decoder.forward([next], positions(out.length - 1, 1), step.present, { observe: false });
-        made.push(step.present);
-      }
-      disposeAll(decoder, made, kv);
-    }
+    const agreed = g.slice(0, sharedPrefix(g, top1).length);
+    const out = await decodeUntilStopped(decoder, kv, [], n, agreed, stopped);
     if (kv !== pre.kv) decoder.disposeKv(kv);
     results.push(settingResult(s, c, shown(out), fullOutput, { ...cmp, steps }, report, t0));
     progress(s.label);
