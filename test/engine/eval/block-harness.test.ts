@@ -4,39 +4,39 @@
 // scorings' arithmetic on hand-checked cases.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadModel, type LoadedModel } from '../../../native/runtime/model-loader';
+import type { LoadedModel } from '../../../native/runtime/model-loader';
 import { evaluateBlockCase } from '../../../engine/eval/block-harness';
 import { scoredOutput } from '../../../engine/eval/harness';
 import { parsePolicySpec } from '../../../engine/eval/settings';
 import { buildRepoCase, findTargets } from '../../../engine/eval/repo-cases';
 import { buildNeedleCase } from '../../../engine/eval/needle-cases';
 import { fileSegments, QWEN_REPO_FORMAT } from '../../../engine/eval/sources';
+import type { EvalCase } from '../../../engine/eval/types';
 import { CompletionService } from '../../../engine/completion/service';
 import { DEFAULT_SERVICE_CONFIG } from '../../../engine/completion/service-types';
 import { SpreadScores } from '../../../engine/completion/prefill';
 import { scoredByQuery } from '../../../engine/completion/block-scoring';
 import type { DenseBlock } from '../../../engine/completion/pipeline';
 import type { ModelSpec } from '../../../engine/model/config';
-import { fixtureDir } from '../../helpers/fixtures';
-import { FILES, PKG } from './synthetic-package';
+import { codecOf, FILES, loadEvalFixture, PKG } from './helpers';
 
 let model: LoadedModel;
-const codec = () => ({
-  encode: (t: string) => model.tokenizer.encode(t),
-  decode: (ids: number[]) => model.tokenizer.decode(ids),
-});
+const codec = () => codecOf(model);
 const count = (t: string) => model.tokenizer.count(t);
 const setting = (spec: string, budget: number) => ({ ...parsePolicySpec(spec), budget });
 
+/** The case as the editor's request: its block in file segments, the current file's part on top. */
+const requestOf = (c: EvalCase) => ({
+  block: { text: c.prompt.slice(0, c.blockChars) },
+  prompt: { text: c.prompt.slice(c.blockChars) },
+  segments: fileSegments(c.prompt.slice(0, c.blockChars), QWEN_REPO_FORMAT),
+  maxTokens: 10,
+  stopAtNewline: true,
+  timeCapMs: null,
+});
+
 test.before(async () => {
-  model = await loadModel(fixtureDir('qwen2'), {
-    provider: 'cpu',
-    observationWindow: 8,
-    kvDtype: 'float16',
-    quantBits: [8, 4, 2],
-    group: 64,
-    allLogits: true,
-  });
+  model = await loadEvalFixture();
 });
 test.after(async () => {
   await model.decoder.release();
@@ -69,14 +69,7 @@ test("the block path's greedy line is the service's completion of the same segme
     for (const s of r.settings) {
       const kv = { policy: s.policy, budget: { kind: 'ratio' as const, value: budget }, scoring: 'tail' as const };
       const service = new CompletionService(model, { config: { ...DEFAULT_SERVICE_CONFIG, kv }, requireFim: false });
-      const served = await service.complete({
-        block: { text: c.prompt.slice(0, c.blockChars) },
-        prompt: { text: c.prompt.slice(c.blockChars) },
-        segments: fileSegments(c.prompt.slice(0, c.blockChars), QWEN_REPO_FORMAT),
-        maxTokens: 10,
-        stopAtNewline: true,
-        timeCapMs: null,
-      });
+      const served = await service.complete(requestOf(c));
       await service.dispose({ keepModel: true });
       assert.equal(s.output, scoredOutput(c, served.text), `${s.label}@${budget}`);
       if (s.policy !== 'full') assert.equal(s.bytes, served.stats.kv.bytes, `${s.label}@${budget}: the block's bytes`);
@@ -102,14 +95,7 @@ test("query scoring: the service compresses the block by its first request's win
       requireFim: false,
       log: (m) => logs.push(m),
     });
-    const request = {
-      block: { text: c.prompt.slice(0, c.blockChars) },
-      prompt: { text: c.prompt.slice(c.blockChars) },
-      segments: fileSegments(c.prompt.slice(0, c.blockChars), QWEN_REPO_FORMAT),
-      maxTokens: 10,
-      stopAtNewline: true,
-      timeCapMs: null,
-    };
+    const request = requestOf(c);
     const first = await service.complete(request);
     const again = await service.complete(request);
     await service.dispose({ keepModel: true });

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { loadModel, type LoadedModel } from '../../../native/runtime/model-loader';
+import type { LoadedModel } from '../../../native/runtime/model-loader';
 import { evaluateCase, scoredOutput, type HarnessOptions } from '../../../engine/eval/harness';
 import { buildSettings, parsePolicySpec } from '../../../engine/eval/settings';
 import { buildRepoCase, findTargets } from '../../../engine/eval/repo-cases';
@@ -16,25 +16,15 @@ import { QWEN_REPO_FORMAT } from '../../../engine/eval/sources';
 import { CompletionService } from '../../../engine/completion/service';
 import { DEFAULT_SERVICE_CONFIG } from '../../../engine/completion/service-types';
 import { fixtureDir } from '../../helpers/fixtures';
-import { FILES, PKG } from './synthetic-package';
+import { codecOf, FILES, loadEvalFixture, PKG } from './helpers';
 
 let model: LoadedModel;
 const opts: HarnessOptions = { steps: 6, outTokens: 8 };
-const codec = () => ({
-  encode: (t: string) => model.tokenizer.encode(t),
-  decode: (ids: number[]) => model.tokenizer.decode(ids),
-});
+const codec = () => codecOf(model);
 const count = (t: string) => model.tokenizer.count(t);
 
 test.before(async () => {
-  model = await loadModel(fixtureDir('qwen2'), {
-    provider: 'cpu',
-    observationWindow: 8,
-    kvDtype: 'float16',
-    quantBits: [8, 4, 2],
-    group: 64,
-    allLogits: true,
-  });
+  model = await loadEvalFixture();
 });
 test.after(async () => {
   await model.decoder.release();
