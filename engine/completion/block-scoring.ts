@@ -19,6 +19,9 @@ export type BlockScoring = (typeof BLOCK_SCORINGS)[number];
 /** Chosen by the product-path table (docs/kv-methods.md §6.3). */
 export const DEFAULT_BLOCK_SCORING: BlockScoring = 'query';
 
+/** The scoring a compression config asks for (the default when it names none). */
+export const scoringOf = (kv: { scoring?: BlockScoring }): BlockScoring => kv.scoring ?? DEFAULT_BLOCK_SCORING;
+
 export function isBlockScoring(x: unknown): x is BlockScoring {
   return (BLOCK_SCORINGS as readonly unknown[]).includes(x);
 }

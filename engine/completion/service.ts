@@ -26,7 +26,7 @@ import {
   type PromptState,
   prefillOver,
 } from './pipeline';
-import { DEFAULT_BLOCK_SCORING, scoredByQuery } from './block-scoring';
+import { scoredByQuery, scoringOf } from './block-scoring';
 import { fp16Bytes } from '../kv/geometry';
 import { topIds } from './logprobs';
 import { ModelLock } from './model-lock';
@@ -379,9 +379,11 @@ export class CompletionService<Kv> {
       .run(async () => {
         if (controller.signal.aborted) throw new AbortedError();
         if (this.cached?.key === key) return this.cached;
-        // A segmented block keeps the previous one until it is built, to move its segments over.
+        const kv = this.config.kv;
+        const awaitingQuery = queryable && this.scoresByQuery(ids.length);
+        // A segmented build keeps the previous block until it is built, to move its segments over.
         const old = this.cached?.block;
-        const previous = inputs && old?.segments ? { kv: old.kv, segments: old.segments } : null;
+        const previous = !awaitingQuery && inputs && old?.segments ? { kv: old.kv, segments: old.segments } : null;
         if (!previous) this.dropBlock();
         report();
         const opts = {
@@ -393,9 +395,7 @@ export class CompletionService<Kv> {
             await this.lock.yieldTo();
           },
         };
-        const kv = this.config.kv;
-        const scoreEvery = (kv.scoring ?? DEFAULT_BLOCK_SCORING) === 'spread';
-        const awaitingQuery = queryable && this.scoresByQuery(ids.length);
+        const scoreEvery = scoringOf(kv) === 'spread';
         const block = awaitingQuery
           ? await buildBlock(this.model.decoder, ids, { ...kv, policy: 'full' }, opts)
           : inputs
@@ -439,8 +439,7 @@ export class CompletionService<Kv> {
    */
   private scoresByQuery(n: number): boolean {
     const kv = this.config.kv;
-    if ((kv.scoring ?? DEFAULT_BLOCK_SCORING) !== 'query' || kv.policy === 'full' || n < MIN_COMPRESSED_BLOCK)
-      return false;
+    if (scoringOf(kv) !== 'query' || kv.policy === 'full' || n < MIN_COMPRESSED_BLOCK) return false;
     return kv.maxLiveBytes === undefined || fp16Bytes(geometryOf(this.model.spec), n) <= kv.maxLiveBytes;
   }
 
