@@ -161,6 +161,8 @@ export const evalKvCommand: CliCommand = {
     const { loadModelConfig } = await import('../model/config');
     const preSpec = loadModelConfig(dir);
     const batch = tf === 'batch' || (tf === 'auto' && preSpec.vocabSize <= 65536);
+    if (path === 'block' && !batch)
+      throw new CliUsageError('--path block needs batch teacher forcing (--teacher-forcing batch)');
     const model = await loadModel(dir, {
       provider: ep,
       observationWindow: window,
@@ -206,22 +208,21 @@ export const evalKvCommand: CliCommand = {
     // Run.
     const bar = new ProgressBar(cases.length * (settings.length + 1), 'runs');
     const results: CaseResult[] = [];
+    // Block segments after the first are encoded without the tokenizer's leading specials, as the service does.
+    const codec = {
+      encode: (t: string, special?: boolean) => model.tokenizer.encode(t, special),
+      decode: (ids: number[]) => model.tokenizer.decode(ids),
+    };
+    const harness = {
+      steps,
+      outTokens,
+      prefillChunk,
+      teacherForcing: batch ? ('auto' as const) : ('step' as const),
+      compressOn: compressOn as 'device' | 'host',
+      segmentTokens,
+      onProgress: () => bar.tick(),
+    };
     for (const c of cases) {
-      const codec = {
-        encode: (t: string) => model.tokenizer.encode(t),
-        decode: (ids: number[]) => model.tokenizer.decode(ids),
-      };
-      const harness = {
-        steps,
-        outTokens,
-        prefillChunk,
-        teacherForcing: batch ? ('auto' as const) : ('step' as const),
-        compressOn: compressOn as 'device' | 'host',
-        segmentTokens,
-        onProgress: () => bar.tick(),
-      };
-      if (path === 'block' && !batch)
-        throw new CliUsageError('--path block needs batch teacher forcing (--teacher-forcing batch)');
       results.push(
         path === 'block'
           ? await evaluateBlockCase(model.decoder, codec, c, settings, { ...harness, scoring, format })

@@ -17,7 +17,7 @@ export const loadEvalFixture = (): Promise<LoadedModel> =>
 
 /** The model's tokenizer as the harness's text codec. */
 export const codecOf = (model: LoadedModel) => ({
-  encode: (t: string) => model.tokenizer.encode(t),
+  encode: (t: string, special?: boolean) => model.tokenizer.encode(t, special),
   decode: (ids: number[]) => model.tokenizer.decode(ids),
 });
 
