@@ -33,12 +33,16 @@ from context_data import common_identifiers, pairs_document, recall_files, renam
 
 
 class ContextMix:
-    """How much of the training split must be read from context (0 and 0: the shipped model's data)."""
+    """How much of the training split must be read from context (all zero: the shipped model's data)."""
 
-    def __init__(self, rename_rate, recall_rate, recall_chars, recall_needles, pairs_docs, common):
-        self.rename_rate, self.recall_rate, self.recall_chars, self.common = rename_rate, recall_rate, recall_chars, common
-        self.recall_needles, self.pairs_docs = recall_needles, pairs_docs
-        self.repeat_docs = 0
+    def __init__(self, args, common):
+        self.rename_rate, self.recall_rate, self.recall_chars = args.rename_rate, args.recall_rate, args.recall_chars
+        self.recall_needles, self.pairs_docs, self.repeat_docs = args.recall_needles, args.pairs_docs, args.repeat_docs
+        self.common = common
+
+    @staticmethod
+    def wanted(args):
+        return args.rename_rate > 0 or args.recall_rate > 0 or args.pairs_docs > 0 or args.repeat_docs > 0
 
 
 def repo_name(pkg_name):
@@ -147,11 +151,10 @@ def main():
     streams = {'train': array.array('H'), 'heldout': array.array('H')}
     stats = {s: {'docs': 0, 'fim_docs': 0, 'tokens': 0, 'chars': 0} for s in streams}
     context = None
-    if args.rename_rate > 0 or args.recall_rate > 0:
+    if ContextMix.wanted(args):
         with open(os.path.join(args.data, 'packages.jsonl'), encoding='utf8') as f:
             common = common_identifiers([p for p in map(json.loads, f) if p['split'] == 'train'])
-        context = ContextMix(args.rename_rate, args.recall_rate, args.recall_chars, args.recall_needles, args.pairs_docs, common)
-        context.repeat_docs = args.repeat_docs
+        context = ContextMix(args, common)
         print(f'{len(common)} common identifiers kept by renaming', flush=True)
     with open(os.path.join(args.data, 'packages.jsonl'), encoding='utf8') as f:
         for line in f:
