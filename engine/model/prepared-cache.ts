@@ -11,7 +11,9 @@
 //           the format and the files' sizes, so a truncated or foreign entry is rebuilt, never used.
 //   writers build in a private temporary folder and rename it into place: concurrent builders of
 //           the same key each finish, the first rename wins and the others use it.
-//   size    after a build, the least recently used entries go until the cache is under its limit.
+//   size    after a build, the least recently used entries go until the cache is under its limit;
+//           an entry's size counts the folders inside it that carry their own meta.json sizes (the
+//           CPU's packed copy, native/runtime/packed-model.ts).
 import { createHash } from 'node:crypto';
 import {
   closeSync,
@@ -177,7 +179,7 @@ export class PreparedCache {
       }
       const meta = this.readMeta(dir);
       if (!meta) continue;
-      const bytes = Object.values(meta.sizes).reduce((a, b) => a + b, 0);
+      const bytes = sizesTotal(meta) + companionBytes(dir);
       entries.push({ dir, bytes, used: statSync(join(dir, META_FILE)).mtimeMs });
     }
     let total = entries.reduce((a, e) => a + e.bytes, 0);
@@ -191,11 +193,7 @@ export class PreparedCache {
   }
 
   private readMeta(dir: string): PreparedMeta | null {
-    try {
-      return JSON.parse(readFileSync(join(dir, META_FILE), 'utf8')) as PreparedMeta;
-    } catch {
-      return null;
-    }
+    return readMetaIn(dir) as PreparedMeta | null;
   }
 
   private problem(dir: string, key: string, meta: PreparedMeta): string | null {
@@ -214,4 +212,23 @@ export class PreparedCache {
     if (!meta.sizes?.[MODEL_FILE]) return `${MODEL_FILE} was not written`;
     return null;
   }
+}
+
+function readMetaIn(dir: string): { sizes?: Record<string, number> } | null {
+  try {
+    return JSON.parse(readFileSync(join(dir, META_FILE), 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+const sizesTotal = (meta: { sizes?: Record<string, number> }) =>
+  Object.values(meta.sizes ?? {}).reduce((a, b) => a + b, 0);
+
+/** Bytes of the folders inside an entry that describe themselves with a meta.json (its packed copy). */
+function companionBytes(dir: string): number {
+  let bytes = 0;
+  for (const d of readdirSync(dir, { withFileTypes: true }))
+    if (d.isDirectory()) bytes += sizesTotal(readMetaIn(join(dir, d.name)) ?? {});
+  return bytes;
 }

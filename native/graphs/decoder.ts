@@ -203,8 +203,12 @@ class DecoderGraph {
     observed.output(lastW, `attn${l}_observed`, DataType.FLOAT, attnDims);
     const pooled = snapkvScoreKernel(observed, lastW, opts.observationWindow, spec.qHeads, spec.kvHeads);
     observed.output(pooled, `scores${l}_observed`, DataType.FLOAT, scoreDims);
+    // The skipped branch's empty results are cut from `probs`, not constants: onnxruntime folds a
+    // constant result into a subgraph initializer and then writes it twice when it saves the
+    // optimized model (the prepared cache's prepacked copy), which it then refuses to load.
     const skipped = g.branch(`skip${l}`);
-    const none = (dims: number[]) => g.constant(DataType.FLOAT, dims, new Uint8Array(0), 'none');
+    const empty = skipped.op('Slice', [probs, g.int64([0, 0, 0]), g.int64([0, 0, 0])]); // [0, 0, 0]
+    const none = (dims: number[]) => skipped.op('Reshape', [empty, g.int64(dims)], { attrs: { allowzero: 1 } });
     skipped.output(none([spec.qHeads, 0, 0]), `attn${l}_skipped`, DataType.FLOAT, attnDims);
     skipped.output(none([spec.kvHeads, 0]), `scores${l}_skipped`, DataType.FLOAT, scoreDims);
     const [attn, scores] = g.ifElse(this.observe, observed, skipped, 2) as [string, string];

@@ -44,6 +44,7 @@ import {
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decoderNames as N } from '../graphs/decoder-io';
+import { dropPacked, PACK_MIN_WEIGHT_BYTES, packedModelPath, packInBackground } from './packed-model';
 
 // Provider failures reach us as exceptions; onnxruntime's own error log would only repeat them.
 ort.env.logLevel = 'fatal';
@@ -76,6 +77,11 @@ export interface DecoderLoadOptions {
   /** RoPE inverse frequencies at float32 (default) or rounded as transformers holds them. */
   ropeFrequencies?: RopeFrequencyPrecision;
   log?: (message: string) => void;
+  /**
+   * On the CPU, prepared models with at least this many weight bytes get a packed copy written in
+   * the background for faster later loads (default PACK_MIN_WEIGHT_BYTES; Infinity: never).
+   */
+  packMinBytes?: number;
 }
 
 export class DecoderSession implements Decoder<KvState> {
@@ -122,11 +128,15 @@ export class DecoderSession implements Decoder<KvState> {
       const entry = await prepareModel(cache, source, graph, options.log);
       try {
         const gpuOutputs = Array.from({ length: spec.layers }, (_, l) => [N.presentKey(l), N.presentValue(l)]).flat();
-        const session = await ort.InferenceSession.create(
-          entry.modelPath,
-          sessionOptionsFor(provider, { gpuOutputs, threads: options.threads }),
-        );
+        const sessionOptions = sessionOptionsFor(provider, { gpuOutputs, threads: options.threads });
         const weights = entry.meta.info.weights as WeightSummary;
+        const session =
+          (provider === 'cpu' && (await openPacked(entry, sessionOptions, options.log))) ||
+          (await ort.InferenceSession.create(entry.modelPath, sessionOptions));
+        if (provider === 'cpu' && (options.packMinBytes ?? PACK_MIN_WEIGHT_BYTES) <= weights.bytes) {
+          const packing = packInBackground(entry.dir, entry.modelPath, weights.bytes, options.threads);
+          if (packing !== 'present') options.log?.(`packed copy of the prepared model: ${packing}`);
+        }
         const target: ExecutionTarget = { provider, dtype, skipped };
         options.log?.(
           `model loaded on ${provider} (${dtype}, weights ${weights.precision}: ${weights.bytes} bytes, ${entry.built ? 'prepared now' : 'from the cache'})` +
@@ -509,6 +519,28 @@ function precisionBits(precision: ResolvedPrecision, source: ModelSource): numbe
   if (precision !== 'native') return precision === 'int4' ? 4 : 16;
   const q = source.tensors.get('model.layers.0.mlp.down_proj.weight');
   return q && isQuantized(q.type) ? nbitsOfGgml(q.type) : 16;
+}
+
+/**
+ * A session on the entry's packed copy (packed-model.ts), or null when there is none or onnxruntime
+ * refuses it (then it is removed and the plain entry loads). Its graph is already optimized.
+ */
+async function openPacked(
+  entry: PreparedEntry,
+  sessionOptions: ort.InferenceSession.SessionOptions,
+  log?: (m: string) => void,
+): Promise<ort.InferenceSession | null> {
+  const path = packedModelPath(entry.dir, log);
+  if (!path) return null;
+  try {
+    const session = await ort.InferenceSession.create(path, { ...sessionOptions, graphOptimizationLevel: 'disabled' });
+    log?.('prepared model loaded from its packed copy');
+    return session;
+  } catch (e) {
+    log?.(`packed copy of ${entry.dir} failed to load (${firstLine(e)}); removing it`);
+    dropPacked(entry.dir);
+    return null;
+  }
 }
 
 /** The prepared model for these options: from the cache, or built there now, weights streamed to disk. */

@@ -1,0 +1,178 @@
+// The packed copy of a prepared model, for the CPU provider. Creating a session spends most of a
+// cached load rearranging block-quantized weights for the kernels (prepacking: 1.5 of 1.9 s for the
+// 0.5B model at int4, onnxruntime 1.30, 2 cores). onnxruntime can save the optimized graph with its
+// prepacked weights in an external file that later sessions map instead of repacking.
+//
+//   where   <entry>/packed/{model.onnx, model.data, meta.json}, beside the prepared entry; the
+//           prepared cache counts it in the entry's size and evicts it with the entry.
+//   when    after a load that found no packed copy, a detached low-priority child process writes it
+//           (into <entry>/.packing-*, renamed into place when done), so neither the first load nor the
+//           first completion waits for it; a process that exits at once (the CLI) does not stop it.
+//   valid   meta.json names onnxruntime's version and this CPU (the layout depends on its
+//           instruction set) and the files' sizes; a copy that does not match, or that onnxruntime
+//           refuses, is removed and the plain entry loads as before.
+//   cost    disk: about 2.4× the weights (onnxruntime keeps the unpacked copy too); memory while
+//           packing: about the weights again, so packing is skipped when free memory is short.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpus, freemem, setPriority } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { realignExternalData } from '../onnx/realign-external-data';
+
+export const PACKED_DIR = 'packed';
+const PACKED_MODEL = 'model.onnx';
+const PACKED_DATA = 'model.data';
+const PACKED_META = 'meta.json';
+/** A `.packing-*` folder younger than this is a packer still at work; older ones died. */
+const PACKING_STALE_MS = 10 * 60_000;
+/** Weights below this pack in well under 100 ms: not worth a second copy. */
+export const PACK_MIN_WEIGHT_BYTES = 64 * 2 ** 20;
+
+export interface PackedMeta {
+  ort: string;
+  cpu: string;
+  sizes: Record<string, number>;
+}
+
+/** onnxruntime's version and what this CPU is: the prepacked layout depends on both. */
+export function packSignature(): { ort: string; cpu: string } {
+  let flags = '';
+  try {
+    flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+  } catch {
+    // not Linux: the model name alone
+  }
+  const cpu = createHash('sha256')
+    .update(`${process.arch}:${cpus()[0]?.model ?? ''}:${flags.trim()}`)
+    .digest('hex')
+    .slice(0, 16);
+  return { ort: String(ort.env.versions?.node ?? ort.env.versions?.common ?? 'unknown'), cpu };
+}
+
+/** Why the packed copy in `entryDir` cannot be used, or null when it can (undefined: none there). */
+export function packedProblem(entryDir: string): string | null | undefined {
+  const dir = join(entryDir, PACKED_DIR);
+  let meta: PackedMeta;
+  try {
+    meta = JSON.parse(readFileSync(join(dir, PACKED_META), 'utf8')) as PackedMeta;
+  } catch {
+    return existsSync(dir) ? 'its meta.json is missing or unreadable' : undefined;
+  }
+  const here = packSignature();
+  if (meta.ort !== here.ort) return `packed by onnxruntime ${meta.ort}, this is ${here.ort}`;
+  if (meta.cpu !== here.cpu) return 'packed on another CPU';
+  for (const f of [PACKED_MODEL, PACKED_DATA]) {
+    const size = meta.sizes?.[f];
+    if (!size) return `${f} was not written`;
+    try {
+      const actual = statSync(join(dir, f)).size;
+      if (actual !== size) return `${f} has ${actual} bytes, ${size} were written`;
+    } catch {
+      return `${f} is missing`;
+    }
+  }
+  return null;
+}
+
+/** The packed model to load from `entryDir`, or null (a broken copy is removed on the way). */
+export function packedModelPath(entryDir: string, log?: (m: string) => void): string | null {
+  const problem = packedProblem(entryDir);
+  if (problem === undefined) return null;
+  if (problem !== null) {
+    log?.(`packed copy in ${entryDir} is unusable (${problem}); removing it`);
+    dropPacked(entryDir);
+    return null;
+  }
+  return join(entryDir, PACKED_DIR, PACKED_MODEL);
+}
+
+export function dropPacked(entryDir: string): void {
+  rmSync(join(entryDir, PACKED_DIR), { recursive: true, force: true });
+}
+
+/** Whether a packer is at work on `entryDir` (stale leftovers of dead ones are removed). */
+function packerRunning(entryDir: string): boolean {
+  let running = false;
+  for (const name of readdirSync(entryDir).filter((n) => n.startsWith('.packing-'))) {
+    const dir = join(entryDir, name);
+    if (Date.now() - statSync(dir).mtimeMs < PACKING_STALE_MS) running = true;
+    else rmSync(dir, { recursive: true, force: true });
+  }
+  return running;
+}
+
+/**
+ * The child's program: one session created with onnxruntime's "save the optimized model with its
+ * prepacked weights" options, its blobs moved to aligned offsets (realign-external-data.ts says
+ * why), then meta.json, then the rename that publishes it. Plain JavaScript run with `node -e`, so
+ * it works the same from the bundles, the tests and the extension host.
+ */
+const PACKER = `
+const fs = require('fs'), path = require('path');
+const __name = (f) => f; // what tsx's transpiled function bodies call to keep names
+const [ortPath, source, tmp, out, signature, threads] = process.argv.slice(1);
+const ort = require(ortPath);
+ort.env.logLevel = 'fatal';
+ort.InferenceSession.create(source, {
+  executionProviders: ['cpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3,
+  intraOpNumThreads: Number(threads) || 1,
+  optimizedModelFilePath: path.join(tmp, 'saved.onnx'),
+  extra: { session: {
+    optimized_model_external_initializers_file_name: 'saved.data',
+    optimized_model_external_initializers_min_size_in_bytes: '1024',
+    save_external_prepacked_constant_initializers: '1',
+  } },
+}).then(async (s) => {
+  await s.release();
+  (${realignExternalData.toString()})(tmp, 'saved.onnx', 'saved.data', '${PACKED_MODEL}', '${PACKED_DATA}');
+  for (const f of ['saved.onnx', 'saved.data']) fs.rmSync(path.join(tmp, f));
+  const sizes = {};
+  for (const f of ['${PACKED_MODEL}', '${PACKED_DATA}']) sizes[f] = fs.statSync(path.join(tmp, f)).size;
+  fs.writeFileSync(path.join(tmp, '${PACKED_META}'), JSON.stringify({ ...JSON.parse(signature), sizes }));
+  try { fs.renameSync(tmp, out); } catch { fs.rmSync(tmp, { recursive: true, force: true }); }
+}).catch(() => { fs.rmSync(tmp, { recursive: true, force: true }); process.exit(1); });
+`;
+
+/**
+ * Starts writing the packed copy of `entryDir`'s model in a detached child process, unless one is
+ * there, a packer is at work, or free memory is short. Returns what it did, for the log.
+ */
+export function packInBackground(
+  entryDir: string,
+  modelPath: string,
+  weightBytes: number,
+  threads = 1,
+): 'started' | 'present' | 'running' | 'low-memory' {
+  if (existsSync(join(entryDir, PACKED_DIR))) return 'present';
+  if (packerRunning(entryDir)) return 'running';
+  if (freemem() < 2 * weightBytes + 512 * 2 ** 20) return 'low-memory';
+  const tmp = join(entryDir, `.packing-${process.pid}-${Date.now().toString(36)}`);
+  mkdirSync(tmp);
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      PACKER,
+      require.resolve('onnxruntime-node'),
+      modelPath,
+      tmp,
+      join(entryDir, PACKED_DIR),
+      JSON.stringify(packSignature()),
+      String(threads),
+    ],
+    // Electron's binary runs as plain Node with ELECTRON_RUN_AS_NODE (the extension host's case).
+    { detached: true, stdio: 'ignore', env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } },
+  );
+  child.on('error', () => rmSync(tmp, { recursive: true, force: true }));
+  if (child.pid !== undefined) {
+    try {
+      setPriority(child.pid, 19);
+    } catch {
+      // not allowed here: it runs at normal priority
+    }
+  }
+  child.unref();
+  return 'started';
+}

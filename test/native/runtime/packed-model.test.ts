@@ -1,0 +1,145 @@
+// The CPU's packed copy of a prepared model (native/runtime/packed-model.ts) on real loads of the
+// block-quantized fixture: the background packer writes it, the next load maps it and computes the
+// same logits as the unpacked session (onnxruntime's own saved copy, unaligned, computed infinities:
+// the test that caught it); a truncated copy, one onnxruntime refuses, and one from another
+// onnxruntime are removed with the reason logged, and the model still loads and answers the same.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadModel } from '../../../native/runtime/model-loader';
+import { prefill } from '../../../engine/completion/prefill';
+import { PreparedCache } from '../../../engine/model/prepared-cache';
+import { fixtureDir, loadReference } from '../../helpers/fixtures';
+
+const ref = loadReference('qwen2').cases[0]!;
+
+async function run(cacheDir: string, weights: 'int4' | 'int8') {
+  const log: string[] = [];
+  const m = await loadModel(fixtureDir('qwen2'), {
+    provider: 'cpu',
+    observationWindow: 0,
+    weights,
+    cacheDir,
+    packMinBytes: 0,
+    log: (l) => log.push(l),
+  });
+  try {
+    const pre = await prefill(m.decoder, ref.input_ids, m.decoder.emptyKv(), 0);
+    return { logits: Array.from(pre.lastLogits), log };
+  } finally {
+    await m.decoder.release();
+  }
+}
+
+const entryOf = (dir: string) => join(dir, readdirSync(dir).filter((n) => !n.startsWith('.'))[0]!);
+
+/** Waits for the detached packer to publish (or give up on) its copy. */
+async function packerDone(entry: string): Promise<void> {
+  for (let waited = 0; waited < 120_000; waited += 200) {
+    if (!readdirSync(entry).some((n) => n.startsWith('.packing-'))) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`the packer of ${entry} did not finish in 120 s`);
+}
+
+for (const weights of ['int4', 'int8'] as const) {
+  test(`${weights}: the packed copy written in the background gives the unpacked session's logits exactly`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sq-packed-'));
+    const plain = await run(dir, weights);
+    assert.ok(
+      plain.log.some((l) => /packed copy of the prepared model: started/.test(l)),
+      plain.log.join('\n'),
+    );
+    const entry = entryOf(dir);
+    await packerDone(entry);
+    assert.ok(existsSync(join(entry, 'packed', 'meta.json')), 'the packer published its copy');
+    const packed = await run(dir, weights);
+    assert.ok(
+      packed.log.some((l) => /loaded from its packed copy/.test(l)),
+      packed.log.join('\n'),
+    );
+    assert.ok(plain.logits.every(Number.isFinite));
+    assert.deepEqual(packed.logits, plain.logits);
+    // The cache counts the copy in its entry's size.
+    const meta = JSON.parse(readFileSync(join(entry, 'packed', 'meta.json'), 'utf8'));
+    assert.equal(meta.sizes['model.data'], statSync(join(entry, 'packed', 'model.data')).size);
+  });
+}
+
+test('a truncated, refused or foreign packed copy is removed with its reason, and the model still answers the same', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sq-packed-'));
+  const plain = await run(dir, 'int4');
+  const entry = entryOf(dir);
+  const packedDir = join(entry, 'packed');
+  const repack = async () => {
+    await packerDone(entry);
+    assert.ok(existsSync(join(packedDir, 'meta.json')));
+  };
+
+  await repack();
+  truncateSync(join(packedDir, 'model.data'), statSync(join(packedDir, 'model.data')).size - 100);
+  const truncated = await run(dir, 'int4');
+  assert.ok(
+    truncated.log.some((l) => /unusable \(model.data has \d+ bytes, \d+ were written\); removing it/.test(l)),
+    truncated.log.join('\n'),
+  );
+  assert.deepEqual(truncated.logits, plain.logits);
+
+  await repack();
+  const model = join(packedDir, 'model.onnx');
+  writeFileSync(model, Buffer.alloc(statSync(model).size, 7)); // same size, not a model
+  const refused = await run(dir, 'int4');
+  assert.ok(
+    refused.log.some((l) => /packed copy of .* failed to load \(.*\); removing it/.test(l)),
+    refused.log.join('\n'),
+  );
+  assert.deepEqual(refused.logits, plain.logits);
+
+  await repack();
+  const metaPath = join(packedDir, 'meta.json');
+  writeFileSync(metaPath, JSON.stringify({ ...JSON.parse(readFileSync(metaPath, 'utf8')), ort: '0.0.1' }));
+  const foreign = await run(dir, 'int4');
+  assert.ok(
+    foreign.log.some((l) => /unusable \(packed by onnxruntime 0\.0\.1, this is [\d.]+\)/.test(l)),
+    foreign.log.join('\n'),
+  );
+  assert.deepEqual(foreign.logits, plain.logits);
+  await packerDone(entry);
+});
+
+test('models under packMinBytes (the default 64 MiB) get no packed copy', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sq-packed-'));
+  const log: string[] = [];
+  const m = await loadModel(fixtureDir('qwen2'), {
+    provider: 'cpu',
+    observationWindow: 0,
+    weights: 'int4',
+    cacheDir: dir,
+    log: (l) => log.push(l),
+  });
+  await m.decoder.release();
+  assert.ok(!log.some((l) => /packed copy/.test(l)), log.join('\n'));
+  assert.deepEqual(
+    readdirSync(entryOf(dir)).filter((n) => n.startsWith('.packing-') || n === 'packed'),
+    [],
+  );
+});
+
+test('eviction counts an entry’s packed copy in its size', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sq-packed-'));
+  const cache = new PreparedCache(dir, 2500);
+  const build = (bytes: number) => async (d: string) => {
+    writeFileSync(join(d, 'model.onnx'), Buffer.alloc(bytes));
+    return {};
+  };
+  const a = await cache.getOrBuild('a', build(500));
+  // A packed copy of 1,500 bytes: a is now 2,000 bytes, and b's 1,000 make 3,000 > 2,500.
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(join(a.dir, 'packed'));
+  writeFileSync(join(a.dir, 'packed', 'meta.json'), JSON.stringify({ sizes: { 'model.data': 1500 } }));
+  await new Promise((r) => setTimeout(r, 20));
+  await cache.getOrBuild('b', build(1000));
+  assert.deepEqual(readdirSync(dir).sort(), ['b']);
+});
