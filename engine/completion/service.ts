@@ -3,7 +3,8 @@
 // cache of the request's block (the repository block, keyed by its blockKey): the block is
 // prefilled and compressed with the configured KV policy once, then every keystroke only prefills
 // the current file's part on top of it. A tiered cache is not changed by forward(), so reusing it
-// is just running the new tokens over the same state. The steps themselves are pipeline.ts's.
+// is just running the new tokens over the same state. The steps themselves are pipeline.ts's; the
+// blocks held between requests and their builds are block-cache.ts's.
 //
 // Serve first, enrich later: a request that carries a `fileOnly` form (the editor's) never waits
 // for its repository block. While the block is missing or being built, it is completed from the
@@ -15,23 +16,12 @@
 // A background build is aborted only by a request for another block.
 import { createHash } from 'node:crypto';
 import type { Decoder } from './decoder';
-import { AbortedError, prefill } from './prefill';
-import {
-  type Block,
-  buildBlock,
-  completionStats,
-  compressBlock,
-  generate,
-  MIN_COMPRESSED_BLOCK,
-  type PromptState,
-  prefillOver,
-} from './pipeline';
-import { scoredByQuery, scoringOf } from './block-scoring';
-import { fp16Bytes } from '../kv/geometry';
+import { AbortedError } from './prefill';
+import { type Block, completionStats, generate, type PromptState, prefillOver } from './pipeline';
+import { BlockCache } from './block-cache';
 import { topIds } from './logprobs';
 import { ModelLock } from './model-lock';
-import { buildSegmented, segmentInputsOf, type SegmentInput } from './segments';
-import { geometryOf, tierWidthsOf } from './kv-compression';
+import { tierWidthsOf } from './kv-compression';
 import { FIRST_LINE_ONLY, StopRules } from './stop-rules';
 import {
   DEFAULT_SERVICE_CONFIG,
@@ -43,7 +33,6 @@ import {
   type KvReport,
   type MemoryReport,
   type ModelInfo,
-  type PromptPart,
   type ServiceConfig,
   type WeightsInfo,
 } from './service-types';
@@ -89,27 +78,6 @@ export interface ServiceOptions {
   onProgress?: (progress: BlockProgress) => void;
 }
 
-interface CachedBlock<Kv> {
-  key: string;
-  part: PromptPart;
-  segments?: string[];
-  /** Requests put a part of their own on top of it (a repository block), whose window can score it. */
-  queryable: boolean;
-  block: Block<Kv>;
-  /** Query scoring: the block is dense until the first request scores and compresses it. */
-  awaitingQuery?: boolean;
-}
-
-interface BlockBuild<Kv> {
-  key: string;
-  part: PromptPart;
-  segments?: string[];
-  queryable: boolean;
-  controller: AbortController;
-  progress: BlockProgress;
-  promise: Promise<CachedBlock<Kv>>;
-}
-
 /** Completions the memory report lists, newest first. */
 const RECENT_COMPLETIONS = 20;
 
@@ -124,15 +92,9 @@ export class CompletionService<Kv> {
   private config: ServiceConfig;
   private readonly eos: Set<number>;
   private readonly stopIds: Set<number>;
-  private cached: CachedBlock<Kv> | null = null;
-  /** The small block of the current-file-only prompts (the format's header), kept whole. */
-  private fileBlock: CachedBlock<Kv> | null = null;
-  /** The last repository request's own part: what a rebuild after a settings change is scored by. */
-  private lastTail: { key: string; ids: number[] } | null = null;
-  /** The block being built and how to abort it. */
-  private building: BlockBuild<Kv> | null = null;
   /** Every model use takes this lock, one after the other. */
   private readonly lock = new ModelLock();
+  private readonly blocks: BlockCache<Kv>;
   private current: AbortController | null = null;
   private readonly recent: RecentCompletion[] = [];
   private disposed = false;
@@ -151,7 +113,7 @@ export class CompletionService<Kv> {
 
   constructor(
     readonly model: ServiceModel<Kv>,
-    private readonly options: ServiceOptions = {},
+    options: ServiceOptions = {},
   ) {
     this.config = options.config ?? DEFAULT_SERVICE_CONFIG;
     const has = (t: string) => model.tokenizer.tokenId(t) !== undefined;
@@ -167,6 +129,13 @@ export class CompletionService<Kv> {
         .map((t) => model.tokenizer.tokenId(t))
         .filter((id): id is number => id !== undefined && !this.eos.has(id)),
     );
+    this.blocks = new BlockCache({
+      model,
+      lock: this.lock,
+      counters: this.counters,
+      config: () => this.config,
+      options,
+    });
     validateConfig(this.config);
     if (!this.canRun(this.config))
       throw new Error(
@@ -209,28 +178,7 @@ export class CompletionService<Kv> {
       );
     const kvChanged = JSON.stringify(config.kv) !== JSON.stringify(this.config.kv);
     this.config = config;
-    if (!kvChanged) return;
-    const old = this.building ?? this.cached;
-    this.building?.controller.abort();
-    this.building = null;
-    if (!old) return;
-    const { part, segments, queryable } = old;
-    this.lock
-      .run(async () => this.dropBlock())
-      .then(() => this.startBuild(old.key, part, segments, queryable).promise)
-      // Query scoring: the rebuilt block is compressed by the last request's part at once (it reports
-      // then); without one, the next request compresses and reports it.
-      .then((entry) =>
-        this.lock.run(async () => {
-          const tail = this.lastTail?.key === entry.key ? this.lastTail.ids : null;
-          if (entry.awaitingQuery && tail && this.cached === entry) await this.compressByQuery(entry, tail);
-          else if (!entry.awaitingQuery) this.options.onPrefix?.(entry.block.report);
-        }),
-      )
-      .catch((e: unknown) => {
-        if (!(e instanceof AbortedError))
-          this.options.log?.(`rebuilding the cached block failed: ${(e as Error).message}`);
-      });
+    if (kvChanged) this.blocks.rebuild();
   }
 
   /** Completes the request. Aborts the one in flight; rejects with AbortedError when this one is aborted. */
@@ -238,7 +186,7 @@ export class CompletionService<Kv> {
     if (this.disposed) return Promise.reject(new Error('the completion service was disposed'));
     this.current?.abort();
     const key = blockKeyOf(req);
-    if (this.building && this.building.key !== key) this.building.controller.abort();
+    this.blocks.abortBuildOtherThan(key);
     const t0 = now();
     const ctl = new AbortController();
     this.current = ctl;
@@ -260,17 +208,17 @@ export class CompletionService<Kv> {
 
   /** Drops the cached block (the next request rebuilds it). */
   async clearCache(): Promise<void> {
-    this.building?.controller.abort();
-    await this.lock.run(async () => this.dropBlock());
+    this.blocks.abortBuildOtherThan(null);
+    await this.lock.run(async () => this.blocks.drop());
   }
 
   /** The block being built in the background, if any. */
   get progress(): BlockProgress | null {
-    return this.building ? { ...this.building.progress } : null;
+    return this.blocks.progress;
   }
 
   report(): MemoryReport {
-    const c = this.cached;
+    const c = this.blocks.current;
     const m = process.memoryUsage();
     return {
       model: this.info,
@@ -300,12 +248,9 @@ export class CompletionService<Kv> {
     if (this.disposed) return;
     this.disposed = true;
     this.current?.abort();
-    this.building?.controller.abort();
-    await this.building?.promise.catch(() => undefined);
-    await this.lock.run(async () => {
-      this.dropBlock();
-      this.dropFileBlock();
-    });
+    this.blocks.abortBuildOtherThan(null);
+    await this.blocks.settled();
+    await this.lock.run(async () => this.blocks.dropAll());
     if (!options.keepModel) await this.model.decoder.release?.();
   }
 
@@ -321,186 +266,24 @@ export class CompletionService<Kv> {
     return result;
   }
 
-  private dropBlock(): void {
-    this.cached = this.release(this.cached);
-  }
-
-  private dropFileBlock(): void {
-    this.fileBlock = this.release(this.fileBlock);
-  }
-
-  /** Releases a held block's cache; null, for the slot that held it. */
-  private release(entry: CachedBlock<Kv> | null): null {
-    if (entry) {
-      this.model.decoder.disposeKv(entry.block.kv);
-      this.counters.liveKvStates--;
-    }
-    return null;
-  }
-
-  private idsOf(part: PromptPart, addSpecialTokens: boolean): number[] {
-    return 'ids' in part ? part.ids : this.model.tokenizer.encode(part.text, addSpecialTokens);
-  }
-
-  /**
-   * Builds the block for `key` in the background (or joins the build under way): one prefill chunk
-   * at a time, letting waiting requests run between chunks. The old block is dropped when the build
-   * starts, except for a segmented build, which moves segments out of it and drops it when done.
-   */
-  private startBuild(
-    key: string,
-    part: PromptPart,
-    segments: string[] | undefined,
-    queryable: boolean,
-  ): BlockBuild<Kv> {
-    if (this.building?.key === key) return this.building;
-    this.building?.controller.abort();
-    const controller = new AbortController();
-    const inputs = this.segmentInputs(part, segments);
-    const ids = inputs ? inputs.flatMap((s) => s.ids) : this.idsOf(part, true);
-    const progress: BlockProgress = {
-      key,
-      doneTokens: 0,
-      totalTokens: ids.length,
-      startedAt: Date.now(),
-      state: 'building',
-    };
-    const build: BlockBuild<Kv> = {
-      key,
-      part,
-      segments,
-      queryable,
-      controller,
-      progress,
-      promise: Promise.resolve(null as never),
-    };
-    const report = () => this.options.onProgress?.({ ...progress });
-    build.promise = this.lock
-      .run(async () => {
-        if (controller.signal.aborted) throw new AbortedError();
-        if (this.cached?.key === key) return this.cached;
-        const kv = this.config.kv;
-        const awaitingQuery = queryable && this.scoresByQuery(ids.length);
-        // A segmented build keeps the previous block until it is built, to move its segments over.
-        const old = this.cached?.block;
-        const previous = !awaitingQuery && inputs && old?.segments ? { kv: old.kv, segments: old.segments } : null;
-        if (!previous) this.dropBlock();
-        report();
-        const opts = {
-          chunk: this.config.prefillChunk,
-          signal: controller.signal,
-          pace: async (done: number) => {
-            progress.doneTokens = done;
-            report();
-            await this.lock.yieldTo();
-          },
-        };
-        const scoreEvery = scoringOf(kv) === 'spread';
-        const block = awaitingQuery
-          ? await buildBlock(this.model.decoder, ids, { ...kv, policy: 'full' }, opts)
-          : inputs
-            ? await buildSegmented(this.model.decoder, inputs, kv, { ...opts, previous, scoreEvery })
-            : await buildBlock(this.model.decoder, ids, kv, { ...opts, scoreEvery });
-        this.dropBlock();
-        this.counters.liveKvStates++;
-        this.counters.prefixBuilds++;
-        const seg = block.report.segments;
-        if (seg) {
-          this.counters.segmentsReused += seg.reused;
-          this.counters.segmentsPrefilled += seg.prefilled;
-          this.options.log?.(
-            `built a ${block.ids.length}-token block in ${seg.ms} ms: ${seg.reused} segments reused, ${seg.prefilled} prefilled (${seg.prefilledTokens} tokens)`,
-          );
-        }
-        if (block.plan) this.options.log?.(`compressed a ${block.ids.length}-token block: ${block.report.reason}`);
-        this.cached = { key, part, segments, queryable, block, awaitingQuery };
-        return this.cached;
-      })
-      .finally(() => {
-        const ready = this.cached?.key === key ? this.cached : null;
-        progress.state = ready ? 'ready' : controller.signal.aborted ? 'aborted' : 'failed';
-        if (ready) {
-          progress.doneTokens = ids.length;
-          // A block waiting, dense, for its first request's window has no compressed figures yet:
-          // they come with that request (onPrefix).
-          if (!ready.awaitingQuery) progress.report = ready.block.report;
-        }
-        if (this.building === build) this.building = null;
-        report();
-      });
-    build.promise.catch(() => undefined); // a background build's failure is the requests' to report
-    this.building = build;
-    return build;
-  }
-
-  /**
-   * Whether a block of n tokens waits, dense, for its first request's window (query scoring): not
-   * when its dense cache would break the live-memory limit, which segments then keep.
-   */
-  private scoresByQuery(n: number): boolean {
-    const kv = this.config.kv;
-    if (scoringOf(kv) !== 'query' || kv.policy === 'full' || n < MIN_COMPRESSED_BLOCK) return false;
-    return kv.maxLiveBytes === undefined || fp16Bytes(geometryOf(this.model.spec), n) <= kv.maxLiveBytes;
-  }
-
-  /**
-   * Query scoring: the request's part runs over the dense block, its last W queries score the
-   * block's tokens, and the block is compressed once by that plan and kept for later requests.
-   */
-  private async compressByQuery(entry: CachedBlock<Kv>, tailIds: number[]): Promise<void> {
-    if (tailIds.length === 0) return; // nothing to score with yet: the next request will
-    const { decoder } = this.model;
-    const t0 = now();
-    const dense = entry.block;
-    const over = await prefill(decoder, tailIds, dense.kv, dense.ids.length, { chunk: this.config.prefillChunk });
-    decoder.disposeKv(over.kv, dense.kv);
-    const unscored = { ...dense, attn: [], attnRows: 0, scores: [], peakRssBytes: 0 };
-    const block = await compressBlock(decoder, scoredByQuery(decoder.spec, unscored, over), this.config.kv);
-    if (block.kv !== dense.kv) decoder.disposeKv(dense.kv);
-    entry.block = { ...block, compressMs: now() - t0 };
-    entry.awaitingQuery = false;
-    this.options.log?.(
-      `compressed a ${block.ids.length}-token block by the first request's window: ${block.report.reason}`,
-    );
-    this.options.onPrefix?.(block.report);
-  }
-
-  /** The block's segments as token ids, when the request splits it (the editor's repository block). */
-  private segmentInputs(part: PromptPart, segments: string[] | undefined): SegmentInput[] | null {
-    if (!segments || !('text' in part) || segments.join('') !== part.text) return null;
-    return segmentInputsOf(segments, (text, first) => this.model.tokenizer.encode(text, first));
-  }
-
-  /** The small block of a current-file-only prompt (kept whole, under the lock). */
-  private async fileOnlyBlock(part: PromptPart, key: string): Promise<CachedBlock<Kv>> {
-    if (this.fileBlock?.key === key) return this.fileBlock;
-    this.dropFileBlock();
-    const block = await buildBlock(this.model.decoder, this.idsOf(part, true), { ...this.config.kv, policy: 'full' });
-    this.counters.liveKvStates++;
-    this.fileBlock = { key, part, queryable: false, block };
-    return this.fileBlock;
-  }
-
   private async run(req: CompletionRequest, key: string, signal: AbortSignal): Promise<CompletionResult> {
-    const hit = this.cached?.key === key;
+    const hit = this.blocks.get(key) !== null;
     if (!hit && req.fileOnly) {
-      this.startBuild(key, req.block, req.segments, hasOwnPart(req));
+      this.blocks.startBuild(key, req.block, req.segments, hasOwnPart(req));
       const file = req.fileOnly;
       this.counters.fileOnly++;
       return this.lock.run(async () => {
-        const entry = await this.fileOnlyBlock(file.block, blockKeyOf(file));
+        const entry = await this.blocks.fileOnlyBlock(file.block, blockKeyOf(file));
         return this.generate({ ...req, prompt: file.prompt }, entry.block, true, 'file-only', signal);
       });
     }
-    if (!hit) await this.startBuild(key, req.block, req.segments, hasOwnPart(req)).promise;
+    if (!hit) await this.blocks.startBuild(key, req.block, req.segments, hasOwnPart(req)).promise;
     else this.counters.prefixHits++;
     return this.lock.run(async () => {
+      const entry = await this.blocks.forRequest(key, this.blocks.idsOf(req.prompt, false));
       // A newer request for another block replaced this one meanwhile: this request is stale.
-      if (this.cached?.key !== key) throw new AbortedError();
-      const tail = this.idsOf(req.prompt, false);
-      this.lastTail = { key, ids: tail };
-      if (this.cached.awaitingQuery) await this.compressByQuery(this.cached, tail);
-      return this.generate(req, this.cached.block, hit, 'repo', signal);
+      if (!entry) throw new AbortedError();
+      return this.generate(req, entry.block, hit, 'repo', signal);
     });
   }
 
@@ -516,7 +299,7 @@ export class CompletionService<Kv> {
     const t0 = now();
     this.counters.active++;
     this.counters.maxActive = Math.max(this.counters.maxActive, this.counters.active);
-    const tailIds = this.idsOf(req.prompt, false);
+    const tailIds = this.blocks.idsOf(req.prompt, false);
     let prompt: PromptState<Kv> | null = null;
     try {
       if (signal.aborted) throw new AbortedError();

@@ -49,6 +49,11 @@ export interface SwitchRecord {
   file: string;
   /** ms from the open to the first answer (maybe empty). */
   firstAnswerMs: number | null;
+  /**
+   * Of firstAnswerMs, the engine's part: from that answer's request (fired once typing paused for
+   * the debounce) to the answer. The rest is the user typing on without a pause.
+   */
+  firstAnswerWaitMs: number | null;
   /** ms from the open to the first ghost, and to the first ghost with repository context (null: none). */
   firstGhostMs: number | null;
   firstRepoGhostMs: number | null;
@@ -152,7 +157,10 @@ export async function replay(events: NumberedEvent[], deps: ReplayDeps, o: Repla
     answers.push(rec);
     o.onGhost?.(rec);
     if (firstAnswerMs === null && firstOpenAt !== null) firstAnswerMs = at - firstOpenAt;
-    if (currentSwitch && currentSwitch.file === d.file) currentSwitch.firstAnswerMs ??= at - currentSwitch.openedAt;
+    if (currentSwitch && currentSwitch.file === d.file && currentSwitch.firstAnswerMs === null) {
+      currentSwitch.firstAnswerMs = at - currentSwitch.openedAt;
+      currentSwitch.firstAnswerWaitMs = rec.ms;
+    }
     if (!r.text) return;
     ghost = { text: r.text, repo };
     ghosts.push(rec);
@@ -207,6 +215,7 @@ export async function replay(events: NumberedEvent[], deps: ReplayDeps, o: Repla
         currentSwitch = {
           file: ev.file,
           firstAnswerMs: null,
+          firstAnswerWaitMs: null,
           firstGhostMs: null,
           firstRepoGhostMs: null,
           openedAt: since(),
@@ -279,12 +288,15 @@ export async function replay(events: NumberedEvent[], deps: ReplayDeps, o: Repla
     withRepoContext: ghosts.length ? round(ghosts.filter((g) => g.repo).length / ghosts.length, 3) : 0,
     typedThrough,
     errors,
-    switches: switches.map(({ file, firstAnswerMs: a, firstGhostMs: f, firstRepoGhostMs: r }) => ({
-      file,
-      firstAnswerMs: a === null ? null : Math.round(a),
-      firstGhostMs: f === null ? null : Math.round(f),
-      firstRepoGhostMs: r === null ? null : Math.round(r),
-    })),
+    switches: switches.map(
+      ({ file, firstAnswerMs: a, firstAnswerWaitMs: w, firstGhostMs: f, firstRepoGhostMs: r }) => ({
+        file,
+        firstAnswerMs: a === null ? null : Math.round(a),
+        firstAnswerWaitMs: w === null ? null : Math.round(w),
+        firstGhostMs: f === null ? null : Math.round(f),
+        firstRepoGhostMs: r === null ? null : Math.round(r),
+      }),
+    ),
     events: answers.map((g) => ({ ...g, at: Math.round(g.at), ms: round(g.ms) })),
     durationMs: Math.round(since()),
   };

@@ -128,6 +128,13 @@ test('a short real replay: served first from the file, then with the repository 
   assert.deepEqual(s.errors, []);
   assert.equal(s.switches.length, 2);
   assert.ok(s.firstAnswerMs !== null && s.firstAnswerMs >= 0);
+  for (const w of s.switches) {
+    if (w.firstAnswerMs === null) continue;
+    // The engine's part is the first answer's own request → answer time, inside the switch's wait.
+    const first = s.events.find((e) => e.file === w.file)!;
+    assert.ok(Math.abs(w.firstAnswerWaitMs! - first.ms) <= 1, `${w.firstAnswerWaitMs} vs ${first.ms}`);
+    assert.ok(w.firstAnswerWaitMs! <= w.firstAnswerMs + 1, JSON.stringify(w));
+  }
   assert.equal(s.typedThrough.requests, 0, 'typing through a ghost made no request');
   assert.ok(s.servedFromCache >= s.typedThrough.keystrokes);
   assert.ok(s.ghostMs.p50 <= s.ghostMs.p95 && s.ghostMs.p95 <= s.ghostMs.max);
