@@ -14,14 +14,15 @@
 //      bytes per head equal). Sort them by Hamming distance to the anchor (ties: page order) and take
 //      k at evenly spaced ranks, floor(i·(N−1)/(k−1)) as torch.linspace(..., dtype=long) does: the
 //      sorted list falls into k equal-rank buckets and each bucket gives one representative.
-//   5. k = the most whole pages the per-head budget still holds at the base's tier.
+//   5. k = the most whole pages the per-head budget still holds at the base's tier, checked in bytes
+//      (fewer quantized tokens can cost more: a part-filled key group stays at fp16).
 // The same pages are kept in every KV head of a layer, as in vLLM. Representatives are deliberately
 // low-importance and are never merged into the base's ranking.
 // Defaults (vLLM class): ratio 0.25, block 16, anchor alternate.
 
 import { range, rankDescending, union } from '../select';
 import { HeadPlan, KvPlan, KvPolicy, PlanInput, countsOf, makePlan, requireScores, validatePlanInput } from '../policy';
-import { TIERS, budgetBytes, maxTokensAt, tierOf } from '../budget';
+import { TIERS, budgetBytes, headBytes, maxTokensAt, tierOf } from '../budget';
 import { seededRandom } from '../../random';
 
 export type KvCrushAnchor = 'alternate' | 'mean' | 'inv_mean' | 'random' | 'zeros' | 'ones';
@@ -128,7 +129,7 @@ export function kvcrushPolicy(base: KvPolicy, opts: KvCrushOptions = {}): KvPoli
         eligibleTotal += eligible.length;
         let extra = T;
         for (const h of heads[l]!) extra = Math.min(extra, maxTokensAt(repTier, perHead, layout, T, countsOf(h)));
-        const k = Math.min(Math.floor(extra / block), eligible.length);
+        let k = Math.min(Math.floor(extra / block), eligible.length);
         if (k === 0 || ratio === 0) {
           picked.push(0);
           continue;
@@ -140,11 +141,27 @@ export function kvcrushPolicy(base: KvPolicy, opts: KvCrushOptions = {}): KvPoli
           .map((p) => ({ p, d: hamming(vectors[p]!, anchor) }))
           .sort((a, b) => a.d - b.d || a.p - b.p)
           .map((e) => e.p);
-        const reps = spacedRanks(sorted.length, k)
-          .map((r) => sorted[r]!)
-          .sort((a, b) => a - b);
-        let repTokens: Int32Array = new Int32Array(0);
-        for (const p of reps) repTokens = union(repTokens, range(p * block, Math.min((p + 1) * block, prefix)));
+        // Whole pages are fewer tokens than `extra`, and fewer quantized tokens can cost more bytes
+        // (a part-filled key group is held at fp16): fewer pages until every head fits its share.
+        const pagesFor = (n: number) =>
+          spacedRanks(sorted.length, n)
+            .map((r) => sorted[r]!)
+            .sort((a, b) => a - b);
+        const tokensOf = (pages: number[]) => {
+          let tokens: Int32Array = new Int32Array(0);
+          for (const p of pages) tokens = union(tokens, range(p * block, Math.min((p + 1) * block, prefix)));
+          return tokens;
+        };
+        const fits = (tokens: Int32Array) =>
+          heads[l]!.every(
+            (h) => headBytes({ ...countsOf(h), [repTier]: h[repTier].length + tokens.length }, layout) <= perHead,
+          );
+        let reps = pagesFor(k);
+        let repTokens = tokensOf(reps);
+        while (k > 0 && !fits(repTokens)) {
+          reps = pagesFor(--k);
+          repTokens = tokensOf(reps);
+        }
         for (const h of heads[l]!) h[repTier] = union(h[repTier], repTokens);
         picked.push(reps.length);
       }

@@ -105,3 +105,37 @@ test('kvcrush composes with qpruning: representatives use the chosen bit width a
   assert.ok(p.summary.predictedBytes <= p.summary.budgetBytes);
   assert.match(p.summary.reason, /qpruning/);
 });
+
+test('the representatives never push the cache over its byte budget (whole pages checked in bytes)', () => {
+  // Before the check, kvcrush+qpruning at 5% of a 65-token cache held 1.85× its budget: whole pages
+  // of quantized tokens left a part-filled key group, which is held at fp16.
+  const g: KvGeometry = { layers: 2, kvHeads: 2, qHeads: 4, headDim: 16 };
+  let checked = 0;
+  for (let seed = 1; seed <= 320; seed += 7) {
+    const rng = makeRng(seed);
+    const T = 64 + rng.int(600);
+    const scores = randomScores(rng, g, T);
+    for (const name of ['kvcrush+qpruning', 'kvcrush+snapkv'])
+      for (const ratio of [0.05, 0.1, 0.25])
+        for (const block of [4, 16]) {
+          const p = createPolicy(name, { kvcrush: { block } }).plan(
+            input(g, T, { kind: 'ratio', value: ratio }, { group: 8, window: 8, scores }),
+          );
+          assert.ok(
+            p.summary.predictedBytes <= p.summary.budgetBytes,
+            `${name} ratio ${ratio} block ${block} T ${T}: ${p.summary.predictedBytes} > ${p.summary.budgetBytes}`,
+          );
+          checked++;
+        }
+  }
+  const rng = makeRng(307);
+  const T = 64 + rng.int(600);
+  const p = createPolicy('kvcrush+qpruning', { kvcrush: { block: 4 } }).plan(
+    input(g, T, { kind: 'ratio', value: 0.05 }, { group: 8, window: 8, scores: randomScores(rng, g, T) }),
+  );
+  assert.ok(
+    p.summary.predictedBytes <= p.summary.budgetBytes,
+    `${p.summary.predictedBytes} > ${p.summary.budgetBytes}`,
+  );
+  assert.ok(checked > 500);
+});
