@@ -81,3 +81,19 @@ test('a weight whose columns do not divide into blocks is refused with its name'
     /tensor "model.layers.0.mlp.up_proj.weight": its 48 columns do not divide into blocks of 32/,
   );
 });
+
+test('Q8_0 read four codes at a time (an even offset) equals the byte-by-byte path (an odd one), and ggml', () => {
+  const rng = makeRng(80);
+  const rows = 4;
+  const cols = 256;
+  const x = Float32Array.from({ length: rows * cols }, () => (rng.next() - 0.5) * 0.3);
+  const bytes = quantizeGgml('Q8_0', x);
+  const odd = new Uint8Array(bytes.length + 1).subarray(1);
+  odd.set(bytes);
+  const words = nbitsFromGgml('Q8_0', bytes, rows, cols, 'w');
+  const byByte = nbitsFromGgml('Q8_0', odd, rows, cols, 'w');
+  assert.equal(bytes.byteOffset % 2, 0);
+  assert.deepEqual(words.codes, byByte.codes);
+  assert.deepEqual(words.scales, byByte.scales);
+  assert.deepEqual(dequantizeNBits(words), dequantize('Q8_0', bytes, rows * cols));
+});
