@@ -167,6 +167,12 @@ export class PreparedCache {
     }
   }
 
+  /** What an entry holds on disk: its files and the folders inside it that list their own sizes. */
+  entryBytes(dir: string): number {
+    const meta = this.readMeta(dir);
+    return meta ? sizesTotal(meta) + companionBytes(dir) : 0;
+  }
+
   /** Removes least recently used entries (and abandoned builds) until the cache fits its limit. */
   evict(keep: string): void {
     let entries: { dir: string; bytes: number; used: number }[] = [];
@@ -177,9 +183,8 @@ export class PreparedCache {
         if (Date.now() - statSync(dir).mtimeMs > 86_400_000) rmSync(dir, { recursive: true, force: true });
         continue;
       }
-      const meta = this.readMeta(dir);
-      if (!meta) continue;
-      const bytes = sizesTotal(meta) + companionBytes(dir);
+      if (!this.readMeta(dir)) continue;
+      const bytes = this.entryBytes(dir);
       entries.push({ dir, bytes, used: statSync(join(dir, META_FILE)).mtimeMs });
     }
     let total = entries.reduce((a, e) => a + e.bytes, 0);

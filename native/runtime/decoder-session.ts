@@ -134,8 +134,12 @@ export class DecoderSession implements Decoder<KvState> {
           (provider === 'cpu' && (await openPacked(entry, sessionOptions, options.log))) ||
           (await ort.InferenceSession.create(entry.modelPath, sessionOptions));
         if (provider === 'cpu' && (options.packMinBytes ?? PACK_MIN_WEIGHT_BYTES) <= weights.bytes) {
-          const packing = packInBackground(entry.dir, entry.modelPath, weights.bytes, options.threads);
+          const packing = packInBackground(entry.dir, entry.modelPath, weights.bytes, {
+            threads: options.threads,
+            roomBytes: cache.maxBytes - cache.entryBytes(entry.dir),
+          });
           if (packing !== 'present') options.log?.(`packed copy of the prepared model: ${packing}`);
+          else cache.evict(entry.meta.key); // the copy counts now: keep the cache under its limit
         }
         const target: ExecutionTarget = { provider, dtype, skipped };
         options.log?.(

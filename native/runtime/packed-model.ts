@@ -11,7 +11,8 @@
 //   valid   meta.json names onnxruntime's version and this CPU (the layout depends on its
 //           instruction set) and the files' sizes; a copy that does not match, or that onnxruntime
 //           refuses, is removed and the plain entry loads as before.
-//   cost    disk: about 2.4× the weights (onnxruntime keeps the unpacked copy too); memory while
+//   cost    disk: about 2.4× the weights (onnxruntime keeps the unpacked copy too), so a copy that
+//           would not fit the cache's size limit beside its entry is not written; memory while
 //           packing: about the weights again, so packing is skipped when free memory is short.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -27,6 +28,8 @@ const PACKED_DATA = 'model.data';
 const PACKED_META = 'meta.json';
 /** A `.packing-*` folder younger than this is a packer still at work; older ones died. */
 const PACKING_STALE_MS = 10 * 60_000;
+/** What a packed copy takes on disk, over the weights' bytes (measured 2.4–2.45× at int4 and int8). */
+export const PACKED_SIZE_RATIO = 2.5;
 /** Weights below this pack in well under 100 ms: not worth a second copy. */
 export const PACK_MIN_WEIGHT_BYTES = 64 * 2 ** 20;
 
@@ -143,11 +146,13 @@ export function packInBackground(
   entryDir: string,
   modelPath: string,
   weightBytes: number,
-  threads = 1,
-): 'started' | 'present' | 'running' | 'low-memory' {
+  opts: { threads?: number; roomBytes?: number } = {},
+): 'started' | 'present' | 'running' | 'low-memory' | 'no-room' {
   if (existsSync(join(entryDir, PACKED_DIR))) return 'present';
   if (packerRunning(entryDir)) return 'running';
   if (freemem() < 2 * weightBytes + 512 * 2 ** 20) return 'low-memory';
+  if (opts.roomBytes !== undefined && PACKED_SIZE_RATIO * weightBytes > opts.roomBytes) return 'no-room';
+  const threads = opts.threads ?? 1;
   const tmp = join(entryDir, `.packing-${process.pid}-${Date.now().toString(36)}`);
   mkdirSync(tmp);
   const child = spawn(

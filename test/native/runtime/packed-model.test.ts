@@ -127,6 +127,26 @@ test('models under packMinBytes (the default 64 MiB) get no packed copy', async 
   );
 });
 
+test('no packed copy is written when it would not fit the cache’s size limit beside its entry', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sq-packed-'));
+  const log: string[] = [];
+  const m = await loadModel(fixtureDir('qwen2'), {
+    provider: 'cpu',
+    observationWindow: 0,
+    weights: 'int4',
+    cacheDir: dir,
+    cacheMaxBytes: 200_000, // the entry takes about 120 kB, its copy would take about 230 kB
+    packMinBytes: 0,
+    log: (l) => log.push(l),
+  });
+  await m.decoder.release();
+  assert.ok(
+    log.some((l) => /packed copy of the prepared model: no-room/.test(l)),
+    log.join('\n'),
+  );
+  assert.ok(!existsSync(join(entryOf(dir), 'packed')));
+});
+
 test('eviction counts an entry’s packed copy in its size', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sq-packed-'));
   const cache = new PreparedCache(dir, 2500);
