@@ -9,13 +9,15 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../../../native/runtime/model-loader';
+import type { DecoderLoadOptions } from '../../../native/runtime/decoder-session';
 import { prefill } from '../../../engine/completion/prefill';
 import { PreparedCache } from '../../../engine/model/prepared-cache';
 import { fixtureDir, loadReference } from '../../helpers/fixtures';
 
 const ref = loadReference('qwen2').cases[0]!;
 
-async function run(cacheDir: string, weights: 'int4' | 'int8') {
+/** Loads the fixture at `weights` from `cacheDir`, collecting the log (packMinBytes 0 unless given). */
+async function load(cacheDir: string, weights: 'int4' | 'int8', extra: Partial<DecoderLoadOptions> = {}) {
   const log: string[] = [];
   const m = await loadModel(fixtureDir('qwen2'), {
     provider: 'cpu',
@@ -24,7 +26,13 @@ async function run(cacheDir: string, weights: 'int4' | 'int8') {
     cacheDir,
     packMinBytes: 0,
     log: (l) => log.push(l),
+    ...extra,
   });
+  return { m, log };
+}
+
+async function run(cacheDir: string, weights: 'int4' | 'int8') {
+  const { m, log } = await load(cacheDir, weights);
   try {
     const pre = await prefill(m.decoder, ref.input_ids, m.decoder.emptyKv(), 0);
     return { logits: Array.from(pre.lastLogits), log };
@@ -111,14 +119,7 @@ test('a truncated, refused or foreign packed copy is removed with its reason, an
 
 test('models under packMinBytes (the default 64 MiB) get no packed copy', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sq-packed-'));
-  const log: string[] = [];
-  const m = await loadModel(fixtureDir('qwen2'), {
-    provider: 'cpu',
-    observationWindow: 0,
-    weights: 'int4',
-    cacheDir: dir,
-    log: (l) => log.push(l),
-  });
+  const { m, log } = await load(dir, 'int4', { packMinBytes: undefined });
   await m.decoder.release();
   assert.ok(!log.some((l) => /packed copy/.test(l)), log.join('\n'));
   assert.deepEqual(
@@ -129,16 +130,8 @@ test('models under packMinBytes (the default 64 MiB) get no packed copy', async 
 
 test('no packed copy is written when it would not fit the cache’s size limit beside its entry', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sq-packed-'));
-  const log: string[] = [];
-  const m = await loadModel(fixtureDir('qwen2'), {
-    provider: 'cpu',
-    observationWindow: 0,
-    weights: 'int4',
-    cacheDir: dir,
-    cacheMaxBytes: 200_000, // the entry takes about 120 kB, its copy would take about 230 kB
-    packMinBytes: 0,
-    log: (l) => log.push(l),
-  });
+  // The entry takes about 120 kB, its copy would take about 230 kB.
+  const { m, log } = await load(dir, 'int4', { cacheMaxBytes: 200_000 });
   await m.decoder.release();
   assert.ok(
     log.some((l) => /packed copy of the prepared model: no-room/.test(l)),
