@@ -46,7 +46,9 @@ function rows(s: ReplaySummary): Record<string, number | null> {
     'request → answer max (ms)': s.ghostMs.max,
     'file switch → first answer, median over switches (ms)': median(later.map((w) => w.firstAnswerMs)),
     'file switch → first answer, worst (ms)': maxOf(later.map((w) => w.firstAnswerMs)),
-    '… of which its request → answer, worst (ms)': maxOf(later.map((w) => w.firstAnswerWaitMs)),
+    'file switch → first answer: its request → answer, worst over switches (ms)': maxOf(
+      later.map((w) => w.firstAnswerWaitMs),
+    ),
     'file switch → first repo-context ghost, worst of those with one (ms)': Math.max(
       0,
       ...later.map((w) => w.firstRepoGhostMs ?? 0),

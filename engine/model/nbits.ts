@@ -12,6 +12,7 @@
 //            block, ⌈blocks·bits/8⌉ bytes per row
 //   offsets  null, or [rows, blocks] float: the per-block minimum of ggml's Q4_1/Q5_1/K-quants, which
 //            no integer zero point expresses; the graph adds Σ_block(x) · offset (nbits-ops.ts)
+import { endianness } from 'node:os';
 import { fp16Table } from '../numeric/fp16';
 import { blockDecoder, type GgmlTypeName, typeInfo } from './ggml-types';
 
@@ -195,7 +196,7 @@ export function nbitsFromGgml(
  */
 function repackSymmetric(type: 'Q8_0' | 'Q4_0', bytes: Uint8Array, rows: number, cols: number): NBitsWeight {
   const nBlocks = (rows * cols) / 32;
-  if (type === 'Q8_0' && bytes.byteOffset % 2 === 0) return repackQ8Words(bytes, rows, cols, nBlocks);
+  if (type === 'Q8_0' && bytes.byteOffset % 2 === 0 && LITTLE_ENDIAN) return repackQ8Words(bytes, rows, cols, nBlocks);
   const scales = new Float32Array(nBlocks);
   const bits: NBits = type === 'Q8_0' ? 8 : 4;
   const blob = type === 'Q8_0' ? 32 : 16;
@@ -221,11 +222,15 @@ function repackSymmetric(type: 'Q8_0' | 'Q4_0', bytes: Uint8Array, rows: number,
   return { rows, cols, bits, blockSize: 32, codes, scales, zeros: null, offsets: null };
 }
 
+/** Typed-array views read in the host's byte order; ggml's files and onnxruntime's are little-endian. */
+const LITTLE_ENDIAN = endianness() === 'LE';
+
 /**
  * Q8_0 as repackSymmetric does it, four codes at a time: a 34-byte block starts on an even byte, so
  * it reads as 17 little-endian 16-bit words (the fp16 scale, then 32 codes), and the top-bit flip of
  * four codes is one XOR with 0x80808080. 1.3–1.6× faster than byte by byte (2.1 → 1.7 s for the
- * 0.5B model's 530 MB on the 2-core VM); a tensor at an odd byte offset takes the byte loop.
+ * 0.5B model's 530 MB on the 2-core VM); a tensor at an odd byte offset (or a big-endian host)
+ * takes the byte loop.
  */
 function repackQ8Words(bytes: Uint8Array, rows: number, cols: number, nBlocks: number): NBitsWeight {
   const words = new Uint16Array(bytes.buffer, bytes.byteOffset, nBlocks * 17);

@@ -11,9 +11,9 @@
 //           the format and the files' sizes, so a truncated or foreign entry is rebuilt, never used.
 //   writers build in a private temporary folder and rename it into place: concurrent builders of
 //           the same key each finish, the first rename wins and the others use it.
-//   size    after a build, the least recently used entries go until the cache is under its limit;
-//           an entry's size counts the folders inside it that carry their own meta.json sizes (the
-//           CPU's packed copy, native/runtime/packed-model.ts).
+//   size    after a build, and after a load that found a packed copy, what is least recently used
+//           goes until the cache is under its limit: packed copies first (the folders inside an entry
+//           that carry their own meta.json sizes, native/runtime/packed-model.ts), then entries.
 import { createHash } from 'node:crypto';
 import {
   closeSync,
@@ -173,27 +173,48 @@ export class PreparedCache {
     return meta ? sizesTotal(meta) + companionBytes(dir) : 0;
   }
 
-  /** Removes least recently used entries (and abandoned builds) until the cache fits its limit. */
+  /**
+   * Removes what it must until the cache fits its limit: first the folders inside other entries that
+   * list their own sizes (packed copies: cheap to write again), least recently used first, then whole
+   * entries the same way; `keep` (the entry in use) is left whole with its copy. Abandoned builds
+   * older than a day go too. A folder that cannot be removed (in use elsewhere) is skipped.
+   */
   evict(keep: string): void {
-    let entries: { dir: string; bytes: number; used: number }[] = [];
+    interface Held {
+      dir: string;
+      own: number;
+      companions: { dir: string; bytes: number; gone?: boolean }[];
+      used: number;
+    }
+    const entries: Held[] = [];
     for (const name of existsSync(this.root) ? readdirSync(this.root) : []) {
       const dir = join(this.root, name);
       if (name.startsWith('.build-')) {
         // A build that died: older than a day, nobody is still writing it.
-        if (Date.now() - statSync(dir).mtimeMs > 86_400_000) rmSync(dir, { recursive: true, force: true });
+        if (Date.now() - statSync(dir).mtimeMs > 86_400_000) removeQuietly(dir);
         continue;
       }
-      if (!this.readMeta(dir)) continue;
-      const bytes = this.entryBytes(dir);
-      entries.push({ dir, bytes, used: statSync(join(dir, META_FILE)).mtimeMs });
+      const meta = this.readMeta(dir);
+      if (!meta) continue;
+      const used = statSync(join(dir, META_FILE)).mtimeMs;
+      entries.push({ dir, own: sizesTotal(meta), companions: companionsOf(dir), used });
     }
-    let total = entries.reduce((a, e) => a + e.bytes, 0);
-    entries = entries.filter((e) => !e.dir.endsWith(keep)).sort((a, b) => a.used - b.used);
-    for (const e of entries) {
-      if (total <= this.maxBytes) break;
+    const left = (e: Held) => e.own + e.companions.reduce((a, c) => a + (c.gone ? 0 : c.bytes), 0);
+    let total = entries.reduce((a, e) => a + left(e), 0);
+    const byAge = entries.filter((e) => !e.dir.endsWith(keep)).sort((a, b) => a.used - b.used);
+    for (const c of byAge.flatMap((e) => e.companions)) {
+      if (total <= this.maxBytes) return;
+      this.log(`prepared-model cache over ${this.maxBytes} bytes: removing ${c.dir}`);
+      if (removeQuietly(c.dir)) {
+        total -= c.bytes;
+        c.gone = true;
+      }
+    }
+    for (const e of byAge) {
+      if (total <= this.maxBytes) return;
       this.log(`prepared-model cache over ${this.maxBytes} bytes: removing ${e.dir}`);
-      rmSync(e.dir, { recursive: true, force: true });
-      total -= e.bytes;
+      const bytes = left(e);
+      if (removeQuietly(e.dir)) total -= bytes;
     }
   }
 
@@ -230,10 +251,24 @@ function readMetaIn(dir: string): { sizes?: Record<string, number> } | null {
 const sizesTotal = (meta: { sizes?: Record<string, number> }) =>
   Object.values(meta.sizes ?? {}).reduce((a, b) => a + b, 0);
 
-/** Bytes of the folders inside an entry that describe themselves with a meta.json (its packed copy). */
-function companionBytes(dir: string): number {
-  let bytes = 0;
-  for (const d of readdirSync(dir, { withFileTypes: true }))
-    if (d.isDirectory()) bytes += sizesTotal(readMetaIn(join(dir, d.name)) ?? {});
-  return bytes;
+/** The folders inside an entry that describe themselves with a meta.json (its packed copy). */
+function companionsOf(dir: string): { dir: string; bytes: number }[] {
+  const out: { dir: string; bytes: number }[] = [];
+  for (const d of readdirSync(dir, { withFileTypes: true })) {
+    const meta = d.isDirectory() ? readMetaIn(join(dir, d.name)) : null;
+    if (meta) out.push({ dir: join(dir, d.name), bytes: sizesTotal(meta) });
+  }
+  return out;
+}
+
+const companionBytes = (dir: string) => companionsOf(dir).reduce((a, c) => a + c.bytes, 0);
+
+/** Removes a folder; false when it could not (a file in use on Windows, a read-only cache). */
+function removeQuietly(dir: string): boolean {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+    return true;
+  } catch {
+    return false;
+  }
 }

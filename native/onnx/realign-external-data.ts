@@ -41,6 +41,7 @@ export function realignExternalData(
     let value = 0;
     let scale = 1;
     for (;;) {
+      if (at >= b.length) throw new Error('a protobuf varint runs past the end of the model');
       const byte = b[at++]!;
       value += (byte & 0x7f) * scale;
       if (byte < 0x80) return [value, at];
@@ -73,6 +74,7 @@ export function realignExternalData(
         payload = b.subarray(from, from + n);
         at = from + n;
       } else throw new Error(`unsupported protobuf wire type ${wire}`);
+      if (at > b.length) throw new Error('a protobuf field runs past the end of the model');
       fields.push({ field: Math.floor(tag / 8), wire, raw: b.subarray(start, at), payload });
     }
     return fields;
@@ -130,14 +132,22 @@ export function realignExternalData(
     if (!Number.isFinite(length)) throw new Error('an external tensor without a length');
     const newOffset = move(offset, length);
     if (!kv.some((e) => e.key === 'offset')) kv.push({ key: 'offset', value: '0' }); // 0 may be left out
+    const location = kv.find((e) => e.key === 'location')?.value;
+    if (location !== dataFile) throw new Error(`a tensor's data is in "${location}", not in ${dataFile}`);
     const newValue = (e: { key: string; value: string }): string => {
       if (e.key === 'offset') return String(newOffset);
       if (e.key === 'location') return outData;
-      // A prepacked blob: key prepacked_<i>, value "<kernel>+<hash>|<offset>;<length>;<…>".
-      const blob = /^([^|]*\|)(\d+);(\d+)(;.*)?$/.exec(e.value);
-      if (e.key.startsWith('prepacked') && blob)
-        return `${blob[1]}${move(Number(blob[2]), Number(blob[3]))};${blob[3]}${blob[4] ?? ''}`;
-      return e.value;
+      if (!e.key.startsWith('prepacked')) return e.value;
+      // Prepacked blobs: key prepacked_<i>, value "<kernel>+<hash>|<offset>;<length>;<checksum>",
+      // with one more "|<offset>;<length>;<checksum>" for each further blob of the same kernel.
+      const [kernel, ...blobs] = e.value.split('|');
+      if (blobs.length === 0) throw new Error(`prepacked entry "${e.value}" names no blob`);
+      const moved = blobs.map((b) => {
+        const m = /^(\d+);(\d+)(;.*)?$/.exec(b);
+        if (!m) throw new Error(`prepacked blob "${b}" is not <offset>;<length>[;…]`);
+        return `${move(Number(m[1]), Number(m[2]))};${m[2]}${m[3] ?? ''}`;
+      });
+      return [kernel, ...moved].join('|');
     };
     const rest = fields.filter((f) => !(f.field === 13 && f.wire === LEN));
     const entryFields = kv.map((e) => {
@@ -149,7 +159,8 @@ export function realignExternalData(
   // GraphProto: nodes (1) hold attributes (5) whose graphs (6, 11) may hold tensors; initializers (5).
   const graph = (b: Uint8Array): Uint8Array => mapMessage(b, { 1: node, 5: tensor });
   const node = (b: Uint8Array): Uint8Array => mapMessage(b, { 5: attribute });
-  const attribute = (b: Uint8Array): Uint8Array => mapMessage(b, { 6: graph, 11: graph, 5: tensor, 12: tensor });
+  // AttributeProto: t (5) and tensors (10) hold tensors, g (6) and graphs (11) hold graphs.
+  const attribute = (b: Uint8Array): Uint8Array => mapMessage(b, { 5: tensor, 6: graph, 10: tensor, 11: graph });
   try {
     const model = mapMessage(fs.readFileSync(path.join(dir, modelFile)), { 7: graph });
     fs.writeFileSync(path.join(dir, outModel), model);

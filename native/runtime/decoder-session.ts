@@ -44,7 +44,13 @@ import {
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decoderNames as N } from '../graphs/decoder-io';
-import { dropPacked, PACK_MIN_WEIGHT_BYTES, packedModelPath, packInBackground } from './packed-model';
+import {
+  dropPacked,
+  markPackingFailed,
+  PACK_MIN_WEIGHT_BYTES,
+  packedModelPath,
+  packInBackground,
+} from './packed-model';
 
 // Provider failures reach us as exceptions; onnxruntime's own error log would only repeat them.
 ort.env.logLevel = 'fatal';
@@ -133,14 +139,8 @@ export class DecoderSession implements Decoder<KvState> {
         const session =
           (provider === 'cpu' && (await openPacked(entry, sessionOptions, options.log))) ||
           (await ort.InferenceSession.create(entry.modelPath, sessionOptions));
-        if (provider === 'cpu' && (options.packMinBytes ?? PACK_MIN_WEIGHT_BYTES) <= weights.bytes) {
-          const packing = packInBackground(entry.dir, entry.modelPath, weights.bytes, {
-            threads: options.threads,
-            roomBytes: cache.maxBytes - cache.entryBytes(entry.dir),
-          });
-          if (packing !== 'present') options.log?.(`packed copy of the prepared model: ${packing}`);
-          else cache.evict(entry.meta.key); // the copy counts now: keep the cache under its limit
-        }
+        if (provider === 'cpu' && (options.packMinBytes ?? PACK_MIN_WEIGHT_BYTES) <= weights.bytes)
+          keepPacked(cache, entry, weights.bytes, options);
         const target: ExecutionTarget = { provider, dtype, skipped };
         options.log?.(
           `model loaded on ${provider} (${dtype}, weights ${weights.precision}: ${weights.bytes} bytes, ${entry.built ? 'prepared now' : 'from the cache'})` +
@@ -534,16 +534,46 @@ async function openPacked(
   sessionOptions: ort.InferenceSession.SessionOptions,
   log?: (m: string) => void,
 ): Promise<ort.InferenceSession | null> {
-  const path = packedModelPath(entry.dir, log);
+  let path: string | null;
+  try {
+    path = packedModelPath(entry.dir, log);
+  } catch (e) {
+    log?.(`packed copy of ${entry.dir} not readable (${firstLine(e)}); loading without it`);
+    return null;
+  }
   if (!path) return null;
   try {
     const session = await ort.InferenceSession.create(path, { ...sessionOptions, graphOptimizationLevel: 'disabled' });
     log?.('prepared model loaded from its packed copy');
     return session;
   } catch (e) {
-    log?.(`packed copy of ${entry.dir} failed to load (${firstLine(e)}); removing it`);
-    dropPacked(entry.dir);
+    const reason = firstLine(e);
+    log?.(`packed copy of ${entry.dir} failed to load (${reason}); removing it`);
+    try {
+      dropPacked(entry.dir);
+      markPackingFailed(entry.dir, `onnxruntime refused the copy: ${reason}`);
+    } catch {
+      // a read-only or busy cache: the next load tries again
+    }
     return null;
+  }
+}
+
+/**
+ * After a CPU load: starts the packed copy's writer when the entry has none, or, when it has one,
+ * keeps the cache under its limit with the copy counted. Never fails the load: a cache it cannot
+ * write (read-only, busy on Windows) is logged and left as it is.
+ */
+function keepPacked(cache: PreparedCache, entry: PreparedEntry, weightBytes: number, options: DecoderLoadOptions) {
+  try {
+    const packing = packInBackground(entry.dir, entry.modelPath, weightBytes, {
+      threads: options.threads,
+      roomBytes: cache.maxBytes - cache.entryBytes(entry.dir),
+    });
+    if (packing !== 'present') options.log?.(`packed copy of the prepared model: ${packing}`);
+    else cache.evict(entry.meta.key);
+  } catch (e) {
+    options.log?.(`packed copy of the prepared model not written: ${firstLine(e)}`);
   }
 }
 

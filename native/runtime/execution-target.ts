@@ -52,7 +52,7 @@ export function sessionOptionsFor(
     opts.enableMemPattern = false;
     opts.executionMode = 'sequential';
   }
-  // Only WebGPU can keep outputs on the device in onnxruntime-node 1.30.
+  // Only WebGPU can keep outputs on the device in onnxruntime-node (1.30, 1.31).
   if (provider === 'webgpu' && extra.gpuOutputs?.length) {
     opts.preferredOutputLocation = Object.fromEntries(extra.gpuOutputs.map((n) => [n, 'gpu-buffer' as const]));
   }

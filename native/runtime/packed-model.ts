@@ -6,8 +6,11 @@
 //   where   <entry>/packed/{model.onnx, model.data, meta.json}, beside the prepared entry; the
 //           prepared cache counts it in the entry's size and evicts it with the entry.
 //   when    after a load that found no packed copy, a detached low-priority child process writes it
-//           (into <entry>/.packing-*, renamed into place when done), so neither the first load nor the
-//           first completion waits for it; a process that exits at once (the CLI) does not stop it.
+//           into <entry>/.packing (made atomically: one packer per entry; its `owner` file names the
+//           child, so a dead packer's folder is cleared) and renames it into place when done, so
+//           neither the first load nor the first completion waits for it; a process that exits at
+//           once (the CLI) does not stop it. A packer that fails, or a copy onnxruntime refuses,
+//           leaves <entry>/packed.failed naming onnxruntime and the CPU: no retry until they change.
 //   valid   meta.json names onnxruntime's version and this CPU (the layout depends on its
 //           instruction set) and the files' sizes; a copy that does not match, or that onnxruntime
 //           refuses, is removed and the plain entry loads as before.
@@ -16,7 +19,7 @@
 //           packing: about the weights again, so packing is skipped when free memory is short.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, setPriority } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -26,8 +29,11 @@ export const PACKED_DIR = 'packed';
 const PACKED_MODEL = 'model.onnx';
 const PACKED_DATA = 'model.data';
 const PACKED_META = 'meta.json';
-/** A `.packing-*` folder younger than this is a packer still at work; older ones died. */
-const PACKING_STALE_MS = 10 * 60_000;
+const PACKING_DIR = '.packing';
+const OWNER_FILE = 'owner';
+const FAILED_FILE = 'packed.failed';
+/** A `.packing` folder whose owner is not written yet is a packer starting, unless older than this. */
+const PACKING_STARTING_MS = 2 * 60_000;
 /** What a packed copy takes on disk, over the weights' bytes (measured 2.4–2.45× at int4 and int8). */
 export const PACKED_SIZE_RATIO = 2.5;
 /** Weights below this pack in well under 100 ms: not worth a second copy. */
@@ -43,7 +49,8 @@ export interface PackedMeta {
 export function packSignature(): { ort: string; cpu: string } {
   let flags = '';
   try {
-    flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+    // x86 names its instruction-set extensions "flags", arm64 "Features".
+    flags = /^(?:flags|Features)\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
   } catch {
     // not Linux: the model name alone
   }
@@ -95,15 +102,50 @@ export function dropPacked(entryDir: string): void {
   rmSync(join(entryDir, PACKED_DIR), { recursive: true, force: true });
 }
 
-/** Whether a packer is at work on `entryDir` (stale leftovers of dead ones are removed). */
-function packerRunning(entryDir: string): boolean {
-  let running = false;
-  for (const name of readdirSync(entryDir).filter((n) => n.startsWith('.packing-'))) {
-    const dir = join(entryDir, name);
-    if (Date.now() - statSync(dir).mtimeMs < PACKING_STALE_MS) running = true;
-    else rmSync(dir, { recursive: true, force: true });
+/** Whether process `pid` is alive (EPERM: alive, another user's). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
-  return running;
+}
+
+/** Whether a packer is at work on `entryDir`; a dead packer's folder is removed. */
+export function packerRunning(entryDir: string): boolean {
+  const dir = join(entryDir, PACKING_DIR);
+  let since: number;
+  try {
+    since = statSync(dir).mtimeMs;
+  } catch {
+    return false;
+  }
+  let owner = Number.NaN;
+  try {
+    owner = Number(readFileSync(join(dir, OWNER_FILE), 'utf8'));
+  } catch {
+    // not written yet (the packer is starting) or gone (it just published)
+  }
+  if (Number.isInteger(owner) && owner > 0 ? alive(owner) : Date.now() - since < PACKING_STARTING_MS) return true;
+  rmSync(dir, { recursive: true, force: true });
+  return false;
+}
+
+/** Why packing this entry failed before with this onnxruntime and CPU, or null. */
+export function packingFailed(entryDir: string): string | null {
+  try {
+    const failed = JSON.parse(readFileSync(join(entryDir, FAILED_FILE), 'utf8'));
+    const here = packSignature();
+    return failed.ort === here.ort && failed.cpu === here.cpu ? String(failed.reason ?? 'unknown') : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Records that this entry's packed copy failed (no retry until onnxruntime or the CPU change). */
+export function markPackingFailed(entryDir: string, reason: string): void {
+  writeFileSync(join(entryDir, FAILED_FILE), JSON.stringify({ ...packSignature(), reason }));
 }
 
 /**
@@ -115,7 +157,13 @@ function packerRunning(entryDir: string): boolean {
 const PACKER = `
 const fs = require('fs'), path = require('path');
 const __name = (f) => f; // what tsx's transpiled function bodies call to keep names
-const [ortPath, source, tmp, out, signature, threads] = process.argv.slice(1);
+const [ortPath, source, tmp, out, signature, threads, failedFile] = process.argv.slice(1);
+const fail = (e) => {
+  const reason = String((e && e.message) || e).split('\\n')[0].slice(0, 300);
+  try { fs.writeFileSync(failedFile, JSON.stringify({ ...JSON.parse(signature), reason })); } catch {}
+  fs.rmSync(tmp, { recursive: true, force: true });
+  process.exit(1);
+};
 const ort = require(ortPath);
 ort.env.logLevel = 'fatal';
 ort.InferenceSession.create(source, {
@@ -134,8 +182,9 @@ ort.InferenceSession.create(source, {
   const sizes = {};
   for (const f of ['${PACKED_MODEL}', '${PACKED_DATA}']) sizes[f] = fs.statSync(path.join(tmp, f)).size;
   fs.writeFileSync(path.join(tmp, '${PACKED_META}'), JSON.stringify({ ...JSON.parse(signature), sizes }));
+  fs.rmSync(path.join(tmp, '${OWNER_FILE}'), { force: true });
   try { fs.renameSync(tmp, out); } catch { fs.rmSync(tmp, { recursive: true, force: true }); }
-}).catch(() => { fs.rmSync(tmp, { recursive: true, force: true }); process.exit(1); });
+}).catch(fail);
 `;
 
 /**
@@ -147,14 +196,23 @@ export function packInBackground(
   modelPath: string,
   weightBytes: number,
   opts: { threads?: number; roomBytes?: number } = {},
-): 'started' | 'present' | 'running' | 'low-memory' | 'no-room' {
+): 'started' | 'present' | 'running' | 'low-memory' | 'no-room' | `failed before: ${string}` {
   if (existsSync(join(entryDir, PACKED_DIR))) return 'present';
+  const failed = packingFailed(entryDir);
+  if (failed !== null) return `failed before: ${failed}`;
   if (packerRunning(entryDir)) return 'running';
   if (freemem() < 2 * weightBytes + 512 * 2 ** 20) return 'low-memory';
   if (opts.roomBytes !== undefined && PACKED_SIZE_RATIO * weightBytes > opts.roomBytes) return 'no-room';
   const threads = opts.threads ?? 1;
-  const tmp = join(entryDir, `.packing-${process.pid}-${Date.now().toString(36)}`);
-  mkdirSync(tmp);
+  const tmp = join(entryDir, PACKING_DIR);
+  try {
+    mkdirSync(tmp); // atomic: the loser of a race sees EEXIST
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return 'running';
+    throw e;
+  }
+  // The child inherits no NODE_OPTIONS: an --inspect-brk there would stop it at its first line.
+  const { NODE_OPTIONS: _, ...env } = process.env;
   const child = spawn(
     process.execPath,
     [
@@ -166,12 +224,18 @@ export function packInBackground(
       join(entryDir, PACKED_DIR),
       JSON.stringify(packSignature()),
       String(threads),
+      join(entryDir, FAILED_FILE),
     ],
     // Electron's binary runs as plain Node with ELECTRON_RUN_AS_NODE (the extension host's case).
-    { detached: true, stdio: 'ignore', env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } },
+    { detached: true, stdio: 'ignore', env: { ...env, ELECTRON_RUN_AS_NODE: '1' } },
   );
   child.on('error', () => rmSync(tmp, { recursive: true, force: true }));
   if (child.pid !== undefined) {
+    try {
+      writeFileSync(join(tmp, OWNER_FILE), String(child.pid));
+    } catch {
+      // the packer already published (its folder is gone)
+    }
     try {
       setPriority(child.pid, 19);
     } catch {

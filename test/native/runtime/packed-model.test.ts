@@ -5,11 +5,22 @@
 // onnxruntime are removed with the reason logged, and the model still loads and answers the same.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../../../native/runtime/model-loader';
 import type { DecoderLoadOptions } from '../../../native/runtime/decoder-session';
+import { packerRunning } from '../../../native/runtime/packed-model';
 import { prefill } from '../../../engine/completion/prefill';
 import { PreparedCache } from '../../../engine/model/prepared-cache';
 import { fixtureDir, loadReference } from '../../helpers/fixtures';
@@ -46,7 +57,7 @@ const entryOf = (dir: string) => join(dir, readdirSync(dir).filter((n) => !n.sta
 /** Waits for the detached packer to publish (or give up on) its copy. */
 async function packerDone(entry: string): Promise<void> {
   for (let waited = 0; waited < 120_000; waited += 200) {
-    if (!readdirSync(entry).some((n) => n.startsWith('.packing-'))) return;
+    if (!packerRunning(entry)) return;
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`the packer of ${entry} did not finish in 120 s`);
@@ -76,7 +87,7 @@ for (const weights of ['int4', 'int8'] as const) {
   });
 }
 
-test('a truncated, refused or foreign packed copy is removed with its reason, and the model still answers the same', async () => {
+test('a truncated, foreign or refused packed copy is removed with its reason, and the model still answers the same', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sq-packed-'));
   const plain = await run(dir, 'int4');
   const entry = entryOf(dir);
@@ -96,16 +107,6 @@ test('a truncated, refused or foreign packed copy is removed with its reason, an
   assert.deepEqual(truncated.logits, plain.logits);
 
   await repack();
-  const model = join(packedDir, 'model.onnx');
-  writeFileSync(model, Buffer.alloc(statSync(model).size, 7)); // same size, not a model
-  const refused = await run(dir, 'int4');
-  assert.ok(
-    refused.log.some((l) => /packed copy of .* failed to load \(.*\); removing it/.test(l)),
-    refused.log.join('\n'),
-  );
-  assert.deepEqual(refused.logits, plain.logits);
-
-  await repack();
   const metaPath = join(packedDir, 'meta.json');
   writeFileSync(metaPath, JSON.stringify({ ...JSON.parse(readFileSync(metaPath, 'utf8')), ort: '0.0.1' }));
   const foreign = await run(dir, 'int4');
@@ -114,7 +115,37 @@ test('a truncated, refused or foreign packed copy is removed with its reason, an
     foreign.log.join('\n'),
   );
   assert.deepEqual(foreign.logits, plain.logits);
-  await packerDone(entry);
+
+  // A copy onnxruntime refuses is not written again with the same onnxruntime and CPU.
+  await repack();
+  const model = join(packedDir, 'model.onnx');
+  writeFileSync(model, Buffer.alloc(statSync(model).size, 7)); // same size, not a model
+  const refused = await run(dir, 'int4');
+  assert.ok(
+    refused.log.some((l) => /packed copy of .* failed to load \(.*\); removing it/.test(l)),
+    refused.log.join('\n'),
+  );
+  assert.deepEqual(refused.logits, plain.logits);
+  const again = await run(dir, 'int4');
+  assert.ok(
+    again.log.some((l) => /packed copy of the prepared model: failed before: onnxruntime refused the copy/.test(l)),
+    again.log.join('\n'),
+  );
+  assert.ok(!packerRunning(entry) && !existsSync(packedDir));
+  assert.deepEqual(again.logits, plain.logits);
+});
+
+test('one packer per entry: a live owner holds the .packing folder, a dead one’s folder is cleared', async () => {
+  const entry = mkdtempSync(join(tmpdir(), 'sq-packed-'));
+  const packing = join(entry, '.packing');
+  mkdirSync(packing);
+  assert.equal(packerRunning(entry), true, 'a packer starting (no owner yet) holds it');
+  writeFileSync(join(packing, 'owner'), String(process.pid));
+  assert.equal(packerRunning(entry), true, 'a live owner holds it');
+  const dead = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid!;
+  writeFileSync(join(packing, 'owner'), String(dead));
+  assert.equal(packerRunning(entry), false, 'a dead owner does not');
+  assert.ok(!existsSync(packing), 'and its folder is removed');
 });
 
 test('models under packMinBytes (the default 64 MiB) get no packed copy', async () => {
@@ -140,19 +171,47 @@ test('no packed copy is written when it would not fit the cache’s size limit b
   assert.ok(!existsSync(join(entryOf(dir), 'packed')));
 });
 
+test('eviction removes other entries’ packed copies before whole entries, and keeps the one in use whole', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sq-packed-'));
+  const cache = new PreparedCache(dir, 5000);
+  const build = (bytes: number) => async (d: string) => {
+    writeFileSync(join(d, 'model.onnx'), Buffer.alloc(bytes));
+    return {};
+  };
+  const withCopy = (d: string, bytes: number) => {
+    mkdirSync(join(d, 'packed'));
+    writeFileSync(join(d, 'packed', 'meta.json'), JSON.stringify({ sizes: { 'model.data': bytes } }));
+  };
+  const a = await cache.getOrBuild('a', build(1000));
+  withCopy(a.dir, 1500);
+  await new Promise((r) => setTimeout(r, 20));
+  const b = await cache.getOrBuild('b', build(1000));
+  withCopy(b.dir, 1500);
+  // 5,000 bytes: at the limit. c's 1,000 more: a's copy (the oldest) goes, a itself stays.
+  await new Promise((r) => setTimeout(r, 20));
+  await cache.getOrBuild('c', build(1000));
+  assert.deepEqual(readdirSync(dir).sort(), ['a', 'b', 'c']);
+  assert.ok(!existsSync(join(a.dir, 'packed')) && existsSync(join(b.dir, 'packed')));
+  // Over again with c in use: b's copy goes before any entry; c is kept whole.
+  withCopy(join(dir, 'c'), 1500);
+  cache.evict('c');
+  assert.ok(!existsSync(join(b.dir, 'packed')) && existsSync(join(dir, 'c', 'packed')));
+  assert.deepEqual(readdirSync(dir).sort(), ['a', 'b', 'c']);
+});
+
 test('eviction counts an entry’s packed copy in its size', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sq-packed-'));
-  const cache = new PreparedCache(dir, 2500);
+  const cache = new PreparedCache(dir, 1600);
   const build = (bytes: number) => async (d: string) => {
     writeFileSync(join(d, 'model.onnx'), Buffer.alloc(bytes));
     return {};
   };
   const a = await cache.getOrBuild('a', build(500));
-  // A packed copy of 1,500 bytes: a is now 2,000 bytes, and b's 1,000 make 3,000 > 2,500.
-  const { mkdirSync } = await import('node:fs');
+  // Without its 1,500-byte copy, a and b make 1,500 bytes, under the limit; with it, 3,000.
   mkdirSync(join(a.dir, 'packed'));
   writeFileSync(join(a.dir, 'packed', 'meta.json'), JSON.stringify({ sizes: { 'model.data': 1500 } }));
   await new Promise((r) => setTimeout(r, 20));
   await cache.getOrBuild('b', build(1000));
-  assert.deepEqual(readdirSync(dir).sort(), ['b']);
+  assert.deepEqual(readdirSync(dir).sort(), ['a', 'b']);
+  assert.ok(!existsSync(join(a.dir, 'packed')), 'the copy was counted, and went first');
 });
