@@ -37,8 +37,13 @@ if (!env.VK_DRIVER_FILES && existsSync(ICD_FILE)) {
   env.VK_DRIVER_FILES = ICD_FILE;
   env.XDG_RUNTIME_DIR ??= mkdtempSync(join(tmpdir(), 'squeeze-xdg-'));
 }
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...extra, ...files], {
-  stdio: 'inherit',
-  env,
-});
+// --expose-gc: memory tests collect garbage before they measure (global.gc).
+const r = spawnSync(
+  process.execPath,
+  ['--expose-gc', '--import', 'tsx', '--test', '--test-concurrency=1', ...extra, ...files],
+  {
+    stdio: 'inherit',
+    env,
+  },
+);
 process.exit(r.status ?? 1);

@@ -45,6 +45,11 @@ export function sessionOptionsFor(
   }
   if (provider === 'cpu') {
     if (extra.threads) opts.intraOpNumThreads = extra.threads;
+    // No memory pattern: every decode step has new shapes (the cache grows by one), so a pattern is
+    // planned and kept per shape for nothing. Without it the 0.5B model's peak RSS at 4k tokens fell
+    // by 110–120 MB (int8 1,126 → 1,001 MB, int4 906 → 793 MB) at the same prefill and decode speed
+    // (interleaved runs, 2-core AMD EPYC, onnxruntime 1.31.1).
+    opts.enableMemPattern = false;
     return opts;
   }
   opts.extra = { session: { disable_cpu_ep_fallback: '1' } };
