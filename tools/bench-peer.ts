@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { packerRunning } from '../native/runtime/packed-model';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -103,16 +104,9 @@ function run(engine: 'squeeze' | 'llama', model: string, tokens: number, extra: 
   return JSON.parse(out.trim().split('\n').pop()!) as Run;
 }
 
-/** Blocks until no `.packing-*` folder is left in any entry of the prepared-model cache `root`. */
+/** Blocks until no entry of the prepared-model cache `root` has a packer at work. */
 function waitForPacker(root: string): void {
-  const busy = () =>
-    readdirSync(root).some((e) => {
-      try {
-        return readdirSync(join(root, e)).some((n) => n.startsWith('.packing-'));
-      } catch {
-        return false;
-      }
-    });
+  const busy = () => readdirSync(root).some((e) => !e.startsWith('.') && packerRunning(join(root, e)));
   const until = Date.now() + 300_000;
   while (busy() && Date.now() < until) execFileSync('sleep', ['0.5']);
 }

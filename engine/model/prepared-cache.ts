@@ -226,18 +226,30 @@ export class PreparedCache {
     if (meta.format !== PREPARED_FORMAT || meta.squeeze !== SQUEEZE_VERSION)
       return `made by cache format ${meta.format} of Squeeze ${meta.squeeze}`;
     if (meta.key !== key) return 'its folder does not match its key';
-    for (const [f, size] of Object.entries(meta.sizes ?? {})) {
-      let actual: number;
-      try {
-        actual = statSync(join(dir, f)).size;
-      } catch {
-        return `${f} is missing`;
-      }
-      if (actual !== size) return `${f} has ${actual} bytes, ${size} were written`;
-    }
-    if (!meta.sizes?.[MODEL_FILE]) return `${MODEL_FILE} was not written`;
-    return null;
+    return sizesProblem(dir, meta.sizes, [MODEL_FILE]);
   }
+}
+
+/**
+ * Why the files a meta.json lists in `sizes` do not match what is in `dir` (missing, or another size
+ * than was written: a truncated copy), or that one of `required` was never listed; null when they do.
+ */
+export function sizesProblem(
+  dir: string,
+  sizes: Record<string, number> | undefined,
+  required: readonly string[],
+): string | null {
+  for (const [f, size] of Object.entries(sizes ?? {})) {
+    let actual: number;
+    try {
+      actual = statSync(join(dir, f)).size;
+    } catch {
+      return `${f} is missing`;
+    }
+    if (actual !== size) return `${f} has ${actual} bytes, ${size} were written`;
+  }
+  for (const f of required) if (!sizes?.[f]) return `${f} was not written`;
+  return null;
 }
 
 function readMetaIn(dir: string): { sizes?: Record<string, number> } | null {

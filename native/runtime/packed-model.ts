@@ -4,7 +4,8 @@
 // prepacked weights in an external file that later sessions map instead of repacking.
 //
 //   where   <entry>/packed/{model.onnx, model.data, meta.json}, beside the prepared entry; the
-//           prepared cache counts it in the entry's size and evicts it with the entry.
+//           prepared cache counts it in the entry's size and evicts other entries' copies before
+//           whole entries.
 //   when    after a load that found no packed copy, a detached low-priority child process writes it
 //           into <entry>/.packing (made atomically: one packer per entry; its `owner` file names the
 //           child, so a dead packer's folder is cleared) and renames it into place when done, so
@@ -24,6 +25,7 @@ import { cpus, freemem, setPriority } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { realignExternalData } from '../onnx/realign-external-data';
+import { sizesProblem } from '../../engine/model/prepared-cache';
 
 export const PACKED_DIR = 'packed';
 const PACKED_MODEL = 'model.onnx';
@@ -45,8 +47,15 @@ export interface PackedMeta {
   sizes: Record<string, number>;
 }
 
-/** onnxruntime's version and what this CPU is: the prepacked layout depends on both. */
+let signature: { ort: string; cpu: string } | undefined;
+
+/** onnxruntime's version and what this CPU is: the prepacked layout depends on both (read once). */
 export function packSignature(): { ort: string; cpu: string } {
+  signature ??= readSignature();
+  return signature;
+}
+
+function readSignature(): { ort: string; cpu: string } {
   let flags = '';
   try {
     // x86 names its instruction-set extensions "flags", arm64 "Features".
@@ -73,17 +82,7 @@ export function packedProblem(entryDir: string): string | null | undefined {
   const here = packSignature();
   if (meta.ort !== here.ort) return `packed by onnxruntime ${meta.ort}, this is ${here.ort}`;
   if (meta.cpu !== here.cpu) return 'packed on another CPU';
-  for (const f of [PACKED_MODEL, PACKED_DATA]) {
-    const size = meta.sizes?.[f];
-    if (!size) return `${f} was not written`;
-    try {
-      const actual = statSync(join(dir, f)).size;
-      if (actual !== size) return `${f} has ${actual} bytes, ${size} were written`;
-    } catch {
-      return `${f} is missing`;
-    }
-  }
-  return null;
+  return sizesProblem(dir, meta.sizes, [PACKED_MODEL, PACKED_DATA]);
 }
 
 /** The packed model to load from `entryDir`, or null (a broken copy is removed on the way). */

@@ -24,6 +24,7 @@ import { packerRunning } from '../../../native/runtime/packed-model';
 import { prefill } from '../../../engine/completion/prefill';
 import { PreparedCache } from '../../../engine/model/prepared-cache';
 import { fixtureDir, loadReference } from '../../helpers/fixtures';
+import { modelOfBytes, withPackedCopy } from '../../helpers/prepared-entries';
 
 const ref = loadReference('qwen2').cases[0]!;
 
@@ -174,26 +175,18 @@ test('no packed copy is written when it would not fit the cache’s size limit b
 test('eviction removes other entries’ packed copies before whole entries, and keeps the one in use whole', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sq-packed-'));
   const cache = new PreparedCache(dir, 5000);
-  const build = (bytes: number) => async (d: string) => {
-    writeFileSync(join(d, 'model.onnx'), Buffer.alloc(bytes));
-    return {};
-  };
-  const withCopy = (d: string, bytes: number) => {
-    mkdirSync(join(d, 'packed'));
-    writeFileSync(join(d, 'packed', 'meta.json'), JSON.stringify({ sizes: { 'model.data': bytes } }));
-  };
-  const a = await cache.getOrBuild('a', build(1000));
-  withCopy(a.dir, 1500);
+  const a = await cache.getOrBuild('a', modelOfBytes(1000));
+  withPackedCopy(a.dir, 1500);
   await new Promise((r) => setTimeout(r, 20));
-  const b = await cache.getOrBuild('b', build(1000));
-  withCopy(b.dir, 1500);
+  const b = await cache.getOrBuild('b', modelOfBytes(1000));
+  withPackedCopy(b.dir, 1500);
   // 5,000 bytes: at the limit. c's 1,000 more: a's copy (the oldest) goes, a itself stays.
   await new Promise((r) => setTimeout(r, 20));
-  await cache.getOrBuild('c', build(1000));
+  await cache.getOrBuild('c', modelOfBytes(1000));
   assert.deepEqual(readdirSync(dir).sort(), ['a', 'b', 'c']);
   assert.ok(!existsSync(join(a.dir, 'packed')) && existsSync(join(b.dir, 'packed')));
   // Over again with c in use: b's copy goes before any entry; c is kept whole.
-  withCopy(join(dir, 'c'), 1500);
+  withPackedCopy(join(dir, 'c'), 1500);
   cache.evict('c');
   assert.ok(!existsSync(join(b.dir, 'packed')) && existsSync(join(dir, 'c', 'packed')));
   assert.deepEqual(readdirSync(dir).sort(), ['a', 'b', 'c']);
@@ -202,16 +195,11 @@ test('eviction removes other entries’ packed copies before whole entries, and 
 test('eviction counts an entry’s packed copy in its size', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sq-packed-'));
   const cache = new PreparedCache(dir, 1600);
-  const build = (bytes: number) => async (d: string) => {
-    writeFileSync(join(d, 'model.onnx'), Buffer.alloc(bytes));
-    return {};
-  };
-  const a = await cache.getOrBuild('a', build(500));
+  const a = await cache.getOrBuild('a', modelOfBytes(500));
   // Without its 1,500-byte copy, a and b make 1,500 bytes, under the limit; with it, 3,000.
-  mkdirSync(join(a.dir, 'packed'));
-  writeFileSync(join(a.dir, 'packed', 'meta.json'), JSON.stringify({ sizes: { 'model.data': 1500 } }));
+  withPackedCopy(a.dir, 1500);
   await new Promise((r) => setTimeout(r, 20));
-  await cache.getOrBuild('b', build(1000));
+  await cache.getOrBuild('b', modelOfBytes(1000));
   assert.deepEqual(readdirSync(dir).sort(), ['a', 'b']);
   assert.ok(!existsSync(join(a.dir, 'packed')), 'the copy was counted, and went first');
 });

@@ -10,6 +10,7 @@ import { loadModel } from '../../../native/runtime/model-loader';
 import { prefill } from '../../../engine/completion/prefill';
 import { PreparedCache } from '../../../engine/model/prepared-cache';
 import { fixtureDir, loadReference } from '../../helpers/fixtures';
+import { modelOfBytes } from '../../helpers/prepared-entries';
 
 const ref = loadReference('qwen2').cases[0]!;
 
@@ -76,15 +77,11 @@ test('two loads building the same entry at once both get a working model; one en
 test('eviction keeps the cache under its size, least recently used first', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sq-prep-'));
   const cache = new PreparedCache(dir, 2500);
-  const build = (bytes: number) => async (d: string) => {
-    writeFileSync(join(d, 'model.onnx'), Buffer.alloc(bytes));
-    return {};
-  };
-  await cache.getOrBuild('a', build(1000));
+  await cache.getOrBuild('a', modelOfBytes(1000));
   await new Promise((r) => setTimeout(r, 20));
-  await cache.getOrBuild('b', build(1000));
+  await cache.getOrBuild('b', modelOfBytes(1000));
   await new Promise((r) => setTimeout(r, 20));
   assert.ok(cache.get('a'), 'a used again: now b is the least recently used');
-  await cache.getOrBuild('c', build(1000));
+  await cache.getOrBuild('c', modelOfBytes(1000));
   assert.deepEqual(entries(dir).sort(), ['a', 'c']);
 });
