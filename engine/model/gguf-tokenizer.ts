@@ -4,6 +4,7 @@
 // follows tokenizer.ggml.pre the way llama.cpp maps it to split patterns. Control and user-defined
 // tokens become special added tokens, so the prompt format's markers encode as single ids.
 import { ModelLoadError } from './errors';
+import type { BpeLists } from './tokenizer';
 import { type GgufFile, GgufMetadata, type GgufValue } from './gguf';
 
 const isString = (v: GgufValue): v is string => typeof v === 'string';
@@ -35,7 +36,9 @@ PRE_PATTERNS['deepseek-llm'] = PRE_PATTERNS['llama-bpe']!;
 PRE_PATTERNS.starcoder = PRE_PATTERNS['gpt-2']!;
 
 export interface GgufTokenizer {
+  /** tokenizer.json without its vocab and merges: those travel as `lists` (see ModelTokenizer). */
   tokenizerJson: object;
+  lists: BpeLists;
   tokenizerConfig: object;
   bosTokenId: number | null;
   eosTokenIds: number[];
@@ -60,10 +63,8 @@ export function tokenizerFromGguf(file: GgufFile): GgufTokenizer {
       file.path,
       `tokenizer.ggml.pre "${pre}" is a pre-tokenizer Squeeze does not know (known: ${Object.keys(PRE_PATTERNS).join(', ')})`,
     );
-  const vocab: Record<string, number> = {};
   const added: object[] = [];
   tokens.forEach((t, id) => {
-    vocab[t] = id;
     if (types[id] === CONTROL || types[id] === USER_DEFINED)
       added.push({
         id,
@@ -112,10 +113,17 @@ export function tokenizerFromGguf(file: GgufFile): GgufTokenizer {
       fuse_unk: false,
       byte_fallback: false,
       ignore_merges: false,
-      vocab,
-      merges,
+      vocab: {},
+      merges: [],
     },
   };
   const tokenizerConfig = { add_bos_token: addBos, eos_token: eos.length ? tokens[eos[0]!] : null };
-  return { tokenizerJson, tokenizerConfig, bosTokenId: bos, eosTokenIds: [...new Set(eos)], vocabSize: tokens.length };
+  return {
+    tokenizerJson,
+    lists: { tokens, merges },
+    tokenizerConfig,
+    bosTokenId: bos,
+    eosTokenIds: [...new Set(eos)],
+    vocabSize: tokens.length,
+  };
 }

@@ -227,7 +227,7 @@ function ggufSource(path: string): ModelSource {
     spec,
     tensors,
     files: [path],
-    tokenizer: () => new ModelTokenizer(tok.tokenizerJson, tok.tokenizerConfig, path),
+    tokenizer: () => new ModelTokenizer(tok.tokenizerJson, tok.tokenizerConfig, path, tok.lists),
   };
 }
 
