@@ -82,18 +82,25 @@ test('a weight whose columns do not divide into blocks is refused with its name'
   );
 });
 
-test('Q8_0 read four codes at a time (an even offset) equals the byte-by-byte path (an odd one), and ggml', () => {
+test('Q8_0 read as 32-bit words (a 4-byte offset, odd block count too) and 16-bit words (a 2-byte one) equals the byte-by-byte path (an odd one), and ggml', () => {
   const rng = makeRng(80);
-  const rows = 4;
-  const cols = 256;
-  const x = Float32Array.from({ length: rows * cols }, () => (rng.next() - 0.5) * 0.3);
-  const bytes = quantizeGgml('Q8_0', x);
-  const odd = new Uint8Array(bytes.length + 1).subarray(1);
-  odd.set(bytes);
-  const words = nbitsFromGgml('Q8_0', bytes, rows, cols, 'w');
-  const byByte = nbitsFromGgml('Q8_0', odd, rows, cols, 'w');
-  assert.equal(bytes.byteOffset % 2, 0);
-  assert.deepEqual(words.codes, byByte.codes);
-  assert.deepEqual(words.scales, byByte.scales);
-  assert.deepEqual(dequantizeNBits(words), dequantize('Q8_0', bytes, rows * cols));
+  for (const [rows, cols] of [
+    [4, 256],
+    [3, 96],
+  ] as const) {
+    const x = Float32Array.from({ length: rows * cols }, () => (rng.next() - 0.5) * 0.3);
+    const bytes = quantizeGgml('Q8_0', x);
+    const at = (offset: number) => {
+      const copy = new Uint8Array(bytes.length + offset).subarray(offset);
+      copy.set(bytes);
+      return nbitsFromGgml('Q8_0', copy, rows, cols, 'w');
+    };
+    const byByte = at(1);
+    for (const offset of [0, 2]) {
+      const fast = at(offset);
+      assert.deepEqual(fast.codes, byByte.codes, `offset ${offset}, ${rows}x${cols}`);
+      assert.deepEqual(fast.scales, byByte.scales, `offset ${offset}, ${rows}x${cols}`);
+    }
+    assert.deepEqual(dequantizeNBits(byByte), dequantize('Q8_0', bytes, rows * cols));
+  }
 });
