@@ -13,9 +13,17 @@
 // Generated tokens stay fp16 (the paper's residual_length = max_new_tokens), so appendTier = fp16.
 
 import { selectWithWindow } from '../select';
-import { KV_DEFAULTS, type KvPlan, type KvPolicy, makePlan, type PlanInput } from '../policy';
+import {
+  KV_DEFAULTS,
+  type KvPlan,
+  type KvPolicy,
+  makePlan,
+  type PlanInput,
+  requireScores,
+  validatePlanInput,
+} from '../policy';
 import { mikvPolicy } from './mikv';
-import { ALL_BITS, type Bits, maxTokensAt, tierOf } from '../budget';
+import { ALL_BITS, type Bits, maxTokensAt, perHeadBudget, tierOf } from '../budget';
 import { pct } from './common';
 import { singleTierPolicy } from './single-tier';
 import { sinksAndRecent } from './streaming';
@@ -91,12 +99,13 @@ export function chooseBits(
 export function qpruningPolicy(opts: QPruningOptions = {}): KvPolicy {
   const candidates = opts.candidates ?? [...ALL_BITS];
   const selector = opts.selector ?? 'score';
+  const minTokens = (input: PlanInput) => opts.minTokens ?? input.window;
   const uniform = singleTierPolicy({
     name: 'qpruning',
     candidates,
     needsScores: selector === 'score',
     width(input, layout, perHead) {
-      const choice = chooseBits(input.tokens, perHead, layout, candidates, opts.minTokens ?? input.window, input.bits);
+      const choice = chooseBits(input.tokens, perHead, layout, candidates, minTokens(input), input.bits);
       return { bits: choice.bits, tokens: choice.tokens, why: `${selector} selection, ${choice.reason}` };
     },
     select: (input, scores, l, h, n) =>
@@ -108,28 +117,37 @@ export function qpruningPolicy(opts: QPruningOptions = {}): KvPolicy {
     name: 'qpruning',
     quantWidths: uniform.quantWidths,
     plan(input) {
-      const plan = uniform.plan(input);
-      return spendSpareBytes(plan, input, selector) ?? plan;
+      if (selector === 'score') requireScores(input, 'qpruning'); // before MiKV's planner could name itself
+      const spare =
+        selector === 'score' && input.bits === undefined
+          ? widthWithSpareBytes(input, candidates, minTokens(input))
+          : null;
+      return (spare !== null && spendSpareBytes(input, spare)) || uniform.plan(input);
     },
   };
 }
 
 /**
- * When every token fits at a quantized width with bytes to spare (rule 1 below 16 bits, e.g. 4 bits
- * at half the fp16 size leaves ~44% of the budget unused), the top-scored tokens take the spare bytes
- * at fp16 and the rest stay at that width: MiKV's mixed precision, without its 2-bit tier. On 4k-token
- * blocks of the shipped model (block path, query scoring) that moved agreement at 1/2 from 98.0%
- * (uniform 4-bit) toward MiKV's 99.2%. Null when nothing is spare or the scores are unknown.
+ * The quantized width rule 1 keeps every token at, when it leaves bytes unused (e.g. 4 bits at half
+ * the fp16 size leaves ~44% of the budget), or null (rule 2 or 3 prunes, or 16 bits fits).
  */
-function spendSpareBytes(plan: KvPlan, input: PlanInput, selector: string): KvPlan | null {
-  const bits = plan.summary.bits;
-  if (selector !== 'score' || input.bits !== undefined || bits === 16 || plan.summary.prunedFraction > 0) return null;
-  try {
-    const mixed = mikvPolicy({ fHi: 1, hiBits: 16, loBits: bits }).plan(input);
-    if (mixed.summary.tokensPerTier.fp16 <= plan.summary.tokensPerTier.fp16) return null;
-    const reason = `qpruning: all ${input.tokens} tokens fit at ${bits}b with bytes to spare; the top-scored go to fp16 (${mixed.summary.reason.replace(/^mikv: /, '')})`;
-    return makePlan(input, 'qpruning', mixed.heads, reason, plan.appendTier);
-  } catch {
-    return null;
-  }
+function widthWithSpareBytes(input: PlanInput, candidates: Bits[], minTokens: number): Bits | null {
+  const layout = validatePlanInput(input);
+  const perHead = perHeadBudget(input.budget, input.geometry, input.tokens);
+  const choice = chooseBits(input.tokens, perHead, layout, candidates, minTokens);
+  return choice.bits < 16 && choice.tokens === input.tokens ? choice.bits : null;
+}
+
+/**
+ * Every token fits at `bits` with bytes to spare: the top-scored tokens take the spare bytes at fp16
+ * and the rest stay at that width (MiKV's mixed precision, without its 2-bit tier). On 4k-token
+ * blocks of the shipped model (block path, query scoring) that moved agreement at 1/2 from 98.0%
+ * (uniform 4-bit) toward MiKV's 99.2%. Null when the spare bytes buy no fp16 token (then the
+ * uniform plan is the same thing, and is built instead).
+ */
+function spendSpareBytes(input: PlanInput, bits: Bits): KvPlan | null {
+  const mixed = mikvPolicy({ fHi: 1, hiBits: 16, loBits: bits }).plan(input);
+  if (mixed.summary.tokensPerTier.fp16 === 0) return null;
+  const reason = `qpruning: all ${input.tokens} tokens fit at ${bits}b with bytes to spare; the top-scored go to fp16 (${mixed.summary.reason.replace(/^mikv: /, '')})`;
+  return makePlan(input, 'qpruning', mixed.heads, reason, 'fp16');
 }

@@ -101,3 +101,18 @@ test('at 1/2 of fp16, where 4 bits holds every token with bytes to spare, the sp
   const pruned = qpruningPolicy().plan(input(g, T, { kind: 'ratio', value: 0.25 }, { scores }));
   assert.deepEqual([pruned.heads[0]![0]!.fp16.length, pruned.heads[0]![0]!.q4.length], [0, 3600]);
 });
+
+test('qpruning by score without scores names itself, also where the spare bytes would go to MiKV’s planner', () => {
+  for (const ratio of [0.25, 0.5]) {
+    assert.throws(
+      () => qpruningPolicy().plan(input(g, T, { kind: 'ratio', value: ratio })),
+      /^Error: qpruning needs importance scores/,
+      `ratio ${ratio}`,
+    );
+  }
+  // The streaming selector needs none, spare bytes or not.
+  assert.equal(
+    qpruningPolicy({ selector: 'streaming' }).plan(input(g, T, { kind: 'ratio', value: 0.5 })).summary.bits,
+    4,
+  );
+});
