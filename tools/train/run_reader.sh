@@ -9,8 +9,17 @@
 # Measured on the 2-core CPU (2026-12-06): about 70 minutes of fine-tuning in four stages that added
 # these document kinds one by one (2.6M tokens in all) taught it no copying. On held-out spans
 # repeated verbatim the repeat's loss stayed at the first occurrence's (4.09 vs 4.15 nats/token),
-# and needle recall at 1k tokens stayed 0/6. Run it where hundreds of millions of tokens fit in the
-# time (tools/gpu/README.md §2), with MINUTES and TRAIN_ARGS sized to the machine.
+# and needle recall at 1k tokens stayed 0/6. Two shorter CPU attempts (2026-12-07) found no
+# shortcut: 15 minutes (200 steps of 4,096 tokens) on documents that repeat spans of code or of
+# uniformly random tokens left the repeat's loss at the first occurrence's (random spans 8.37 vs
+# 8.37 nats), and no head attended from a repeated token to the one after its earlier occurrence;
+# with layer 0's first KV head set by hand to attend to the previous token (RoPE-rotated q/k
+# biases, attention on the previous token 0.99–1.00), 12 more minutes (150 steps) still formed no
+# induction head (held-out code: first 4.715, repeat 4.720 nats). The shipped model has no
+# previous-token head at all (at most 0.41 of a head's attention on the previous token); its
+# head size of 32 with RoPE base 1e6 leaves few fast-rotating dimensions to find one with. Run it
+# where hundreds of millions of tokens fit in the time (tools/gpu/README.md §2), with MINUTES and
+# TRAIN_ARGS sized to the machine.
 #
 #   tools/train/run_reader.sh             corpus + documents + fine-tuning + export + checks
 #
