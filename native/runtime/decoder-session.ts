@@ -587,10 +587,12 @@ async function prepareModel(
   const key = preparedKey(source.files, { graph, format: source.format });
   return cache.getOrBuild(key, async (dir) => {
     log?.(`preparing ${source.path} (${graph.weights} weights, ${graph.dtype}) in ${dir}`);
+    const t0 = performance.now();
     const file = new WeightFile(join(dir, WEIGHTS_FILE));
     try {
       const { built, weights } = buildDecoderGraph(source, graph, file);
       writeFileSync(join(dir, MODEL_FILE), built.model);
+      log?.(`prepared in ${Math.round(performance.now() - t0)} ms (${weights.bytes} bytes of weights written)`);
       return { weights, spec: source.spec.family, dtype: graph.dtype };
     } finally {
       file.close();
