@@ -1,8 +1,8 @@
 // Turns a Hugging Face config.json into a validated ModelSpec: everything the decoder graph builder
 // needs, checked once. Accepts both config styles seen in the wild (transformers 4.x: top-level
 // rope_theta and torch_dtype; transformers 5.x: rope_parameters and dtype).
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readJsonFile } from './model-files';
 import { ModelLoadError, UnsupportedModelError } from './errors';
 
 export type WeightDtype = 'float32' | 'float16' | 'bfloat16';
@@ -169,21 +169,10 @@ export function parseModelConfig(raw: Raw): ModelSpec {
 /** Reads and validates `<dir>/config.json`. */
 export function loadModelConfig(dir: string): ModelSpec {
   const file = join(dir, 'config.json');
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ModelLoadError(
-      file,
-      `cannot read the model config (${(e as NodeJS.ErrnoException).code ?? String(e)}); is this a Hugging Face model folder?`,
-    );
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new ModelLoadError(file, `is not valid JSON (${(e as Error).message})`);
-  }
+  const raw = readJsonFile(
+    file,
+    (code) => `cannot read the model config (${code}); is this a Hugging Face model folder?`,
+  );
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new ModelLoadError(file, 'must contain a JSON object');
   return parseModelConfig(raw as Raw);

@@ -4,6 +4,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelLoadError } from './errors';
+import { readRange } from './model-files';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I8' | 'U8' | 'BOOL' | 'F64' | 'I16';
 
@@ -132,16 +133,6 @@ export function loadWeightIndex(dir: string): WeightIndex {
 /** Reads a tensor's raw bytes. */
 export function readTensorBytes(t: TensorEntry): Buffer {
   const buf = Buffer.alloc(t.byteLength);
-  const fd = openSync(t.file, 'r');
-  try {
-    let done = 0;
-    while (done < t.byteLength) {
-      const n = readSync(fd, buf, done, t.byteLength - done, t.offset + done);
-      if (n === 0) throw new ModelLoadError(t.file, `ended while reading tensor "${t.name}"`);
-      done += n;
-    }
-  } finally {
-    closeSync(fd);
-  }
+  readRange(t.file, t.offset, t.byteLength, t.name, buf);
   return buf;
 }

@@ -2,10 +2,11 @@
 // *.safetensors, tokenizer.json) or one GGUF file (llama.cpp's format; Ollama's content-addressed
 // blobs are GGUF files without an extension). Both give the same ModelSpec, the tensors under Hugging
 // Face names and shapes, and the tokenizer; tensors are read one at a time, never whole files.
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadModelConfig, type ModelSpec } from './config';
 import { ModelLoadError, UnsupportedModelError } from './errors';
+import { readRange } from './model-files';
 import { type GgmlTypeName, ggmlTypeOf } from './ggml-types';
 import { GgufMetadata, isGguf, readGguf, type GgufFile } from './gguf';
 import { tokenizerFromGguf } from './gguf-tokenizer';
@@ -234,17 +235,7 @@ function ggufSource(path: string): ModelSource {
 /** A tensor's bytes as stored, rows in Hugging Face order. */
 export function readTensorBytes(t: SourceTensor): Uint8Array {
   const buf = new Uint8Array(t.byteLength);
-  const fd = openSync(t.file, 'r');
-  try {
-    let done = 0;
-    while (done < t.byteLength) {
-      const n = readSync(fd, buf, done, t.byteLength - done, t.offset + done);
-      if (n === 0) throw new ModelLoadError(t.file, `ended while reading tensor "${t.name}"`);
-      done += n;
-    }
-  } finally {
-    closeSync(fd);
-  }
+  readRange(t.file, t.offset, t.byteLength, t.name, buf);
   return t.interleavedHeads ? deinterleaveRows(buf, t.shape[0]!, t.interleavedHeads) : buf;
 }
 

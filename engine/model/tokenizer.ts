@@ -1,25 +1,15 @@
 // The model's tokenizer, read from tokenizer.json + tokenizer_config.json with
 // @huggingface/tokenizers (pure JS, same algorithm as the Rust library transformers uses).
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BPE, Tokenizer } from '@huggingface/tokenizers';
 import { ModelLoadError } from './errors';
+import { readJsonFile } from './model-files';
 
 function readJson(file: string, what: string): object {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ModelLoadError(
-      file,
-      `missing ${what} (${(e as NodeJS.ErrnoException).code ?? String(e)}); the model folder needs tokenizer.json and tokenizer_config.json`,
-    );
-  }
-  try {
-    return JSON.parse(text) as object;
-  } catch (e) {
-    throw new ModelLoadError(file, `is not valid JSON (${(e as Error).message})`);
-  }
+  return readJsonFile(
+    file,
+    (code) => `missing ${what} (${code}); the model folder needs tokenizer.json and tokenizer_config.json`,
+  ) as object;
 }
 
 /**
