@@ -18,18 +18,15 @@ import { argmax } from '../completion/logprobs';
 import { compressBlock, type DenseBlock, prefillBlock } from '../completion/pipeline';
 import { prefill } from '../completion/prefill';
 import { type BlockScoring, scoredByQuery } from '../completion/block-scoring';
-import { compareSteps } from './metrics';
 import {
   type CaseResult,
   decodeUntilStopped,
-  failedSetting,
   type HarnessOptions,
   isHit,
   kvOptionsOf,
   outputRules,
   scoredOutput,
-  settingResult,
-  type SettingResult,
+  scoreSettings,
   type TextCodec,
   untilStopped,
 } from './harness';
@@ -99,35 +96,29 @@ export async function evaluateBlockCase<Kv>(
   const fullOutput = scoredOutput(c, fullText);
   progress('prefill');
 
-  const results: SettingResult[] = [];
-  for (const s of settings) {
-    const t0 = performance.now();
-    let block;
-    try {
-      const kvOptions = kvOptionsOf(s);
-      block =
+  const results = await scoreSettings(
+    settings,
+    {
+      build: (s) =>
         s.policy === 'full' || opts.scoring === 'query'
-          ? await compressBlock(decoder, scored, kvOptions, { on: opts.compressOn })
+          ? compressBlock(decoder, scored, kvOptionsOf(s), { on: opts.compressOn })
           : opts.segmentTokens
-            ? await buildBlockInSegments(decoder, blockIds, kvOptions, opts.segmentTokens, { chunk })
-            : await buildSegmented(decoder, segments, kvOptions, { chunk, scoreEvery: opts.scoring === 'spread' });
-    } catch (e) {
-      results.push(failedSetting(s, e, t0));
-      progress(s.label);
-      continue;
-    }
-    const { kv, report } = block;
-    const logits = await teacherForce(kv);
-    const steps = Math.min(opts.steps, G);
-    const cmp = compareSteps(reference, logits, steps, V);
-    // Greedy output: the full cache's tokens while the top-1 agrees (row i predicts g[i]), then its own.
-    let agreed = 0;
-    while (agreed < G && argmax(logits, agreed, V) === g[agreed]) agreed++;
-    const out = await decodeUntilStopped(decoder, kv, promptIds, n, g.slice(0, agreed), stopped);
-    if (kv !== dense.kv) decoder.disposeKv(kv);
-    results.push(settingResult(s, c, shown(out), fullOutput, { ...cmp, steps }, report, t0));
-    progress(s.label);
-  }
+            ? buildBlockInSegments(decoder, blockIds, kvOptionsOf(s), opts.segmentTokens, { chunk })
+            : buildSegmented(decoder, segments, kvOptionsOf(s), { chunk, scoreEvery: opts.scoring === 'spread' }),
+      teacherForce,
+      // Row i predicts g[i]: the full cache's tokens while the top-1 agrees.
+      agreed: (logits) => {
+        let k = 0;
+        while (k < G && argmax(logits, k, V) === g[k]) k++;
+        return g.slice(0, k);
+      },
+      decode: (kv, agreed) => decodeUntilStopped(decoder, kv, promptIds, n, agreed, stopped),
+      release: (kv) => {
+        if (kv !== dense.kv) decoder.disposeKv(kv);
+      },
+    },
+    { c, g, reference, vocab: V, steps: opts.steps, fullOutput, shown, progress },
+  );
   decoder.disposeKv(dense.kv);
   return {
     id: c.id,

@@ -167,6 +167,62 @@ export function failedSetting(s: Setting, e: unknown, startedAt: number): Settin
   };
 }
 
+/** What a harness supplies to score its settings on one case (scoreSettings runs the rest). */
+export interface SettingScorer<Kv> {
+  /** The setting's compressed block; a throw reports the setting as failed. */
+  build(s: Setting): Promise<{ kv: Kv; report: KvReport }>;
+  /** The full cache's greedy tokens, teacher-forced over kv: logits [G, V]. */
+  teacherForce(kv: Kv): Promise<Float32Array>;
+  /** The full cache's tokens these logits reproduce, from the first (the harnesses' rows differ by one). */
+  agreed(logits: Float32Array): number[];
+  /** Greedy output over kv, continuing after the `agreed` tokens. */
+  decode(kv: Kv, agreed: number[]): Promise<number[]>;
+  /** Frees a block built for a setting (not the dense cache it may be). */
+  release(kv: Kv): void;
+}
+
+/**
+ * Every setting on one case, the loop both harnesses share: its block, the teacher-forced steps
+ * against the full cache's logits, and its greedy output, which takes the full cache's tokens
+ * while its top-1 agrees and then decodes on its own.
+ */
+export async function scoreSettings<Kv>(
+  settings: Setting[],
+  scorer: SettingScorer<Kv>,
+  run: {
+    c: EvalCase;
+    g: number[];
+    reference: Float32Array;
+    vocab: number;
+    steps: number;
+    fullOutput: string;
+    shown: (out: number[]) => string;
+    progress: (what: string) => void;
+  },
+): Promise<SettingResult[]> {
+  const { c, g, reference, vocab: V, fullOutput, shown, progress } = run;
+  const steps = Math.min(run.steps, g.length);
+  const results: SettingResult[] = [];
+  for (const s of settings) {
+    const t0 = performance.now();
+    let block: { kv: Kv; report: KvReport };
+    try {
+      block = await scorer.build(s);
+    } catch (e) {
+      results.push(failedSetting(s, e, t0));
+      progress(s.label);
+      continue;
+    }
+    const logits = await scorer.teacherForce(block.kv);
+    const cmp = compareSteps(reference, logits, steps, V);
+    const out = await scorer.decode(block.kv, scorer.agreed(logits));
+    scorer.release(block.kv);
+    results.push(settingResult(s, c, shown(out), fullOutput, { ...cmp, steps }, block.report, t0));
+    progress(s.label);
+  }
+  return results;
+}
+
 /** Disposes states derived from `base` by forward(); base's tiers, which they share, stay alive. */
 function disposeAll<Kv>(decoder: Decoder<Kv>, kvs: Kv[], base: Kv): void {
   for (const kv of kvs) decoder.disposeKv(kv, base);
@@ -287,33 +343,30 @@ export async function evaluateCase<Kv>(
   const fullOutput = scoredOutput(c, fullText);
   progress('prefill');
 
-  const results: SettingResult[] = [];
-  for (const s of settings) {
-    const t0 = performance.now();
-    let block;
-    try {
-      const kvOptions = kvOptionsOf(s);
-      block =
+  const results = await scoreSettings(
+    settings,
+    {
+      build: (s) =>
         opts.segmentTokens && s.policy !== 'full'
-          ? await buildBlockInSegments(decoder, ids, kvOptions, opts.segmentTokens, { chunk: opts.prefillChunk })
-          : await compressBlock(decoder, pre, kvOptions, { on: opts.compressOn });
-    } catch (e) {
-      results.push(failedSetting(s, e, t0));
-      progress(s.label);
-      continue;
-    }
-    const { kv, report } = block;
-    const logits = (await teacherForce(kv, mode))!;
-    const steps = Math.min(opts.steps, G);
-    const cmp = compareSteps(reference, logits, steps, V);
-    const top1 = Array.from({ length: G }, (_, i) => argmax(logits, i, V));
-    // Greedy output: the full cache's tokens while the top-1 agrees, then its own decoding.
-    const agreed = g.slice(0, sharedPrefix(g, top1).length);
-    const out = await decodeUntilStopped(decoder, kv, [], n, agreed, stopped);
-    if (kv !== pre.kv) decoder.disposeKv(kv);
-    results.push(settingResult(s, c, shown(out), fullOutput, { ...cmp, steps }, report, t0));
-    progress(s.label);
-  }
+          ? buildBlockInSegments(decoder, ids, kvOptionsOf(s), opts.segmentTokens, { chunk: opts.prefillChunk })
+          : compressBlock(decoder, pre, kvOptionsOf(s), { on: opts.compressOn }),
+      teacherForce: async (kv) => (await teacherForce(kv, mode))!,
+      // Row i follows g0 … gi (g0 comes from the shared prefill).
+      agreed: (logits) =>
+        g.slice(
+          0,
+          sharedPrefix(
+            g,
+            Array.from({ length: G }, (_, i) => argmax(logits, i, V)),
+          ).length,
+        ),
+      decode: (kv, agreed) => decodeUntilStopped(decoder, kv, [], n, agreed, stopped),
+      release: (kv) => {
+        if (kv !== pre.kv) decoder.disposeKv(kv);
+      },
+    },
+    { c, g, reference, vocab: V, steps: opts.steps, fullOutput, shown, progress },
+  );
   decoder.disposeKv(pre.kv);
   return {
     id: c.id,
