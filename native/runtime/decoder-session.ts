@@ -44,13 +44,8 @@ import {
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decoderNames as N } from '../graphs/decoder-io';
-import {
-  dropPacked,
-  markPackingFailed,
-  PACK_MIN_WEIGHT_BYTES,
-  packedModelPath,
-  packInBackground,
-} from './packed-model';
+import { keepPacked, openPacked, PACK_MIN_WEIGHT_BYTES } from './packed-model';
+import { firstLine } from './error-text';
 
 // Provider failures reach us as exceptions; onnxruntime's own error log would only repeat them.
 ort.env.logLevel = 'fatal';
@@ -475,11 +470,6 @@ export class ProviderError extends Error {
   }
 }
 
-function firstLine(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  return msg.split('\n').find((l) => l.trim()) ?? msg;
-}
-
 /** The decoder graph's options for a provider: its compute dtype and the run's weight precision. */
 export function decoderOptionsFor(
   source: ModelSource,
@@ -523,58 +513,6 @@ function precisionBits(precision: ResolvedPrecision, source: ModelSource): numbe
   if (precision !== 'native') return precision === 'int4' ? 4 : 16;
   const q = source.tensors.get('model.layers.0.mlp.down_proj.weight');
   return q && isQuantized(q.type) ? nbitsOfGgml(q.type) : 16;
-}
-
-/**
- * A session on the entry's packed copy (packed-model.ts), or null when there is none or onnxruntime
- * refuses it (then it is removed and the plain entry loads). Its graph is already optimized.
- */
-async function openPacked(
-  entry: PreparedEntry,
-  sessionOptions: ort.InferenceSession.SessionOptions,
-  log?: (m: string) => void,
-): Promise<ort.InferenceSession | null> {
-  let path: string | null;
-  try {
-    path = packedModelPath(entry.dir, log);
-  } catch (e) {
-    log?.(`packed copy of ${entry.dir} not readable (${firstLine(e)}); loading without it`);
-    return null;
-  }
-  if (!path) return null;
-  try {
-    const session = await ort.InferenceSession.create(path, { ...sessionOptions, graphOptimizationLevel: 'disabled' });
-    log?.('prepared model loaded from its packed copy');
-    return session;
-  } catch (e) {
-    const reason = firstLine(e);
-    log?.(`packed copy of ${entry.dir} failed to load (${reason}); removing it`);
-    try {
-      dropPacked(entry.dir);
-      markPackingFailed(entry.dir, `onnxruntime refused the copy: ${reason}`);
-    } catch {
-      // a read-only or busy cache: the next load tries again
-    }
-    return null;
-  }
-}
-
-/**
- * After a CPU load: starts the packed copy's writer when the entry has none, or, when it has one,
- * keeps the cache under its limit with the copy counted. Never fails the load: a cache it cannot
- * write (read-only, busy on Windows) is logged and left as it is.
- */
-function keepPacked(cache: PreparedCache, entry: PreparedEntry, weightBytes: number, options: DecoderLoadOptions) {
-  try {
-    const packing = packInBackground(entry.dir, entry.modelPath, weightBytes, {
-      threads: options.threads,
-      roomBytes: cache.maxBytes - cache.entryBytes(entry.dir),
-    });
-    if (packing !== 'present') options.log?.(`packed copy of the prepared model: ${packing}`);
-    else cache.evict(entry.meta.key);
-  } catch (e) {
-    options.log?.(`packed copy of the prepared model not written: ${firstLine(e)}`);
-  }
 }
 
 /** The prepared model for these options: from the cache, or built there now, weights streamed to disk. */

@@ -25,7 +25,8 @@ import { cpus, freemem, setPriority } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { realignExternalData } from '../onnx/realign-external-data';
-import { sizesProblem } from '../../engine/model/prepared-cache';
+import { type PreparedCache, type PreparedEntry, sizesProblem } from '../../engine/model/prepared-cache';
+import { firstLine } from './error-text';
 
 export const PACKED_DIR = 'packed';
 const PACKED_MODEL = 'model.onnx';
@@ -243,4 +244,61 @@ export function packInBackground(
   }
   child.unref();
   return 'started';
+}
+
+/**
+ * A session on the entry's packed copy, or null when there is none or onnxruntime
+ * refuses it (then it is removed and the plain entry loads). Its graph is already optimized.
+ */
+export async function openPacked(
+  entry: PreparedEntry,
+  sessionOptions: ort.InferenceSession.SessionOptions,
+  log?: (m: string) => void,
+): Promise<ort.InferenceSession | null> {
+  let path: string | null;
+  try {
+    path = packedModelPath(entry.dir, log);
+  } catch (e) {
+    log?.(`packed copy of ${entry.dir} not readable (${firstLine(e)}); loading without it`);
+    return null;
+  }
+  if (!path) return null;
+  try {
+    const session = await ort.InferenceSession.create(path, { ...sessionOptions, graphOptimizationLevel: 'disabled' });
+    log?.('prepared model loaded from its packed copy');
+    return session;
+  } catch (e) {
+    const reason = firstLine(e);
+    log?.(`packed copy of ${entry.dir} failed to load (${reason}); removing it`);
+    try {
+      dropPacked(entry.dir);
+      markPackingFailed(entry.dir, `onnxruntime refused the copy: ${reason}`);
+    } catch {
+      // a read-only or busy cache: the next load tries again
+    }
+    return null;
+  }
+}
+
+/**
+ * After a CPU load: starts the packed copy's writer when the entry has none, or, when it has one,
+ * keeps the cache under its limit with the copy counted. Never fails the load: a cache it cannot
+ * write (read-only, busy on Windows) is logged and left as it is.
+ */
+export function keepPacked(
+  cache: PreparedCache,
+  entry: PreparedEntry,
+  weightBytes: number,
+  options: { threads?: number; log?: (m: string) => void },
+): void {
+  try {
+    const packing = packInBackground(entry.dir, entry.modelPath, weightBytes, {
+      threads: options.threads,
+      roomBytes: cache.maxBytes - cache.entryBytes(entry.dir),
+    });
+    if (packing !== 'present') options.log?.(`packed copy of the prepared model: ${packing}`);
+    else cache.evict(entry.meta.key);
+  } catch (e) {
+    options.log?.(`packed copy of the prepared model not written: ${firstLine(e)}`);
+  }
 }
