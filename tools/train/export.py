@@ -68,7 +68,7 @@ def load_exported(folder):
     cfg = json.load(open(os.path.join(folder, 'config.json')))
     c = Qwen2Config(vocab_size=cfg['vocab_size'], hidden_size=cfg['hidden_size'], intermediate_size=cfg['intermediate_size'],
                     num_hidden_layers=cfg['num_hidden_layers'], num_attention_heads=cfg['num_attention_heads'],
-                    num_key_value_heads=cfg['num_key_value_heads'], head_dim=cfg['hidden_size'] // cfg['num_attention_heads'],
+                    num_key_value_heads=cfg['num_key_value_heads'], head_dim=cfg.get('head_dim', cfg['hidden_size'] // cfg['num_attention_heads']),
                     rms_norm_eps=cfg['rms_norm_eps'], rope_theta=cfg['rope_theta'], tie_word_embeddings=True)
     m = Qwen2ForCausalLM(c)
     sd = {k: v.float() for k, v in read_safetensors(os.path.join(folder, 'model.safetensors')).items()}

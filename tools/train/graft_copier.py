@@ -24,9 +24,9 @@ there and adds nothing.
 Measured (2026-12-07, 2-core CPU, 8 held-out cheerio files of 300 tokens shown twice under two
 paths; mean next-token loss in nats, first occurrence / repeat):
   shipped model                       3.82 / 3.80
-  W=3, lam=8, tau=8, bump=8 (default)  3.89 / 2.46   (`--probe`)
-  --window 5                          4.26 / 1.69
-  --window 7                          4.63 / 1.28
+  W=3, lam=8, tau=8, bump=8 (default)  3.89 / 2.45   (`--probe`: copy_probe.py's losses)
+  --window 5                          4.28 / 1.68
+  --window 7                          4.66 / 1.28
 So at the default it uses its context while costing little on text it has not seen; longer windows
 copy more and guess worse. Greedy copying is not reliable: asked to continue a repeated 400-character
 span of forms.ts, its first token matched the original (` string`), then it wrote
@@ -43,6 +43,7 @@ tools/gpu/README.md §2).
 
   /usr/bin/python3 tools/train/graft_copier.py --out /tmp/squeeze-copier [--window 3] [--lam 8] ...
   /usr/bin/python3 tools/train/graft_copier.py --probe          # the loss table above, no output
+  /usr/bin/python3 tools/train/copy_probe.py --data DATA /tmp/squeeze-copier   # the recipe's probe
 
 The written folder loads in squeeze (`head_dim` is in config.json): `squeeze complete --weights fp32`
 gave the same 24 greedy ids as this file's PyTorch model on that prompt. At 18M parameters it
@@ -61,6 +62,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bpe  # noqa: E402
+from copy_probe import losses  # noqa: E402
 from export import load_exported, write_safetensors  # noqa: E402
 from model import Qwen2Config, Qwen2ForCausalLM  # noqa: E402
 
@@ -144,16 +146,15 @@ def offset_heads(a, norm, layer, thetas, rms_e):
 def induction_head(a, norm, args, rotations, special_rms):
     """Layer 3, head 8: keys from the codes 1..W back, queries from 0..W-1 back, values the output code."""
     half, scale = HEAD // 2, math.sqrt(HEAD)
-    static = list(range(16, half)) + list(range(half + 16, HEAD))
+    static = torch.tensor(list(range(16, half)) + list(range(half + 16, HEAD)))  # rows of the 96 static dims
     wide = math.sqrt(HIDDEN / OLD_HIDDEN)
     for j in range(8):
         norm[BACK[j]] = RMS_LAYER3 / wide / BACK_SCALE
     norm[OUT] = RMS_LAYER3 / wide / OUT_EMBED
     norm[FLAG] = RMS_LAYER3 / wide / special_rms
     for j in range(1, args.window + 1):
-        for s, row in enumerate(static):
-            a['k'][NEW_KV * HEAD + row, BACK[j]] = rotations[j][s]
-            a['q'][FIRST_NEW_Q * HEAD + row, BACK[j - 1]] = rotations[j][s] * args.lam * scale
+        a['k'][NEW_KV * HEAD + static, BACK[j]] = rotations[j]
+        a['q'][FIRST_NEW_Q * HEAD + static, BACK[j - 1]] = rotations[j] * args.lam * scale
     a['k'][NEW_KV * HEAD + SINK_PAIR, FLAG] = 1.0
     a['qb'][FIRST_NEW_Q * HEAD + SINK_PAIR] = args.tau * scale
     for d in range(64):
@@ -211,22 +212,15 @@ def graft(args):
 
 
 def probe(m, old, enc):
-    """Mean loss on held-out files' first 300 tokens, shown twice: first occurrence, repeat."""
-    files = sorted(glob.glob('node_modules/cheerio/src/**/*.ts', recursive=True))[6:14]
+    """copy_probe.py's losses (first occurrence, repeat) on held-out files' first 300 tokens shown
+    twice; cheerio's sources stand in for the recipe's held-out packages, which need its corpus."""
+    docs = []
+    for f in sorted(glob.glob('node_modules/cheerio/src/**/*.ts', recursive=True))[6:14]:
+        toks = enc.encode(open(f, encoding='utf8').read())[:300]
+        head = enc.encode('<|repo_name|>x\n<|file_sep|>a.ts\n') + toks + enc.encode('\n<|file_sep|>b.ts\n')
+        docs.append((head, toks))
     for name, model in (('shipped', old), ('grafted', m)):
-        first = repeat = 0.0
-        for f in files:
-            toks = enc.encode(open(f, encoding='utf8').read())[:300]
-            ids = enc.encode('<|repo_name|>x\n<|file_sep|>a.ts\n')
-            a = len(ids)
-            ids += toks + enc.encode('\n<|file_sep|>b.ts\n')
-            b = len(ids)
-            ids += toks
-            with torch.no_grad():
-                logp = model(torch.tensor([ids]))[0][0].log_softmax(-1)
-            nll = -logp[:-1].gather(1, torch.tensor(ids[1:])[:, None])[:, 0]
-            first += nll[a:a + len(toks) - 1].mean().item() / len(files)
-            repeat += nll[b:b + len(toks) - 1].mean().item() / len(files)
+        first, repeat = losses(model, docs)
         print(f'{name}: first occurrence {first:.2f}, repeat {repeat:.2f} nats/token')
 
 

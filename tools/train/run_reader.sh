@@ -21,7 +21,7 @@
 # where hundreds of millions of tokens fit in the time (tools/gpu/README.md §2), with MINUTES and
 # TRAIN_ARGS sized to the machine. Setting the whole copying circuit by hand instead
 # (tools/train/graft_copier.py, 2026-12-07) gives a model that uses repeated context (repeat loss
-# 3.80 -> 2.46 nats, first occurrence 3.82 -> 3.89) but retrieves no needles (0 of 5 at 2k).
+# 3.80 -> 2.45 nats, first occurrence 3.82 -> 3.89) but retrieves no needles (0 of 5 at 2k).
 #
 #   tools/train/run_reader.sh             corpus + documents + fine-tuning + export + checks
 #

@@ -12,6 +12,7 @@ import { loadModelConfig } from '../../../engine/model/config';
 import { openModelSource } from '../../../engine/model/source';
 import { DecoderSession } from '../../../native/runtime/decoder-session';
 import { fixtureDir, maxAbsDiff } from '../../helpers/fixtures';
+import { makeRng } from '../../engine/kv/helpers';
 import { referenceForward } from '../../helpers/reference-decoder';
 import { type RawTensor, writeSafetensors } from '../../helpers/safetensors-writer';
 
@@ -23,27 +24,11 @@ const INTERMEDIATE = 64;
 const LAYERS = 2;
 const VOCAB = 1024; // the qwen2 fixture's tokenizer
 
-/** Seeded normal(0, std) float32 values (Box–Muller over a 32-bit LCG). */
-function normals(n: number, std: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s + 0.5) / 2 ** 32;
-  };
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = std * Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-  return out;
-}
-
 function writeModel(dir: string): void {
   const tensors: RawTensor[] = [];
-  let seed = 1;
+  const rng = makeRng(1);
   const add = (name: string, shape: number[], std: number, mean = 0) => {
-    const data = normals(
-      shape.reduce((a, b) => a * b, 1),
-      std,
-      seed++,
-    ).map((v) => v + mean);
+    const data = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => mean + std * rng.normal());
     tensors.push({ name, dtype: 'F32', shape, data: new Uint8Array(data.buffer) });
   };
   add('model.embed_tokens.weight', [VOCAB, HIDDEN], 0.5);
