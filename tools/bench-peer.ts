@@ -101,7 +101,9 @@ function run(engine: 'squeeze' | 'llama', model: string, tokens: number, extra: 
     ],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 },
   );
-  return JSON.parse(out.trim().split('\n').pop()!) as Run;
+  const line = out.trim().split('\n').pop()!;
+  process.stderr.write(`${line}\n`);
+  return JSON.parse(line) as Run;
 }
 
 /** Blocks until no entry of the prepared-model cache `root` has a packer at work. */

@@ -15,6 +15,7 @@
 import { endianness } from 'node:os';
 import { fp16Table } from '../numeric/fp16';
 import { blockDecoder, type GgmlTypeName, typeInfo } from './ggml-types';
+import { type Arrays, freshArrays } from './scratch';
 
 export type NBits = 4 | 8;
 
@@ -65,14 +66,15 @@ export function quantizeNBits(
   bits: NBits,
   blockSize: number,
   name = 'weight',
+  arrays: Arrays = freshArrays,
 ): NBitsWeight {
   checkBlocks(name, cols, blockSize);
   const blocks = blocksPerRow(cols, blockSize);
   const blob = (blockSize * bits) / 8;
   const qmax = (1 << bits) - 1;
-  const codes = new Uint8Array(rows * blocks * blob);
-  const scales = new Float32Array(rows * blocks);
-  const zeros = new Uint8Array(rows * zeroRowBytes(blocks, bits));
+  const codes = arrays.bytes('codes', rows * blocks * blob);
+  const scales = arrays.floats('scales', rows * blocks);
+  const zeros = arrays.bytes('zeros', rows * zeroRowBytes(blocks, bits));
   const zeroRow = zeroRowBytes(blocks, bits);
   for (let r = 0; r < rows; r++) {
     for (let b = 0; b < blocks; b++) {
@@ -142,18 +144,19 @@ export function nbitsFromGgml(
   rows: number,
   cols: number,
   name: string,
+  arrays: Arrays = freshArrays,
 ): NBitsWeight {
   const t = typeInfo(type);
   checkBlocks(name, cols, t.blockSize);
-  if (type === 'Q8_0' || type === 'Q4_0') return repackSymmetric(type, bytes, rows, cols);
+  if (type === 'Q8_0' || type === 'Q4_0') return repackSymmetric(type, bytes, rows, cols, arrays);
   const dec = blockDecoder(type);
   const bits = nbitsOfGgml(type);
   const blockSize = dec.groupSize;
   const blocks = blocksPerRow(cols, blockSize);
   const blob = (blockSize * bits) / 8;
-  const codes = new Uint8Array(rows * blocks * blob);
-  const scales = new Float32Array(rows * blocks);
-  const offsets = new Float32Array(rows * blocks);
+  const codes = arrays.bytes('codes', rows * blocks * blob);
+  const scales = arrays.floats('scales', rows * blocks);
+  const offsets = arrays.floats('offsets', rows * blocks);
   const zero = 1 << (bits - 1);
   const raw = new Int32Array(t.blockSize);
   const gs = new Float64Array(t.blockSize / blockSize);
@@ -194,17 +197,23 @@ export function nbitsFromGgml(
  * MatMulNBits keeps elements 2k and 2k + 1 together. Loading a Q4_0 0.5B model this way takes
  * well under a second instead of several.
  */
-function repackSymmetric(type: 'Q8_0' | 'Q4_0', bytes: Uint8Array, rows: number, cols: number): NBitsWeight {
+function repackSymmetric(
+  type: 'Q8_0' | 'Q4_0',
+  bytes: Uint8Array,
+  rows: number,
+  cols: number,
+  arrays: Arrays,
+): NBitsWeight {
   const nBlocks = (rows * cols) / 32;
   if (type === 'Q8_0' && LITTLE_ENDIAN) {
-    if (bytes.byteOffset % 4 === 0) return repackQ8Pairs(bytes, rows, cols, nBlocks);
-    if (bytes.byteOffset % 2 === 0) return repackQ8Halves(bytes, rows, cols, nBlocks);
+    if (bytes.byteOffset % 4 === 0) return repackQ8Pairs(bytes, rows, cols, nBlocks, arrays);
+    if (bytes.byteOffset % 2 === 0) return repackQ8Halves(bytes, rows, cols, nBlocks, arrays);
   }
-  const scales = new Float32Array(nBlocks);
+  const scales = arrays.floats('scales', nBlocks);
   const bits: NBits = type === 'Q8_0' ? 8 : 4;
   const blob = type === 'Q8_0' ? 32 : 16;
   const typeSize = blob + 2;
-  const codes = new Uint8Array(nBlocks * blob);
+  const codes = arrays.bytes('codes', nBlocks * blob);
   const fp16 = fp16Table();
   const pairs = bits === 4 ? nibblePairTable() : null;
   for (let k = 0; k < nBlocks; k++) {
@@ -235,11 +244,11 @@ const LITTLE_ENDIAN = endianness() === 'LE';
  * 0.5B model's 530 MB on the 2-core VM); a tensor at an odd byte offset (or a big-endian host)
  * takes the byte loop, one on a 4-byte boundary repackQ8Pairs.
  */
-function repackQ8Halves(bytes: Uint8Array, rows: number, cols: number, nBlocks: number): NBitsWeight {
+function repackQ8Halves(bytes: Uint8Array, rows: number, cols: number, nBlocks: number, arrays: Arrays): NBitsWeight {
   const words = new Uint16Array(bytes.buffer, bytes.byteOffset, nBlocks * 17);
-  const scales = new Float32Array(nBlocks);
-  const codes = new Uint8Array(nBlocks * 32);
-  const out = new Uint32Array(codes.buffer);
+  const scales = arrays.floats('scales', nBlocks);
+  const codes = arrays.bytes('codes', nBlocks * 32);
+  const out = new Uint32Array(codes.buffer, codes.byteOffset, nBlocks * 8);
   const fp16 = fp16Table();
   for (let k = 0; k < nBlocks; k++) {
     const w = k * 17;
@@ -256,12 +265,12 @@ function repackQ8Halves(bytes: Uint8Array, rows: number, cols: number, nBlocks: 
  * 16 bits in, so each output word joins the halves of two input words. Half the loads of the 16-bit
  * path. An odd last block is read byte by byte.
  */
-function repackQ8Pairs(bytes: Uint8Array, rows: number, cols: number, nBlocks: number): NBitsWeight {
+function repackQ8Pairs(bytes: Uint8Array, rows: number, cols: number, nBlocks: number, arrays: Arrays): NBitsWeight {
   const pairs = nBlocks >> 1;
   const words = new Uint32Array(bytes.buffer, bytes.byteOffset, pairs * 17);
-  const scales = new Float32Array(nBlocks);
-  const codes = new Uint8Array(nBlocks * 32);
-  const out = new Uint32Array(codes.buffer);
+  const scales = arrays.floats('scales', nBlocks);
+  const codes = arrays.bytes('codes', nBlocks * 32);
+  const out = new Uint32Array(codes.buffer, codes.byteOffset, nBlocks * 8);
   const fp16 = fp16Table();
   for (let p = 0; p < pairs; p++) {
     const w = p * 17;

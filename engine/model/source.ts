@@ -12,6 +12,7 @@ import { GgufMetadata, isGguf, readGguf, type GgufFile } from './gguf';
 import { tokenizerFromGguf } from './gguf-tokenizer';
 import { loadWeightIndex, type SafetensorsDtype } from './safetensors';
 import { ModelTokenizer } from './tokenizer';
+import type { Arrays } from './scratch';
 
 export interface SourceTensor {
   /** Hugging Face name, e.g. model.layers.0.self_attn.q_proj.weight. */
@@ -237,6 +238,37 @@ export function readTensorBytes(t: SourceTensor): Uint8Array {
   const buf = new Uint8Array(t.byteLength);
   readRange(t.file, t.offset, t.byteLength, t.name, buf);
   return t.interleavedHeads ? deinterleaveRows(buf, t.shape[0]!, t.interleavedHeads) : buf;
+}
+
+/** A run of consecutive rows of a tensor, as stored. */
+export interface RowChunk {
+  bytes: Uint8Array;
+  rows: number;
+}
+
+/**
+ * A [rows, …] tensor's bytes a few rows at a time (about `chunkBytes` each, whole rows), read into
+ * `arrays`' "read" slot: each chunk is valid until the next is asked for. Rows come in Hugging Face
+ * order; a tensor whose rows llama.cpp interleaved is read whole and handed out in pieces.
+ */
+export function* readTensorRows(t: SourceTensor, chunkBytes: number, arrays: Arrays): Generator<RowChunk> {
+  const rows = t.shape[0] ?? 1;
+  const rowBytes = t.byteLength / rows;
+  // A row that is not a whole number of bytes (a quantized tensor whose columns do not fill its
+  // blocks) goes as one chunk, so the converter that follows names the problem.
+  const step = Number.isInteger(rowBytes) ? Math.max(1, Math.floor(chunkBytes / rowBytes)) : rows;
+  const whole = t.interleavedHeads ? readTensorBytes(t) : null;
+  for (let r = 0; r < rows; r += step) {
+    const n = Math.min(step, rows - r);
+    const length = step === rows ? t.byteLength : n * rowBytes;
+    if (whole) {
+      yield { bytes: whole.subarray(r * rowBytes, r * rowBytes + length), rows: n };
+      continue;
+    }
+    const bytes = arrays.bytes('read', length);
+    readRange(t.file, t.offset + r * rowBytes, length, t.name, bytes);
+    yield { bytes, rows: n };
+  }
 }
 
 /** Undoes llama.cpp's per-head row interleave (see SourceTensor.interleavedHeads); rows move whole. */

@@ -5,7 +5,8 @@
 // copy of the whole table; norm weights and biases stay dense.
 import { dequantize, type GgmlTypeName, isQuantized } from './ggml-types';
 import { ggmlGroupSize, type NBits, type NBitsWeight, nbitsFromGgml, nbitsOfGgml, quantizeNBits } from './nbits';
-import { readTensorBytes, type SourceTensor } from './source';
+import { readTensorBytes, readTensorRows, type RowChunk, type SourceTensor } from './source';
+import { type Arrays, Scratch } from './scratch';
 import { encodeFp16 } from '../numeric/fp16';
 
 import { WEIGHT_PRECISIONS, type WeightPrecision } from '../completion/service-types';
@@ -55,24 +56,23 @@ export function resolvePrecision(
   return { precision: 'int4', reason: `auto: ${m}M parameters → int4` };
 }
 
-export type PreparedTensor =
-  | { kind: 'dense'; dtype: 'float32' | 'float16'; shape: number[]; data: Uint8Array }
-  | { kind: 'nbits'; weight: NBitsWeight };
+type DenseDtype = 'float32' | 'float16';
 
-const elements = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-
-/** A tensor as dense float values of `dtype`, whatever it is stored as. */
-export function prepareDense(t: SourceTensor, dtype: 'float32' | 'float16'): PreparedTensor {
-  const raw = readTensorBytes(t);
-  const sameType = (dtype === 'float32' && t.type === 'F32') || (dtype === 'float16' && t.type === 'F16');
-  if (sameType) return { kind: 'dense', dtype, shape: t.shape, data: raw };
-  const f32 = dequantize(t.type, raw, elements(t.shape));
-  return {
-    kind: 'dense',
+/** A tensor's values as dense floats of `dtype` (norm weights, biases), whatever it is stored as. */
+export function denseBytes(t: SourceTensor, dtype: DenseDtype): Uint8Array {
+  return asDense(
+    t.type,
+    readTensorBytes(t),
+    t.shape.reduce((a, b) => a * b, 1),
     dtype,
-    shape: t.shape,
-    data: new Uint8Array((dtype === 'float16' ? encodeFp16(f32) : f32).buffer),
-  };
+  );
+}
+
+/** `n` values stored as `type` in `raw`, as dtype's bytes: `raw` itself when it already is. */
+function asDense(type: GgmlTypeName, raw: Uint8Array, n: number, dtype: DenseDtype): Uint8Array {
+  if ((dtype === 'float32' && type === 'F32') || (dtype === 'float16' && type === 'F16')) return raw;
+  const f32 = dequantize(type, raw, n);
+  return new Uint8Array((dtype === 'float16' ? encodeFp16(f32) : f32).buffer);
 }
 
 /** The form a matrix takes, decided before any byte is read (prepareMatrix makes it, weightBytes counts it). */
@@ -111,15 +111,51 @@ export function matrixForm(type: GgmlTypeName, precision: ResolvedPrecision, gpu
   }
 }
 
-export function prepareMatrix(t: SourceTensor, precision: ResolvedPrecision, gpu: boolean): PreparedTensor {
+/**
+ * A matrix in its run form, made a few rows at a time: each chunk from `chunks()` holds the next
+ * rows (dense: their bytes; nbits: a weight of those rows) in buffers the next chunk reuses, so a
+ * consumer writes each chunk out before taking the next. Peak memory is one chunk, not one matrix.
+ */
+export type PreparedMatrix =
+  | { kind: 'dense'; dtype: DenseDtype; rows: number; cols: number; chunks(): Iterable<Uint8Array> }
+  | { kind: 'nbits'; rows: number; cols: number; bits: NBits; blockSize: number; chunks(): Iterable<NBitsWeight> };
+
+/** Source bytes per chunk: large enough that per-chunk overhead vanishes, small enough to stay in cache. */
+export const CHUNK_BYTES = 1 << 20;
+
+export function prepareMatrix(
+  t: SourceTensor,
+  precision: ResolvedPrecision,
+  gpu: boolean,
+  chunkBytes = CHUNK_BYTES,
+): PreparedMatrix {
   if (t.shape.length !== 2) throw new Error(`tensor "${t.name}" has shape [${t.shape}], expected a matrix`);
   const [rows, cols] = t.shape as [number, number];
   const form = matrixForm(t.type, precision, gpu);
-  if (form.kind === 'dense') return prepareDense(t, form.dtype);
-  if (form.from === 'ggml')
-    return { kind: 'nbits', weight: nbitsFromGgml(t.type, readTensorBytes(t), rows, cols, t.name) };
-  const f32 = dequantize(t.type, readTensorBytes(t), rows * cols);
-  return { kind: 'nbits', weight: quantizeNBits(f32, rows, cols, form.bits, form.blockSize, t.name) };
+  if (form.kind === 'dense') {
+    const { dtype } = form;
+    const chunks = () => mapChunks(t, chunkBytes, (c) => asDense(t.type, c.bytes, c.rows * cols, dtype));
+    return { kind: 'dense', dtype, rows, cols, chunks };
+  }
+  const { bits, blockSize } = form;
+  const toNBits =
+    form.from === 'ggml'
+      ? (raw: Uint8Array, n: number, arrays: Arrays) => nbitsFromGgml(t.type, raw, n, cols, t.name, arrays)
+      : (raw: Uint8Array, n: number, arrays: Arrays) =>
+          quantizeNBits(dequantize(t.type, raw, n * cols), n, cols, bits, blockSize, t.name, arrays);
+  return {
+    kind: 'nbits',
+    rows,
+    cols,
+    bits,
+    blockSize,
+    chunks: () => mapChunks(t, chunkBytes, (c, arrays) => toNBits(c.bytes, c.rows, arrays)),
+  };
+}
+
+function* mapChunks<T>(t: SourceTensor, chunkBytes: number, convert: (c: RowChunk, arrays: Arrays) => T) {
+  const scratch = new Scratch();
+  for (const chunk of readTensorRows(t, chunkBytes, scratch)) yield convert(chunk, scratch);
 }
 
 /** ggml types whose blocks carry a minimum: their re-expression needs per-block offsets. */

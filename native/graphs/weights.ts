@@ -1,6 +1,7 @@
 // The decoder's weights as graph nodes: each tensor is read from the model source, put in the run's
-// form (engine/model/weight-precision.ts), written to the graph's weight sink at once (so only one
-// tensor is in memory at a time) and used by the op that suits its form:
+// form (engine/model/weight-precision.ts) a few rows at a time and written to the graph's weight sink
+// as it goes (so only one chunk of a matrix is in memory at a time), then used by the op that suits
+// its form:
 //   dense matrix   Gemm(x, W, bias, transB = 1): W stays [out, in] as stored, no transposed copy
 //   block-quantized MatMulNBits(x, codes, scales[, zeros]); a per-block offset (ggml's minimum)
 //                  adds Gemm(Σ_block x, offsets, transB = 1), the block sums being [S, blocks]
@@ -9,12 +10,11 @@
 // MatMulNBits' [V, blocks, blob] shape otherwise.
 import type { ModelSource } from '../../engine/model/source';
 import {
-  type PreparedTensor,
+  denseBytes,
+  type PreparedMatrix,
   type ResolvedPrecision,
-  prepareDense,
   prepareMatrix,
 } from '../../engine/model/weight-precision';
-import type { NBitsWeight } from '../../engine/model/nbits';
 import { encodeFp16 } from '../../engine/numeric/fp16';
 import type { GraphBuilder } from '../onnx/graph-builder';
 import { DataType, type DataTypeId } from '../onnx/onnx-proto';
@@ -43,7 +43,7 @@ export class GraphWeights {
   /** Parameters of the matrices per stored width. */
   private readonly widths = new Map<number, number>();
   /** How the embedding was stored, for a tied LM head. */
-  private embedding: { name: string; form: PreparedTensor } | null = null;
+  private embedding: { name: string; form: PreparedMatrix; nbits?: NBitsNames } | null = null;
 
   constructor(
     private readonly g: GraphBuilder,
@@ -76,14 +76,18 @@ export class GraphWeights {
   }
 
   private write(name: string, type: DataTypeId, dims: number[], data: Uint8Array): string {
-    this.bytes += data.byteLength;
-    return this.g.weight(name, type, dims, data);
+    return this.writeParts(name, type, dims, data.byteLength, [data]);
+  }
+
+  private writeParts(name: string, type: DataTypeId, dims: number[], length: number, parts: Iterable<Uint8Array>) {
+    this.bytes += length;
+    return this.g.weightParts(name, type, dims, length, parts);
   }
 
   /** A vector (norm weight, bias) in the compute dtype, or in float32 when `type` says so. */
   vector(name: string, length: number, type: DataTypeId = this.o.T): string {
-    const p = prepareDense(this.tensor(name, [length]), type === DataType.FLOAT16 ? 'float16' : 'float32');
-    return this.write(name, type, [length], p.kind === 'dense' ? p.data : new Uint8Array());
+    const data = denseBytes(this.tensor(name, [length]), type === DataType.FLOAT16 ? 'float16' : 'float32');
+    return this.write(name, type, [length], data);
   }
 
   /** x [S, inF] → x·Wᵀ (+ bias) [S, outF], W the Linear weight `${prefix}.weight` stored [outF, inF]. */
@@ -93,25 +97,32 @@ export class GraphWeights {
     return this.multiply(x, `${prefix}.weight`, form, b);
   }
 
+  /** A dense matrix's bytes, chunk by chunk. */
+  private writeDense(name: string, m: PreparedMatrix & { kind: 'dense' }): string {
+    const length = m.rows * m.cols * (m.dtype === 'float16' ? 2 : 4);
+    return this.writeParts(name, dtypeOf(m.dtype), [m.rows, m.cols], length, m.chunks());
+  }
+
   /** Token ids [S] → embeddings [S, H] in the compute dtype. */
   embed(ids: string, vocab: number, hidden: number): string {
     const { g } = this;
     const form = prepareMatrix(this.tensor(EMBED, [vocab, hidden]), this.o.precision, this.gpu);
     this.embedding = { name: EMBED, form };
     if (form.kind === 'dense') {
-      this.count(form.dtype === 'float16' ? 16 : 32, form.shape[0]!, form.shape[1]!);
-      const w = this.write(EMBED, dtypeOf(form.dtype), form.shape, form.data);
+      this.count(form.dtype === 'float16' ? 16 : 32, form.rows, form.cols);
+      const w = this.writeDense(EMBED, form);
       return this.toCompute(g.op('Gather', [w, ids], { attrs: { axis: 0 } }), dtypeOf(form.dtype));
     }
-    const q = this.writeNBits(EMBED, form.weight, 'gather');
-    this.count(form.weight.bits, form.weight.rows, form.weight.cols);
+    const q = this.writeNBits(EMBED, form, 'gather');
+    this.embedding.nbits = q;
+    this.count(form.bits, form.rows, form.cols);
     const rows = g.op('GatherBlockQuantized', [q.codes, ids, q.scales, ...(q.zeros ? [q.zeros] : [])], {
       domain: 'com.microsoft',
-      attrs: { bits: form.weight.bits, block_size: form.weight.blockSize, gather_axis: 0, quantize_axis: 1 },
+      attrs: { bits: form.bits, block_size: form.blockSize, gather_axis: 0, quantize_axis: 1 },
     });
     if (!q.offsets) return rows;
     // Each row's per-block offset, repeated over the block: [S, blocks] → [S, blocks, bs] → [S, H].
-    const w = form.weight;
+    const w = form;
     const blocks = w.cols / w.blockSize;
     const offs = g.op('Unsqueeze', [g.op('Gather', [q.offsets, ids], { attrs: { axis: 0 } }), g.int64([-1])]);
     const spread = g.op('Expand', [offs, g.int64([1, blocks, w.blockSize])]);
@@ -124,26 +135,27 @@ export class GraphWeights {
     const e = this.embedding;
     if (!e) throw new Error('the embedding must be built before a tied LM head');
     if (e.form.kind === 'dense') return this.multiply(x, e.name, e.form, undefined, e.name);
-    return this.matMulNBits(x, this.aliasNBits(e.name, e.form.weight), e.form.weight);
+    if (!e.nbits) throw new Error('the embedding must be written before a tied LM head');
+    return this.matMulNBits(x, this.aliasNBits(e.name, e.nbits, e.form), e.form);
   }
 
-  private multiply(x: string, name: string, form: PreparedTensor, bias: string | undefined, existing?: string): string {
+  private multiply(x: string, name: string, form: PreparedMatrix, bias: string | undefined, existing?: string): string {
     const { g } = this;
     if (form.kind === 'nbits') {
-      this.count(form.weight.bits, form.weight.rows, form.weight.cols);
-      const y = this.matMulNBits(x, this.writeNBits(name, form.weight, 'matmul'), form.weight);
+      this.count(form.bits, form.rows, form.cols);
+      const y = this.matMulNBits(x, this.writeNBits(name, form, 'matmul'), form);
       return bias ? g.op('Add', [y, bias]) : y;
     }
     const W = dtypeOf(form.dtype);
-    if (!existing) this.count(form.dtype === 'float16' ? 16 : 32, form.shape[0]!, form.shape[1]!);
-    const w = existing ?? this.write(name, W, form.shape, form.data);
+    if (!existing) this.count(form.dtype === 'float16' ? 16 : 32, form.rows, form.cols);
+    const w = existing ?? this.writeDense(name, form);
     // fp16 weights on an fp32 graph (the CPU): the product runs in fp16, the graph goes on in fp32.
     const input = W === this.o.T ? x : g.op('Cast', [x], { attrs: { to: W } });
     const b = bias && W !== this.o.T ? g.op('Cast', [bias], { attrs: { to: W } }) : bias;
     return this.toCompute(g.op('Gemm', [input, w, ...(b ? [b] : [])], { attrs: { transB: 1 } }), W);
   }
 
-  private matMulNBits(x: string, q: NBitsNames, w: NBitsWeight): string {
+  private matMulNBits(x: string, q: NBitsNames, w: NBitsShape): string {
     const { g } = this;
     const y = g.op('MatMulNBits', [x, q.codes, q.scales, ...(q.zeros ? [q.zeros] : [])], {
       domain: 'com.microsoft',
@@ -161,34 +173,57 @@ export class GraphWeights {
     return g.op('Add', [y, g.op('Gemm', [sums, q.offsets], { attrs: { transB: 1 } })]);
   }
 
-  /** Writes a block-quantized matrix once, shaped for its first use; `aliasNBits` adds the other shape. */
-  private writeNBits(name: string, w: NBitsWeight, use: 'gather' | 'matmul'): NBitsNames {
+  /**
+   * Writes a block-quantized matrix once, shaped for its first use (`aliasNBits` adds the other
+   * shape). The codes stream to the sink chunk by chunk; the per-block scales, zero points and
+   * offsets (an eighth of the codes' bytes or less) gather in memory and follow them.
+   */
+  private writeNBits(name: string, m: PreparedMatrix & { kind: 'nbits' }, use: 'gather' | 'matmul'): NBitsNames {
     const T = this.o.T;
-    const blocks = w.cols / w.blockSize;
-    const blob = (w.blockSize * w.bits) / 8;
-    const zeroRow = w.zeros ? w.zeros.byteLength / w.rows : 0;
-    const codesDims = use === 'gather' ? [w.rows, blocks * blob] : [w.rows, blocks, blob];
-    const scalesDims = use === 'gather' ? [w.rows, blocks] : [w.rows * blocks];
-    const zerosDims = use === 'gather' ? [w.rows, zeroRow] : [w.rows * zeroRow];
-    const codes = this.write(`${name}.codes`, DataType.UINT8, codesDims, w.codes);
-    const scales = this.write(`${name}.scales`, T, scalesDims, floatBytes(w.scales, T));
-    const zeros = w.zeros ? this.write(`${name}.zeros`, DataType.UINT8, zerosDims, w.zeros) : undefined;
-    const offsets = w.offsets
-      ? this.write(`${name}.offsets`, T, [w.rows, blocks], floatBytes(w.offsets, T))
-      : undefined;
-    return { codes, scales, zeros, offsets };
+    const blocks = m.cols / m.blockSize;
+    const blob = (m.blockSize * m.bits) / 8;
+    const scales = new Float32Array(m.rows * blocks);
+    let zeros: Uint8Array | null = null;
+    let zeroRow = 0;
+    let offsets: Float32Array | null = null;
+    let row = 0;
+    function* codeParts() {
+      for (const c of m.chunks()) {
+        scales.set(c.scales, row * blocks);
+        if (c.zeros) {
+          zeroRow = c.zeros.byteLength / c.rows;
+          zeros ??= new Uint8Array(m.rows * zeroRow);
+          zeros.set(c.zeros, row * zeroRow);
+        }
+        if (c.offsets) {
+          offsets ??= new Float32Array(m.rows * blocks);
+          offsets.set(c.offsets, row * blocks);
+        }
+        row += c.rows;
+        yield c.codes;
+      }
+    }
+    const codesDims = use === 'gather' ? [m.rows, blocks * blob] : [m.rows, blocks, blob];
+    const codes = this.writeParts(`${name}.codes`, DataType.UINT8, codesDims, m.rows * blocks * blob, codeParts());
+    const scalesDims = use === 'gather' ? [m.rows, blocks] : [m.rows * blocks];
+    const zerosDims = use === 'gather' ? [m.rows, zeroRow] : [m.rows * zeroRow];
+    return {
+      codes,
+      scales: this.write(`${name}.scales`, T, scalesDims, floatBytes(scales, T)),
+      zeros: zeros ? this.write(`${name}.zeros`, DataType.UINT8, zerosDims, zeros) : undefined,
+      zeroRow,
+      offsets: offsets ? this.write(`${name}.offsets`, T, [m.rows, blocks], floatBytes(offsets, T)) : undefined,
+    };
   }
 
-  private aliasNBits(name: string, w: NBitsWeight): NBitsNames {
+  private aliasNBits(name: string, q: NBitsNames, w: NBitsShape): NBitsNames {
     const { g } = this;
     const blocks = w.cols / w.blockSize;
     const blob = (w.blockSize * w.bits) / 8;
-    const zeroRow = w.zeros ? w.zeros.byteLength / w.rows : 0;
-    const codes = g.alias(`${name}.codes.T`, `${name}.codes`, DataType.UINT8, [w.rows, blocks, blob]);
-    const scales = g.alias(`${name}.scales.T`, `${name}.scales`, this.o.T, [w.rows * blocks]);
-    const zeros = w.zeros ? g.alias(`${name}.zeros.T`, `${name}.zeros`, DataType.UINT8, [w.rows * zeroRow]) : undefined;
-    const offsets = w.offsets ? `${name}.offsets` : undefined;
-    return { codes, scales, zeros, offsets };
+    const codes = g.alias(`${name}.codes.T`, q.codes, DataType.UINT8, [w.rows, blocks, blob]);
+    const scales = g.alias(`${name}.scales.T`, q.scales, this.o.T, [w.rows * blocks]);
+    const zeros = q.zeros ? g.alias(`${name}.zeros.T`, q.zeros, DataType.UINT8, [w.rows * q.zeroRow]) : undefined;
+    return { codes, scales, zeros, zeroRow: q.zeroRow, offsets: q.offsets };
   }
 
   private toCompute(x: string, from: DataTypeId): string {
@@ -196,12 +231,21 @@ export class GraphWeights {
   }
 }
 
-/** The initializers of a block-quantized matrix. */
+/** The initializers of a block-quantized matrix (zeroRow: bytes of zero points per row). */
 interface NBitsNames {
   codes: string;
   scales: string;
   zeros?: string;
+  zeroRow: number;
   offsets?: string;
+}
+
+/** What the graph needs to know of a block-quantized matrix. */
+interface NBitsShape {
+  rows: number;
+  cols: number;
+  bits: number;
+  blockSize: number;
 }
 
 const dtypeOf = (d: 'float32' | 'float16'): FloatType => (d === 'float16' ? DataType.FLOAT16 : DataType.FLOAT);

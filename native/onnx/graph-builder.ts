@@ -34,7 +34,11 @@ export interface WeightRange {
  * made, so a large model never sits in memory twice; onnxruntime then maps the file.
  */
 export interface WeightSink {
-  write(data: Uint8Array): WeightRange;
+  /**
+   * One weight of `length` bytes, given as consecutive parts: a large matrix arrives a few rows at a
+   * time in buffers its producer reuses, so a sink copies (or writes) each part before taking the next.
+   */
+  write(length: number, parts: Iterable<Uint8Array>): WeightRange;
   /** The in-memory entries to pass as session externalData (none for a file). */
   entries(): ExternalDataEntry[];
 }
@@ -42,15 +46,32 @@ export interface WeightSink {
 export class MemorySink implements WeightSink {
   private readonly list: ExternalDataEntry[] = [];
 
-  write(data: Uint8Array): WeightRange {
+  write(length: number, parts: Iterable<Uint8Array>): WeightRange {
     const path = `w${this.list.length}.bin`;
+    const data = new Uint8Array(length);
+    let at = 0;
+    for (const part of parts) {
+      checkPartFits(at, part, length);
+      data.set(part, at);
+      at += part.byteLength;
+    }
+    checkComplete(at, length);
     this.list.push({ path, data });
-    return { location: path, offset: 0, length: data.byteLength };
+    return { location: path, offset: 0, length };
   }
 
   entries(): ExternalDataEntry[] {
     return this.list;
   }
+}
+
+export function checkPartFits(at: number, part: Uint8Array, length: number): void {
+  if (at + part.byteLength > length)
+    throw new Error(`weight parts overrun the declared ${length} bytes (at ${at} + ${part.byteLength})`);
+}
+
+export function checkComplete(at: number, length: number): void {
+  if (at !== length) throw new Error(`weight parts gave ${at} of the declared ${length} bytes`);
 }
 
 export interface BuiltModel {
@@ -184,7 +205,12 @@ export class GraphBuilder {
 
   /** A weight whose bytes go to the sink (see WeightSink); returns its name. */
   weight(name: string, type: DataTypeId, dims: number[], data: Uint8Array): string {
-    const range = this.sink.write(data);
+    return this.weightParts(name, type, dims, data.byteLength, [data]);
+  }
+
+  /** A weight of `length` bytes made in consecutive parts (WeightSink.write); returns its name. */
+  weightParts(name: string, type: DataTypeId, dims: number[], length: number, parts: Iterable<Uint8Array>): string {
+    const range = this.sink.write(length, parts);
     this.ranges.set(name, range);
     this.initializers.push(encodeExternalTensor(name, type, dims, range.location, range.offset, range.length));
     return name;

@@ -1,10 +1,16 @@
-// A WeightSink that appends each weight to one file as the graph is built, so the model's weights
-// are never all in memory at once: onnxruntime then loads the model from its path and maps the file
-// (docs/platform-notes.md §5). Each weight starts on a 64-byte boundary, which any element type's
-// alignment divides.
+// A WeightSink that appends each weight to one file as the graph is built, part by part as its rows
+// are converted, so the model's weights are never all in memory at once: onnxruntime then loads the
+// model from its path and maps the file (docs/platform-notes.md §5). Each weight starts on a 64-byte
+// boundary, which any element type's alignment divides.
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { ExternalDataEntry, WeightRange, WeightSink } from '../onnx/graph-builder';
+import {
+  checkComplete,
+  checkPartFits,
+  type ExternalDataEntry,
+  type WeightRange,
+  type WeightSink,
+} from '../onnx/graph-builder';
 
 const ALIGN = 64;
 
@@ -16,14 +22,22 @@ export class WeightFile implements WeightSink {
     this.fd = openSync(path, 'w');
   }
 
-  write(data: Uint8Array): WeightRange {
-    if (this.fd === null) throw new Error(`${this.path} is closed`);
+  write(length: number, parts: Iterable<Uint8Array>): WeightRange {
+    const fd = this.fd;
+    if (fd === null) throw new Error(`${this.path} is closed`);
     const offset = Math.ceil(this.size / ALIGN) * ALIGN;
-    if (offset > this.size) writeSync(this.fd, new Uint8Array(offset - this.size));
-    let done = 0;
-    while (done < data.byteLength) done += writeSync(this.fd, data, done, data.byteLength - done);
-    this.size = offset + data.byteLength;
-    return { location: basename(this.path), offset, length: data.byteLength };
+    if (offset > this.size) writeSync(fd, new Uint8Array(offset - this.size));
+    this.size = offset;
+    let at = 0;
+    for (const part of parts) {
+      checkPartFits(at, part, length);
+      let done = 0;
+      while (done < part.byteLength) done += writeSync(fd, part, done, part.byteLength - done);
+      at += part.byteLength;
+      this.size = offset + at;
+    }
+    checkComplete(at, length);
+    return { location: basename(this.path), offset, length };
   }
 
   entries(): ExternalDataEntry[] {
