@@ -76,6 +76,12 @@ export class SqueezeCompletionProvider implements vscode.InlineCompletionItemPro
     }
   }
 
+  /** A document became the active editor's: warm its language's parser before the first request. */
+  opened(document: vscode.TextDocument): void {
+    if (document.uri.scheme !== 'file' && document.uri.scheme !== 'untitled') return;
+    this.flow.opened({ path: this.workspace.pathOf(document), text: document.getText() });
+  }
+
   /** After an accept: the next completion at the new cursor goes into the cache now. */
   accepted(): void {
     const editor = vscode.window.activeTextEditor;

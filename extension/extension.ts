@@ -63,7 +63,9 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
     // Trust granted: the workspace's own model folder and provider now count.
     vscode.workspace.onDidGrantWorkspaceTrust(() => void apply()),
+    vscode.window.onDidChangeActiveTextEditor((editor) => editor && provider.opened(editor.document)),
   );
+  if (vscode.window.activeTextEditor) provider.opened(vscode.window.activeTextEditor.document);
   statusBar.render(engine.state);
   log.info(`Squeeze ${context.extension.packageJSON.version as string} activated`);
   void apply();

@@ -3,6 +3,10 @@
 //
 //  - Inside a line (an expression, an argument list, a statement being typed): ONE line. A closing
 //    bracket that the line already has after the cursor ends the completion there.
+//  - At the end of a line that has text, where the model ends the line at once: the NEXT line
+//    instead, shown below the cursor line (a completion that starts with a line break), as editors
+//    show a next-line suggestion. Without it every completion asked at the end of a finished
+//    statement, the most common place to pause, was empty.
 //  - On a blank line that is the empty body of a block (`{`, `(`, `[`, `:` or `=>` on the line
 //    above, nothing indented below): SEVERAL lines, until the block would end (a line indented
 //    less than the cursor, or a bracket closing one opened before the cursor), two blank lines in a
@@ -105,9 +109,14 @@ function scanBrackets(text: string, onUnderflow: (index: number, ch: string) => 
   }
 }
 
+/** Text that ends the cursor's line at once: only spaces or tabs before its first line break. */
+const LINE_END_FIRST = /^[ \t]*\n/;
+
 export class StopRules {
   readonly mode: 'line' | 'block';
   private readonly baseIndent: string;
+  /** Whether a completion that ends the cursor's line at once goes on with the next line. */
+  private readonly nextLine: boolean;
 
   constructor(
     readonly ctx: CursorContext,
@@ -115,6 +124,7 @@ export class StopRules {
   ) {
     this.mode = completionMode(ctx);
     this.baseIndent = indentOf(ctx.linePrefix);
+    this.nextLine = this.mode === 'line' && !isBlank(ctx.linePrefix) && isBlank(ctx.lineSuffix);
   }
 
   /**
@@ -148,7 +158,13 @@ export class StopRules {
         }
         return true;
       });
-      const nl = text.indexOf('\n');
+      let nl = text.indexOf('\n');
+      if (nl !== -1 && this.nextLine && LINE_END_FIRST.test(text)) {
+        // The next line, to its end; a blank one ends the completion with nothing.
+        const end = text.indexOf('\n', nl + 1);
+        if (end === -1) return {};
+        nl = isBlank(text.slice(nl + 1, end)) ? nl : end;
+      }
       if (nl !== -1 && (cut === undefined || nl < cut)) return { cut: nl, reason: 'newline' };
       return cut === undefined ? {} : { cut, reason };
     }
@@ -193,6 +209,7 @@ export class StopRules {
   /** The text to show: trailing whitespace removed, repeats of the following text dropped. */
   finalize(text: string): string {
     let out = text.replace(/\s+$/, '');
+    if (this.nextLine && LINE_END_FIRST.test(out)) return this.finalizeNextLine(out);
     if (this.mode === 'line') {
       out = out.replace(/\n[\s\S]*$/, '');
       out = trimSuffixOverlap(out, this.ctx.lineSuffix);
@@ -207,6 +224,14 @@ export class StopRules {
       out = lines.join('\n').replace(/\s+$/, '');
     }
     return isBlank(out) ? '' : out;
+  }
+
+  /** A next-line completion: a line break and the line with its own indentation, unless it only re-types the document's next line. */
+  private finalizeNextLine(text: string): string {
+    const line = text.replace(LINE_END_FIRST, '').split('\n')[0]!.replace(/\s+$/, '');
+    const next = this.ctx.nextLines.find((l) => !isBlank(l));
+    if (isBlank(line) || (next !== undefined && line.trim() === next.trim())) return '';
+    return `\n${line}`;
   }
 }
 

@@ -20,7 +20,7 @@ export {
 export { currentFileWindow, type FileWindow } from './window';
 export { approxTokenCounter, CachingTokenCounter, type TokenCounter } from './token-counter';
 export type { RecentFile } from './source-nearby';
-export { outlineFile } from './outline';
+export { outlineFile, warmLanguage } from './outline';
 export { languageForPath, LANGUAGES } from './languages';
 export { setGrammarDir } from './parser';
 export { silentLogger, PIECE_KIND_ORDER } from './types';

@@ -222,6 +222,7 @@ export async function replay(events: NumberedEvent[], deps: ReplayDeps, o: Repla
         };
         switches.push(currentSwitch);
         touch(ev.file, doc.line);
+        deps.flow.opened(snapshot(doc));
         request(doc, false);
         break;
       }

@@ -71,6 +71,34 @@ test('line mode stops at the newline and drops what the line already has after t
   });
 });
 
+test('at the end of a line with text, a completion that ends the line offers the next line', () => {
+  const end = ctx({ linePrefix: '  const total = sum(xs);', previousLine: 'function f(xs) {', nextLines: ['}'] });
+  // The model ends the line at once: the next line is kept, with its own indentation, and the
+  // completion stops at that line's end.
+  assert.deepEqual(run(new StopRules(end), '\n  return total;\n}'), { kept: '\n  return total;', reason: 'newline' });
+  // Spaces before the break count as ending the line; tokens may carry the break and the indent together.
+  assert.deepEqual(run(new StopRules(end), ' \n  log(total);\n'), { kept: '\n  log(total);', reason: 'newline' });
+  // A blank next line, or one that re-types the document's next line, gives nothing.
+  assert.deepEqual(run(new StopRules(end), '\n\n  return total;\n'), { kept: '', reason: 'newline' });
+  assert.deepEqual(run(new StopRules(end), '\n}\n'), { kept: '', reason: 'newline' });
+  // Still generating the next line: no cut yet.
+  assert.deepEqual(new StopRules(end).check('\n  return to'), {});
+  // Text on the cursor's line first: that line alone, as before.
+  assert.deepEqual(run(new StopRules(ctx({ linePrefix: 'const x = ' })), '1;\nconst y = 2;\n'), {
+    kept: '1;',
+    reason: 'newline',
+  });
+  // Not at the end of the line (text after the cursor), or on a blank line: no next line.
+  assert.deepEqual(run(new StopRules(ctx({ linePrefix: 'f(a', lineSuffix: ')' })), '\n  b\n'), {
+    kept: '',
+    reason: 'newline',
+  });
+  assert.deepEqual(run(new StopRules(ctx({ linePrefix: '  ', previousLine: 'x();' })), '\n  y();\n'), {
+    kept: '',
+    reason: 'newline',
+  });
+});
+
 test('line mode drops a repeat of the next line and whitespace-only text', () => {
   const r = new StopRules(ctx({ linePrefix: '  ', previousLine: 'x();', nextLines: ['  return total;'] }));
   assert.equal(r.finalize('return total;'), '');
