@@ -5,7 +5,7 @@
 // onnxruntime are removed with the reason logged, and the model still loads and answers the same.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -16,11 +16,11 @@ import {
   truncateSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../../../native/runtime/model-loader';
 import type { DecoderLoadOptions } from '../../../native/runtime/decoder-session';
-import { packerRunning } from '../../../native/runtime/packed-model';
+import { lowestPriority, packerRunning } from '../../../native/runtime/packed-model';
 import { prefill } from '../../../engine/completion/prefill';
 import { PreparedCache } from '../../../engine/model/prepared-cache';
 import { fixtureDir, loadReference } from '../../helpers/fixtures';
@@ -202,4 +202,20 @@ test('eviction counts an entry’s packed copy in its size', async () => {
   await cache.getOrBuild('b', modelOfBytes(1000));
   assert.deepEqual(readdirSync(dir).sort(), ['a', 'b']);
   assert.ok(!existsSync(join(a.dir, 'packed')), 'the copy was counted, and went first');
+});
+
+test('a detached packer runs at the lowest priority, its own scheduling group included', () => {
+  // Detached, as the packer is: a new session, and on Linux with autogroups a group of its own,
+  // inside which alone nice would rank it.
+  const child = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+  try {
+    lowestPriority(child.pid!);
+    assert.equal(getPriority(child.pid!), 19);
+    const autogroups = existsSync('/proc/sys/kernel/sched_autogroup_enabled')
+      ? readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() === '1'
+      : false;
+    if (autogroups) assert.match(readFileSync(`/proc/${child.pid}/autogroup`, 'utf8'), /nice 19/);
+  } finally {
+    child.kill();
+  }
 });
