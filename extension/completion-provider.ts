@@ -64,7 +64,10 @@ export class SqueezeCompletionProvider implements vscode.InlineCompletionItemPro
       const rest = document.getText(new vscode.Range(position, lineEnd));
       const accepted: vscode.Command = { command: ACCEPTED_COMMAND, title: 'Completion accepted' };
       return [result.text, ...result.alternatives].map((text) => {
-        const item = new vscode.InlineCompletionItem(text + rest, new vscode.Range(position, lineEnd));
+        // A next-line ghost (it starts with a line break) after blank text keeps that text on the
+        // cursor's line instead of carrying it to the end of the new one.
+        const insert = text.startsWith('\n') && !rest.trim() ? rest + text : text + rest;
+        const item = new vscode.InlineCompletionItem(insert, new vscode.Range(position, lineEnd));
         item.command = accepted;
         return item;
       });
@@ -79,7 +82,9 @@ export class SqueezeCompletionProvider implements vscode.InlineCompletionItemPro
   /** A document became the active editor's: warm its language's parser before the first request. */
   opened(document: vscode.TextDocument): void {
     if (document.uri.scheme !== 'file' && document.uri.scheme !== 'untitled') return;
-    this.flow.opened({ path: this.workspace.pathOf(document), text: document.getText() });
+    const settings = this.settings();
+    if (!settings.enable || !enabledFor(document, settings)) return;
+    this.flow.opened(this.workspace.pathOf(document), () => document.getText());
   }
 
   /** After an accept: the next completion at the new cursor goes into the cache now. */

@@ -110,7 +110,7 @@ function scanBrackets(text: string, onUnderflow: (index: number, ch: string) => 
 }
 
 /** Text that ends the cursor's line at once: only spaces or tabs before its first line break. */
-const LINE_END_FIRST = /^[ \t]*\n/;
+const LINE_END_FIRST = /^[ \t]*\r?\n/;
 
 export class StopRules {
   readonly mode: 'line' | 'block';

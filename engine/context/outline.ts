@@ -65,12 +65,15 @@ const warmed = new Set<LanguageId>();
  * Outlines (part of) a document of a language not seen yet, in the background, for nothing but
  * the side effects: the first outline of a language loads its grammar, compiles its queries and
  * gets the parser's code compiled, 250–350 ms on the 2-core VM, all but the grammar load on the
- * main thread. Called when a document is opened, so the first completion does not pay it.
+ * main thread. Called when a document is opened, so the first completion does not pay it; the
+ * text is read only for a language not warmed yet.
  */
-export function warmLanguage(language: LanguageId, text: string): void {
+export function warmLanguage(language: LanguageId, text: () => string): void {
   if (warmed.has(language)) return;
   warmed.add(language);
-  const cut = text.length > WARM_CHARS ? text.slice(0, text.lastIndexOf('\n', WARM_CHARS) + 1) : text;
+  const all = text();
+  const lineEnd = all.lastIndexOf('\n', WARM_CHARS);
+  const cut = all.length <= WARM_CHARS ? all : all.slice(0, lineEnd > 0 ? lineEnd + 1 : WARM_CHARS);
   outlineFile(language, cut).catch(() => warmed.delete(language));
 }
 

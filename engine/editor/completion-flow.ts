@@ -102,9 +102,9 @@ export class CompletionFlow {
    * background (grammar, queries, compiled parser code: 250–350 ms the first time on the 2-core
    * VM), so the first completion in it does not wait for that.
    */
-  opened(doc: Pick<EditorSnapshot, 'path' | 'text'>): void {
-    const language = languageForPath(doc.path);
-    if (language) warmLanguage(language, doc.text);
+  opened(path: string, text: () => string): void {
+    const language = languageForPath(path);
+    if (language) warmLanguage(language, text);
   }
 
   /** After an accept: computes the completion at the new cursor now, into the cache. */

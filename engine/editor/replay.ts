@@ -222,7 +222,7 @@ export async function replay(events: NumberedEvent[], deps: ReplayDeps, o: Repla
         };
         switches.push(currentSwitch);
         touch(ev.file, doc.line);
-        deps.flow.opened(snapshot(doc));
+        deps.flow.opened(doc.file, () => doc!.lines.join('\n'));
         request(doc, false);
         break;
       }

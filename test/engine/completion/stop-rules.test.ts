@@ -81,6 +81,11 @@ test('at the end of a line with text, a completion that ends the line offers the
   // A blank next line, or one that re-types the document's next line, gives nothing.
   assert.deepEqual(run(new StopRules(end), '\n\n  return total;\n'), { kept: '', reason: 'newline' });
   assert.deepEqual(run(new StopRules(end), '\n}\n'), { kept: '', reason: 'newline' });
+  // A model that writes CRLF line breaks: the same, shown with the editor's own break.
+  assert.deepEqual(run(new StopRules(end), '\r\n  return total;\r\n}'), {
+    kept: '\n  return total;',
+    reason: 'newline',
+  });
   // Still generating the next line: no cut yet.
   assert.deepEqual(new StopRules(end).check('\n  return to'), {});
   // Text on the cursor's line first: that line alone, as before.

@@ -23,11 +23,13 @@ test('opening a file loads its grammar in the background; other files and garbag
     complete: async () => undefined,
   });
   assert.equal(loadedParser('go'), undefined, 'nothing in this process has parsed Go yet');
-  flow.opened({ path: 'cmd/main.go', text: GO });
+  flow.opened('cmd/main.go', () => GO);
   assert.ok(await until(() => loadedParser('go') !== undefined), 'the Go grammar was never loaded');
   // Unknown languages and binary text neither throw nor load anything; no prompt is ever built.
-  flow.opened({ path: 'notes.unknown-ext', text: 'x' });
-  flow.opened({ path: 'blob.rs', text: '\u0000\u0001\uFFFD'.repeat(50_000) });
+  flow.opened('notes.unknown-ext', () => {
+    throw new Error('an unknown language must not read the text');
+  });
+  flow.opened('blob.rs', () => '\u0000\u0001\uFFFD'.repeat(50_000));
   assert.ok(await until(() => loadedParser('rust') !== undefined), 'a garbage Rust file still warms the parser');
   assert.equal(built, 0);
 });
