@@ -122,11 +122,10 @@ export class GraphWeights {
     });
     if (!q.offsets) return rows;
     // Each row's per-block offset, repeated over the block: [S, blocks] → [S, blocks, bs] → [S, H].
-    const w = form;
-    const blocks = w.cols / w.blockSize;
+    const blocks = form.cols / form.blockSize;
     const offs = g.op('Unsqueeze', [g.op('Gather', [q.offsets, ids], { attrs: { axis: 0 } }), g.int64([-1])]);
-    const spread = g.op('Expand', [offs, g.int64([1, blocks, w.blockSize])]);
-    return g.op('Add', [rows, g.op('Reshape', [spread, g.int64([-1, w.cols])])]);
+    const spread = g.op('Expand', [offs, g.int64([1, blocks, form.blockSize])]);
+    return g.op('Add', [rows, g.op('Reshape', [spread, g.int64([-1, form.cols])])]);
   }
 
   /** The LM head: `lm_head.weight`, or the embedding's own bytes when the model ties them. */

@@ -49,13 +49,7 @@ export class MemorySink implements WeightSink {
   write(length: number, parts: Iterable<Uint8Array>): WeightRange {
     const path = `w${this.list.length}.bin`;
     const data = new Uint8Array(length);
-    let at = 0;
-    for (const part of parts) {
-      checkPartFits(at, part, length);
-      data.set(part, at);
-      at += part.byteLength;
-    }
-    checkComplete(at, length);
+    for (const [part, at] of partsAt(length, parts)) data.set(part, at);
     this.list.push({ path, data });
     return { location: path, offset: 0, length };
   }
@@ -65,12 +59,15 @@ export class MemorySink implements WeightSink {
   }
 }
 
-export function checkPartFits(at: number, part: Uint8Array, length: number): void {
-  if (at + part.byteLength > length)
-    throw new Error(`weight parts overrun the declared ${length} bytes (at ${at} + ${part.byteLength})`);
-}
-
-export function checkComplete(at: number, length: number): void {
+/** A weight's parts (WeightSink.write) with the offset each starts at, checked to fill `length` exactly. */
+export function* partsAt(length: number, parts: Iterable<Uint8Array>): Generator<[Uint8Array, number]> {
+  let at = 0;
+  for (const part of parts) {
+    if (at + part.byteLength > length)
+      throw new Error(`weight parts overrun the declared ${length} bytes (at ${at} + ${part.byteLength})`);
+    yield [part, at];
+    at += part.byteLength;
+  }
   if (at !== length) throw new Error(`weight parts gave ${at} of the declared ${length} bytes`);
 }
 

@@ -4,13 +4,7 @@
 // boundary, which any element type's alignment divides.
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
-import {
-  checkComplete,
-  checkPartFits,
-  type ExternalDataEntry,
-  type WeightRange,
-  type WeightSink,
-} from '../onnx/graph-builder';
+import { type ExternalDataEntry, partsAt, type WeightRange, type WeightSink } from '../onnx/graph-builder';
 
 const ALIGN = 64;
 
@@ -28,15 +22,11 @@ export class WeightFile implements WeightSink {
     const offset = Math.ceil(this.size / ALIGN) * ALIGN;
     if (offset > this.size) writeSync(fd, new Uint8Array(offset - this.size));
     this.size = offset;
-    let at = 0;
-    for (const part of parts) {
-      checkPartFits(at, part, length);
+    for (const [part, at] of partsAt(length, parts)) {
       let done = 0;
       while (done < part.byteLength) done += writeSync(fd, part, done, part.byteLength - done);
-      at += part.byteLength;
-      this.size = offset + at;
+      this.size = offset + at + part.byteLength;
     }
-    checkComplete(at, length);
     return { location: basename(this.path), offset, length };
   }
 
