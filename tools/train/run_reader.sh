@@ -17,7 +17,17 @@
 # biases, attention on the previous token 0.99–1.00), 12 more minutes (150 steps) still formed no
 # induction head (held-out code: first 4.715, repeat 4.720 nats). The shipped model has no
 # previous-token head at all (at most 0.41 of a head's attention on the previous token); its
-# head size of 32 with RoPE base 1e6 leaves few fast-rotating dimensions to find one with. Run it
+# head size of 32 with RoPE base 1e6 leaves few fast-rotating dimensions to find one with. From
+# scratch did no better (2026-12-07, later): a 4.0M model with 4 heads of 64 (RoPE 1e6) trained on
+# this data plus planted random spans and their copies in 30-50% of the windows (train.py
+# --copy-share) for 725 steps (3.0M tokens, 256 then 1,024 tokens a window), then 333 steps with
+# every window planted, copied nothing (held-out code spans first 5.4 / repeat 5.4 nats; planted
+# random spans 8.4 / 8.3). Synthetic runs alone (16 windows of 192 uniformly random tokens a step, a
+# 48-token span copied at a random later offset) learnt no copying in 400 steps, nor in 300 with a
+# previous-token head set by hand, nor in 140 with the tokens drawn from 256 ids; a copy at a fixed
+# offset was learnt within 150-500 steps, but that needs only a positional head. Those runs used
+# tools/train/with-jemalloc.sh, which made a 4,096-token step at 1,024 context 4-5x faster here
+# (6.2-7.0 s -> 1.45-1.48 s). Run it
 # where hundreds of millions of tokens fit in the time (tools/gpu/README.md §2), with MINUTES and
 # TRAIN_ARGS sized to the machine. Setting the whole copying circuit by hand instead
 # (tools/train/graft_copier.py, 2026-12-07) gives a model that uses repeated context (repeat loss
@@ -46,7 +56,7 @@ $PY tools/train/prepare_data.py --data "$DATA" --rename-rate 0.5 --recall-rate 0
   --recall-needles 12 --pairs-docs 12 --repeat-docs 16
 
 echo "== fine-tuning $BASE for ${MINUTES:-60} minutes"
-OMP_WAIT_POLICY=PASSIVE $PY tools/train/train.py --init "$BASE" --data "$DATA" --out "$DATA/reader-run" \
+OMP_WAIT_POLICY=PASSIVE tools/train/with-jemalloc.sh $PY tools/train/train.py --init "$BASE" --data "$DATA" --out "$DATA/reader-run" \
   --steps 100000 --time-limit "${MINUTES:-60}" --tokens-per-step 4096 --phases 512:0.4,1024:0.3,2048:0.3 \
   --lr 1e-3 --warmup 10 --grad-checkpoint-from 8192 --fim-focus 0.1 --eval-every 50 --eval-windows 32 ${TRAIN_ARGS:-}
 

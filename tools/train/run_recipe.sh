@@ -64,9 +64,9 @@ $PY tools/train/prepare_data.py --data "$DATA"
 
 echo "== training"
 if [[ $SMOKE == 1 ]]; then
-  $PY tools/train/train.py --smoke --data "$DATA" --out "$DATA/run" ${TRAIN_ARGS:-}
+  tools/train/with-jemalloc.sh $PY tools/train/train.py --smoke --copy-share 0.25 --data "$DATA" --out "$DATA/run" ${TRAIN_ARGS:-}
 else
-  OMP_WAIT_POLICY=PASSIVE $PY tools/train/train.py --data "$DATA" --out "$DATA/run" --steps 3000 --time-limit 40 ${TRAIN_ARGS:-}
+  OMP_WAIT_POLICY=PASSIVE tools/train/with-jemalloc.sh $PY tools/train/train.py --data "$DATA" --out "$DATA/run" --steps 3000 --time-limit 40 ${TRAIN_ARGS:-}
 fi
 
 echo "== export"

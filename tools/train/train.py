@@ -12,6 +12,8 @@ build of the shipped model and a larger GPU run:
   python tools/train/train.py --device cuda --dtype bfloat16 --hidden 768 --layers 12 --heads 12 \
       --kv-heads 2 --head-dim 64 --intermediate 2048 --tokens-per-step 262144 --lr 1e-3 \
       --steps 4000 --time-limit 15 --phases 1024:0.7,4096:0.3
+  # on a CPU, run it under tools/train/with-jemalloc.sh (glibc's page faults otherwise cost 4-5x
+  # the step time at 1,024 tokens on the 2-core VM: 6.2-7.0 s against 1.45-1.48 s, 2026-12-07)
   # a few steps of a tiny model (CI):
   /usr/bin/python3 tools/train/train.py --smoke --data DIR --out DIR/run
 
@@ -71,7 +73,7 @@ class Batches:
         self.fim_focus = fim_focus
         self.middles = np.flatnonzero(np.asarray(self.data) == fim_middle_id) if fim_focus > 0 else np.zeros(0, dtype=np.int64)
 
-    def get(self, batch, seq):
+    def get(self, batch, seq, copy_share=0.0, vocab=0):
         starts = self.rng.integers(0, len(self.data) - seq - 1, size=batch)
         if len(self.middles):
             for i in range(batch):
@@ -79,8 +81,30 @@ class Batches:
                     end = int(self.rng.choice(self.middles)) + int(self.rng.integers(8, 65))
                     starts[i] = min(max(0, end - seq - 1), len(self.data) - seq - 1)
         x = np.stack([self.data[s:s + seq + 1].astype(np.int64) for s in starts])
+        for row in x:
+            if self.rng.random() < copy_share:
+                plant_copies(row, self.rng, vocab)
         t = torch.from_numpy(x)
         return t[:, :-1], t[:, 1:]
+
+
+FIRST_PLAIN_ID = 16  # ids below are special tokens (bpe.SPECIAL_TOKENS) or kept free
+
+
+def plant_copies(row, rng, vocab):
+    """Overwrites a window in place with a span of uniformly random tokens and, further on, the same
+    span again (up to three such pairs). Only the copy is predictable, and only by finding the first
+    occurrence: the plainest signal for learning induction heads, which a small model trained on code
+    alone forms slowly (tools/train/run_reader.sh). The gap is drawn up to the whole window, so the
+    lookup is learnt at every distance the phase trains."""
+    n = len(row)
+    for _ in range(rng.integers(1, 4)):
+        span = int(rng.integers(8, max(9, min(128, n // 4))))
+        first = int(rng.integers(0, n - 2 * span))
+        second = int(rng.integers(first + span, n - span + 1))
+        tokens = rng.integers(FIRST_PLAIN_ID, vocab, size=span)
+        row[first:first + span] = tokens
+        row[second:second + span] = tokens
 
 
 def heldout_windows(path, seq, count, seed=1234):
@@ -139,6 +163,7 @@ def main():
     ap.add_argument('--threads', type=int, default=0, help='CPU threads (0: all cores)')
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--fim-focus', type=float, default=0.25, help='share of windows that end just after a FIM middle starts')
+    ap.add_argument('--copy-share', type=float, default=0.0, help='share of windows given planted random spans and their copies (plant_copies)')
     ap.add_argument('--eval-every', type=int, default=100)
     ap.add_argument('--eval-windows', type=int, default=48)
     ap.add_argument('--ckpt-minutes', type=float, default=3.0)
@@ -230,7 +255,7 @@ def main():
             g['lr'] = lr
         model.gradient_checkpointing = seq >= args.grad_checkpoint_from
         t0 = time.time()
-        x, y = batches.get(batch, seq)
+        x, y = batches.get(batch, seq, args.copy_share, args.vocab_size)
         x, y = x.to(args.device), y.to(args.device)
         with autocast():
             loss = model.loss(x, y)
