@@ -22,15 +22,15 @@
 # this data plus planted random spans and their copies in 30-50% of the windows (train.py
 # --copy-share) for 725 steps (3.0M tokens, 256 then 1,024 tokens a window), then 333 steps with
 # every window planted, copied nothing (held-out code spans 3.6-5.4 nats first / 3.6-5.9 repeated;
-# planted random spans 8.3-8.6 / 8.3-8.6). A second run with half the windows planted from the first step, 50
-# minutes under with-jemalloc.sh at nice 19 beside other work (1,249 steps, 5.1M tokens, 256 then
-# 1,024 then 2,048 tokens a window, held-out loss 4.03), copied nothing either (code 2.9-5.4 /
-# 2.9-5.5, random spans 8.3-8.5 / 8.4-8.7). Synthetic runs alone (16 windows of 192 uniformly random tokens a step, a
-# 48-token span copied at a random later offset) learnt no copying in 400 steps, nor in 300 with a
-# previous-token head set by hand, nor in 140 with the tokens drawn from 256 ids; a copy at a fixed
-# offset was learnt within 150-500 steps, but that needs only a positional head. Those runs used
-# tools/train/with-jemalloc.sh, which made a 4,096-token step at 1,024 context 4-5x faster here
-# (6.2-7.0 s -> 1.45-1.48 s). Run it
+# planted random spans 8.3-8.6 / 8.3-8.6). A second run with half the windows planted from the first
+# step, 50 minutes under with-jemalloc.sh at nice 19 beside other work (1,249 steps, 5.1M tokens,
+# 256 then 1,024 then 2,048 tokens a window, held-out loss 4.03), copied nothing either (code
+# 2.9-5.4 / 2.9-5.5, random spans 8.3-8.5 / 8.4-8.7). Synthetic runs alone (16 windows of 192
+# uniformly random tokens a step, a 48-token span copied at a random later offset) learnt no copying
+# in 400 steps, nor in 300 with a previous-token head set by hand, nor in 140 with the tokens drawn
+# from 256 ids; a copy at a fixed offset was learnt within 150-500 steps, but that needs only a
+# positional head. Those runs used tools/train/with-jemalloc.sh, which made a 4,096-token step at
+# 1,024 context 4-5x faster here (6.2-7.0 s -> 1.45-1.48 s). Run it
 # where hundreds of millions of tokens fit in the time (tools/gpu/README.md §2), with MINUTES and
 # TRAIN_ARGS sized to the machine. Setting the whole copying circuit by hand instead
 # (tools/train/graft_copier.py, 2026-12-07) gives a model that uses repeated context (repeat loss

@@ -67,13 +67,14 @@ class Batches:
     windows end a few tokens after a <|fim_middle|> token, so that fill-in-the-middle examples
     (whose middle sits at the end of a long document) are seen with their prefix and suffix."""
 
-    def __init__(self, path, seed, fim_focus=0.0, fim_middle_id=2):
+    def __init__(self, path, seed, fim_focus=0.0, fim_middle_id=2, copy_share=0.0, vocab=0):
         self.data = np.memmap(path, dtype=np.uint16, mode='r')
         self.rng = np.random.default_rng(seed)
         self.fim_focus = fim_focus
+        self.copy_share, self.vocab = copy_share, vocab
         self.middles = np.flatnonzero(np.asarray(self.data) == fim_middle_id) if fim_focus > 0 else np.zeros(0, dtype=np.int64)
 
-    def get(self, batch, seq, copy_share=0.0, vocab=0):
+    def get(self, batch, seq):
         starts = self.rng.integers(0, len(self.data) - seq - 1, size=batch)
         if len(self.middles):
             for i in range(batch):
@@ -81,14 +82,15 @@ class Batches:
                     end = int(self.rng.choice(self.middles)) + int(self.rng.integers(8, 65))
                     starts[i] = min(max(0, end - seq - 1), len(self.data) - seq - 1)
         x = np.stack([self.data[s:s + seq + 1].astype(np.int64) for s in starts])
-        for row in x:
-            if self.rng.random() < copy_share:
-                plant_copies(row, self.rng, vocab)
+        # Without planted copies no draw is made, so a run without them keeps its random stream.
+        for row in x if self.copy_share > 0 else ():
+            if self.rng.random() < self.copy_share:
+                plant_copies(row, self.rng, self.vocab)
         t = torch.from_numpy(x)
         return t[:, :-1], t[:, 1:]
 
 
-FIRST_PLAIN_ID = 16  # ids below are special tokens (bpe.SPECIAL_TOKENS) or kept free
+FIRST_PLAIN_ID = 16  # planted tokens skip the 7 special tokens (bpe.SPECIAL_TOKENS) and the first 9 byte characters
 
 
 def plant_copies(row, rng, vocab):
@@ -204,7 +206,8 @@ def main():
     phases = parse_phases(args.phases)
     ckpt_path = os.path.join(out, 'ckpt.pt')
     step, elapsed_before, tokens_seen, tokens_by_seq = 0, 0.0, 0, {}
-    batches = Batches(os.path.join(args.data, 'train.bin'), args.seed, args.fim_focus)
+    batches = Batches(os.path.join(args.data, 'train.bin'), args.seed, args.fim_focus,
+                      copy_share=args.copy_share, vocab=args.vocab_size)
     if args.resume and os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path, map_location=args.device)
         model.load_state_dict(ck['model'])
@@ -255,7 +258,7 @@ def main():
             g['lr'] = lr
         model.gradient_checkpointing = seq >= args.grad_checkpoint_from
         t0 = time.time()
-        x, y = batches.get(batch, seq, args.copy_share, args.vocab_size)
+        x, y = batches.get(batch, seq)
         x, y = x.to(args.device), y.to(args.device)
         with autocast():
             loss = model.loss(x, y)
