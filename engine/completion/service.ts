@@ -269,13 +269,16 @@ export class CompletionService<Kv> {
   private async run(req: CompletionRequest, key: string, signal: AbortSignal): Promise<CompletionResult> {
     const hit = this.blocks.get(key) !== null;
     if (!hit && req.fileOnly) {
-      this.blocks.startBuild(key, req.block, req.segments, hasOwnPart(req));
       const file = req.fileOnly;
       this.counters.fileOnly++;
-      return this.lock.run(async () => {
+      // Queued for the model before the build is: the lock serves in order, so this answer does
+      // not wait for the build's first chunk (or its segment moves).
+      const answer = this.lock.run(async () => {
         const entry = await this.blocks.fileOnlyBlock(file.block, blockKeyOf(file));
         return this.generate({ ...req, prompt: file.prompt }, entry.block, true, 'file-only', signal);
       });
+      this.blocks.startBuild(key, req.block, req.segments, hasOwnPart(req));
+      return answer;
     }
     if (!hit) await this.blocks.startBuild(key, req.block, req.segments, hasOwnPart(req)).promise;
     else this.counters.prefixHits++;

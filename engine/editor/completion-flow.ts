@@ -2,15 +2,19 @@
 // `squeeze replay` run exactly what the provider runs:
 //  - the completion cache answers first (typing through a ghost, the same place again);
 //  - a request for the state a request in flight is already computing joins it (a prefetch);
+//  - a keystroke that types on from the state a request in the engine was asked at waits for that
+//    answer, and is served from it when the answer starts with what was typed;
 //  - otherwise a new request aborts the previous one (CompletionGate), an automatic one waits out
-//    the debounce, the prompt is built from the workspace context, and the engine is asked;
+//    the debounce (capped during a burst of typing; none for the first request in a document
+//    just switched to), the prompt is built from the workspace context, and the engine is asked;
 //  - every step checks whether the request was aborted or cancelled meanwhile.
 // After an accept, accepted() prefetches the next completion into the cache; opened() warms a new
 // language's parser when a document is opened.
 import { createHash } from 'node:crypto';
 import { languageForPath, warmLanguage } from '../context';
-import { CompletionCache } from './completion-cache';
+import { CompletionCache, splitAtCursor } from './completion-cache';
 import { CompletionGate } from './completion-gate';
+import { EDITOR_DEFAULTS } from './defaults';
 import type { EditorSnapshot, PromptBuilder } from './prompt-builder';
 import type { CompletionRequest, CompletionResult, CompletionSource } from '../completion/service-types';
 
@@ -23,6 +27,8 @@ export interface FlowDeps {
 
 export interface FlowOptions {
   debounceMs: number;
+  /** The longest a burst of typing postpones a request (default EDITOR_DEFAULTS.maxWaitMs). */
+  maxWaitMs?: number;
   /** Manual triggers do not wait. */
   manual: boolean;
   budgetTokens: number;
@@ -59,6 +65,12 @@ export class CompletionFlow {
   /** Requests the cache answered. */
   servedFromCache = 0;
   private pending: { key: string; promise: Promise<FlowResult | undefined> } | null = null;
+  /** The request in the engine now: the state it was asked at, and its settling. */
+  private inEngine: { doc: EditorSnapshot; settled: Promise<void> } | null = null;
+  /** Calls to run(): a waiting keystroke checks it to see whether a newer one came meanwhile. */
+  private runs = 0;
+  /** The document of the last automatic or manual request. */
+  private lastPath: string | null = null;
 
   /** `cache: false` turns the completion cache off (bench:editing's baseline). */
   constructor(
@@ -67,16 +79,32 @@ export class CompletionFlow {
   ) {}
 
   async run(doc: EditorSnapshot, o: FlowOptions): Promise<FlowResult | undefined> {
-    const cached = this.options.cache === false ? undefined : this.cache.lookup(doc);
-    if (cached) {
-      this.gate.abortAll(); // whatever was in flight is for a state the user has typed past
-      this.pending = null;
-      this.servedFromCache++;
-      return { ...cached, source: 'cache', firedAt: performance.now() };
-    }
+    const mine = ++this.runs;
+    const cached = this.fromCache(doc);
+    if (cached) return cached;
     const key = stateKey(doc);
     if (this.pending?.key === key) return this.pending.promise;
+    const flight = this.inEngine;
+    if (flight && typedOn(flight.doc, doc)) {
+      // The answer on its way may start with what was typed since it was asked: wait for it
+      // rather than throw it away.
+      await flight.settled;
+      if (mine !== this.runs || o.cancelled?.aborted) return undefined; // a newer keystroke came
+      const served = this.fromCache(doc);
+      if (served) return served;
+      if (this.pending?.key === key) return this.pending.promise;
+    }
     return this.track(key, this.request(doc, o));
+  }
+
+  /** The ghost the completion cache holds for `doc`: whatever is in flight is then for a state the user has typed past. */
+  private fromCache(doc: EditorSnapshot): FlowResult | undefined {
+    const cached = this.options.cache === false ? undefined : this.cache.lookup(doc);
+    if (!cached) return undefined;
+    this.gate.abortAll();
+    this.pending = null;
+    this.servedFromCache++;
+    return { ...cached, source: 'cache', firedAt: performance.now() };
   }
 
   /**
@@ -112,13 +140,31 @@ export class CompletionFlow {
     this.run(doc, { ...o, manual: true }).catch(() => undefined);
   }
 
+  /** Marks a request at `doc` as in the engine; the returned function marks it settled. */
+  private takeOff(doc: EditorSnapshot): () => void {
+    let land!: () => void;
+    const flight = { doc, settled: new Promise<void>((resolve) => (land = resolve)) };
+    this.inEngine = flight;
+    return () => {
+      if (this.inEngine === flight) this.inEngine = null;
+      land();
+    };
+  }
+
   private async request(doc: EditorSnapshot, o: FlowOptions): Promise<FlowResult | undefined> {
     const ticket = this.gate.begin();
     const cancel = () => ticket.abort();
     if (o.cancelled?.aborted) ticket.abort();
     o.cancelled?.addEventListener('abort', cancel, { once: true });
     try {
-      if (!o.manual && !(await ticket.wait(o.debounceMs))) return undefined;
+      // The first request in a document the user just opened or switched to is not one keystroke
+      // of a burst: it goes out at once.
+      const switched = doc.path !== this.lastPath;
+      this.lastPath = doc.path;
+      const debounce =
+        o.manual || switched ? 0 : this.gate.debounceFor(o.debounceMs, o.maxWaitMs ?? EDITOR_DEFAULTS.maxWaitMs);
+      if (!(await ticket.wait(debounce))) return undefined;
+      this.gate.fired();
       const builder = this.deps.builder();
       if (!builder || ticket.aborted) return undefined;
       const built = await builder.build(doc, o.budgetTokens);
@@ -126,14 +172,24 @@ export class CompletionFlow {
       const firedAt = performance.now();
       const request = { ...built.request, alternatives: o.alternatives ?? 1 };
       if (o.serveFirst === false) delete request.fileOnly;
-      const result = await ticket.call((signal) => this.deps.complete(request, signal));
+      // In the engine, the answer is worth finishing whatever the editor does now: the next
+      // keystroke may be typing what it will show. Only a newer request aborts it (the gate).
+      o.cancelled?.removeEventListener('abort', cancel);
+      const landed = this.takeOff(doc);
+      let result: CompletionResult | undefined;
+      try {
+        result = await ticket.call((signal) => this.deps.complete(request, signal));
+        // A finished completion is worth keeping even when the editor moved on (undo, Alt+\).
+        if (result)
+          this.cache.store(doc, {
+            text: result.text,
+            alternatives: result.alternatives,
+            fromRepo: result.source === 'repo',
+          });
+      } finally {
+        landed(); // after the store: a keystroke waiting for this answer finds it in the cache
+      }
       if (!result) return undefined;
-      // A finished completion is worth keeping even when the editor moved on (undo, Alt+\).
-      this.cache.store(doc, {
-        text: result.text,
-        alternatives: result.alternatives,
-        fromRepo: result.source === 'repo',
-      });
       if (ticket.aborted) return undefined;
       // An empty text is an answer too (the model saw nothing to add): the caller shows no ghost.
       return { text: result.text, alternatives: result.alternatives, source: result.source, result, firedAt };
@@ -141,4 +197,12 @@ export class CompletionFlow {
       o.cancelled?.removeEventListener('abort', cancel);
     }
   }
+}
+
+/** Whether `now` is `asked` with text typed at the cursor (same file, same text after the cursor). */
+function typedOn(asked: EditorSnapshot, now: EditorSnapshot): boolean {
+  if (asked.path !== now.path || now.text.length <= asked.text.length) return false;
+  const a = splitAtCursor(asked);
+  const b = splitAtCursor(now);
+  return b.after === a.after && b.before.length > a.before.length && b.before.startsWith(a.before);
 }

@@ -2,6 +2,13 @@
 export const EDITOR_DEFAULTS = {
   /** Milliseconds of no typing before a request goes out. */
   debounceMs: 150,
+  /**
+   * While keystrokes keep coming closer than the debounce, a request still goes out this long after
+   * the first of them, and the keystrokes after it wait for its answer (typing through it when it
+   * starts with what they typed). A fast typist (100-130 ms a character) otherwise sees no ghost until
+   * they pause.
+   */
+  maxWaitMs: 400,
   /** Prompt tokens: the current file's window plus the repository block. */
   contextMaxTokens: 8192,
   /** Distinct completions offered per request. */

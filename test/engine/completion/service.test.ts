@@ -219,6 +219,12 @@ test('serve first: a request never waits for its block, which is built in the ba
   });
   const first = await service.complete(requestFor('const x = ', undefined, undefined, { serveFirst: true }));
   assert.equal(first.source, 'file-only');
+  // Queued for the model before the build, the answer did not wait for the build's first chunk.
+  assert.deepEqual(
+    progress.map((p) => p.doneTokens),
+    [0],
+    'no chunk of the block ran before the file-only answer',
+  );
   assert.equal(service.report().counters.prefixBuilds, 0, 'served before the block was built');
   assert.ok(first.stats.prefixTokens < 16, `over the format header only: ${first.stats.prefixTokens} tokens`);
   assert.equal(service.progress?.state, 'building');

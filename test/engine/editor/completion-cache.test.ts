@@ -101,3 +101,77 @@ test('typing through a ghost and coming back make no engine request', async () =
   await service.dispose();
   models.length = 0;
 });
+
+test('a keystroke while a request is in the engine waits for its answer and types through it', async () => {
+  const model = await loadTieredFixture();
+  models.push(model);
+  const service = new CompletionService<KvState>(model);
+  const index = new RepoIndex(WORKSPACE);
+  await index.build();
+  const builder = new PromptBuilder(index, model.tokenizer, 'qwen2.5-coder');
+  let engineCalls = 0;
+  let reached = () => {};
+  const flow = new CompletionFlow({
+    builder: () => builder,
+    complete: (req, signal) => {
+      engineCalls++;
+      reached();
+      return service.complete(req, signal).catch((e) => (e instanceof AbortedError ? undefined : Promise.reject(e)));
+    },
+  });
+  /** Resolves when the next request reaches the engine (rejects after 30 s: it was held back). */
+  const inEngine = () =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no request reached the engine in 30 s')), 30_000);
+      reached = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  const main = readFileSync(join(WORKSPACE, 'src/main.ts'), 'utf8');
+  const cut = main.indexOf('\n', main.indexOf('const start')) + 1;
+  const doc = (typed: string) => at(main.slice(0, cut) + '  const ' + typed, main.slice(cut), 'src/main.ts');
+  const slow = { debounceMs: 60_000, manual: false, budgetTokens: 1500 };
+
+  // The first request in a document just switched to does not wait out the (here one-minute) debounce.
+  const reachedFirst = inEngine();
+  const firstRun = flow.run(doc(''), slow);
+  await reachedFirst;
+  const ghost = (await firstRun)?.text ?? '';
+  assert.ok(ghost.length >= 2, `a ghost to type through: ${JSON.stringify(ghost)}`);
+
+  // Asked again at the same place; while that request is in the engine, the ghost's first
+  // character is typed: that keystroke waits, and is served the rest of the ghost from the answer.
+  flow.cache.clear();
+  let reachedAgain = inEngine();
+  const again = flow.run(doc(''), { ...slow, manual: true });
+  await reachedAgain;
+  const typed = await flow.run(doc(ghost[0]!), slow);
+  assert.equal(typed?.source, 'cache');
+  assert.equal(typed?.text, ghost.slice(1));
+  assert.equal(engineCalls, 2, 'the keystroke made no request of its own');
+  assert.equal((await again)?.text, ghost, 'the request it waited for ran to its answer');
+
+  // A character the answer does not start with: after the answer, a request of its own.
+  flow.cache.clear();
+  reachedAgain = inEngine();
+  const third = flow.run(doc(''), { ...slow, manual: true });
+  await reachedAgain;
+  const other = ghost.startsWith('z') ? 'y' : 'z';
+  const fresh = await flow.run(doc(other), { ...slow, debounceMs: 0 });
+  assert.equal((await third)?.text, ghost, 'the request it waited for ran to its answer');
+  assert.equal(engineCalls, 4, 'the keystroke asked the engine itself');
+  assert.notEqual(fresh?.source, 'cache');
+
+  // Somewhere else (the text before the cursor changed): the request in the engine is aborted.
+  flow.cache.clear();
+  reachedAgain = inEngine();
+  const stale = flow.run(doc(''), { ...slow, manual: true });
+  await reachedAgain;
+  const elsewhere = await flow.run(at(main.slice(0, cut), main.slice(cut), 'src/main.ts'), { ...slow, debounceMs: 0 });
+  assert.equal(await stale, undefined, 'aborted');
+  assert.equal(engineCalls, 6);
+  assert.ok(elsewhere);
+  await service.dispose();
+  models.length = 0;
+});

@@ -34,3 +34,20 @@ test("engine calls in flight are counted, and the signal is the ticket's", async
   gate.abortAll();
   assert.ok(t.aborted);
 });
+
+test('a burst of typing closer than the debounce still sends a request maxWait after it began', () => {
+  const gate = new CompletionGate();
+  // Hand-checked timeline, debounce 150 ms, maxWait 400 ms, keystrokes 110 ms apart from t=1000.
+  assert.equal(gate.debounceFor(150, 400, 1000), 150); // the burst begins
+  assert.equal(gate.debounceFor(150, 400, 1110), 150); // 290 ms left of the 400
+  assert.equal(gate.debounceFor(150, 400, 1220), 150); // 180 left
+  assert.equal(gate.debounceFor(150, 400, 1330), 70); // goes out at 1400 = 1000 + 400
+  gate.fired();
+  assert.equal(gate.debounceFor(150, 400, 1440), 150, 'after a request went out, a new burst');
+  // A keystroke after a pause (the previous debounce ran out) starts a new burst too.
+  assert.equal(gate.debounceFor(150, 400, 1700), 150);
+  assert.equal(gate.debounceFor(150, 400, 1800), 150);
+  assert.equal(gate.debounceFor(150, 400, 2050), 150, '250 ms after the last keystroke: a pause, a new burst');
+  // maxWait below the debounce never shortens a lone keystroke's debounce.
+  assert.equal(new CompletionGate().debounceFor(300, 100, 0), 300);
+});

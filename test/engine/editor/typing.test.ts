@@ -91,7 +91,9 @@ test('200 characters at 20 chars/s: no errors, one generation at a time, stable 
   assert.equal(c.maxActive, 1, 'at most one generation ran at any time in the engine');
   assert.equal(flow.gate.maxInFlight, 1, 'at most one engine call in flight on the host');
   assert.ok(c.requests >= 20, `keystrokes reached the engine (${c.requests} requests)`);
-  assert.ok(c.aborted >= 1, `stale generations were aborted (${c.aborted})`);
+  // Every keystroke here types on from the last: one arriving while a request is in the engine
+  // waits for that answer (it may start with what was typed) instead of aborting it.
+  assert.equal(c.aborted, 0, `typing on aborted no generation (${c.aborted} aborted)`);
   assert.ok(c.requests - c.aborted >= 1, 'completions finished');
   assert.ok(
     c.prefixHits >= c.requests / 2,
