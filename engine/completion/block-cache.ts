@@ -4,6 +4,7 @@
 // first request's part on top of it), and the small block of current-file-only prompts. Segmented
 // builds move the segments they share with the previous block (segments.ts). Every model use runs
 // under the service's ModelLock.
+import { TailCheckpoints } from './tail-checkpoints';
 import type { ServiceConfig, BlockProgress, PromptPart } from './service-types';
 import type { ServiceModel, ServiceOptions } from './service';
 import type { ModelLock } from './model-lock';
@@ -41,6 +42,9 @@ export interface BlockCounters {
   segmentsReused: number;
   segmentsPrefilled: number;
   liveKvStates: number;
+  tailCheckpoints: number;
+  tailCheckpointHits: number;
+  tailTokensReused: number;
 }
 
 export interface BlockCacheHost<Kv> {
@@ -64,7 +68,12 @@ export class BlockCache<Kv> {
   /** The block being built and how to abort it. */
   private building: BlockBuild<Kv> | null = null;
 
-  constructor(private readonly host: BlockCacheHost<Kv>) {}
+  /** Cache states over the held blocks after the request parts' stable tokens (tail-checkpoints.ts). */
+  readonly tails: TailCheckpoints<Kv>;
+
+  constructor(private readonly host: BlockCacheHost<Kv>) {
+    this.tails = new TailCheckpoints(host.model.decoder, host.counters);
+  }
 
   /** The ready block for `key`, if that is the one held. */
   get(key: string): CachedBlock<Kv> | null {
@@ -253,6 +262,7 @@ export class BlockCache<Kv> {
     decoder.disposeKv(over.kv, dense.kv);
     const unscored = { ...dense, attn: [], attnRows: 0, scores: [], peakRssBytes: 0 };
     const block = await compressBlock(decoder, scoredByQuery(decoder.spec, unscored, over), config.kv);
+    this.tails.release(dense);
     if (block.kv !== dense.kv) decoder.disposeKv(dense.kv);
     entry.block = { ...block, compressMs: now() - t0 };
     entry.awaitingQuery = false;
@@ -293,6 +303,7 @@ export class BlockCache<Kv> {
   /** Releases a held block's cache; null, for the slot that held it. */
   private release(entry: CachedBlock<Kv> | null): null {
     if (entry) {
+      this.tails.release(entry.block);
       this.host.model.decoder.disposeKv(entry.block.kv);
       this.host.counters.liveKvStates--;
     }

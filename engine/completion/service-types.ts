@@ -253,8 +253,12 @@ export interface MemoryReport {
     /** Requests running now and the most ever running at once (must stay ≤ 1). */
     active: number;
     maxActive: number;
-    /** KV states held: 1 for the cached block (0 without one) while idle. */
+    /** KV states held while idle: the blocks (repository, file-only) and their tail checkpoints. */
     liveKvStates: number;
+    /** Tail checkpoints held, requests that started from one, and the prompt tokens they skipped. */
+    tailCheckpoints: number;
+    tailCheckpointHits: number;
+    tailTokensReused: number;
   };
   memory: { rssBytes: number; heapUsedBytes: number; externalBytes: number; arrayBuffersBytes: number };
   /** The block being built in the background, if any. */

@@ -109,6 +109,9 @@ export class CompletionService<Kv> {
     active: 0,
     maxActive: 0,
     liveKvStates: 0,
+    tailCheckpoints: 0,
+    tailCheckpointHits: 0,
+    tailTokensReused: 0,
   };
 
   constructor(
@@ -304,20 +307,26 @@ export class CompletionService<Kv> {
     this.counters.maxActive = Math.max(this.counters.maxActive, this.counters.active);
     const tailIds = this.blocks.idsOf(req.prompt, false);
     let prompt: PromptState<Kv> | null = null;
+    /** The state the prompt was run over: the block's, or a checkpoint's on top of it. */
+    let base = block.kv;
     try {
       if (signal.aborted) throw new AbortedError();
-      prompt = await prefillOver(decoder, block, tailIds, { chunk: cfg.prefillChunk, signal });
+      if (tailIds.length > 0) {
+        const run = await this.blocks.tails.prefillOver(block, tailIds, { chunk: cfg.prefillChunk, signal });
+        prompt = run.prompt;
+        base = run.base;
+      } else prompt = await prefillOver(decoder, block, tailIds, { chunk: cfg.prefillChunk, signal });
       if (prompt.kv !== block.kv) this.counters.liveKvStates++;
       const cap = req.timeCapMs === undefined ? cfg.timeCapMs : req.timeCapMs;
       const deadline = cap === null ? undefined : t0 + cap;
-      const gen = await this.decode(req, prompt, block, deadline, signal);
-      const alternatives = await this.alternatives(req, prompt, block, gen, deadline, signal);
+      const gen = await this.decode(req, prompt, deadline, signal);
+      const alternatives = await this.alternatives(req, prompt, gen, deadline, signal);
       const stats = completionStats(block, hit, prompt, tailIds.length, gen, t0);
       return { text: gen.text, ids: gen.ids, stats, source, alternatives };
     } finally {
       this.counters.active--;
       if (prompt && prompt.kv !== block.kv) {
-        decoder.disposeKv(prompt.kv, block.kv); // the reused block's tiers stay alive
+        decoder.disposeKv(prompt.kv, base); // the reused block's (and checkpoint's) tiers stay alive
         this.counters.liveKvStates--;
       }
     }
@@ -327,7 +336,6 @@ export class CompletionService<Kv> {
   private async decode(
     req: CompletionRequest,
     prompt: PromptState<Kv>,
-    block: Block<Kv>,
     deadline: number | undefined,
     signal: AbortSignal,
     first?: number,
@@ -346,7 +354,7 @@ export class CompletionService<Kv> {
       decode: (ids) => this.model.tokenizer.decode(ids),
       first,
     });
-    if (gen.kv !== prompt.kv) this.model.decoder.disposeKv(gen.kv, block.kv);
+    if (gen.kv !== prompt.kv) this.model.decoder.disposeKv(gen.kv, prompt.kv);
     return gen;
   }
 
@@ -358,7 +366,6 @@ export class CompletionService<Kv> {
   private async alternatives(
     req: CompletionRequest,
     prompt: PromptState<Kv>,
-    block: Block<Kv>,
     main: { text: string; ids: number[] },
     deadline: number | undefined,
     signal: AbortSignal,
@@ -372,7 +379,7 @@ export class CompletionService<Kv> {
     // A few more candidates than asked: some decode to the same text or to nothing.
     for (const first of topIds(prompt.lastLogits, want + 2, this.model.spec.vocabSize, skip)) {
       if (out.length >= want || (deadline !== undefined && now() >= deadline)) break;
-      const gen = await this.decode(req, prompt, block, deadline, signal, first);
+      const gen = await this.decode(req, prompt, deadline, signal, first);
       if (!gen.text.trim() || seen.has(gen.text)) continue;
       seen.add(gen.text);
       out.push(gen.text);

@@ -25,6 +25,9 @@ export function lineStartOf(text: string, offset: number): number {
   return offset <= 0 ? 0 : text.lastIndexOf('\n', offset - 1) + 1;
 }
 
+/** Lines by which the start of a cut prefix moves (see currentFileWindow). */
+export const WINDOW_START_STEP = 16;
+
 export function currentFileWindow(
   text: string,
   offset: number,
@@ -60,6 +63,19 @@ export function currentFileWindow(
     if (prefixTokens + n + reserved > prefixBudget) break;
     prefixTokens += n;
     start = prevStart;
+  }
+  // A cut prefix starts on a line whose number is a multiple of WINDOW_START_STEP, so the window's
+  // first line stays put while the user types (the engine keeps the cache state of everything
+  // before the cursor line from one keystroke to the next: tail-checkpoints.ts); it moves in
+  // steps of that many lines, giving up at most that many lines of the budget.
+  if (start > 0) {
+    const line = countLines(text, start);
+    for (let skip = (WINDOW_START_STEP - (line % WINDOW_START_STEP)) % WINDOW_START_STEP; skip > 0; skip--) {
+      const nl = text.indexOf('\n', start);
+      if (nl === -1 || nl + 1 > lineStart) break;
+      prefixTokens -= tokens.count(text.slice(start, nl + 1));
+      start = nl + 1;
+    }
   }
   const heads: string[] = [];
   if (start > 0 && reserved > 0) {

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assemblePrompt, escapeSpecialTokens } from '../../../engine/context/prompt';
 import { FAMILIES, type ModelFamily } from '../../../engine/model/families';
-import { currentFileWindow } from '../../../engine/context/window';
+import { currentFileWindow, WINDOW_START_STEP } from '../../../engine/context/window';
 import { approxTokenCounter } from '../../../engine/context/token-counter';
 import { outlineFile, enclosingSymbols } from '../../../engine/context/outline';
 import { ModelTokenizer } from '../../../engine/model/tokenizer';
@@ -162,4 +162,23 @@ test('the repository block splits into its header and one segment per file', () 
     assert.ok(p.stableSegments.length >= 2, `${family}: ${JSON.stringify(p.stableSegments)}`);
     assert.ok(p.stableSegments.at(-1)!.includes('export {}'));
   }
+});
+
+test('a cut window starts on a line that is a multiple of the step and stays put while the cursor line grows', () => {
+  // 200 numbered lines of 12 characters (3 tokens each by the approximate counter), cursor on line 150.
+  const lines = Array.from({ length: 200 }, (_, i) => `let v${String(i).padStart(3, '0')} = 1;`);
+  const cursorLine = 150;
+  const before = lines.slice(0, cursorLine).join('\n') + '\n';
+  const starts = new Set<string>();
+  for (const typed of ['', 'c', 'co', 'con', 'cons', 'const', 'const x', 'const x = 1']) {
+    const text = before + typed + '\n' + lines.slice(cursorLine).join('\n');
+    const w = currentFileWindow(text, before.length + typed.length, approxTokenCounter, 100, 20);
+    assert.ok(w.prefixStartLine > 0, 'the prefix is cut');
+    assert.equal(w.prefixStartLine % WINDOW_START_STEP, 0, `starts on line ${w.prefixStartLine}`);
+    assert.ok(w.prefixTokens <= 100);
+    assert.ok(w.prefix.endsWith(typed) && w.prefix.startsWith(lines[w.prefixStartLine]!));
+    starts.add(w.prefix.slice(0, w.prefix.length - typed.length));
+  }
+  // Without the step, the growing line would push the first line down once every 3 tokens typed.
+  assert.equal(starts.size, 1, 'the same lines before the cursor line for every keystroke');
 });

@@ -100,10 +100,15 @@ test('200 characters at 20 chars/s: no errors, one generation at a time, stable 
     `the repository block was reused (${c.prefixHits} hits, ${c.prefixBuilds} builds)`,
   );
   assert.equal(c.active, 0);
+  assert.ok(
+    c.tailCheckpointHits >= c.requests / 2,
+    `requests started from a tail checkpoint (${c.tailCheckpointHits})`,
+  );
+  assert.ok(c.tailCheckpoints <= 2, 'at most one checkpoint per held block');
   assert.equal(
     c.liveKvStates,
-    2,
-    'only the cached repository block and the file-only header block are held: no request leaked its cache',
+    2 + c.tailCheckpoints,
+    'only the cached repository block, the file-only header block and their checkpoints are held: no request leaked its cache',
   );
   // Memory after 160 more keystrokes: the worker's heap and buffers have not grown with them.
   const grown = (m: MemoryReport['memory']) => m.heapUsedBytes + m.arrayBuffersBytes;
