@@ -60,31 +60,43 @@ after(async () => {
   for (const m of models) await m.decoder.release();
 });
 
-test('typing through a ghost and coming back make no engine request', async () => {
+/**
+ * A CompletionFlow over the real CompletionService on the fixture model and the workspace's
+ * index; `calls.engine` counts engine requests and `calls.onEngine` runs as each one starts.
+ */
+async function flowOnFixture() {
   const model = await loadTieredFixture();
   models.push(model);
   const service = new CompletionService<KvState>(model);
   const index = new RepoIndex(WORKSPACE);
   await index.build();
   const builder = new PromptBuilder(index, model.tokenizer, 'qwen2.5-coder');
-  let engineCalls = 0;
+  const calls = { engine: 0, onEngine: () => {} };
   const flow = new CompletionFlow({
     builder: () => builder,
     complete: (req, signal) => {
-      engineCalls++;
+      calls.engine++;
+      calls.onEngine();
       return service.complete(req, signal).catch((e) => (e instanceof AbortedError ? undefined : Promise.reject(e)));
     },
   });
   const main = readFileSync(join(WORKSPACE, 'src/main.ts'), 'utf8');
   const cut = main.indexOf('\n', main.indexOf('const start')) + 1;
-  const doc = (typed: string) => {
-    const d = at(main.slice(0, cut) + '  const ' + typed, main.slice(cut), 'src/main.ts');
-    return d;
+  /** src/main.ts with `const <typed>` on a new line after `const start`, the cursor after it. */
+  const doc = (typed: string) => at(main.slice(0, cut) + '  const ' + typed, main.slice(cut), 'src/main.ts');
+  const done = async () => {
+    await service.dispose();
+    models.length = 0;
   };
+  return { flow, calls, doc, main, cut, done };
+}
+
+test('typing through a ghost and coming back make no engine request', async () => {
+  const { flow, calls, doc, done } = await flowOnFixture();
   const o = { debounceMs: 0, manual: false, budgetTokens: 1500 };
   const first = await flow.run(doc(''), o);
   assert.ok(first && first.text.length >= 2, `a ghost to type through: ${JSON.stringify(first?.text)}`);
-  assert.equal(engineCalls, 1);
+  assert.equal(calls.engine, 1);
   const ghost = first.text;
   for (let n = 1; n < ghost.length; n++) {
     const r = await flow.run(doc(ghost.slice(0, n)), o);
@@ -93,44 +105,25 @@ test('typing through a ghost and coming back make no engine request', async () =
   }
   // Back to the start (undo): the same ghost, still without the engine.
   assert.equal((await flow.run(doc(''), o))?.text, ghost);
-  assert.equal(engineCalls, 1);
+  assert.equal(calls.engine, 1);
   assert.equal(flow.servedFromCache, ghost.length);
   // Something else typed: the engine again.
   await flow.run(doc('zz'), o);
-  assert.equal(engineCalls, 2);
-  await service.dispose();
-  models.length = 0;
+  assert.equal(calls.engine, 2);
+  await done();
 });
 
 test('a keystroke while a request is in the engine waits for its answer and types through it', async () => {
-  const model = await loadTieredFixture();
-  models.push(model);
-  const service = new CompletionService<KvState>(model);
-  const index = new RepoIndex(WORKSPACE);
-  await index.build();
-  const builder = new PromptBuilder(index, model.tokenizer, 'qwen2.5-coder');
-  let engineCalls = 0;
-  let reached = () => {};
-  const flow = new CompletionFlow({
-    builder: () => builder,
-    complete: (req, signal) => {
-      engineCalls++;
-      reached();
-      return service.complete(req, signal).catch((e) => (e instanceof AbortedError ? undefined : Promise.reject(e)));
-    },
-  });
+  const { flow, calls, doc, main, cut, done } = await flowOnFixture();
   /** Resolves when the next request reaches the engine (rejects after 30 s: it was held back). */
   const inEngine = () =>
     new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no request reached the engine in 30 s')), 30_000);
-      reached = () => {
+      calls.onEngine = () => {
         clearTimeout(timer);
         resolve();
       };
     });
-  const main = readFileSync(join(WORKSPACE, 'src/main.ts'), 'utf8');
-  const cut = main.indexOf('\n', main.indexOf('const start')) + 1;
-  const doc = (typed: string) => at(main.slice(0, cut) + '  const ' + typed, main.slice(cut), 'src/main.ts');
   const slow = { debounceMs: 60_000, manual: false, budgetTokens: 1500 };
 
   // The first request in a document just switched to does not wait out the (here one-minute) debounce.
@@ -149,7 +142,7 @@ test('a keystroke while a request is in the engine waits for its answer and type
   const typed = await flow.run(doc(ghost[0]!), slow);
   assert.equal(typed?.source, 'cache');
   assert.equal(typed?.text, ghost.slice(1));
-  assert.equal(engineCalls, 2, 'the keystroke made no request of its own');
+  assert.equal(calls.engine, 2, 'the keystroke made no request of its own');
   assert.equal((await again)?.text, ghost, 'the request it waited for ran to its answer');
 
   // A character the answer does not start with: after the answer, a request of its own.
@@ -160,7 +153,7 @@ test('a keystroke while a request is in the engine waits for its answer and type
   const other = ghost.startsWith('z') ? 'y' : 'z';
   const fresh = await flow.run(doc(other), { ...slow, debounceMs: 0 });
   assert.equal((await third)?.text, ghost, 'the request it waited for ran to its answer');
-  assert.equal(engineCalls, 4, 'the keystroke asked the engine itself');
+  assert.equal(calls.engine, 4, 'the keystroke asked the engine itself');
   assert.notEqual(fresh?.source, 'cache');
 
   // Somewhere else (the text before the cursor changed): the request in the engine is aborted.
@@ -170,8 +163,7 @@ test('a keystroke while a request is in the engine waits for its answer and type
   await reachedAgain;
   const elsewhere = await flow.run(at(main.slice(0, cut), main.slice(cut), 'src/main.ts'), { ...slow, debounceMs: 0 });
   assert.equal(await stale, undefined, 'aborted');
-  assert.equal(engineCalls, 6);
+  assert.equal(calls.engine, 6);
   assert.ok(elsewhere);
-  await service.dispose();
-  models.length = 0;
+  await done();
 });
