@@ -280,6 +280,7 @@ export class CompletionService<Kv> {
         const entry = await this.blocks.fileOnlyBlock(file.block, blockKeyOf(file));
         return this.generate({ ...req, prompt: file.prompt }, entry.block, true, 'file-only', signal);
       });
+      answer.catch(() => undefined); // returned below; marked handled in case startBuild throws first
       this.blocks.startBuild(key, req.block, req.segments, hasOwnPart(req));
       return answer;
     }

@@ -67,14 +67,24 @@ export function currentFileWindow(
   // A cut prefix starts on a line whose number is a multiple of WINDOW_START_STEP, so the window's
   // first line stays put while the user types (the engine keeps the cache state of everything
   // before the cursor line from one keystroke to the next: tail-checkpoints.ts); it moves in
-  // steps of that many lines, giving up at most that many lines of the budget.
+  // steps of that many lines. Only where that gives up at most a quarter of the prefix budget and
+  // keeps a line before the cursor's (long lines, small budgets: the window slides as before).
   if (start > 0) {
+    let snapped = start;
+    let given = 0;
     const line = countLines(text, start);
     for (let skip = (WINDOW_START_STEP - (line % WINDOW_START_STEP)) % WINDOW_START_STEP; skip > 0; skip--) {
-      const nl = text.indexOf('\n', start);
-      if (nl === -1 || nl + 1 > lineStart) break;
-      prefixTokens -= tokens.count(text.slice(start, nl + 1));
-      start = nl + 1;
+      const nl = text.indexOf('\n', snapped);
+      if (nl === -1 || nl + 1 >= lineStart) {
+        given = Number.POSITIVE_INFINITY;
+        break;
+      }
+      given += tokens.count(text.slice(snapped, nl + 1));
+      snapped = nl + 1;
+    }
+    if (given <= prefixBudget / 4) {
+      prefixTokens -= given;
+      start = snapped;
     }
   }
   const heads: string[] = [];

@@ -80,12 +80,14 @@ export class CompletionFlow {
 
   async run(doc: EditorSnapshot, o: FlowOptions): Promise<FlowResult | undefined> {
     const mine = ++this.runs;
+    const arrivedAt = performance.now();
     const cached = this.fromCache(doc);
     if (cached) return cached;
     const key = stateKey(doc);
     if (this.pending?.key === key) return this.pending.promise;
     const flight = this.inEngine;
-    if (flight && typedOn(flight.doc, doc)) {
+    // Without the cache (bench:editing's baseline) an answer can serve no other keystroke.
+    if (flight && this.options.cache !== false && typedOn(flight.doc, doc)) {
       // The answer on its way may start with what was typed since it was asked: wait for it
       // rather than throw it away.
       await flight.settled;
@@ -94,7 +96,7 @@ export class CompletionFlow {
       if (served) return served;
       if (this.pending?.key === key) return this.pending.promise;
     }
-    return this.track(key, this.request(doc, o));
+    return this.track(key, this.request(doc, o, arrivedAt));
   }
 
   /** The ghost the completion cache holds for `doc`: whatever is in flight is then for a state the user has typed past. */
@@ -112,6 +114,7 @@ export class CompletionFlow {
    * ghost from the current file alone is replaced by one with the repository context.
    */
   refresh(doc: EditorSnapshot, o: Omit<FlowOptions, 'manual'>): Promise<FlowResult | undefined> {
+    this.runs++; // a keystroke waiting for an older answer must not go on and abort this one
     return this.track(stateKey(doc), this.request(doc, { ...o, manual: true }));
   }
 
@@ -131,6 +134,7 @@ export class CompletionFlow {
    * VM), so the first completion in it does not wait for that.
    */
   opened(path: string, text: () => string): void {
+    this.lastPath = null; // the next request is the first in this document, even coming back to it
     const language = languageForPath(path);
     if (language) warmLanguage(language, text);
   }
@@ -151,11 +155,17 @@ export class CompletionFlow {
     };
   }
 
-  private async request(doc: EditorSnapshot, o: FlowOptions): Promise<FlowResult | undefined> {
+  /** `arrivedAt`: when the keystroke came (a keystroke that waited for an earlier answer has waited out part of its debounce). */
+  private async request(
+    doc: EditorSnapshot,
+    o: FlowOptions,
+    arrivedAt = performance.now(),
+  ): Promise<FlowResult | undefined> {
     const ticket = this.gate.begin();
     const cancel = () => ticket.abort();
     if (o.cancelled?.aborted) ticket.abort();
     o.cancelled?.addEventListener('abort', cancel, { once: true });
+    let landed: (() => void) | null = null;
     try {
       // The first request in a document the user just opened or switched to is not one keystroke
       // of a burst: it goes out at once.
@@ -163,8 +173,13 @@ export class CompletionFlow {
       this.lastPath = doc.path;
       const debounce =
         o.manual || switched ? 0 : this.gate.debounceFor(o.debounceMs, o.maxWaitMs ?? EDITOR_DEFAULTS.maxWaitMs);
-      if (!(await ticket.wait(debounce))) return undefined;
+      if (!(await ticket.wait(debounce - (performance.now() - arrivedAt)))) return undefined;
       this.gate.fired();
+      // From here the request is on its way: a keystroke typing on waits for it (run()) rather
+      // than abort it while its prompt is built. And the answer is worth finishing whatever the
+      // editor does now; only a newer request elsewhere aborts it (the gate).
+      landed = this.takeOff(doc);
+      o.cancelled?.removeEventListener('abort', cancel);
       const builder = this.deps.builder();
       if (!builder || ticket.aborted) return undefined;
       const built = await builder.build(doc, o.budgetTokens);
@@ -172,28 +187,19 @@ export class CompletionFlow {
       const firedAt = performance.now();
       const request = { ...built.request, alternatives: o.alternatives ?? 1 };
       if (o.serveFirst === false) delete request.fileOnly;
-      // In the engine, the answer is worth finishing whatever the editor does now: the next
-      // keystroke may be typing what it will show. Only a newer request aborts it (the gate).
-      o.cancelled?.removeEventListener('abort', cancel);
-      const landed = this.takeOff(doc);
-      let result: CompletionResult | undefined;
-      try {
-        result = await ticket.call((signal) => this.deps.complete(request, signal));
-        // A finished completion is worth keeping even when the editor moved on (undo, Alt+\).
-        if (result)
-          this.cache.store(doc, {
-            text: result.text,
-            alternatives: result.alternatives,
-            fromRepo: result.source === 'repo',
-          });
-      } finally {
-        landed(); // after the store: a keystroke waiting for this answer finds it in the cache
-      }
-      if (!result) return undefined;
-      if (ticket.aborted) return undefined;
+      const result = await ticket.call((signal) => this.deps.complete(request, signal));
+      // A finished completion is worth keeping even when the editor moved on (undo, Alt+\).
+      if (result)
+        this.cache.store(doc, {
+          text: result.text,
+          alternatives: result.alternatives,
+          fromRepo: result.source === 'repo',
+        });
+      if (!result || ticket.aborted) return undefined;
       // An empty text is an answer too (the model saw nothing to add): the caller shows no ghost.
       return { text: result.text, alternatives: result.alternatives, source: result.source, result, firedAt };
     } finally {
+      landed?.(); // after the store: a keystroke waiting for this answer finds it in the cache
       o.cancelled?.removeEventListener('abort', cancel);
     }
   }

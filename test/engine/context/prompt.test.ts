@@ -182,3 +182,16 @@ test('a cut window starts on a line that is a multiple of the step and stays put
   // Without the step, the growing line would push the first line down once every 3 tokens typed.
   assert.equal(starts.size, 1, 'the same lines before the cursor line for every keystroke');
 });
+
+test('the window start is not moved to the step where that would give up more than a quarter of the budget', () => {
+  // Lines of about 40 tokens (approximate counter: 160 characters), cursor on line 100.
+  const lines = Array.from({ length: 120 }, (_, i) => `const v${i} = '${'x'.repeat(146)}';`.slice(0, 160));
+  const text = lines.join('\n');
+  const cursor = lines.slice(0, 100).join('\n').length + 1;
+  for (const budget of [150, 600]) {
+    const w = currentFileWindow(text, cursor, approxTokenCounter, budget, 20);
+    const kept = 100 - w.prefixStartLine;
+    assert.ok(kept >= Math.floor(budget / 50), `budget ${budget}: ${kept} lines kept before the cursor`);
+    assert.ok(w.prefixTokens > budget / 2, `budget ${budget}: ${w.prefixTokens} tokens used`);
+  }
+});

@@ -167,3 +167,24 @@ test('a keystroke while a request is in the engine waits for its answer and type
   assert.ok(elsewhere);
   await done();
 });
+
+test('a burst of keystrokes closer than the debounce still reaches the engine, about every maxWait', async () => {
+  const { flow, calls, doc, done } = await flowOnFixture();
+  await flow.run(doc(''), { debounceMs: 0, manual: true, budgetTokens: 1500 }); // the switch's request
+  flow.cache.clear();
+  const o = { debounceMs: 150, maxWaitMs: 400, manual: false, budgetTokens: 1500 };
+  const typed = 'abcdefghijkl'; // never what the ghost shows: every keystroke needs the engine
+  const before = calls.engine;
+  const runs: Promise<unknown>[] = [];
+  for (let n = 1; n <= typed.length; n++) {
+    runs.push(flow.run(doc(typed.slice(0, n)), o));
+    if (n < typed.length) await new Promise((r) => setTimeout(r, 110));
+  }
+  const duringBurst = calls.engine - before;
+  await Promise.all(runs);
+  // 12 keystrokes 110 ms apart (1.2 s): with only the 150 ms debounce, none would go out before the
+  // last; with maxWait each burst of about 400 ms sends one, and the next keystroke starts a new one.
+  assert.ok(duringBurst >= 1, `requests during the burst: ${duringBurst}`);
+  assert.ok(duringBurst <= 5, `not every keystroke once maxWait passed: ${duringBurst}`);
+  await done();
+});
