@@ -166,7 +166,7 @@ export function renderReport(
     out.push(
       '<h2>Engine</h2><table class="summary"><tbody>' +
         `<tr><th>requests</th><td>${c.requests} (${c.aborted} aborted as stale), context builds ${c.prefixBuilds}, reuses ${c.prefixHits}, current file only ${c.fileOnly}</td></tr>` +
-        `<tr><th>current file's tokens</th><td>${compactCount(c.tailTokensReused)} not prefilled again: ${c.tailCheckpointHits} requests started from the tokens before the cursor line, kept from the one before (${c.tailCheckpoints} such states held)</td></tr>` +
+        `<tr><th>current file's tokens</th><td>${compactCount(c.tailTokensReused)} not prefilled again: ${c.tailCheckpointHits} requests started from the tokens before the cursor line, kept from the one before (${c.tailCheckpoints} such states held, ${escapeHtml(formatBytes(c.tailCheckpointBytes))})</td></tr>` +
         `<tr><th>generations at once</th><td>${c.active} now, ${c.maxActive} at most</td></tr>` +
         `<tr><th>weights</th><td>${escapeHtml(weightsText(report.model?.weights ?? null))}</td></tr>` +
         `<tr><th>worker memory</th><td>heap ${escapeHtml(formatBytes(m.heapUsedBytes))}, buffers ${escapeHtml(formatBytes(m.arrayBuffersBytes))}, process RSS ${escapeHtml(formatBytes(m.rssBytes))}</td></tr>` +

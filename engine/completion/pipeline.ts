@@ -328,14 +328,16 @@ export function completionStats<Kv>(
   tailTokens: number,
   gen: Generation<Kv>,
   startedAt: number,
+  /** Of the tail, the leading tokens a tail checkpoint held (tail-checkpoints.ts). */
+  tailReused = 0,
 ): CompletionStats {
   const P = block.ids.length;
   return {
     promptTokens: P + tailTokens,
     prefixTokens: P,
     tailTokens,
-    reusedTokens: hit ? P : 0,
-    recomputedTokens: (hit ? 0 : P) + tailTokens,
+    reusedTokens: (hit ? P : 0) + tailReused,
+    recomputedTokens: (hit ? 0 : P) + tailTokens - tailReused,
     prefixHit: hit,
     prefixBuildMs: hit ? 0 : block.prefillMs + block.compressMs,
     blockPrefillMs: hit ? 0 : block.prefillMs,

@@ -174,7 +174,7 @@ export interface CompletionStats {
   /** Tokens of the block and of the prompt part on top of it. */
   prefixTokens: number;
   tailTokens: number;
-  /** Prompt tokens whose cache came from the block cache (0 on a miss). */
+  /** Prompt tokens whose cache came from the block cache (0 on a miss) or a tail checkpoint. */
   reusedTokens: number;
   /** Prompt tokens run through the model for this request. */
   recomputedTokens: number;
@@ -259,6 +259,8 @@ export interface MemoryReport {
     tailCheckpoints: number;
     tailCheckpointHits: number;
     tailTokensReused: number;
+    /** Cache bytes the tail checkpoints hold beyond their blocks. */
+    tailCheckpointBytes: number;
   };
   memory: { rssBytes: number; heapUsedBytes: number; externalBytes: number; arrayBuffersBytes: number };
   /** The block being built in the background, if any. */

@@ -234,7 +234,7 @@ export class CompletionService<Kv> {
             perLayer: c.block.perLayer,
           }
         : null,
-      counters: { ...this.counters },
+      counters: { ...this.counters, tailCheckpointBytes: this.blocks.tails.bytes },
       building: this.progress,
       recent: [...this.recent],
       memory: {
@@ -310,19 +310,21 @@ export class CompletionService<Kv> {
     let prompt: PromptState<Kv> | null = null;
     /** The state the prompt was run over: the block's, or a checkpoint's on top of it. */
     let base = block.kv;
+    let tailReused = 0;
     try {
       if (signal.aborted) throw new AbortedError();
       if (tailIds.length > 0) {
         const run = await this.blocks.tails.prefillOver(block, tailIds, { chunk: cfg.prefillChunk, signal });
         prompt = run.prompt;
         base = run.base;
+        tailReused = run.reused;
       } else prompt = await prefillOver(decoder, block, tailIds, { chunk: cfg.prefillChunk, signal });
       if (prompt.kv !== block.kv) this.counters.liveKvStates++;
       const cap = req.timeCapMs === undefined ? cfg.timeCapMs : req.timeCapMs;
       const deadline = cap === null ? undefined : t0 + cap;
       const gen = await this.decode(req, prompt, deadline, signal);
       const alternatives = await this.alternatives(req, prompt, gen, deadline, signal);
-      const stats = completionStats(block, hit, prompt, tailIds.length, gen, t0);
+      const stats = completionStats(block, hit, prompt, tailIds.length, gen, t0, tailReused);
       return { text: gen.text, ids: gen.ids, stats, source, alternatives };
     } finally {
       this.counters.active--;

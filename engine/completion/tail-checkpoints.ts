@@ -53,17 +53,25 @@ export class TailCheckpoints<Kv> {
     return this.held.length;
   }
 
+  /** Bytes the checkpoints hold beyond their blocks (the memory report). */
+  get bytes(): number {
+    return this.held.reduce(
+      (sum, c) => sum + this.decoder.kvStats(c.kv).bytes - this.decoder.kvStats(c.block.kv).bytes,
+      0,
+    );
+  }
+
   /**
    * Runs `tail` over `block` as prefillOver() does, starting from the checkpoint of that block
    * when its tokens begin `tail`, and leaving a new checkpoint where this request and the previous
    * one over the block stopped agreeing. `base` is the state the prompt was run over (the block's
-   * or a checkpoint's): dispose the prompt keeping it.
+   * or a checkpoint's): dispose the prompt keeping it. `reused`: the tokens a checkpoint held.
    */
   async prefillOver(
     block: Block<Kv>,
     tail: number[],
     opts: PrefillOptions,
-  ): Promise<{ prompt: PromptState<Kv>; base: Kv }> {
+  ): Promise<{ prompt: PromptState<Kv>; base: Kv; reused: number }> {
     const t0 = performance.now();
     const stable = this.stableLength(block, tail);
     const start = block.ids.length;
@@ -90,6 +98,7 @@ export class TailCheckpoints<Kv> {
         prefillMs: performance.now() - t0,
       },
       base: base.kv,
+      reused: usable?.ids.length ?? 0,
     };
   }
 

@@ -135,6 +135,7 @@ test('the report draws per-layer tier bars and the history, escaping everything'
       tailCheckpoints: 1,
       tailCheckpointHits: 2,
       tailTokensReused: 1234,
+      tailCheckpointBytes: 3 * 2 ** 20,
     },
     memory: { rssBytes: 2 ** 28, heapUsedBytes: 2 ** 24, externalBytes: 0, arrayBuffersBytes: 2 ** 20 },
     building: { key: 'k2', doneTokens: 420, totalTokens: 1000, startedAt: 0, state: 'building' },
@@ -148,6 +149,7 @@ test('the report draws per-layer tier bars and the history, escaping everything'
   assert.match(html, /&lt;script&gt;/);
   assert.match(html, /4\.00× smaller/);
   assert.match(html, /1 at most/);
+  assert.match(html, /1\.2k not prefilled again: 2 requests .* \(1 such states held, 3(\.0+)? MiB\)/);
   assert.match(html, /Building the repository context: 420 of 1(\.0)?k tokens \(42%\)/);
   assert.match(html, /current file only \(context not built yet\).*with repository context/s);
   assert.ok(!/style=/.test(html), 'no inline styles (the CSP forbids them)');

@@ -68,8 +68,10 @@ for (const policy of ['full', 'qpruning'] as const) {
     });
     await tails.prefillOver(other, tailAt(' = to'), {}).then((r) => decoder.disposeKv(r.prompt.kv, r.base));
     assert.equal(counters.tailCheckpointHits, 3);
+    assert.ok(tails.bytes > 0, 'the held checkpoints cost their own tokens');
     tails.release(block);
     assert.equal(counters.tailCheckpoints, 0);
+    assert.equal(tails.bytes, 0);
     assert.equal(counters.liveKvStates, 0);
     decoder.disposeKv(other.kv);
     decoder.disposeKv(block.kv);
