@@ -29,6 +29,8 @@ export interface FlowOptions {
   debounceMs: number;
   /** The longest a burst of typing postpones a request (default EDITOR_DEFAULTS.maxWaitMs). */
   maxWaitMs?: number;
+  /** The longest a keystroke waits for the answer in flight it types on from (default EDITOR_DEFAULTS.joinWaitMs). */
+  joinWaitMs?: number;
   /** Manual triggers do not wait. */
   manual: boolean;
   budgetTokens: number;
@@ -71,6 +73,8 @@ export class CompletionFlow {
   private runs = 0;
   /** The document of the last automatic or manual request. */
   private lastPath: string | null = null;
+  /** The document of the last request: maxWait applies only to keystrokes that type on from it. */
+  private lastDoc: EditorSnapshot | null = null;
 
   /** `cache: false` turns the completion cache off (bench:editing's baseline). */
   constructor(
@@ -89,8 +93,13 @@ export class CompletionFlow {
     // Without the cache (bench:editing's baseline) an answer can serve no other keystroke.
     if (flight && this.options.cache !== false && typedOn(flight.doc, doc)) {
       // The answer on its way may start with what was typed since it was asked: wait for it
-      // rather than throw it away.
-      await flight.settled;
+      // rather than throw it away. Not without end (a slow model): past the cap, ask anew.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const capped = new Promise<void>((r) => {
+        timer = setTimeout(r, o.joinWaitMs ?? EDITOR_DEFAULTS.joinWaitMs);
+      });
+      await Promise.race([flight.settled, capped]);
+      clearTimeout(timer);
       if (mine !== this.runs || o.cancelled?.aborted) return undefined; // a newer keystroke came
       const served = this.fromCache(doc);
       if (served) return served;
@@ -135,6 +144,7 @@ export class CompletionFlow {
    */
   opened(path: string, text: () => string): void {
     this.lastPath = null; // the next request is the first in this document, even coming back to it
+    this.lastDoc = null;
     const language = languageForPath(path);
     if (language) warmLanguage(language, text);
   }
@@ -169,10 +179,14 @@ export class CompletionFlow {
     try {
       // The first request in a document the user just opened or switched to is not one keystroke
       // of a burst: it goes out at once.
+      // A burst of other edits (holding Backspace, say) waits for its pause: a request sent
+      // meanwhile would only be aborted by the next keystroke.
       const switched = doc.path !== this.lastPath;
+      const typingOn = this.lastDoc !== null && typedOn(this.lastDoc, doc);
       this.lastPath = doc.path;
-      const debounce =
-        o.manual || switched ? 0 : this.gate.debounceFor(o.debounceMs, o.maxWaitMs ?? EDITOR_DEFAULTS.maxWaitMs);
+      this.lastDoc = doc;
+      const maxWait = typingOn ? (o.maxWaitMs ?? EDITOR_DEFAULTS.maxWaitMs) : Number.POSITIVE_INFINITY;
+      const debounce = o.manual || switched ? 0 : this.gate.debounceFor(o.debounceMs, maxWait);
       if (!(await ticket.wait(debounce - (performance.now() - arrivedAt)))) return undefined;
       this.gate.fired();
       // From here the request is on its way: a keystroke typing on waits for it (run()) rather

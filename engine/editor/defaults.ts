@@ -9,6 +9,8 @@ export const EDITOR_DEFAULTS = {
    * they pause.
    */
   maxWaitMs: 400,
+  /** The longest a keystroke waits for an answer in flight before asking for its own. */
+  joinWaitMs: 1000,
   /** Prompt tokens: the current file's window plus the repository block. */
   contextMaxTokens: 8192,
   /** Distinct completions offered per request. */

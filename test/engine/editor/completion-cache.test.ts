@@ -71,12 +71,21 @@ async function flowOnFixture() {
   const index = new RepoIndex(WORKSPACE);
   await index.build();
   const builder = new PromptBuilder(index, model.tokenizer, 'qwen2.5-coder');
-  const calls = { engine: 0, onEngine: () => {} };
+  /** `delayMs`: how long each engine call waits (abortably) before the service runs it, as a slow model would take. */
+  const calls = { engine: 0, onEngine: () => {}, delayMs: 0 };
   const flow = new CompletionFlow({
     builder: () => builder,
-    complete: (req, signal) => {
+    complete: async (req, signal) => {
       calls.engine++;
       calls.onEngine();
+      if (calls.delayMs > 0)
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, calls.delayMs);
+          signal.addEventListener('abort', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
       return service.complete(req, signal).catch((e) => (e instanceof AbortedError ? undefined : Promise.reject(e)));
     },
   });
@@ -186,5 +195,38 @@ test('a burst of keystrokes closer than the debounce still reaches the engine, a
   // last; with maxWait each burst of about 400 ms sends one, and the next keystroke starts a new one.
   assert.ok(duringBurst >= 1, `requests during the burst: ${duringBurst}`);
   assert.ok(duringBurst <= 5, `not every keystroke once maxWait passed: ${duringBurst}`);
+  await done();
+});
+
+test('holding Backspace sends nothing until the pause; a slow answer is waited for only up to joinWaitMs', async () => {
+  const { flow, calls, doc, done } = await flowOnFixture();
+  await flow.run(doc('abcdefghijklmn'), { debounceMs: 0, manual: true, budgetTokens: 1500 }); // the switch's request
+  const o = { debounceMs: 150, maxWaitMs: 400, manual: false, budgetTokens: 1500 };
+  let before = calls.engine;
+  const runs: Promise<unknown>[] = [];
+  for (let n = 13; n >= 2; n--) {
+    runs.push(flow.run(doc('abcdefghijklmn'.slice(0, n)), o));
+    if (n > 2) await new Promise((r) => setTimeout(r, 110));
+  }
+  assert.equal(calls.engine - before, 0, 'no request while deleting without a pause');
+  await Promise.all(runs);
+  assert.equal(calls.engine - before, 1, 'one after the pause');
+
+  // A model taking 5 s a request: a keystroke typing on waits 300 ms for it, then asks itself.
+  calls.delayMs = 5000;
+  flow.cache.clear();
+  before = calls.engine;
+  let reached = () => {};
+  const inEngine = new Promise<void>((r) => {
+    reached = r;
+  });
+  calls.onEngine = () => reached();
+  const slow = flow.run(doc('x'), { ...o, manual: true });
+  await inEngine;
+  calls.delayMs = 0;
+  const typed = await flow.run(doc('xy'), { ...o, joinWaitMs: 300 });
+  assert.equal(await slow, undefined, 'the slow request was aborted once the cap passed');
+  assert.ok(typed && typed.source !== 'cache', 'the keystroke got its own answer');
+  assert.equal(calls.engine - before, 2);
   await done();
 });
