@@ -72,7 +72,7 @@ export class BlockCache<Kv> {
   readonly tails: TailCheckpoints<Kv>;
 
   constructor(private readonly host: BlockCacheHost<Kv>) {
-    this.tails = new TailCheckpoints(host.model.decoder, host.counters);
+    this.tails = new TailCheckpoints(host.model.decoder, host.counters, () => host.config().kv.maxLiveBytes);
   }
 
   /** The ready block for `key`, if that is the one held. */

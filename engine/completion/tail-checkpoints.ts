@@ -12,6 +12,8 @@
 import type { Decoder } from './decoder';
 import type { Block, PromptState } from './pipeline';
 import { prefill, type PrefillOptions } from './prefill';
+import { geometryOf } from './kv-compression';
+import { fp16Bytes } from '../kv/geometry';
 
 /** Tokens before the two requests' first difference that are not trusted to stay (re-merging). */
 export const CHECKPOINT_MARGIN = 8;
@@ -47,6 +49,8 @@ export class TailCheckpoints<Kv> {
       tailCheckpointHits: 0,
       tailTokensReused: 0,
     },
+    /** The live KV limit (`--kv-max-mb`), if any: a checkpoint whose state would exceed it is not kept. */
+    private readonly maxLiveBytes: () => number | undefined = () => undefined,
   ) {}
 
   get count(): number {
@@ -55,10 +59,11 @@ export class TailCheckpoints<Kv> {
 
   /** Bytes the checkpoints hold beyond their blocks (the memory report). */
   get bytes(): number {
-    return this.held.reduce(
-      (sum, c) => sum + this.decoder.kvStats(c.kv).bytes - this.decoder.kvStats(c.block.kv).bytes,
-      0,
-    );
+    return this.held.reduce((sum, c) => sum + this.ownBytes(c), 0);
+  }
+
+  private ownBytes(c: Checkpoint<Kv>): number {
+    return this.decoder.kvStats(c.kv).bytes - this.decoder.kvStats(c.block.kv).bytes;
   }
 
   /**
@@ -83,7 +88,7 @@ export class TailCheckpoints<Kv> {
       this.counters.tailCheckpointHits++;
       this.counters.tailTokensReused += usable.ids.length;
     }
-    if (stable - base.n >= MIN_CHECKPOINT_TOKENS && stable < tail.length) {
+    if (stable - base.n >= MIN_CHECKPOINT_TOKENS && stable < tail.length && this.fits(block, stable)) {
       const pre = await prefill(this.decoder, tail.slice(base.n, stable), base.kv, start + base.n, opts);
       this.keep({ block, ids: tail.slice(0, stable), kv: pre.kv });
       base = { kv: pre.kv, n: stable };
@@ -106,6 +111,18 @@ export class TailCheckpoints<Kv> {
   release(block?: Block<Kv>): void {
     for (const c of this.held.filter((c) => !block || c.block === block)) this.drop(c);
     this.last = block ? this.last.filter((l) => l.block !== block) : [];
+  }
+
+  /**
+   * Under a live KV limit, whether the block plus the checkpoints held and a new one of `tokens`
+   * (full precision: a checkpoint's tokens are the request's own, never compressed) stay within it.
+   */
+  private fits(block: Block<Kv>, tokens: number): boolean {
+    const limit = this.maxLiveBytes();
+    if (limit === undefined) return true;
+    const held = this.held.filter((c) => c.block !== block).reduce((sum, c) => sum + this.ownBytes(c), 0);
+    const fresh = fp16Bytes(geometryOf(this.decoder.spec), tokens);
+    return this.decoder.kvStats(block.kv).bytes + held + fresh <= limit;
   }
 
   /** Tokens this request shares with the last one over the same block, less the margin. */

@@ -77,3 +77,31 @@ for (const policy of ['full', 'qpruning'] as const) {
     decoder.disposeKv(block.kv);
   });
 }
+
+test('under a live KV limit (--kv-max-mb) a checkpoint that would break it is not kept', async () => {
+  const model = await loadTieredFixture();
+  models.push(model);
+  const { decoder, tokenizer } = model;
+  const text = (f: string) => readFileSync(join(WORKSPACE, f), 'utf8');
+  const block = await buildBlock(decoder, tokenizer.encode(text('src/math.ts')), {
+    policy: 'full',
+    budget: { kind: 'ratio', value: 1 },
+  });
+  const main = text('src/main.ts');
+  const tailAt = (typed: string) => tokenizer.encode(`${main.slice(0, 600)}  const total${typed}`);
+  const blockBytes = decoder.kvStats(block.kv).bytes;
+  for (const [limit, kept] of [
+    [blockBytes + 1024, 0],
+    [blockBytes * 100, 1],
+  ] as const) {
+    const counters = { liveKvStates: 0, tailCheckpoints: 0, tailCheckpointHits: 0, tailTokensReused: 0 };
+    const tails = new TailCheckpoints(decoder, counters, () => limit);
+    for (const typed of ['', ' ', ' =']) {
+      const run = await tails.prefillOver(block, tailAt(typed), {});
+      decoder.disposeKv(run.prompt.kv, run.base);
+    }
+    assert.equal(counters.tailCheckpoints, kept, `limit ${limit} bytes (block ${blockBytes})`);
+    tails.release();
+  }
+  decoder.disposeKv(block.kv);
+});
