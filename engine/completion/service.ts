@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto';
 import type { Decoder } from './decoder';
 import { AbortedError } from './prefill';
-import { type Block, completionStats, generate, type PromptState, prefillOver } from './pipeline';
+import { type Block, completionStats, generate, type PromptState } from './pipeline';
 import { BlockCache } from './block-cache';
 import { topIds } from './logprobs';
 import { ModelLock } from './model-lock';
@@ -307,29 +307,23 @@ export class CompletionService<Kv> {
     this.counters.active++;
     this.counters.maxActive = Math.max(this.counters.maxActive, this.counters.active);
     const tailIds = this.blocks.idsOf(req.prompt, false);
-    let prompt: PromptState<Kv> | null = null;
-    /** The state the prompt was run over: the block's, or a checkpoint's on top of it. */
-    let base = block.kv;
-    let tailReused = 0;
+    /** The prompt's state, the state it was run over (the block's or a checkpoint's) and the tokens that saved. */
+    let run: { prompt: PromptState<Kv>; base: Kv; reused: number } | null = null;
     try {
       if (signal.aborted) throw new AbortedError();
-      if (tailIds.length > 0) {
-        const run = await this.blocks.tails.prefillOver(block, tailIds, { chunk: cfg.prefillChunk, signal });
-        prompt = run.prompt;
-        base = run.base;
-        tailReused = run.reused;
-      } else prompt = await prefillOver(decoder, block, tailIds, { chunk: cfg.prefillChunk, signal });
+      run = await this.blocks.tails.prefillOver(block, tailIds, { chunk: cfg.prefillChunk, signal });
+      const { prompt } = run;
       if (prompt.kv !== block.kv) this.counters.liveKvStates++;
       const cap = req.timeCapMs === undefined ? cfg.timeCapMs : req.timeCapMs;
       const deadline = cap === null ? undefined : t0 + cap;
       const gen = await this.decode(req, prompt, deadline, signal);
       const alternatives = await this.alternatives(req, prompt, gen, deadline, signal);
-      const stats = completionStats(block, hit, prompt, tailIds.length, gen, t0, tailReused);
+      const stats = completionStats(block, hit, prompt, tailIds.length, gen, t0, run.reused);
       return { text: gen.text, ids: gen.ids, stats, source, alternatives };
     } finally {
       this.counters.active--;
-      if (prompt && prompt.kv !== block.kv) {
-        decoder.disposeKv(prompt.kv, base); // the reused block's (and checkpoint's) tiers stay alive
+      if (run && run.prompt.kv !== block.kv) {
+        decoder.disposeKv(run.prompt.kv, run.base); // the reused block's (and checkpoint's) tiers stay alive
         this.counters.liveKvStates--;
       }
     }

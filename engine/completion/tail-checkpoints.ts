@@ -10,7 +10,7 @@
 // (forward() returns new recent tokens and shares the older tiers), so a checkpoint stays valid for
 // as long as its block lives; the caller drops it with the block.
 import type { Decoder } from './decoder';
-import type { Block, PromptState } from './pipeline';
+import { type Block, type PromptState, prefillOver } from './pipeline';
 import { prefill, type PrefillOptions } from './prefill';
 import { geometryOf } from './kv-compression';
 import { fp16Bytes } from '../kv/geometry';
@@ -43,19 +43,10 @@ export class TailCheckpoints<Kv> {
   constructor(
     private readonly decoder: Decoder<Kv>,
     /** The service's counters: checkpoints held (also live KV states), hits and tokens they saved. */
-    private readonly counters: TailCounters = {
-      liveKvStates: 0,
-      tailCheckpoints: 0,
-      tailCheckpointHits: 0,
-      tailTokensReused: 0,
-    },
+    private readonly counters: TailCounters,
     /** The live KV limit (`--kv-max-mb`), if any: a checkpoint whose state would exceed it is not kept. */
     private readonly maxLiveBytes: () => number | undefined = () => undefined,
   ) {}
-
-  get count(): number {
-    return this.held.length;
-  }
 
   /** Bytes the checkpoints hold beyond their blocks (the memory report). */
   get bytes(): number {
@@ -67,7 +58,7 @@ export class TailCheckpoints<Kv> {
   }
 
   /**
-   * Runs `tail` over `block` as prefillOver() does, starting from the checkpoint of that block
+   * Runs `tail` over `block` as prefillOver() does (an empty one continues from the block), starting from the checkpoint of that block
    * when its tokens begin `tail`, and leaving a new checkpoint where this request and the previous
    * one over the block stopped agreeing. `base` is the state the prompt was run over (the block's
    * or a checkpoint's): dispose the prompt keeping it. `reused`: the tokens a checkpoint held.
@@ -77,11 +68,14 @@ export class TailCheckpoints<Kv> {
     tail: number[],
     opts: PrefillOptions,
   ): Promise<{ prompt: PromptState<Kv>; base: Kv; reused: number }> {
+    if (tail.length === 0)
+      return { prompt: await prefillOver(this.decoder, block, tail, opts), base: block.kv, reused: 0 };
     const t0 = performance.now();
     const stable = this.stableLength(block, tail);
     const start = block.ids.length;
     const found = this.held.find((c) => c.block === block);
-    const usable = found && found.ids.length < tail.length && startsWith(tail, found.ids) ? found : null;
+    const usable =
+      found && found.ids.length < tail.length && sharedLength(tail, found.ids) === found.ids.length ? found : null;
     let base = { kv: block.kv, n: 0 };
     if (usable) {
       base = { kv: usable.kv, n: usable.ids.length };
@@ -129,11 +123,7 @@ export class TailCheckpoints<Kv> {
   private stableLength(block: Block<Kv>, tail: number[]): number {
     const previous = this.last.find((l) => l.block === block);
     this.last = [{ block, ids: tail }, ...this.last.filter((l) => l.block !== block)].slice(0, MAX_CHECKPOINTS);
-    if (!previous) return 0;
-    let n = 0;
-    const max = Math.min(previous.ids.length, tail.length);
-    while (n < max && previous.ids[n] === tail[n]) n++;
-    return Math.max(0, n - CHECKPOINT_MARGIN);
+    return previous ? Math.max(0, sharedLength(previous.ids, tail) - CHECKPOINT_MARGIN) : 0;
   }
 
   /** Holds `c` as its block's checkpoint, releasing the one it replaces and the oldest beyond the limit. */
@@ -158,8 +148,10 @@ export class TailCheckpoints<Kv> {
   }
 }
 
-function startsWith(ids: number[], prefix: number[]): boolean {
-  if (prefix.length > ids.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (ids[i] !== prefix[i]) return false;
-  return true;
+/** How many leading ids `a` and `b` have in common. */
+function sharedLength(a: number[], b: number[]): number {
+  const max = Math.min(a.length, b.length);
+  let n = 0;
+  while (n < max && a[n] === b[n]) n++;
+  return n;
 }

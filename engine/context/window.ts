@@ -69,11 +69,12 @@ export function currentFileWindow(
   // before the cursor line from one keystroke to the next: tail-checkpoints.ts); it moves in
   // steps of that many lines. Only where that gives up at most a quarter of the prefix budget and
   // keeps a line before the cursor's (long lines, small budgets: the window slides as before).
+  let prefixStartLine = start === 0 ? 0 : countLines(text, start);
   if (start > 0) {
+    const skip = (WINDOW_START_STEP - (prefixStartLine % WINDOW_START_STEP)) % WINDOW_START_STEP;
     let snapped = start;
     let given = 0;
-    const line = countLines(text, start);
-    for (let skip = (WINDOW_START_STEP - (line % WINDOW_START_STEP)) % WINDOW_START_STEP; skip > 0; skip--) {
+    for (let i = 0; i < skip; i++) {
       const nl = text.indexOf('\n', snapped);
       if (nl === -1 || nl + 1 >= lineStart) {
         given = Number.POSITIVE_INFINITY;
@@ -85,6 +86,7 @@ export function currentFileWindow(
     if (given <= prefixBudget / 4) {
       prefixTokens -= given;
       start = snapped;
+      prefixStartLine += skip;
     }
   }
   const heads: string[] = [];
@@ -105,7 +107,6 @@ export function currentFileWindow(
     suffixTokens += n;
     end = next;
   }
-  const prefixStartLine = start === 0 ? 0 : countLines(text, start);
   return {
     prefix: heads.join('') + text.slice(start, offset),
     suffix: text.slice(offset, end),

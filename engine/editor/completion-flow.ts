@@ -71,9 +71,8 @@ export class CompletionFlow {
   private inEngine: { doc: EditorSnapshot; settled: Promise<void> } | null = null;
   /** Calls to run(): a waiting keystroke checks it to see whether a newer one came meanwhile. */
   private runs = 0;
-  /** The document of the last automatic or manual request. */
-  private lastPath: string | null = null;
-  /** The document of the last request: maxWait applies only to keystrokes that type on from it. */
+  /** The state of the last request (null after an open): a request in another file is a switch's,
+   *  and maxWait applies only to keystrokes that type on from it. */
   private lastDoc: EditorSnapshot | null = null;
 
   /** `cache: false` turns the completion cache off (bench:editing's baseline). */
@@ -143,8 +142,7 @@ export class CompletionFlow {
    * VM), so the first completion in it does not wait for that.
    */
   opened(path: string, text: () => string): void {
-    this.lastPath = null; // the next request is the first in this document, even coming back to it
-    this.lastDoc = null;
+    this.lastDoc = null; // the next request is the first in this document, even coming back to it
     const language = languageForPath(path);
     if (language) warmLanguage(language, text);
   }
@@ -181,9 +179,8 @@ export class CompletionFlow {
       // of a burst: it goes out at once.
       // A burst of other edits (holding Backspace, say) waits for its pause: a request sent
       // meanwhile would only be aborted by the next keystroke.
-      const switched = doc.path !== this.lastPath;
+      const switched = doc.path !== this.lastDoc?.path;
       const typingOn = this.lastDoc !== null && typedOn(this.lastDoc, doc);
-      this.lastPath = doc.path;
       this.lastDoc = doc;
       const maxWait = typingOn ? (o.maxWaitMs ?? EDITOR_DEFAULTS.maxWaitMs) : Number.POSITIVE_INFINITY;
       const debounce = o.manual || switched ? 0 : this.gate.debounceFor(o.debounceMs, maxWait);
